@@ -1,0 +1,1 @@
+"""The built-in checks, written only against sgdoctor.api, sgdoctor.parse and sgdoctor.probe."""

@@ -1,0 +1,3 @@
+from sgdoctor.cli import main
+
+main()

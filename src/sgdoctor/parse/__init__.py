@@ -1,0 +1,1 @@
+"""Pure parsers that read a value exactly as its consumer does. No I/O here."""

@@ -1,0 +1,1 @@
+"""Host probes. Every network or subprocess call takes an explicit timeout."""
