@@ -67,13 +67,14 @@ class ElfObject:
         return self._versions
 
 
-def read_header(fd: int) -> bytes:
-    """The first bytes ld.so reads; raises ElfError with ld.so's own wording."""
+def read_header(fd: int, size: int = 64) -> bytes:
+    """The ELF header ld.so reads first (``size``: the host's Ehdr size); raises ElfError
+    with ld.so's own wording."""
     try:
-        head = os.pread(fd, 64, 0)
+        head = os.pread(fd, size, 0)
     except OSError as exc:
         raise ElfError(f"cannot read file data: {os.strerror(exc.errno or errno.EIO)}") from None
-    if len(head) < 52:
+    if len(head) < size:
         raise ElfError("file too short")
     if head[:4] != b"\x7fELF":
         raise ElfError("invalid ELF header")
@@ -88,7 +89,7 @@ def parse_object(path: str, fd: int, host: Abi) -> ElfObject:
     """
     from elftools.elf.elffile import ELFFile
 
-    read_header(fd)
+    read_header(fd, 64 if host.elfclass == "ELFCLASS64" else 52)
     st = os.fstat(fd)
     try:
         with os.fdopen(os.dup(fd), "rb") as stream:
