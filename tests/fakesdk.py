@@ -52,9 +52,11 @@ class FakeSdk:
         return ":".join([f"{self.driver_dir}/lib", f"{maca}/lib", f"{maca}/mxgpu_llvm/lib",
                          f"{maca}/ompi/lib", f"{maca}/ucx/lib"])
 
-    def env(self, *before: str | Path) -> dict[str, str]:
-        """MACA_PATH and LD_LIBRARY_PATH as in the image, with ``before`` dirs first."""
-        parts = [str(p) for p in before] + [self.image_ld_library_path()]
+    def env(self, *before: str | Path, after: tuple[str | Path, ...] = ()) -> dict[str, str]:
+        """MACA_PATH and LD_LIBRARY_PATH as in the image, ``before`` dirs first and
+        ``after`` dirs last."""
+        parts = [str(p) for p in before] + [self.image_ld_library_path()] + [
+            str(p) for p in after]
         return {"MACA_PATH": str(self.maca_path), "LD_LIBRARY_PATH": ":".join(parts)}
 
 

@@ -1,0 +1,207 @@
+"""maca.libs: the MACA shared libraries resolve as the dynamic loader would find them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sgdoctor.api import Context, Result, check
+
+DEFAULT_LIBRARIES = ["libmcruntime.so", "libmxc-runtime64.so", "libmccl.so", "libmcblas.so",
+                     "libmxsml.so"]
+# Where MetaX's image keeps its libraries, relative to MACA_PATH (facts.md).
+MACA_LIB_DIRS = ("lib", "mxgpu_llvm/lib", "ompi/lib", "ucx/lib")
+_DLOPEN = "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
+
+
+def export_line(driver_dir: str) -> str:
+    """The MetaX image's LD_LIBRARY_PATH line, keeping whatever else is already set."""
+    return (f"export LD_LIBRARY_PATH={driver_dir}/lib:${{MACA_PATH}}/lib:"
+            "${MACA_PATH}/mxgpu_llvm/lib:${MACA_PATH}/ompi/lib:${MACA_PATH}/ucx/lib"
+            "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+
+
+@check("maca.libs", title="MACA shared libraries", env=["MACA_PATH", "LD_LIBRARY_PATH"],
+       timeout=10.0, tags=["maca"])
+def maca_libs(ctx: Context) -> Result:
+    """Resolves each required MACA library (setting `libraries`) exactly as glibc's ld.so
+    would for a dlopen from this Python — LD_LIBRARY_PATH, DT_RPATH/DT_RUNPATH with
+    $ORIGIN, /etc/ld.so.cache, the system directories, glibc-hwcaps — with its whole
+    dependency tree and its symbol version needs, without loading anything. Fails when a
+    library or a dependency is missing, a version is missing ("version `X' not found"),
+    LD_LIBRARY_PATH lacks $MACA_PATH/lib, or a copy outside MACA_PATH (or the driver
+    directory, setting `driver_dir`) wins over MACA's own (Moore Threads' libmccl.so.2).
+    Warns when several copies are on the search path. `--deep` also dlopens each library
+    in a child Python, to catch failing constructors."""
+    from sgdoctor.probe.ldso.resolver import Resolver
+
+    maca = ctx.env.get("MACA_PATH") or ""
+    if not maca and not os.path.isdir("/opt/maca"):
+        return Result.skip("MACA_PATH is unset and /opt/maca does not exist: no MetaX "
+                           "software on this host", env=["MACA_PATH"])
+    maca = maca or "/opt/maca"
+    driver = str(ctx.setting("driver_dir", "/opt/mxdriver"))
+    names = ctx.setting("libraries", DEFAULT_LIBRARIES)
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        return Result.fail(f'setting "libraries" must be a list of library names, not {names!r}',
+                           remedy='[checks."maca.libs"] libraries = ["libmcruntime.so", ...]')
+    env_read = ["MACA_PATH", "LD_LIBRARY_PATH"]
+    try:
+        resolver = Resolver(ctx.env)
+        resolver.python_namespace()
+    except RuntimeError as exc:
+        return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
+
+    fails: list[tuple[str, str]] = []  # (summary, remedy)
+    warns: list[tuple[str, str]] = []
+    if not _on_search_path(resolver, os.path.join(maca, "lib")):
+        fails.append((f"LD_LIBRARY_PATH does not contain {maca}/lib (MACA_PATH/lib)",
+                      export_line(driver)))
+    owned_dirs = [os.path.join(maca, sub) for sub in MACA_LIB_DIRS] + [f"{driver}/lib"]
+    details: dict = {"maca_path": maca, "driver_dir": driver,
+                     "loader": resolver.facts.interpreter, "libraries": {}}
+    for name in names:
+        info, lib_fails, lib_warns = _library(resolver, name, owned_dirs, driver)
+        details["libraries"][name] = info
+        fails += lib_fails
+        warns += lib_warns
+    if ctx.options.get("deep"):
+        fails += _deep(ctx, names, details["libraries"])
+    if resolver.cache_problem:
+        details["ld_so_cache"] = resolver.cache_problem
+    return _verdict(names, fails, warns, details, env_read)
+
+
+def _verdict(names: list[str], fails: list[tuple[str, str]], warns: list[tuple[str, str]],
+             details: dict, env: list[str]) -> Result:
+    def join(items: list[tuple[str, str]]) -> tuple[str, str]:
+        summary = items[0][0] + (f" (and {len(items) - 1} more problem"
+                                 f"{'s' if len(items) > 2 else ''})" if len(items) > 1 else "")
+        remedies = list(dict.fromkeys(remedy for _, remedy in items))
+        return summary, "; ".join(remedies)
+
+    details["problems"] = [s for s, _ in fails] + [s for s, _ in warns]
+    if fails:
+        summary, remedy = join(fails)
+        return Result.fail(summary, remedy=remedy, details=details, env=env)
+    if warns:
+        summary, remedy = join(warns)
+        return Result.warn(summary, remedy=remedy, details=details, env=env)
+    total = len({p for lib in details["libraries"].values()
+                 for p in lib.get("dependencies", {}).values() if p})
+    return Result.ok(f"{len(names)} MACA libraries resolve with all dependencies and symbol "
+                     f"versions ({total} dependencies)", details=details, env=env)
+
+
+def _on_search_path(resolver, directory: str) -> bool:
+    """Is ``directory`` (or the same directory by another name) on LD_LIBRARY_PATH?"""
+    from sgdoctor.probe.ldso.paths import split_search_path
+
+    value = resolver.env.get("LD_LIBRARY_PATH") or ""
+    facts = resolver.facts
+    for entry in split_search_path(value, separators=":;", origin=os.path.dirname(
+            facts.executable), lib=facts.lib, platform=facts.platform):
+        try:
+            if os.path.samefile(entry or ".", directory):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _library(resolver, name: str, owned_dirs: list[str],
+             driver: str) -> tuple[dict, list[tuple[str, str]], list[tuple[str, str]]]:
+    """One library: where it resolves, why, its dependencies, and what is wrong."""
+    fails: list[tuple[str, str]] = []
+    warns: list[tuple[str, str]] = []
+    result = resolver.dlopen(name)
+    info: dict = {"path": None, "found_by": result.how or None}
+    if result.skipped:
+        info["skipped"] = [{"path": s.path, "reason": s.reason + ("" if s.fatal else ", skipped")}
+                           for s in result.skipped]
+    root = result.root
+    if root is None:
+        message = result.errors[0] if result.errors else f"{name}: not found"
+        info["error"] = message
+        fix = export_line(driver) if "cannot open shared object file" in message else (
+            f"Remove or replace the file the loader stopped at ({message.split(': ')[0]})")
+        fails.append((f"{name} cannot be loaded: {message}", fix))
+        return info, fails, warns
+    info.update(path=root.path, realpath=os.path.realpath(root.path), soname=root.obj.soname)
+    info["dependencies"] = {node.requested: node.path for node in result.objects[1:]}
+    for dep_name, needed_by in result.missing:
+        info["dependencies"][dep_name] = None
+        fails.append((f"{name}: dependency {dep_name} (needed by {needed_by}) is not on the "
+                      "search path", f"Install {dep_name} or add its directory to "
+                      "LD_LIBRARY_PATH"))
+    for error in result.errors:
+        info.setdefault("errors", []).append(error)
+        if "version `" in error:
+            fails.append((f"{name}: {error}", "Make the newer library win: put its directory "
+                          "earlier on LD_LIBRARY_PATH, or remove the older copy "
+                          f"({error.split(': ')[0]})"))
+        else:
+            fails.append((f"{name}: {error}", f"Remove or replace {error.split(': ')[0]}"))
+    copies = resolver.copies(name)
+    if len(copies) > 1:
+        info["shadowed"] = [{"path": p, "found_by": how} for p, how in copies[1:]]
+    own = [os.path.join(d, name) for d in owned_dirs if _identity(os.path.join(d, name))]
+    own_ids = {_identity(p) for p in own}
+    if own and root.obj.identity not in own_ids:
+        info["maca_copy"] = own[0]
+        fails.append((f"{name} resolves to {root.path}, not MACA's own {own[0]}",
+                      f"Put {os.path.dirname(own[0])} before {os.path.dirname(root.path)} on "
+                      f"LD_LIBRARY_PATH, or remove {root.path} from this image"))
+    elif len(copies) > 1:
+        shadowed = ", ".join(p for p, _ in copies[1:])
+        warns.append((f"{name}: {root.path} wins; shadowed copies: {shadowed}",
+                      f"Remove the shadowed copies of {name} so an LD_LIBRARY_PATH change "
+                      "cannot switch libraries silently"))
+    return info, fails, warns
+
+
+def _deep(ctx: Context, names: list[str], libraries: dict) -> list[tuple[str, str]]:
+    """dlopen every statically sound library in its own child, in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sound = [n for n in names if libraries[n].get("path") and not libraries[n].get("errors")
+             and None not in libraries[n].get("dependencies", {}).values()]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(lambda n: _dlopen_in_child(ctx, n), sound))
+    fails = []
+    for name, problem in zip(sound, outcomes, strict=True):
+        libraries[name]["dlopen"] = problem or "ok"
+        if problem:
+            fails.append((f"dlopen({name}) in a child Python failed although every file "
+                          f"resolves: {problem}",
+                          f"Run python -c 'import ctypes; ctypes.CDLL(\"{name}\")' to see the "
+                          "whole error; a failing constructor usually means a broken driver or "
+                          "SDK install"))
+    return fails
+
+
+def _dlopen_in_child(ctx: Context, name: str) -> str | None:
+    """Load ``name`` for real in a child Python (constructors run there, not here)."""
+    timeout = ctx.timeout(5.0)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _DLOPEN, name], env=dict(ctx.env),
+                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"did not return within {timeout:.1f} s (a library constructor hangs?)"
+    except OSError as exc:
+        return f"cannot start {sys.executable}: {exc.strerror}"
+    if proc.returncode == 0:
+        return None
+    lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    if proc.returncode < 0:
+        return f"the child was killed by signal {-proc.returncode}"
+    return lines[-1] if lines else f"exit status {proc.returncode}"
