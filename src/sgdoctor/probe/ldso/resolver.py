@@ -324,8 +324,7 @@ class Resolver:
                          STEP_PATH)
         reason = outcome.fatal or outcome.skip or (
             "cannot open shared object file: " + os.strerror(outcome.errno))
-        return Found(name, None, STEP_PATH, f"{path}: {reason}",
-                     [Skipped(path, reason, fatal=True)])
+        return Found(name, None, STEP_PATH, f"{path}: {reason}")
 
     def _adopt(self, ns: Namespace, name: str, path: str, obj: ElfObject, step: str,
                loader: Node | None) -> Node:
