@@ -99,7 +99,10 @@ def _parse_new(data: bytes, base: int) -> LdCache:
 
 
 def _hwcaps_extension(data: bytes, base: int, offset: int, endian: str) -> list[str]:
-    start = base + offset
+    """Names of the glibc-hwcaps subdirectories. The extension and section offsets count
+    from the start of the file; the strings, like all new-format strings, from the new
+    header (they differ only in the compat layout)."""
+    start = offset
     if start + 8 > len(data):
         raise CacheError("extension header outside the file")
     magic, count = struct.unpack_from(endian + "II", data, start)
@@ -113,10 +116,10 @@ def _hwcaps_extension(data: bytes, base: int, offset: int, endian: str) -> list[
         tag, _flags, sec_offset, size = struct.unpack_from(endian + "IIII", data, at)
         if tag != _TAG_GLIBC_HWCAPS:
             continue
-        if base + sec_offset + size > len(data):
+        if sec_offset + size > len(data):
             raise CacheError("glibc-hwcaps section outside the file")
         for slot in range(size // 4):
-            (string,) = struct.unpack_from(endian + "I", data, base + sec_offset + slot * 4)
+            (string,) = struct.unpack_from(endian + "I", data, sec_offset + slot * 4)
             names.append(_cstr(data, base + string))
     return names
 
