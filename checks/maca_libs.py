@@ -204,4 +204,5 @@ def _dlopen_in_child(ctx: Context, name: str) -> str | None:
     lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
     if proc.returncode < 0:
         return f"the child was killed by signal {-proc.returncode}"
-    return lines[-1] if lines else f"exit status {proc.returncode}"
+    status = f"exit status {proc.returncode}"
+    return f"{lines[-1]} ({status})" if lines else status
