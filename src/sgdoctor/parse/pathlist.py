@@ -112,8 +112,14 @@ def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts]) -> Ver
                 if e.kind in ("absolute", "token") and e.duplicate_of is None
                 and e not in missing and e not in not_dir and e not in writable]
         sep = SEPARATORS.get(name, ":")[0]
-        return warn(f"{len(entries)} entries; " + "; ".join(problems) + note,
-                    f"Keep only absolute, existing directories that only trusted users can "
-                    f"write, e.g. "
-                    f"export {name}={shown(sep.join(keep), 160)}", details)
-    return ok(f"{len(entries)} entries, no problem found{note}", details)
+        example = (f"export {name}={shown(sep.join(keep), 160)}" if keep
+                   else f"unset {name}" if name != "PATH"
+                   else "export PATH=/usr/local/bin:/usr/bin:/bin")
+        return warn(f"{_count(entries)}; " + "; ".join(problems) + note,
+                    "Keep only absolute, existing directories that only trusted users can "
+                    f"write, e.g. {example}", details)
+    return ok(f"{_count(entries)}, no problem found{note}", details)
+
+
+def _count(entries: list[PathEntry]) -> str:
+    return "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
