@@ -81,12 +81,22 @@ def parse_directives(text: str) -> list[Directive]:
     return out
 
 
+_LISTED = 8  # directives or problems spelled out before "and N more"
+
+
+def _first(items: list[str]) -> str:
+    if len(items) > _LISTED:
+        items = [*items[:_LISTED], f"and {len(items) - _LISTED} more"]
+    return "; ".join(items)
+
+
 def _describe(valid: list[Directive]) -> str:
     parts = []
     for d in valid:
-        who = "all targets" if d.is_global else f"target {d.target or d.text.split('=')[0]}"
+        who = ("all targets" if d.is_global
+               else f"target {shown(d.target or d.text.split('=')[0], 40)}")
         parts.append(f"{who} at {d.level}")
-    return "; ".join(parts)
+    return _first(parts)
 
 
 def _repair(d: Directive) -> str | None:
@@ -121,11 +131,11 @@ def parse_dyn_log(text: str) -> Verdict:
     invalid = [d for d in directives if not d.valid]
     problems = [f"{shown(d.text, 40)!r} at position {d.position}: {d.problem}" for d in invalid]
     misread = [d for d in valid if d.target and d.target.lower() in _NOT_LEVELS]
-    problems += [f"{d.target!r} is not a level: tracing reads it as a TARGET name "
+    problems += [f"{shown(d.target, 40)!r} is not a level: tracing reads it as a TARGET name "
                  f"(use {_NOT_LEVELS[d.target.lower()]})" for d in misread]
     if not valid:
         return warn("no valid directive, Dynamo drops them all and logs at info: "
-                    + "; ".join(problems), "Use a level (trace, debug, info, warn, error, off), "
+                    + _first(problems), "Use a level (trace, debug, info, warn, error, off), "
                     "optionally followed by target=level pieces, e.g. "
                     f"DYN_LOG={shown(_suggest(directives), 80)}", "info")
     effective = _describe(valid)
@@ -133,7 +143,7 @@ def parse_dyn_log(text: str) -> Verdict:
         problems.append("no global level, so every other target (Dynamo's own included) "
                         "is silent")
     if problems:
-        return warn(f"logs {effective}; " + "; ".join(problems),
+        return warn(f"logs {effective}; " + _first(problems),
                     f"Start with a global level and fix the pieces above, e.g. "
                     f"DYN_LOG={shown(_suggest(directives), 80)}", effective)
     return ok(f"logs {effective}", effective)

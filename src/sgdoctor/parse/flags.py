@@ -69,7 +69,8 @@ def dynamo_bool(text: str) -> Verdict:
                 "Use 1 (true) or 0 (false)", False)
 
 
-_INT = re.compile(r"[+-]?[0-9]+\Z")
+# Up to 9 digits: fits the C int a closed-source reader most likely converts to.
+_INT = re.compile(r"[+-]?[0-9]{1,9}\Z")
 _METAX_BOOL = {"1": True, "0": False, "true": True, "false": False}
 
 
