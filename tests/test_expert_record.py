@@ -165,3 +165,10 @@ def test_check_function_directly_with_settings(tmp_path):
     assert result.status is Status.WARN
     assert "fixed-name (a symlink to /etc/hostname)" in result.summary
     assert (tmp_path / "fixed-name").is_symlink()
+
+
+def test_huge_value_is_a_verdict_with_a_bounded_summary(config):
+    proc, item = run({RECORDER: "/" + "x" * 100_000}, config())
+    assert item["status"] == "fail"
+    assert "File name too long" in item["summary"]
+    assert len(item["summary"]) < 2000 and "100001 characters" in item["summary"]

@@ -257,3 +257,13 @@ def test_missing_directory_under_a_writable_parent_passes_and_creates_nothing(ba
     assert item["status"] == "ok", item
     assert "SGLang's mkdir -p can create it" in item["summary"]
     assert list(parent.iterdir()) == []
+
+
+def test_unsearchable_parent_fails_saying_so(base):
+    locked = base / "locked"
+    locked.mkdir(mode=0o700)
+    proc = run_in_ns(base, "true", {RECORDER: str(locked / "rec")}, as_nobody=True)
+    item = report(proc)
+    assert item["status"] == "fail"
+    assert "a parent directory is not searchable" in item["summary"]
+    assert "chmod" in item["remedy"]

@@ -32,9 +32,11 @@ _ATTEMPTS = 3
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-def shown(path: str) -> str:
-    """A path fit for a message: undecodable bytes (surrogateescape) shown as ``\\xNN``."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+def shown(path: str, limit: int = 256) -> str:
+    """A path fit for a message: undecodable bytes (surrogateescape) shown as ``\\xNN``,
+    and a hostile, huge value cut short."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def human_bytes(n: int) -> str:
@@ -185,13 +187,17 @@ def _os_failure(report: DirectoryReport, exc: OSError, action: str, directory: s
         report.add("fail", "read_only", f"{where} is on a read-only filesystem{on}",
                    "mount a writable volume there (docker: drop `:ro`), or choose a directory "
                    "on a writable filesystem")
-    elif code in (errno.EACCES, errno.EPERM):
+    elif code in (errno.EACCES, errno.EPERM) and "owner" in report.facts:
         f = report.facts
         report.add("fail", "permission_denied",
-                   f"{f.get('user', _user())} may not {action} in {where} "
-                   f"(owner {f.get('owner', '?')}:{f.get('group', '?')}, "
-                   f"mode {f.get('mode', '?')})",
+                   f"{f['user']} may not {action} in {where} "
+                   f"(owner {f['owner']}:{f['group']}, mode {f['mode']})",
                    _permission_remedy(report, directory))
+    elif code in (errno.EACCES, errno.EPERM):
+        report.add("fail", "permission_denied",
+                   f"{_user()} may not {action} {where}: a parent directory is not searchable",
+                   f"let {_user()} search (chmod o+x or a+x) every parent directory, or choose "
+                   f"a directory that {_user()} can reach")
     elif code == errno.ENOSPC:
         report.add("fail", "no_space",
                    f"no space left on the filesystem of {where}: a {human_bytes(WRITE_TEST_BYTES)}"
@@ -317,7 +323,7 @@ def _probe_missing(report: DirectoryReport, path: str, min_free_bytes: int,
     ancestor, st, error = _nearest_existing(path)
     report.examined = ancestor
     if error is not None:
-        _os_failure(report, error, "look into", ancestor, None)
+        _os_failure(report, error, "look up", ancestor, None)
         return
     if st is None or not stat.S_ISDIR(st.st_mode):
         report.add("fail", "ancestor_not_directory",
@@ -364,6 +370,13 @@ def probe_directory(path: str, *, min_free_bytes: int, min_free_inodes: int,
                     probe_name: Callable[[], str] = default_probe_name) -> DirectoryReport:
     """Probe ``path`` as a dump directory; never raises OSError, never leaves anything."""
     report = DirectoryReport(path)
+    try:
+        path = os.path.abspath(path)
+    except OSError as exc:    # relative, and our working directory is gone
+        report.add("fail", "no_working_directory",
+                   f"cannot resolve {shown(path)}: the working directory: {exc.strerror}",
+                   "use an absolute path")
+        return report
     try:
         st = os.stat(path)
     except FileNotFoundError:
