@@ -55,6 +55,13 @@ def nobody() -> pwd.struct_passwd:
         raise
 
 
+def owned_by_nobody(path: Path, mode: int = 0o755) -> Path:
+    user = nobody()
+    path.mkdir(mode=mode)
+    os.chown(path, user.pw_uid, user.pw_gid)
+    return path
+
+
 def run_in_ns(base: Path, setup: str, env: dict[str, str], *, as_nobody: bool = False,
               settings: str = "", after: str = "") -> subprocess.CompletedProcess[str]:
     """`setup` (shell, as root) and then sgdoctor, in one private mount namespace."""
@@ -193,10 +200,7 @@ def test_directory_of_another_user_fails_with_owner_mode_and_remedy(base):
 
 def test_directory_owned_by_the_dropped_user_passes(base):
     """The control for the test above: same layout, but nobody owns the directory."""
-    user = nobody()
-    target = base / "mine"
-    target.mkdir(mode=0o700)
-    os.chown(target, user.pw_uid, user.pw_gid)
+    target = owned_by_nobody(base / "mine", 0o700)
     proc = run_in_ns(base, "true", {RECORDER: str(target)}, as_nobody=True)
     item = report(proc)
     assert item["status"] == "ok", item
@@ -248,10 +252,7 @@ def test_path_that_is_a_file_fails(base):
 
 
 def test_missing_directory_under_a_writable_parent_passes_and_creates_nothing(base):
-    user = nobody()
-    parent = base / "parent"
-    parent.mkdir()
-    os.chown(parent, user.pw_uid, user.pw_gid)
+    parent = owned_by_nobody(base / "parent")
     proc = run_in_ns(base, "true", {RECORDER: str(parent / "a" / "b")}, as_nobody=True)
     item = report(proc)
     assert item["status"] == "ok", item

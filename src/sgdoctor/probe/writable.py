@@ -258,26 +258,31 @@ def _remove_if_ours(dir_fd: int, name: str, created: os.stat_result) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
-def _write_test(report: DirectoryReport, directory: str, mount: MountEntry | None,
-                probe_name: Callable[[], str], action: str) -> None:
+def _try_names(report: DirectoryReport, directory: str, mount: MountEntry | None,
+               probe_name: Callable[[], str], action: str,
+               attempt: Callable[[int, str], None]) -> None:
+    """Run ``attempt(dir_fd, name)`` in ``directory`` under up to three probe names.
+
+    ``attempt`` raises FileExistsError when the name is taken: whatever is there (a planted
+    symlink included) is reported and left untouched, and the next name is tried.
+    """
     try:
         dir_fd = os.open(directory, _DIR_FLAGS)
     except OSError as exc:
         _os_failure(report, exc, "open the directory", directory, mount)
         return
+    taken = []
     try:
-        taken = []
         for _ in range(_ATTEMPTS):
             name = probe_name()
             try:
-                _write_probe(dir_fd, name)
+                attempt(dir_fd, name)
             except FileExistsError:
                 taken.append(f"{name} ({_occupant(dir_fd, name)})")
                 continue
             except OSError as exc:
                 _os_failure(report, exc, action, directory, mount)
                 return
-            report.facts["write_test"] = f"passed ({human_bytes(WRITE_TEST_BYTES)}, fsync)"
             if taken:
                 report.facts["probe_names_taken"] = taken
             return
@@ -290,6 +295,15 @@ def _write_test(report: DirectoryReport, directory: str, mount: MountEntry | Non
                    "there may be an attempt to make a writer overwrite another file")
     finally:
         os.close(dir_fd)
+
+
+def _write_test(report: DirectoryReport, directory: str, mount: MountEntry | None,
+                probe_name: Callable[[], str], action: str) -> None:
+    def attempt(dir_fd: int, name: str) -> None:
+        _write_probe(dir_fd, name)
+        report.facts["write_test"] = f"passed ({human_bytes(WRITE_TEST_BYTES)}, fsync)"
+
+    _try_names(report, directory, mount, probe_name, action, attempt)
 
 
 def _nearest_existing(path: str) -> tuple[str, os.stat_result | None, OSError | None]:
@@ -333,37 +347,20 @@ def _probe_missing(report: DirectoryReport, path: str, min_free_bytes: int,
     mount = _describe(report, ancestor, st)
     report.facts["will_be_created"] = True
     _check_space(report, ancestor, min_free_bytes, min_free_inodes)
-    try:
-        dir_fd = os.open(ancestor, _DIR_FLAGS)
-    except OSError as exc:
-        _os_failure(report, exc, "open the directory", ancestor, mount)
-        return
-    try:
-        for _ in range(_ATTEMPTS):
-            name = probe_name()
+    def attempt(dir_fd: int, name: str) -> None:
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        try:
+            _write_test(report, os.path.join(ancestor, name), mount, default_probe_name,
+                        "write a file")
+        finally:
             try:
-                os.mkdir(name, 0o700, dir_fd=dir_fd)
-            except FileExistsError:
-                continue
+                os.rmdir(name, dir_fd=dir_fd)
             except OSError as exc:
-                _os_failure(report, exc, "create a directory", ancestor, mount)
-                return
-            try:
-                _write_test(report, os.path.join(ancestor, name), mount, default_probe_name,
-                            "write a file")
-            finally:
-                try:
-                    os.rmdir(name, dir_fd=dir_fd)
-                except OSError as exc:
-                    report.add("warn", "probe_left_behind",
-                               f"could not remove the probe directory {shown(ancestor)}/{name}: "
-                               f"{exc.strerror}", "remove it by hand")
-            return
-        report.add("warn", "probe_name_taken",
-                   f"could not run the write test in {shown(ancestor)}: the probe names were "
-                   "already taken; left untouched", "remove stale .sgdoctor-probe-* entries")
-    finally:
-        os.close(dir_fd)
+                report.add("warn", "probe_left_behind",
+                           f"could not remove the probe directory {shown(ancestor)}/{name}: "
+                           f"{exc.strerror}", "remove it by hand")
+
+    _try_names(report, ancestor, mount, probe_name, "create a directory", attempt)
 
 
 def probe_directory(path: str, *, min_free_bytes: int, min_free_inodes: int,
