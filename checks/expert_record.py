@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 from sgdoctor.api import Context, Result, check
 
 RECORDER = "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"   # what upstream SGLang reads
-SEED = "SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR"         # the seed table's spelling; nobody reads it
+SEED = "SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR"         # the seed's spelling, not read upstream
 UPSTREAM_DEFAULT = "/tmp"
 GIB = 1 << 30
 DEFAULT_MIN_FREE_INODES = 10_000
@@ -20,7 +23,7 @@ def _int_setting(ctx: Context, name: str, default: int) -> int:
     return value
 
 
-def _probe_name_setting(ctx: Context):
+def _probe_name_setting(ctx: Context) -> Callable[[], str]:
     """A fixed probe file name (for a directory watcher that must ignore it), else random."""
     from sgdoctor.probe.writable import default_probe_name
 
@@ -54,9 +57,19 @@ def _path_notes(var: str, value: str) -> list[tuple[str, str, str]]:
     return []
 
 
-def _plan(recorder: str | None, seed: str | None) -> tuple[str, str, str | None, list]:
-    """Which directory SGLang will use, how we know, an extra directory worth probing,
-    and what is wrong with the variables themselves."""
+class Plan(NamedTuple):
+    """Which directory SGLang will use and how we know; the seed's directory when it is worth
+    probing too; and (severity, message, remedy) for what is wrong with the variables."""
+
+    directory: str
+    source: str
+    seed_directory: str | None
+    notes: list[tuple[str, str, str]]
+
+
+def _plan(recorder: str | None, seed: str | None) -> Plan:
+    import shlex
+
     from sgdoctor.probe.writable import shown
 
     notes = []
@@ -65,16 +78,28 @@ def _plan(recorder: str | None, seed: str | None) -> tuple[str, str, str | None,
         if seed is not None and seed != recorder:
             notes.append(("warn", f"{RECORDER}={shown(recorder)} and {SEED}={shown(seed)} differ; "
                           f"SGLang uses the first and ignores {SEED}",
-                          f"unset {SEED} (SGLang never reads it), or give both the same value"))
-        return recorder, f"from {RECORDER}", None, notes
+                          f"unset {SEED} (upstream SGLang does not read it), or give both the "
+                          "same value"))
+        return Plan(recorder, f"from {RECORDER}", None, notes)
     if seed is not None:
         notes.append(("warn", f"only {SEED}={shown(seed)} is set; upstream SGLang reads {RECORDER} "
                       f"and would silently write to {UPSTREAM_DEFAULT}",
-                      f"export {RECORDER}={shown(seed) or '/path/to/dir'} (the name SGLang "
-                      "reads)"))
+                      f"export {RECORDER}={shlex.quote(shown(seed)) if seed else '/path/to/dir'} "
+                      "(the name SGLang reads)"))
         notes += _path_notes(SEED, seed)
-        return UPSTREAM_DEFAULT, f"{RECORDER} unset: SGLang's default", seed, notes
-    return UPSTREAM_DEFAULT, f"{RECORDER} unset: SGLang's default", None, notes
+        return Plan(UPSTREAM_DEFAULT, f"{RECORDER} unset: SGLang's default", seed, notes)
+    return Plan(UPSTREAM_DEFAULT, f"{RECORDER} unset: SGLang's default", None, notes)
+
+
+def _absolute(path: str) -> str:
+    """Resolved as SGLang would, from the same working directory; if that is gone, left
+    as it is for the probe to report."""
+    import os
+
+    try:
+        return os.path.abspath(path)
+    except OSError:
+        return path
 
 
 def _health(report) -> str:
@@ -106,8 +131,6 @@ def expert_record_dir(ctx: Context) -> Result:
     is left behind, nothing is created), and warns below min_free_bytes (default 1 GiB) or
     min_free_inodes (default 10000). When only the seed's spelling is set, its directory is
     probed too: the remedy is to export it under the right name, so it has to work."""
-    import os
-
     from sgdoctor.probe.writable import probe_directory, shown
 
     env = (RECORDER, SEED)
@@ -119,24 +142,20 @@ def expert_record_dir(ctx: Context) -> Result:
     except ValueError as exc:
         return Result.error(str(exc), env=env)
 
-    used, source, extra, notes = _plan(ctx.env.get(RECORDER), ctx.env.get(SEED))
-    try:
-        target = os.path.abspath(used)
-        extra_target = None if extra is None else os.path.abspath(extra)
-    except OSError as exc:   # a relative value, and our working directory was removed
-        return Result.fail(f"cannot resolve {shown(used)}: working directory: {exc.strerror}",
-                           remedy=f"set {RECORDER} to an absolute path", env=env)
+    plan = _plan(ctx.env.get(RECORDER), ctx.env.get(SEED))
+    target = _absolute(plan.directory)
     report = probe_directory(target, **limits)
-    findings = [*notes, *((f.severity, f.message, f.remedy) for f in report.findings)]
-    details = {"directory": shown(target), "source": source, "sglang_reads": RECORDER,
+    findings = [*plan.notes, *((f.severity, f.message, f.remedy) for f in report.findings)]
+    details = {"directory": shown(target), "source": plan.source, "sglang_reads": RECORDER,
                "probe": report.details()}
-    if extra_target is not None and extra_target != target:
-        seed_report = probe_directory(extra_target, **limits)
+    seed_target = None if plan.seed_directory is None else _absolute(plan.seed_directory)
+    if seed_target is not None and seed_target != target:
+        seed_report = probe_directory(seed_target, **limits)
         details["seed_directory_probe"] = seed_report.details()
         findings += [(f.severity, f"{SEED}'s directory: {f.message}", f.remedy)
                      for f in seed_report.findings]
 
-    where = f"Dumps go to {shown(target)} ({source})"
+    where = f"Dumps go to {shown(target)} ({plan.source})"
     if not findings:
         return Result.ok(f"{where}: {_health(report)}", details=details, env=env)
     findings.sort(key=lambda item: -_RANK[item[0]])
@@ -145,7 +164,7 @@ def expert_record_dir(ctx: Context) -> Result:
     if len(findings) > 2:
         summary += f" (+{len(findings) - 2} more: see details)"
     remedies = list(dict.fromkeys(remedy for _, _, remedy in findings))
-    if any(severity == "fail" for severity, _, _ in findings) and extra is None:
+    if any(severity == "fail" for severity, _, _ in findings) and seed_target is None:
         remedies.append(f"or point SGLang elsewhere: export {RECORDER}=/path/to/writable/dir")
     details["findings"] = [{"severity": s, "message": m} for s, m, _ in findings]
     make = Result.fail if worst == "fail" else Result.warn

@@ -172,3 +172,10 @@ def test_huge_value_is_a_verdict_with_a_bounded_summary(config):
     assert item["status"] == "fail"
     assert "File name too long" in item["summary"]
     assert len(item["summary"]) < 2000 and "100001 characters" in item["summary"]
+
+
+def test_seed_value_in_the_remedy_is_shell_quoted(tmp_path, config):
+    spaced = tmp_path / "with space"
+    spaced.mkdir()
+    _, item = run({SEED: str(spaced)}, config())
+    assert f"export {RECORDER}='{spaced}'" in item["remedy"]

@@ -218,3 +218,16 @@ def test_non_utf8_path_is_reported_not_raised(tmp_path):
     report = probe_directory(os.path.join(str(tmp_path), name), **loose())
     assert report.worst == "ok"
     assert report.details()["path"].endswith("rec\\xff")
+
+
+def test_relative_path_without_a_working_directory_is_a_finding(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    here = os.getcwd()
+    os.chdir(gone)
+    try:
+        gone.rmdir()
+        report = probe_directory("records", **loose())
+    finally:
+        os.chdir(here)
+    assert [f.code for f in report.findings] == ["no_working_directory"]
