@@ -57,7 +57,8 @@ def nobody() -> pwd.struct_passwd:
 
 def owned_by_nobody(path: Path, mode: int = 0o755) -> Path:
     user = nobody()
-    path.mkdir(mode=mode)
+    path.mkdir()
+    path.chmod(mode)          # mkdir's mode is filtered by the umask
     os.chown(path, user.pw_uid, user.pw_gid)
     return path
 
@@ -198,13 +199,16 @@ def test_directory_of_another_user_fails_with_owner_mode_and_remedy(base):
     assert list(target.iterdir()) == []
 
 
-def test_directory_owned_by_the_dropped_user_passes(base):
-    """The control for the test above: same layout, but nobody owns the directory."""
-    target = owned_by_nobody(base / "mine", 0o700)
+@pytest.mark.parametrize("mode", [0o700, 0o333])
+def test_directory_owned_by_the_dropped_user_passes(base, mode):
+    """The control for the test above: same layout, but nobody owns the directory (0333:
+    writable but not readable is enough for the writer, so it is enough for the probe)."""
+    target = owned_by_nobody(base / "mine", mode)
     proc = run_in_ns(base, "true", {RECORDER: str(target)}, as_nobody=True)
     item = report(proc)
     assert item["status"] == "ok", item
     assert item["details"]["probe"]["owner"] == "nobody"
+    assert item["details"]["probe"]["mode"] == f"{mode:04o}"
     assert list(target.iterdir()) == []
 
 
@@ -220,7 +224,7 @@ def test_missing_directory_the_dropped_user_cannot_create_fails(base):
 
 def test_symlink_planted_at_the_probe_name_is_never_followed_nor_deleted(base):
     target = base / "shared"
-    target.mkdir(mode=0o1777)
+    target.mkdir()
     target.chmod(0o1777)
     victim = base / "victim"
     victim.write_text("precious\n")

@@ -123,7 +123,7 @@ def _read_mounts() -> list[MountEntry]:
 
 
 def _describe(report: DirectoryReport, directory: str, st: os.stat_result) -> MountEntry | None:
-    """Owner, mode, filesystem and free space of an existing directory."""
+    """Owner, mode and filesystem (mount point, source, read-only) of an existing directory."""
     facts = report.facts
     facts["owner"] = _user_name(st.st_uid)
     facts["group"] = _group_name(st.st_gid)
