@@ -187,7 +187,8 @@ def test_few_free_inodes_warn(base):
 
 def test_directory_of_another_user_fails_with_owner_mode_and_remedy(base):
     target = base / "rootowned"
-    target.mkdir(mode=0o755)
+    target.mkdir()
+    target.chmod(0o755)
     proc = run_in_ns(base, "true", {RECORDER: str(target)}, as_nobody=True)
     item = report(proc)
     assert proc.returncode == 1
@@ -214,7 +215,8 @@ def test_directory_owned_by_the_dropped_user_passes(base, mode):
 
 def test_missing_directory_the_dropped_user_cannot_create_fails(base):
     parent = base / "rootparent"
-    parent.mkdir(mode=0o755)
+    parent.mkdir()
+    parent.chmod(0o755)
     proc = run_in_ns(base, "true", {RECORDER: str(parent / "records")}, as_nobody=True)
     item = report(proc)
     assert item["status"] == "fail"
@@ -266,7 +268,8 @@ def test_missing_directory_under_a_writable_parent_passes_and_creates_nothing(ba
 
 def test_unsearchable_parent_fails_saying_so(base):
     locked = base / "locked"
-    locked.mkdir(mode=0o700)
+    locked.mkdir()
+    locked.chmod(0o700)
     proc = run_in_ns(base, "true", {RECORDER: str(locked / "rec")}, as_nobody=True)
     item = report(proc)
     assert item["status"] == "fail"
