@@ -1,4 +1,4 @@
-"""GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME / MCCL_SOCKET_IFNAME, read as their consumers read them.
+"""GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME / MCCL_SOCKET_IFNAME, as their consumers read them.
 
 Gloo (PyTorch torch/csrc/distributed/c10d/init.cpp and ProcessGroupGloo.cpp, pytorch/gloo
 gloo/transport/tcp/device.cc):
