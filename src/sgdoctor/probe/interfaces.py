@@ -95,10 +95,12 @@ def list_interfaces() -> dict[str, Interface]:
                      if a.get("addr"))
         stat = stats.get(name)
         flags = set(getattr(stat, "flags", "").split(",")) if stat else set()
+        # psutil's isup also demands IFF_RUNNING; IFF_UP alone is the administrative state.
+        admin_up = "up" in flags if flags - {""} else bool(stat and stat.isup)
         carrier = _read(SYS_NET / name / "carrier")
         result[name] = Interface(
             name=name,
-            admin_up=bool(stat and stat.isup),
+            admin_up=admin_up,
             operstate=_read(SYS_NET / name / "operstate") or "unknown",
             carrier=None if carrier is None else carrier == "1",
             loopback="loopback" in flags or name == "lo",
