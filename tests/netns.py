@@ -20,7 +20,9 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ETC_NETNS = Path("/etc/netns")
@@ -91,6 +93,10 @@ class Netns:
         path.write_text(text)
         return path
 
+    def spawn(self, cmd: list[str], **kwargs) -> subprocess.Popen:
+        """Start a long-running process inside the namespace; the caller stops it."""
+        return subprocess.Popen([*self.prefix, *cmd], **kwargs)
+
     def wait_for(self, predicate_cmd: list[str], timeout: float = 5.0) -> None:
         """Poll a command inside the namespace until it succeeds (e.g. DAD finishing)."""
         end = time.monotonic() + timeout
@@ -98,6 +104,36 @@ class Netns:
             if time.monotonic() > end:
                 raise TimeoutError(f"{predicate_cmd} never succeeded in {self.name}")
             time.sleep(0.05)
+
+
+SILENT_UDP = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+@contextlib.contextmanager
+def silent_resolver(ns: Netns, hosts: str = "127.0.0.1 localhost\n") -> Iterator[None]:
+    """Inside ``ns``: a DNS server on 127.0.0.1:53 that never answers, and /etc/hosts=``hosts``.
+
+    Every name not in ``hosts`` then resolves slowly (resolv.conf: 5 s x 3 attempts), which is
+    how a broken resolver looks; the queries never leave the namespace's loopback.
+    """
+    ns.etc_file("resolv.conf", "nameserver 127.0.0.1\noptions timeout:5 attempts:3\n")
+    ns.etc_file("hosts", hosts)
+    server = ns.spawn([sys.executable, "-c", SILENT_UDP, "53"], stdout=subprocess.PIPE,
+                      text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        if line.strip() != "ready":
+            raise RuntimeError(f"silent resolver did not start in {ns.name}")
+        yield
+    finally:
+        server.kill()
+        server.wait(timeout=10)
 
 
 def veth(a: Netns, a_name: str, b: Netns, b_name: str) -> None:
