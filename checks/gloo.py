@@ -312,6 +312,9 @@ def _compare_nccl(env: Mapping[str, str], ifaces: Mapping, devices: list[Device]
     from sgdoctor.probe.interfaces import getifaddrs_order
 
     gloo = {d.interface for d in devices if d.interface}
+    # Advising "match gloo" only makes sense once gloo's own choice is sound.
+    sound = not any(status is Status.FAIL for status, _, _ in found.items) and \
+        not any(ifaces[n].loopback for n in gloo if n in ifaces)
     order = getifaddrs_order(ifaces)
     report: dict[str, Any] = {}
     for var in NCCL_VARS:
@@ -321,7 +324,7 @@ def _compare_nccl(env: Mapping[str, str], ifaces: Mapping, devices: list[Device]
         selected = nccl_select(spec, order)
         value = _show(env[var])
         report[var] = {"value": value, "rule": spec.describe(), "selects": selected}
-        if gloo and not gloo & set(selected):
+        if sound and gloo and not gloo & set(selected):
             what = ", ".join(selected) if selected else "no interface with an address"
             found.add(Status.WARN,
                       f"{var}={value!r} selects {what}, but gloo uses {', '.join(sorted(gloo))}: "

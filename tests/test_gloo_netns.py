@@ -137,11 +137,15 @@ def test_ipv6_only_global_address_is_ok(nets):
 
 
 def test_loopback_with_remote_etcd_fails(site):
-    env = {"GLOO_SOCKET_IFNAME": "lo", "ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379"}
+    env = {"GLOO_SOCKET_IFNAME": "lo", "ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379",
+           "NCCL_SOCKET_IFNAME": "bond"}
     result, _ = gloo(site.node, env)
     assert result["status"] == "fail", result
     assert "loopback" in result["summary"] and site.peer_ip in result["summary"]
     assert "GLOO_SOCKET_IFNAME=bond0" in result["remedy"]
+    # NCCL already points at bond0: never advise moving it to gloo's broken choice.
+    assert "NCCL_SOCKET_IFNAME" not in result["remedy"]
+    assert result["details"]["nccl"]["NCCL_SOCKET_IFNAME"]["selects"] == ["bond0"]
     assert "ETCD_ENDPOINTS" in result["env"]
     peer = result["details"]["peers"][0]
     assert peer["remote"] is True and peer["interface"] == "bond0"
