@@ -148,13 +148,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("sgdoctor: interrupted\n")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and aborts
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors come from click, or from the copy of click newer typers vendor.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -100,6 +100,7 @@ class _Run:
         deadline = min(self.base.deadline, started + self.check_timeout(spec))
         with self.lock:
             self.started[spec.id] = (started, deadline)
+            self.lock.notify_all()
         ctx = self.base.derive(deadline=deadline, settings=self.settings.get(spec.id, {}))
         self.finish(spec, _call(spec, ctx, self.verbose), started)
 
@@ -113,10 +114,10 @@ class _Run:
 
     def wait(self) -> None:
         with self.lock:
-            while len(self.done) < len(self.specs):
+            while True:
                 now = time.monotonic()
                 self.overdue(now)
-                if now >= self.base.deadline:
+                if len(self.done) == len(self.specs) or now >= self.base.deadline:
                     break
                 pending = [d for cid, (_, d) in self.started.items() if cid not in self.done]
                 wake = min([self.base.deadline, *pending])

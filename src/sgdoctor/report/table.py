@@ -41,4 +41,5 @@ def render(report: Report, *, color: bool = False, width: int | None = None,
     closing.append(", ".join(parts) or "no checks")
     closing.append(f" in {report.duration_ms:.0f} ms on {report.hostname}")
     console.print(closing)
-    return out.getvalue()
+    text = out.getvalue()
+    return text if color else "\n".join(line.rstrip() for line in text.split("\n"))
