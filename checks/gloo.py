@@ -323,7 +323,7 @@ def _compare_nccl(env: Mapping[str, str], ifaces: Mapping, devices: list[Device]
         spec = parse_nccl(env[var])
         selected = nccl_select(spec, order)
         value = _show(env[var])
-        report[var] = {"value": value, "rule": spec.describe(), "selects": selected}
+        report[var] = {"value": value, "rule": _show(spec.describe()), "selects": selected}
         if sound and gloo and not gloo & set(selected):
             what = ", ".join(selected) if selected else "no interface with an address"
             found.add(Status.WARN,
