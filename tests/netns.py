@@ -16,7 +16,6 @@ live only inside the test's own namespaces; nothing here touches the host's inte
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -158,10 +157,8 @@ class Namespaces:
         while self.created:
             ns = self.created.pop()
             _run(["ip", "netns", "del", ns.name], check=False)
+            # /etc/netns itself stays: a parallel run may be creating its own directory there.
             shutil.rmtree(ETC_NETNS / ns.name, ignore_errors=True)
-        if ETC_NETNS.is_dir() and not any(ETC_NETNS.iterdir()):
-            with contextlib.suppress(OSError):  # another run may have added one meanwhile
-                os.rmdir(ETC_NETNS)
 
     def __enter__(self) -> Namespaces:
         return self

@@ -116,3 +116,40 @@ def test_resolution_batch_is_bounded_by_one_timeout(nets):
     assert out["elapsed"] < 1.0, out
     assert wall < 5, wall
     assert all("longer than" in out["errors"][h] for h in hosts), out
+
+
+LISTEN = """
+import socket, sys
+s = socket.create_server((sys.argv[1], 7000))
+print("ready", flush=True)
+conn, _ = s.accept()
+conn.sendall(b"hello")
+"""
+
+CONNECT = """
+import socket, sys
+with socket.create_connection((sys.argv[1], 7000), timeout=5) as c:
+    print(c.recv(5).decode(), c.getsockname()[0])
+"""
+
+
+def test_bridge_joins_namespaces(nets):
+    """netns.bridge: two hosts on one switch namespace reach each other (traffic stays inside)."""
+    switch, a, b = nets.new("sw"), nets.new("a"), nets.new("b")
+    veth(a, "eth0", switch, "port-a")
+    veth(b, "eth0", switch, "port-b")
+    switch.bridge("br0", ["port-a", "port-b"])
+    subnet = unique_subnet()
+    a.add_address("eth0", f"{subnet}.1/24")
+    b.add_address("eth0", f"{subnet}.2/24")
+    a.up("eth0", wait=True)
+    b.up("eth0", wait=True)
+    server = b.spawn([sys.executable, "-c", LISTEN, f"{subnet}.2"], stdout=subprocess.PIPE,
+                     text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        out = a.exec([sys.executable, "-c", CONNECT, f"{subnet}.2"]).stdout.split()
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    assert out == ["hello", f"{subnet}.1"]
