@@ -26,7 +26,7 @@ def run_all(calls: Sequence[Callable[[], T]], deadline: float,
     def worker(index: int, call: Callable[[], T]) -> None:
         try:
             results[index] = call()
-        except BaseException as exc:  # noqa: BLE001 - reported through fallback
+        except BaseException as exc:
             errors[index] = exc
         finally:
             done[index].set()
