@@ -81,7 +81,7 @@ def etcd_endpoints(ctx: Context) -> Result:
     bad = [r for r in reports if not r.healthy]
     if not good:
         first = bad[0]
-        summary = (f"no usable etcd endpoint: {first.endpoint}: {first.error}" if len(bad) == 1
+        summary = (f"no usable etcd endpoint: {where}: {first.error}" if len(bad) == 1
                    else f"none of {len(bad)} etcd endpoints is usable "
                         f"({first.endpoint}: {first.error})")
         remedy = _remedy([r.error_kind or "" for r in bad])

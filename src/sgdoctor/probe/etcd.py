@@ -369,9 +369,42 @@ def probe_member(endpoint: Endpoint, *, tls: ssl.SSLContext | None, username: st
     except ProbeError as exc:
         report.error_kind = exc.kind
         report.error = _explain(exc, step, username)
+        if exc.kind in ("closed", "tls") and step in ("connect", "GET /health"):
+            hint = _other_scheme_hint(endpoint, deadline)
+            if hint:
+                report.error_kind, report.error = "tls", f"{report.error}: {hint}"
     finally:
         client.close()
     return report
+
+
+def _other_scheme_hint(endpoint: Endpoint, deadline: float) -> str | None:
+    """A port that hangs up on us may speak the other protocol: try it once, briefly."""
+    assert endpoint.host is not None and endpoint.port is not None
+    short = min(deadline, time.monotonic() + 0.5)
+    if endpoint.scheme == "http":
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        conn = HttpConnection(endpoint.host, endpoint.port, tls=insecure)
+        try:
+            conn.open(short)
+        except ProbeError:
+            return None
+        finally:
+            conn.close()
+        return ("this port speaks TLS: use https:// (with ETCD_AUTH_CA, ETCD_AUTH_CLIENT_CERT "
+                "and ETCD_AUTH_CLIENT_KEY)")
+    conn = HttpConnection(endpoint.host, endpoint.port)
+    try:
+        response = conn.request("GET", "/health", deadline=short)
+    except ProbeError:
+        return None
+    finally:
+        conn.close()
+    if b"health" in response.body:
+        return "this port speaks plain HTTP, not TLS — use http://"
+    return None
 
 
 def _explain(exc: ProbeError, step: str, username: str | None) -> str:
