@@ -113,6 +113,9 @@ def _classify(exc: BaseException, method: str) -> tuple[str, str]:
         return "refused", "connection refused (nothing listens on this port)"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timeout" in lowered:
         return "timeout", "no answer within the timeout"
+    if "expecting info" in lowered or name == "UnexpectedEOF":
+        return "protocol", ("no NATS greeting (INFO) from this port: it closed the connection "
+                            "or sent something else — not a NATS server?")
     if name == "NoServersError":
         return "protocol", ("could not complete the NATS handshake (no INFO from the server, "
                             "or the connection was closed): is this a NATS server?")
@@ -224,7 +227,8 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
         if report.error is None:
             report.error_kind = "timeout"
             report.error = ("no answer within the timeout" + (
-                " (connected, but the server did not answer)" if report.connected else ""))
+                " (connected, but the server did not answer)" if report.connected
+                else " (no NATS greeting; a NATS server sends INFO at once)"))
     finally:
         for task in asyncio.all_tasks(loop):
             task.cancel()
