@@ -20,7 +20,7 @@ BASE_ENV = {
     "HOME": os.environ.get("HOME", "/root"),
     "LANG": "C.UTF-8",
     "NO_COLOR": "1",
-    "SGDOCTOR_CONFIG": "/nonexistent/sgdoctor-test-config.toml",
+    "SGDOCTOR_CONFIG": "",
 }
 
 

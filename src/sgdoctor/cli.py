@@ -1,0 +1,159 @@
+"""The command line: options in, runner, reporter out. Nothing is probed here."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from sgdoctor import __version__
+from sgdoctor.cli_common import (
+    ChecksDirOpt,
+    ConfigOpt,
+    DeepOpt,
+    FailOnOpt,
+    FormatOpt,
+    IgnoreOpt,
+    NoColorOpt,
+    OnlyOpt,
+    OutputOpt,
+    SkipOpt,
+    TimeoutOpt,
+    VerboseOpt,
+    build_request,
+    emit,
+    exit_code_for,
+    run_once,
+)
+from sgdoctor.errors import ConfigError, SgdoctorError
+
+# Each module exposes register(app); subcommands live beside their own logic.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+app = typer.Typer(
+    name="sgdoctor", add_completion=False, no_args_is_help=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
+    help="Preflight doctor for SGLang on MetaX (MACA) nodes: probes the live host and says "
+         "what is wrong and how to fix it.",
+)
+
+
+def env_snapshot() -> dict[str, str]:
+    """The environment, taken once: every check sees the same values."""
+    return dict(os.environ)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sgdoctor {__version__}")
+        raise typer.Exit(0)
+
+
+def check_command(
+    ctx: typer.Context,
+    format: FormatOpt = None, output: OutputOpt = None, only: OnlyOpt = None,
+    skip: SkipOpt = None, ignore: IgnoreOpt = None, fail_on: FailOnOpt = None,
+    timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
+    verbose: VerboseOpt = False, no_color: NoColorOpt = False, deep: DeepOpt = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Run the checks and print the report (the default command)."""
+    if ctx.invoked_subcommand:
+        return
+    env = env_snapshot()
+    req = build_request(env, format=format, output=output, only=only, skip=skip,
+                        ignore=ignore, fail_on=fail_on, timeout=timeout, checks_dir=checks_dir,
+                        config=config, verbose=verbose, no_color=no_color, deep=deep)
+    report = run_once(req, env)
+    emit(report, req)
+    raise typer.Exit(exit_code_for(report, req))
+
+
+app.callback(invoke_without_command=True)(check_command)
+app.command("check")(check_command)
+
+
+@app.command("list")
+def list_command(
+    format: Annotated[str, typer.Option("--format", "-f", help="table|json")] = "table",
+    checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Every check sgdoctor knows: id, title, variables read, where it comes from."""
+    from sgdoctor.registry import discover
+
+    env = env_snapshot()
+    req = build_request(env, checks_dir=checks_dir, config=config)
+    specs = discover(req.checks_dirs)
+    rows = [{"id": s.id, "title": s.title, "env": list(s.env), "source": s.source,
+             "timeout": s.timeout, "depends_on": list(s.depends_on), "tags": list(s.tags)}
+            for s in specs]
+    if format == "json":
+        typer.echo(json.dumps({"checks": rows}, indent=2))
+        return
+    if format != "table":
+        raise ConfigError(f"--format {format!r}: choose table or json")
+    width = max([len(r["id"]) for r in rows] + [2])
+    for r in rows:
+        env_text = ", ".join(r["env"]) or "-"
+        typer.echo(f"{r['id']:<{width}}  {r['title']}  [{env_text}]  ({r['source']})")
+
+
+@app.command("explain")
+def explain_command(
+    name: Annotated[str, typer.Argument(help="A check id or an environment variable.")],
+    checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
+) -> None:
+    """What a check verifies, why it matters, and how to fix what it finds."""
+    from sgdoctor.registry import discover
+
+    env = env_snapshot()
+    req = build_request(env, checks_dir=checks_dir, config=config)
+    specs = discover(req.checks_dirs)
+    by_id = {s.id: s for s in specs}
+    readers = [s for s in specs if name.upper() in s.env]
+    if name in by_id:
+        spec = by_id[name]
+        typer.echo(f"{spec.id} — {spec.title}")
+        typer.echo(f"reads: {', '.join(spec.env) or 'no variables'}   source: {spec.source}")
+        typer.echo("")
+        typer.echo(spec.explain or "(this check has no explanation)")
+        return
+    if readers:
+        typer.echo(f"{name.upper()} is read by: " + ", ".join(s.id for s in readers))
+        for spec in readers:
+            typer.echo(f"\n{spec.id} — {spec.title}\n{spec.explain}")
+        return
+    raise ConfigError(f"{name!r} is neither a check id nor a variable a check reads "
+                              f"(see `sgdoctor list`)")
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"sgdoctor.cli_{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: errors become a one-line message and exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except SgdoctorError as exc:
+        sys.stderr.write(f"sgdoctor: error: {exc}\n")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("sgdoctor: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors come from click, or from the copy of click newer typers vendor.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

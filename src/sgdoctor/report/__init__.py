@@ -1,0 +1,110 @@
+"""The report: what every format renders. Built once, redacted once, never probed again."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sgdoctor import __version__
+from sgdoctor.api import Status
+from sgdoctor.redact import Redactor
+from sgdoctor.runner import Outcome
+
+SCHEMA_VERSION = 1
+FORMATS = ("table", "json", "prometheus", "junit", "nagios")
+ORDER = (Status.OK, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    id: str
+    title: str
+    status: Status
+    summary: str
+    remedy: str | None
+    env: list[str]
+    details: dict[str, Any]
+    duration_ms: float
+    ignored: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "id": self.id, "title": self.title, "status": self.status.value,
+            "summary": self.summary, "remedy": self.remedy, "env": self.env,
+            "details": self.details, "duration_ms": round(self.duration_ms, 3),
+        }
+        if self.ignored:
+            doc["ignored"] = self.ignored
+        return doc
+
+
+@dataclass(frozen=True)
+class Report:
+    hostname: str
+    started_at: float
+    duration_ms: float
+    checks: list[CheckReport] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in ORDER}
+        for c in self.checks:
+            counts[c.status.value] += 1
+        return counts
+
+    @property
+    def status(self) -> Status:
+        found = {c.status for c in self.checks}
+        for status in (Status.FAIL, Status.ERROR, Status.WARN):
+            if status in found:
+                return status
+        return Status.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        started = datetime.fromtimestamp(self.started_at, timezone.utc)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "sgdoctor", "version": __version__},
+            "host": {"hostname": self.hostname},
+            "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "duration_ms": round(self.duration_ms, 3),
+            "status": self.status.value,
+            "counts": self.counts,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started_at: float,
+                 duration_ms: float) -> Report:
+    """Turn outcomes into a report, masking every secret on the way (design.md: Secrets)."""
+    redact = Redactor(env)
+    checks = [
+        CheckReport(
+            id=o.spec.id, title=redact.text(o.spec.title), status=o.result.status,
+            summary=redact.text(o.result.summary),
+            remedy=redact.text(o.result.remedy) if o.result.remedy else None,
+            env=list(o.env), details=redact.any(dict(o.result.details)),
+            duration_ms=o.duration_ms, ignored=redact.any(o.ignored) if o.ignored else None,
+        )
+        for o in outcomes
+    ]
+    return Report(socket.gethostname(), started_at, duration_ms, checks)
+
+
+def exit_code(report: Report, fail_on: str = "fail") -> int:
+    """design.md's exit codes: 1 any fail (or warn with --fail-on warn), else 3 on error."""
+    counts = report.counts
+    if counts["fail"] or (fail_on == "warn" and counts["warn"]):
+        return 1
+    if counts["error"]:
+        return 3
+    return 0
+
+
+def now() -> tuple[float, float]:
+    """Wall-clock start (for the report) and monotonic start (for durations)."""
+    return time.time(), time.monotonic()
