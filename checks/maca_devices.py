@@ -63,7 +63,11 @@ def maca_devices(ctx: Context) -> Result:
                       "not verified", f"Add {shown(driver_dir)}/bin to PATH (or mount the "
                       "MetaX driver tools into the container)"))
     else:
-        timeout = ctx.timeout(float(ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)))
+        wanted = ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)
+        if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or wanted <= 0:
+            return Result.error(f'setting mx_smi_timeout={wanted!r} of [checks."maca.devices"] '
+                                "must be a positive number of seconds", env=ENV)
+        timeout = ctx.timeout(float(wanted))
         run = run_bounded([smi, "-L"], timeout=timeout, env=ctx.env)
         details["mx_smi"] = {"path": shown(smi), "seconds": round(run.seconds, 3)}
         problem = _run_problem(run, shown(smi), timeout)

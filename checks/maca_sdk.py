@@ -30,6 +30,9 @@ def maca_sdk(ctx: Context) -> Result:
     maca_dir = str(ctx.setting("maca_dir", DEFAULT_MACA_DIR))
     driver_dir = str(ctx.setting("driver_dir", DEFAULT_DRIVER_DIR))
     minimum = str(ctx.setting("min_version", DEFAULT_MIN_VERSION))
+    if not minimum[:1].isdigit():
+        return Result.error(f'setting min_version={minimum!r} of [checks."maca.sdk"] is not a '
+                            'version like "3.7.0"', env=ENV)
     path = ctx.env.get("MACA_PATH")
 
     if path is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sgdoctor.checks.maca_devices import maca_devices
 
+from conftest import json_report, result_of, run_cli
 from sgdoctor.api import Context, Status
 
 HEALTHY = "".join(f'echo "GPU#{i}    MXC500      0000:{0x0e + i:02x}:00.0   Available"\n'
@@ -153,6 +154,15 @@ def test_hanging_mx_smi_fails_in_time_and_leaves_nothing_behind(tmp_path, needs_
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs, allowing a moment for an async SIGKILL to land."""
+    for _ in range(40):
+        if not _running(pid):
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
@@ -276,3 +286,60 @@ def test_group_membership_grants_access(world_readable_root, needs_root):
     fake_smi(world_readable_root / "mxdriver", HEALTHY.splitlines()[0] + "\n")
     doc = _as_nobody(str(world_readable_root), "44")
     assert doc["status"] == "ok", doc
+
+
+# --- through the real CLI --------------------------------------------------------------
+
+def cli(base: Path, env: dict[str, str], *args: str, **settings) -> tuple[int, dict, float]:
+    settings.setdefault("root", str(base))
+    settings.setdefault("driver_dir", str(base / "mxdriver"))
+    settings.setdefault("maca_dir", str(base / "maca"))
+    config = base / "sgdoctor.toml"
+    config.write_text('[checks."maca.devices"]\n' + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
+    full_env = {"PATH": str(base / "nobin")}
+    full_env.update(env)
+    start = time.monotonic()
+    proc = run_cli(["--only", "maca.devices", "--format", "json", "--config", str(config),
+                    *args], full_env)
+    took = time.monotonic() - start
+    return proc.returncode, result_of(json_report(proc), "maca.devices"), took
+
+
+def test_cli_healthy(tmp_path, needs_root):
+    make_nodes(tmp_path, render=8)
+    fake_smi(tmp_path / "mxdriver", HEALTHY)
+    code, res, _ = cli(tmp_path, {"MACA_PATH": "/opt/maca", "MACA_VISIBLE_DEVICES": "0,1"})
+    assert code == 0 and res["status"] == "ok", res
+    assert [g["index"] for g in res["details"]["gpus"]] == list(range(8))
+    assert res["env"] == ["MACA_PATH", "MACA_VISIBLE_DEVICES", "PATH"]
+
+
+def test_cli_not_available_fails(tmp_path, needs_root):
+    make_nodes(tmp_path, render=8)
+    fake_smi(tmp_path / "mxdriver", ONE_BAD)
+    code, res, _ = cli(tmp_path, {})
+    assert code == 1 and res["status"] == "fail" and "GPU#3" in res["summary"]
+
+
+def test_cli_hanging_mx_smi_is_a_fail_before_the_run_deadline(tmp_path, needs_root):
+    make_nodes(tmp_path)
+    pidfile = tmp_path / "sleep.pid"
+    fake_smi(tmp_path / "mxdriver", f'{SLEEP} 60 &\necho $! > {pidfile}\nwait\n')
+    code, res, took = cli(tmp_path, {}, "--timeout", "2s", mx_smi_timeout=30)
+    assert res["status"] == "fail" and "did not answer" in res["summary"], res
+    assert code == 1 and took < 10
+    assert not _alive(int(pidfile.read_text()))
+
+
+def test_cli_no_devices_in_a_maca_container(tmp_path):
+    code, res, _ = cli(tmp_path, {"MACA_PATH": "/opt/maca"})
+    assert code == 1 and res["status"] == "fail"
+    assert "--device=/dev/mxcd --device=/dev/dri --group-add video" in res["remedy"]
+
+
+def test_cli_bad_timeout_setting_is_an_error(tmp_path, needs_root):
+    make_nodes(tmp_path)
+    fake_smi(tmp_path / "mxdriver", HEALTHY)
+    code, res, _ = cli(tmp_path, {}, mx_smi_timeout="soon")
+    assert code == 3 and res["status"] == "error" and "mx_smi_timeout" in res["summary"]

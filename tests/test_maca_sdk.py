@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from sgdoctor.checks.maca_sdk import maca_sdk
 
+from conftest import json_report, result_of, run_cli
 from sgdoctor.api import Context, Status
 
 
@@ -251,3 +253,57 @@ def test_relative_maca_path_warns(tmp_path, path_with_gcc, monkeypatch):
     r = run({"PATH": path_with_gcc, "MACA_PATH": "maca"}, tmp_path)
     assert r.status is Status.WARN and "relative" in r.summary
     assert r.remedy == f"export MACA_PATH={tmp_path / 'maca-3.7.1.5'}"
+
+
+# --- through the real CLI --------------------------------------------------------------
+
+def write_config(base: Path, **settings: str) -> str:
+    lines = ['[checks."maca.sdk"]'] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    path = base / "sgdoctor.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def cli(base: Path, env: dict[str, str], **settings: str) -> tuple[int, dict]:
+    settings.setdefault("maca_dir", str(base / "maca"))
+    settings.setdefault("driver_dir", str(base / "mxdriver"))
+    proc = run_cli(["--only", "maca.sdk", "--format", "json",
+                    "--config", write_config(base, **settings)], env)
+    return proc.returncode, result_of(json_report(proc), "maca.sdk")
+
+
+def test_cli_symlinked_sdk_ok(tmp_path, path_with_gcc):
+    sdk = make_sdk(tmp_path)
+    code, res = cli(tmp_path, {"PATH": path_with_gcc, "MACA_PATH": str(sdk)})
+    assert code == 0 and res["status"] == "ok"
+    assert res["details"]["real_path"] == str(tmp_path / "maca-3.7.1.5")
+    assert res["env"] == ["MACA_PATH", "PATH", "CC"]
+
+
+def test_cli_unset_with_sdk_on_disk_fails_with_export(tmp_path, path_with_gcc):
+    sdk = make_sdk(tmp_path)
+    code, res = cli(tmp_path, {"PATH": path_with_gcc})
+    assert code == 1 and res["status"] == "fail"
+    assert res["remedy"] == f"export MACA_PATH={sdk}"
+
+
+def test_cli_below_minimum_from_config(tmp_path, path_with_gcc):
+    sdk = make_sdk(tmp_path, "Version:3.8.0.3-c600u\n")
+    code, res = cli(tmp_path, {"PATH": path_with_gcc, "MACA_PATH": str(sdk)},
+                    min_version="3.9.0")
+    assert code == 1 and res["status"] == "fail" and "minimum 3.9.0" in res["summary"]
+
+
+def test_cli_bad_min_version_setting_is_an_error_not_a_pass(tmp_path, path_with_gcc):
+    sdk = make_sdk(tmp_path)
+    code, res = cli(tmp_path, {"PATH": path_with_gcc, "MACA_PATH": str(sdk)},
+                    min_version="latest")
+    assert code == 3 and res["status"] == "error" and "min_version" in res["summary"]
+
+
+def test_cli_non_utf8_maca_path_and_version(tmp_path, path_with_gcc):
+    make_sdk(tmp_path, b"Version:\xff3.7\n", name=os.fsdecode(b"maca-\xfe"), link=None)
+    value = os.fsdecode(os.fsencode(str(tmp_path)) + b"/maca-\xfe")
+    code, res = cli(tmp_path, {"PATH": path_with_gcc, "MACA_PATH": value})
+    assert code == 0 and res["status"] == "warn"
+    assert "maca-\\xfe" in res["details"]["maca_path"] and "not UTF-8" in res["summary"]
