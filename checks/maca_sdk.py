@@ -77,6 +77,7 @@ def maca_sdk(ctx: Context) -> Result:
         warns.append((f"MACA_PATH={name} is relative: it depends on the working directory",
                       f"export MACA_PATH={real}"))
 
+    details["dirs"] = {sub: entry.is_dir for sub, entry in layout.dirs.items()}
     for sub, entry in layout.dirs.items():
         if not entry.is_dir:
             fails.append((f"{where} has no {sub}/ directory",
