@@ -38,25 +38,28 @@ def maca_devices(ctx: Context) -> Result:
     details: dict[str, Any] = {"root": shown(root), "mxcd": _node(nodes.mxcd),
                                "render_nodes": [_node(n) for n in nodes.render]}
 
-    if nodes.mxcd.kind == "missing" and not nodes.render:
+    smi = find_mx_smi(ctx.env, driver_dir)
+    if nodes.mxcd.kind == "missing":
+        # Render nodes alone prove nothing: any GPU (an iGPU, a BMC's) makes them.
         maca = [what for what, here in (
             ("MACA_PATH is set", ctx.env.get("MACA_PATH") is not None),
             (f"{shown(maca_dir)} exists", inspect(maca_dir).exists),
-            (f"{shown(driver_dir)} exists", inspect(driver_dir).exists)) if here]
+            (f"{shown(driver_dir)} exists", inspect(driver_dir).exists),
+            (f"mx-smi is at {shown(smi or '')}", smi is not None)) if here]
         if not maca:
-            return Result.skip("no MetaX devices and no MACA software on this host",
-                               details=details, env=ENV)
-        return Result.fail(f"no MetaX devices: {_dev(root, 'mxcd')} and "
-                           f"{_dev(root, 'dri/renderD*')} are missing, yet "
-                           f"{', '.join(maca)}", remedy=DOCKER_REMEDY + " (on the host itself: "
-                           "check that the metax kernel driver is loaded)",
+            return Result.skip(f"no MetaX device ({_dev(root, 'mxcd')}) and no MACA software "
+                               "on this host", details=details, env=ENV)
+        render = (f"{len(nodes.render)} render node(s) present" if nodes.render
+                  else f"no {_dev(root, 'dri/renderD*')} either")
+        return Result.fail(f"no MetaX devices: {_dev(root, 'mxcd')} is missing ({render}), "
+                           f"yet {', '.join(maca)}", remedy=DOCKER_REMEDY + " (on the host "
+                           "itself: check that the metax kernel driver is loaded)",
                            details=details, env=ENV)
 
     fails: list[Finding] = []
     warns: list[Finding] = []
     fails.extend(_node_problems(nodes, root))
 
-    smi = find_mx_smi(ctx.env, driver_dir)
     listing: SmiListing | None = None
     if smi is None:
         warns.append((f"mx-smi is not on PATH nor in {shown(driver_dir)}/bin: GPU health "
@@ -84,7 +87,7 @@ def maca_devices(ctx: Context) -> Result:
 
     visible = ctx.env.get("MACA_VISIBLE_DEVICES")
     if visible is not None:
-        count = len(listing.gpus) if listing else None
+        count = len(listing.gpus) if listing and not listing.unparsed else None
         found_fails, found_warns = _visible_problems(visible, listing, count, len(nodes.render))
         fails.extend(found_fails)
         warns.extend(found_warns)
@@ -123,21 +126,16 @@ def _gpu(gpu: SmiGpu) -> dict[str, Any]:
 
 
 def _node_problems(nodes: DeviceNodes, root: str) -> list[Finding]:
-    """Each node must be a character device this process may open read-write."""
+    """Each node must be a character device this process may open read-write (mxcd exists)."""
     from sgdoctor.probe.maca import shown
 
     found: list[Finding] = []
-    if nodes.mxcd.kind == "missing":
-        found.append((f"{_dev(root, 'mxcd')} is missing (render nodes are present)",
-                      DOCKER_REMEDY))
     if not nodes.render:
         where = _dev(root, "dri")
         found.append((f"no render node {where}/renderD*" + ("" if nodes.dri_exists
                       else f" ({where} is missing)"), DOCKER_REMEDY))
     for node in (nodes.mxcd, *nodes.render):
         name = shown(node.path)
-        if node.kind == "missing":
-            continue
         if node.kind != "char":
             found.append((f"{name} is a {node.kind}, not a character device",
                           f"Remove {name} and pass the real device: {DOCKER_REMEDY}"))

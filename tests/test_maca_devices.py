@@ -74,7 +74,13 @@ def run(base: Path, env: dict[str, str] | None = None, *, budget: float = 5.0, *
 
 def test_no_devices_and_no_maca_skips(tmp_path):
     r = run(tmp_path)
-    assert r.status is Status.SKIP and "no MetaX devices" in r.summary
+    assert r.status is Status.SKIP and "no MetaX device" in r.summary
+
+
+def test_render_nodes_of_another_gpu_without_maca_skip(tmp_path, needs_root):
+    make_nodes(tmp_path, mxcd=None, render=1)       # say an iGPU's renderD128
+    r = run(tmp_path)
+    assert r.status is Status.SKIP and "no MACA software" in r.summary
 
 
 def test_no_devices_with_maca_path_fails_with_docker_flags(tmp_path):
@@ -116,7 +122,9 @@ def test_missing_mxcd_with_render_nodes_fails(tmp_path, needs_root):
     make_nodes(tmp_path, mxcd=None)
     fake_smi(tmp_path / "mxdriver", HEALTHY)
     r = run(tmp_path)
-    assert r.status is Status.FAIL and "mxcd is missing" in r.summary
+    assert r.status is Status.FAIL
+    assert "mxcd is missing (1 render node(s) present)" in r.summary
+    assert "mx-smi is at" in r.summary
     assert "--device=/dev/mxcd" in r.remedy
 
 
@@ -191,6 +199,14 @@ def test_endless_output_is_cut_off(tmp_path, needs_root):
     fake_smi(tmp_path / "mxdriver", f"{YES} GPU#0\n")
     r = run(tmp_path)
     assert r.status is Status.FAIL and "more than 1 MiB" in r.summary
+
+
+def test_unreadable_gpu_lines_warn_and_do_not_count_as_zero(tmp_path, needs_root):
+    make_nodes(tmp_path, render=2)
+    fake_smi(tmp_path / "mxdriver", 'echo "GPU#0    MXC500   0000:0e:00.0   Initializing"\n')
+    r = run(tmp_path, {"MACA_VISIBLE_DEVICES": "1"})
+    assert r.status is Status.WARN, r.summary
+    assert "cannot read" in r.summary and "Initializing" in r.summary
 
 
 def test_mx_smi_missing_warns(tmp_path, needs_root):

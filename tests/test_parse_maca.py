@@ -175,3 +175,8 @@ def test_smi_roundtrip(rows):
         for i, model, ok in rows)
     listing = parse_smi_list(text)
     assert [(g.index, g.model, g.available) for g in listing.gpus] == rows
+
+
+def test_smi_unavailable_spelling_is_not_available():
+    (gpu,) = parse_smi_list("GPU#2    MXC500      0000:10:00.0   Unavailable\n").gpus
+    assert not gpu.available and gpu.state == "Unavailable"

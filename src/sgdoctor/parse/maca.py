@@ -169,7 +169,8 @@ class SmiListing:
 
 _GPU_LINE = re.compile(r"^\s*GPU\s*#\s*(\d{1,6})\s*:?\s+(.*)$")
 _BUS = re.compile(r"\b([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\b")
-_NOT_AVAILABLE = re.compile(r"\bNot\s+Available\b\s*(?:\(([^)]*)\)?)?", re.IGNORECASE)
+_NOT_AVAILABLE = re.compile(r"\b(?:Not\s+Available|Unavailable)\b\s*(?:\(([^)]*)\)?)?",
+                            re.IGNORECASE)
 _AVAILABLE = re.compile(r"\bAvailable\b", re.IGNORECASE)
 _UUID = re.compile(r"\(\s*UUID\s*:?\s*([^)\s]+)\s*\)", re.IGNORECASE)
 
@@ -178,9 +179,10 @@ def parse_smi_list(text: str) -> SmiListing:
     """Read ``mx-smi -L``: ``GPU#0    MXC500      0000:0e:00.0   Available``.
 
     A GPU is usable only when its line says ``Available`` and not ``Not Available(…)``
-    (facts.md). A trailing ``(UUID: GPU-…)`` seen on newer mx-smi is kept when present.
-    Header lines (``mx-smi  version: …``) are ignored; a ``GPU#`` line without either
-    state is returned as unparsed, never guessed.
+    (facts.md; ``Unavailable`` is read the same way, its shape UNCONFIRMED). A trailing
+    ``(UUID: GPU-…)``, seen on newer mx-smi (UNCONFIRMED), is kept when present. Header
+    lines (``mx-smi  version: …``) are ignored; a ``GPU#`` line without either state is
+    returned as unparsed, never guessed.
     """
     gpus: list[SmiGpu] = []
     unparsed: list[str] = []
