@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Result, check
-from sgdoctor.parse.maca import SmiGpu, SmiListing, parse_smi_list, parse_visible_devices
+from sgdoctor.api import Context, Result, Status, check
+from sgdoctor.parse.maca import (
+    SmiGpu,
+    SmiListing,
+    fold_findings,
+    parse_smi_list,
+    parse_visible_devices,
+)
 
 if TYPE_CHECKING:
     from sgdoctor.probe.maca import DeviceNodes, Node, RunResult
@@ -92,14 +98,10 @@ def maca_devices(ctx: Context) -> Result:
         fails.extend(found_fails)
         warns.extend(found_warns)
 
-    if fails:
-        return Result.fail("; ".join(s for s, _ in fails + warns),
-                           remedy="; ".join(dict.fromkeys(r for _, r in fails + warns)),
-                           details=details, env=ENV)
-    if warns:
-        return Result.warn("; ".join(s for s, _ in warns),
-                           remedy="; ".join(dict.fromkeys(r for _, r in warns)),
-                           details=details, env=ENV)
+    verdict = fold_findings(fails, warns)
+    if verdict:
+        status, summary, remedy = verdict
+        return Result(Status(status), summary, remedy, details, ENV)
     what = (f"{len(listing.gpus)} GPU(s) available per mx-smi" if listing
             else f"{len(nodes.render)} render node(s)")
     return Result.ok(f"{_dev(root, 'mxcd')} and {len(nodes.render)} render node(s) are "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from sgdoctor.api import Context, Result, check
-from sgdoctor.parse.maca import MacaVersion, below_minimum, parse_version_text
+from sgdoctor.api import Context, Result, Status, check
+from sgdoctor.parse.maca import MacaVersion, below_minimum, fold_findings, parse_version_text
 
 DEFAULT_MACA_DIR = "/opt/maca"
 DEFAULT_DRIVER_DIR = "/opt/mxdriver"
@@ -105,14 +105,10 @@ def maca_sdk(ctx: Context) -> Result:
     if compiler.path is None:
         warns.append(_compiler_problem(compiler.source, compiler.command))
 
-    if fails:
-        return Result.fail("; ".join(s for s, _ in fails + warns),
-                           remedy="; ".join(dict.fromkeys(r for _, r in fails + warns)),
-                           details=details, env=ENV)
-    if warns:
-        return Result.warn("; ".join(s for s, _ in warns),
-                           remedy="; ".join(dict.fromkeys(r for _, r in warns)),
-                           details=details, env=ENV)
+    verdict = fold_findings(fails, warns)
+    if verdict:
+        status, summary, remedy = verdict
+        return Result(Status(status), summary, remedy, details, ENV)
     master = version is not None and version.master
     note = " (a date-based master build: mcoplib does not compare it)" if master else ""
     return Result.ok(f"MACA {details['version']}{note} at {where}; mxcc, ld.lld and "
