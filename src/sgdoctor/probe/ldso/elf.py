@@ -49,6 +49,7 @@ class ElfObject:
     rpath: str | None = None  # None when absent or when DT_RUNPATH is present (glibc ignores it)
     runpath: str | None = None
     flags_1: int = 0
+    version_sections: tuple[int | None, int | None] = (None, None)  # verdef, verneed
     _versions: tuple[set[str] | None, list[tuple[str, str, bool]]] | None = None
 
     @property
@@ -63,7 +64,7 @@ class ElfObject:
         """(DT_VERDEF names or None when the object defines no versions,
         DT_VERNEED entries as (file, version, weak))."""
         if self._versions is None:
-            self._versions = _read_versions(self.path)
+            self._versions = _read_versions(self.path, self.version_sections)
         return self._versions
 
 
@@ -87,13 +88,11 @@ def parse_object(path: str, fd: int, host: Abi) -> ElfObject:
     Raises WrongAbi when the loader would skip the file and keep searching, and
     ElfError when it would stop with an error.
     """
-    from elftools.elf.elffile import ELFFile
-
     read_header(fd, 64 if host.elfclass == "ELFCLASS64" else 52)
     st = os.fstat(fd)
     try:
         with os.fdopen(os.dup(fd), "rb") as stream:
-            elf = ELFFile(stream)
+            elf = _elffile(stream)
             header = elf.header
             ident = header["e_ident"]
             obj = ElfObject(
@@ -132,13 +131,26 @@ def _verify(obj: ElfObject, host: Abi) -> None:
 
 
 def _read_dynamic(elf, obj: ElfObject) -> None:
+    """DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_FLAGS_1; and where the version
+    sections are, so that versions() need not scan the section headers again."""
     from elftools.elf.dynamic import DynamicSection
 
     dynamic = None
+    found: dict[str, int] = {}
+    wanted = {"SHT_DYNAMIC", "SHT_GNU_verdef", "SHT_GNU_verneed"}
     for index in range(elf.num_sections()):
-        if elf._get_section_header(index)["sh_type"] == "SHT_DYNAMIC":
-            dynamic = elf.get_section(index)
-            break
+        kind = elf._get_section_header(index)["sh_type"]
+        if kind in wanted and kind not in found:
+            found[kind] = index
+            # The usual layout puts the version sections before .dynamic: stop there
+            # unless the dynamic tags say a version section is still to come.
+            if kind == "SHT_DYNAMIC":
+                dynamic = elf.get_section(index)
+                tags = {t.entry.d_tag for t in dynamic.iter_tags()}
+                missing = {"DT_VERDEF": "SHT_GNU_verdef", "DT_VERNEED": "SHT_GNU_verneed"}
+                if not any(t in tags and sec not in found for t, sec in missing.items()):
+                    break
+    obj.version_sections = (found.get("SHT_GNU_verdef"), found.get("SHT_GNU_verneed"))
     if dynamic is None or not isinstance(dynamic, DynamicSection):
         # Section headers may be stripped: the program header is what ld.so uses anyway.
         dynamic = next((seg for seg in elf.iter_segments() if seg["p_type"] == "PT_DYNAMIC"), None)
@@ -162,28 +174,64 @@ def _read_dynamic(elf, obj: ElfObject) -> None:
     obj.rpath = rpath if obj.runpath is None else None
 
 
-def _read_versions(path: str) -> tuple[set[str] | None, list[tuple[str, str, bool]]]:
-    from elftools.elf.elffile import ELFFile
-
+def _read_versions(path: str, sections: tuple[int | None, int | None],
+                   ) -> tuple[set[str] | None, list[tuple[str, str, bool]]]:
     verdef: set[str] | None = None
     verneed: list[tuple[str, str, bool]] = []
+    if sections == (None, None):
+        return verdef, verneed
     try:
         with open(path, "rb") as stream:
-            elf = ELFFile(stream)
-            for index in range(elf.num_sections()):
-                kind = elf._get_section_header(index)["sh_type"]
-                if kind == "SHT_GNU_verdef":
-                    verdef = set()
-                    for _version, aux in elf.get_section(index).iter_versions():
-                        verdef.update(entry.name for entry in aux)
-                elif kind == "SHT_GNU_verneed":
-                    for version, aux in elf.get_section(index).iter_versions():
-                        for entry in aux:
-                            weak = bool(int(entry["vna_flags"]) & 0x2)  # VER_FLG_WEAK
-                            verneed.append((version.name, entry.name, weak))
+            elf = _elffile(stream)
+            if sections[0] is not None:
+                verdef = set()
+                for _version, aux in elf.get_section(sections[0]).iter_versions():
+                    verdef.update(entry.name for entry in aux)
+            if sections[1] is not None:
+                for version, aux in elf.get_section(sections[1]).iter_versions():
+                    for entry in aux:
+                        weak = bool(int(entry["vna_flags"]) & 0x2)  # VER_FLG_WEAK
+                        verneed.append((version.name, entry.name, weak))
     except _PARSE_ERRORS() as exc:
         raise ElfError(f"malformed symbol version sections ({exc or type(exc).__name__})") from None
     return verdef, verneed
+
+
+def _elffile(stream):
+    """pyelftools' ELFFile, with its construct parsers built once per ELF flavour
+    (building them costs about 2 ms per file, more than reading a small library)."""
+    from elftools.elf import elffile
+
+    if not getattr(elffile.ELFStructs, "_sgdoctor_shared", False):
+        elffile.ELFStructs = _shared_structs(elffile.ELFStructs)
+    return elffile.ELFFile(stream)
+
+
+def _shared_structs(base: type) -> type:
+    built: dict[tuple, dict] = {}
+
+    class SharedStructs(base):  # type: ignore[misc, valid-type]
+        _sgdoctor_shared = True
+
+        def create_basic_structs(self) -> None:
+            self._memo(("basic", self.little_endian, self.elfclass),
+                       super().create_basic_structs)
+
+        def create_advanced_structs(self, e_type=None, e_machine=None, e_ident_osabi=None):
+            key = ("advanced", self.little_endian, self.elfclass, e_type, e_machine,
+                   e_ident_osabi)
+            self._memo(key, lambda: super(SharedStructs, self).create_advanced_structs(
+                e_type, e_machine, e_ident_osabi))
+
+        def _memo(self, key: tuple, build) -> None:
+            state = built.get(key)
+            if state is None:
+                build()
+                built[key] = dict(self.__dict__)
+            else:
+                self.__dict__.update(state)
+
+    return SharedStructs
 
 
 def _PARSE_ERRORS() -> tuple[type[BaseException], ...]:  # noqa: N802 - reads as a constant
