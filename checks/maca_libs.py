@@ -32,15 +32,17 @@ def maca_libs(ctx: Context) -> Result:
     library or a dependency is missing, a version is missing ("version `X' not found"),
     LD_LIBRARY_PATH lacks $MACA_PATH/lib, or a copy outside MACA_PATH (or the driver
     directory, setting `driver_dir`) wins over MACA's own (Moore Threads' libmccl.so.2).
+    With MACA_PATH unset, the SDK is looked for at setting `maca_dir` (/opt/maca).
     Warns when several copies are on the search path. `--deep` also dlopens each library
     in a child Python, to catch failing constructors."""
     from sgdoctor.probe.ldso.resolver import Resolver
 
     maca = ctx.env.get("MACA_PATH") or ""
-    if not maca and not os.path.isdir("/opt/maca"):
-        return Result.skip("MACA_PATH is unset and /opt/maca does not exist: no MetaX "
-                           "software on this host", env=["MACA_PATH"])
-    maca = maca or "/opt/maca"
+    default_dir = str(ctx.setting("maca_dir", "/opt/maca"))
+    if not maca and not os.path.isdir(default_dir):
+        return Result.skip(f"MACA_PATH is unset and {default_dir} does not exist: no MACA SDK "
+                           "on this host", env=["MACA_PATH"])
+    maca = maca or default_dir
     driver = str(ctx.setting("driver_dir", "/opt/mxdriver"))
     names = ctx.setting("libraries", DEFAULT_LIBRARIES)
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):

@@ -54,6 +54,13 @@ def test_nothing_metax_here_is_a_skip() -> None:
     assert maca_libs(ctx).status is Status.SKIP
 
 
+def test_unset_maca_path_uses_maca_dir(sdk) -> None:
+    env = sdk.env()
+    del env["MACA_PATH"]
+    assert run(sdk, env, maca_dir=str(sdk.maca_path)).status is Status.OK
+    assert run(sdk, env, maca_dir=str(sdk.root / "nothing")).status is Status.SKIP
+
+
 def test_missing_maca_lib_on_ld_library_path_fails_with_the_export_line(sdk) -> None:
     result = run(sdk, {"MACA_PATH": str(sdk.maca_path),
                        "LD_LIBRARY_PATH": f"{sdk.driver_dir}/lib"})
