@@ -165,6 +165,31 @@ def test_deep_catches_a_failing_constructor(sdk) -> None:
         assert {lib["dlopen"] for lib in ok.details["libraries"].values()} == {"ok"}
 
 
+def test_deep_names_a_hanging_constructor_before_the_deadline(sdk) -> None:
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="sgdoctor-hang-") as name:
+        src = Path(name) / "hang.c"
+        src.write_text("#include <unistd.h>\n"
+                       "__attribute__((constructor)) static void hang(void) { sleep(60); }\n")
+        subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(Path(name) / "libmcfft.so"),
+                        str(src)], check=True, timeout=60)
+        ctx = Context(sdk.env(name), deadline=time.monotonic() + 2,
+                      settings={"driver_dir": str(sdk.driver_dir), "libraries": ["libmcfft.so"]},
+                      options={"deep": True})
+        start = time.monotonic()
+        result = maca_libs(ctx)
+        assert time.monotonic() - start < 2
+        assert result.status is Status.FAIL
+        assert "did not return within" in result.summary
+
+
+def test_non_utf8_search_path_entries_are_harmless(sdk) -> None:
+    env = sdk.env("/nonexistent/\udcff\udcfe", after=("/tmp/\udce9t\udce9",))
+    result = run(sdk, env)
+    assert result.status is Status.OK, result.summary
+
+
 def test_through_the_cli_with_a_config_file(sdk) -> None:
     with tempfile.TemporaryDirectory(prefix="sgdoctor-cfg-") as name:
         config = Path(name) / "sgdoctor.toml"
