@@ -213,6 +213,22 @@ def test_bad_files_stop_the_loader_with_its_own_words(needs_gcc, tmp) -> None:
     assert "Is a directory" in resolver.dlopen(str(tmp / "libdir.so")).errors[0]
 
 
+def test_executables_cannot_be_dlopened(needs_gcc, tmp) -> None:
+    import sys
+
+    src = tmp / "main.c"
+    src.write_text("int main(void){return 0;}\n")
+    for flags, message in ((["-pie", "-fPIE"], "cannot dynamically load position-independent "
+                            "executable"), (["-no-pie"], "cannot dynamically load executable")):
+        exe = tmp / f"prog{len(flags)}"
+        subprocess.run(["gcc", *flags, "-o", str(exe), str(src)], check=True, timeout=60)
+        result = Resolver({}).dlopen(str(exe))
+        assert result.errors == [f"{exe}: {message}"]
+        real = subprocess.run([sys.executable, "-c", "import ctypes,sys; ctypes.CDLL(sys.argv[1])",
+                               str(exe)], capture_output=True, text=True, timeout=30)
+        assert f"{exe}: {message}" in real.stderr
+
+
 def test_wrong_class_and_machine_are_skipped_not_fatal(needs_gcc, tmp) -> None:
     first, second = tmp / "first", tmp / "second"
     first.mkdir()

@@ -300,8 +300,7 @@ class Resolver:
             for path in paths:
                 outcome = self._open(path)
                 if outcome.obj is not None:
-                    return Found(name, self._adopt(ns, name, path, outcome.obj, step, loader),
-                                 step, skipped=skipped)
+                    return self._found(ns, name, path, outcome.obj, step, loader, skipped)
                 if outcome.fatal:
                     skipped.append(Skipped(path, outcome.fatal, fatal=True))
                     return Found(name, None, step, f"{path}: {outcome.fatal}", skipped)
@@ -320,15 +319,26 @@ class Resolver:
             return Found(name, node, STEP_LOADED)
         outcome = self._open(path)
         if outcome.obj is not None:
-            return Found(name, self._adopt(ns, name, path, outcome.obj, STEP_PATH, loader),
-                         STEP_PATH)
+            return self._found(ns, name, path, outcome.obj, STEP_PATH, loader, [])
         reason = outcome.fatal or outcome.skip or (
             "cannot open shared object file: " + os.strerror(outcome.errno))
         return Found(name, None, STEP_PATH, f"{path}: {reason}")
 
+    def _found(self, ns: Namespace, name: str, path: str, obj: ElfObject, step: str,
+               loader: Node | None, skipped: list[Skipped]) -> Found:
+        node = self._adopt(ns, name, path, obj, step, loader)
+        if isinstance(node, str):
+            return Found(name, None, step, node, skipped)
+        return Found(name, node, step, skipped=skipped)
+
     def _adopt(self, ns: Namespace, name: str, path: str, obj: ElfObject, step: str,
-               loader: Node | None) -> Node:
-        """A found file becomes a new node, unless the same file is already loaded."""
+               loader: Node | None) -> Node | str:
+        """A found file becomes a new node, unless the same file is already loaded; an
+        executable cannot be loaded as a library (the loader's error text is returned)."""
+        if obj.pie:
+            return f"{path}: cannot dynamically load position-independent executable"
+        if obj.etype != "ET_DYN":
+            return f"{path}: cannot dynamically load executable"
         existing = ns.by_identity(obj)
         if existing is not None:
             ns.aliases.setdefault(name, existing)
