@@ -341,3 +341,37 @@ def test_cost_does_not_depend_on_directory_size(needs_gcc, monkeypatch) -> None:
             plain = timed(sdk.env())
             crowded = timed(sdk.env(many, after=(many,)))
         assert crowded < plain * 2 + 0.005, (plain, crowded)
+
+
+def test_unreadable_copy_is_skipped_like_ld_so(needs_gcc, needs_root, tmp) -> None:
+    """Root reads everything, so drop CAP_DAC_* for a child that dlopens for real and
+    resolves with our model: both must pass over the unreadable copy."""
+    import json
+    import sys
+
+    if not shutil.which("setpriv"):
+        unavailable("setpriv (util-linux) is needed to drop capabilities")
+    locked, good = tmp / "locked", tmp / "good"
+    locked.mkdir()
+    good.mkdir()
+    gcc(good / "libperm.so", "int f(void){return 1;}\n", "-Wl,-soname,libperm.so")
+    shutil.copy(good / "libperm.so", locked / "libperm.so")
+    os.chmod(locked / "libperm.so", 0)
+    os.chown(locked / "libperm.so", 65534, 65534)
+    script = (
+        "import ctypes, json, os, sys\n"
+        "from sgdoctor.probe.ldso.resolver import Resolver\n"
+        "ctypes.CDLL('libperm.so')\n"
+        "maps = {l.split()[-1] for l in open('/proc/self/maps') if 'libperm' in l}\n"
+        "r = Resolver(dict(os.environ)).dlopen('libperm.so')\n"
+        "print(json.dumps({'maps': sorted(maps), 'ours': r.root.path,\n"
+        "                  'skipped': [[s.path, s.reason] for s in r.skipped]}))\n")
+    drop = "-dac_override,-dac_read_search"
+    proc = subprocess.run(["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}",
+                           sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ,
+                                           "LD_LIBRARY_PATH": f"{locked}:{good}"})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["maps"] == [str(good / "libperm.so")] and doc["ours"] == str(good / "libperm.so")
+    assert doc["skipped"] == [[str(locked / "libperm.so"), "cannot open: Permission denied"]]
