@@ -35,6 +35,7 @@ def maca_libs(ctx: Context) -> Result:
     With MACA_PATH unset, the SDK is looked for at setting `maca_dir` (/opt/maca).
     Warns when several copies are on the search path. `--deep` also dlopens each library
     in a child Python, to catch failing constructors."""
+    from sgdoctor.probe.ldso.loader import loader_facts
     from sgdoctor.probe.ldso.resolver import Resolver
 
     maca = ctx.env.get("MACA_PATH") or ""
@@ -50,7 +51,7 @@ def maca_libs(ctx: Context) -> Result:
                            remedy='[checks."maca.libs"] libraries = ["libmcruntime.so", ...]')
     env_read = ["MACA_PATH", "LD_LIBRARY_PATH"]
     try:
-        resolver = Resolver(ctx.env)
+        resolver = Resolver(ctx.env, loader_facts(timeout=ctx.timeout(3.0)))
         resolver.python_namespace()
     except RuntimeError as exc:
         return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)

@@ -211,6 +211,10 @@ def test_bad_files_stop_the_loader_with_its_own_words(needs_gcc, tmp) -> None:
     assert "malformed ELF file" in resolver.dlopen(str(tmp / "libtruncated.so")).errors[0]
     (tmp / "libdir.so").mkdir()
     assert "Is a directory" in resolver.dlopen(str(tmp / "libdir.so")).errors[0]
+    os.mkfifo(tmp / "libfifo.so")
+    result = Resolver({"LD_LIBRARY_PATH": str(tmp)}).dlopen("libfifo.so")
+    assert result.errors == [f"{tmp}/libfifo.so: a named pipe, not a library (the loader "
+                             "would block reading it)"]
 
 
 def test_executables_cannot_be_dlopened(needs_gcc, tmp) -> None:

@@ -8,7 +8,6 @@ conventional directories when the loader is older or not glibc.
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -149,10 +148,20 @@ def _fallback_dirs(abi: Abi) -> tuple[str, ...]:
     return (*dirs, "/lib", "/usr/lib")
 
 
-@functools.lru_cache(maxsize=4)
+_FACTS: dict[str, LoaderFacts] = {}
+
+
 def loader_facts(executable: str | None = None, timeout: float = 3.0) -> LoaderFacts:
-    """Probe once per process: the interpreter's ABI, its ld.so, and how that ld.so searches."""
+    """Probe once per process: the interpreter's ABI, its ld.so, and how that ld.so searches.
+    ``timeout`` bounds ``ld.so --help`` (callers clamp it to their deadline)."""
     exe = os.path.realpath(executable or sys.executable)
+    facts = _FACTS.get(exe)
+    if facts is None:
+        facts = _FACTS[exe] = _probe(exe, timeout)
+    return facts
+
+
+def _probe(exe: str, timeout: float) -> LoaderFacts:
     try:
         abi = host_abi(exe)
         interp = read_interp(exe) or ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -424,12 +425,16 @@ class Resolver:
         if outcome is not None:
             return outcome
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO must not hang us (the real loader would block on it).
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as exc:
             outcome = _Outcome(err=exc.errno or errno.EIO, skip=_absent_reason(path, exc))
         else:
             try:
                 st = os.fstat(fd)
+                if stat.S_ISFIFO(st.st_mode):
+                    raise ElfError("a named pipe, not a library (the loader would block "
+                                   "reading it)")
                 obj = self._parsed.get((st.st_dev, st.st_ino))
                 if obj is None:
                     obj = parse_object(path, fd, self.facts.abi)
