@@ -48,6 +48,7 @@ class Node:
     how: str  # the search step that found it
     loader: Node | None = None
     preloaded: bool = False
+    kernel_mapped: bool = False  # mapped by the kernel, so glibc never recorded its file id
     deps: list[Dep] | None = None
 
     @property
@@ -124,7 +125,11 @@ class Namespace:
         return None
 
     def by_identity(self, obj: ElfObject) -> Node | None:
-        return next((node for node in self.nodes if node.obj.identity == obj.identity), None)
+        """_dl_file_id_match_p: the same file under another name is the same object — except
+        for objects the kernel mapped (ld.so itself, the executable): dlopen of ld.so by
+        another path loads a second copy."""
+        return next((node for node in self.nodes
+                     if node.obj.identity == obj.identity and not node.kernel_mapped), None)
 
     def fork(self) -> Namespace:
         return Namespace(list(self.nodes), self.main, dict(self.aliases))
@@ -196,7 +201,7 @@ class Resolver:
             if exe.obj is None:
                 raise RuntimeError(f"cannot read {self.facts.executable}: "
                                    f"{exe.fatal or exe.skip or os.strerror(exe.errno)}")
-            main = Node("", exe.obj, self.facts.executable, "executable")
+            main = Node("", exe.obj, self.facts.executable, "executable", kernel_mapped=True)
             ns.nodes.append(main)
             ns.main = main
             self._preload(ns, self.facts.interpreter, "program interpreter")
@@ -222,7 +227,7 @@ class Resolver:
         outcome = self._open(path)
         if outcome.obj is None:
             return None
-        node = Node(path, outcome.obj, path, how, preloaded=True, deps=[])
+        node = Node(path, outcome.obj, path, how, preloaded=True, deps=[], kernel_mapped=True)
         ns.nodes.append(node)
         return node
 
