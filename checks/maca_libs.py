@@ -103,8 +103,11 @@ def _on_search_path(resolver, directory: str) -> bool:
 
     value = resolver.env.get("LD_LIBRARY_PATH") or ""
     facts = resolver.facts
+    wanted = os.path.normpath(directory)
     for entry in split_search_path(value, separators=":;", origin=os.path.dirname(
             facts.executable), lib=facts.lib, platform=facts.platform):
+        if entry and os.path.normpath(entry) == wanted:
+            return True
         try:
             if os.path.samefile(entry or ".", directory):
                 return True

@@ -73,6 +73,14 @@ def test_missing_maca_lib_on_ld_library_path_fails_with_the_export_line(sdk) -> 
         "error"]
 
 
+def test_missing_sdk_named_on_the_path_is_not_called_absent_from_it(sdk) -> None:
+    gone = sdk.root / "opt" / "maca-gone"
+    result = run(sdk, {"MACA_PATH": str(gone), "LD_LIBRARY_PATH": f"{gone}/lib/"})
+    assert result.status is Status.FAIL
+    assert "does not contain" not in " ".join(result.details["problems"])
+    assert "libmcruntime.so cannot be loaded" in result.summary
+
+
 def test_real_directory_instead_of_the_symlink_counts_as_maca_lib(sdk) -> None:
     env = sdk.env()
     env["LD_LIBRARY_PATH"] = env["LD_LIBRARY_PATH"].replace(str(sdk.maca_path),
