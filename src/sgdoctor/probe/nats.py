@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import time
@@ -73,12 +74,18 @@ def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def tls_context(env: Mapping[str, str]) -> ssl.SSLContext | None:
-    """NATS_TLS_* → a client context (None when none is set). Raises OSError/ssl.SSLError."""
+    """NATS_TLS_* → a client context (None when none is set).
+
+    Raises ValueError naming an unreadable file, ssl.SSLError for unusable PEM content."""
     ca = env.get("NATS_TLS_CA_CERT_PATH")
     cert, key = env.get("NATS_TLS_CLIENT_CERT_PATH"), env.get("NATS_TLS_CLIENT_KEY_PATH")
     insecure = (env.get("NATS_TLS_INSECURE") or "").lower() in TRUE_VALUES
     if not (ca or cert or key or insecure):
         return None
+    for name in ("NATS_TLS_CA_CERT_PATH", "NATS_TLS_CLIENT_CERT_PATH", "NATS_TLS_CLIENT_KEY_PATH"):
+        path = env.get(name)
+        if path and not os.access(path, os.R_OK):
+            raise ValueError(f"{name}={path} is not a readable file")
     context = ssl.create_default_context(cafile=ca or None)
     if cert:
         context.load_cert_chain(cert, key or None)
@@ -207,7 +214,8 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
         tls = tls_context(env)
     except (OSError, ssl.SSLError, ValueError) as exc:
         report.error_kind = "tls_config"
-        report.error = f"NATS_TLS_* files unusable: {getattr(exc, 'strerror', None) or exc}"
+        report.error = (str(exc) if isinstance(exc, ValueError)
+                        else f"NATS_TLS_* files unusable: {getattr(exc, 'strerror', None) or exc}")
         return report
     if "nkeys_seed_str" in kwargs or "user_credentials" in kwargs:
         try:
