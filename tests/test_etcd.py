@@ -287,3 +287,11 @@ def test_many_silent_endpoints_end_within_one_timeout():
     assert result.status is Status.FAIL and "none of 12" in result.summary
     assert elapsed < 1.5
     assert all(e["error_kind"] == "timeout" for e in result.details["endpoints"])
+
+
+def test_absurd_endpoint_count_is_bounded():
+    value = ",".join(f"http://127.0.0.1:{port}" for port in range(1, 301))
+    result, elapsed = run({"ETCD_ENDPOINTS": value}, timeout=2.0)
+    assert result.status is Status.FAIL and elapsed < 2.0
+    assert len(result.details["endpoints"]) == 300
+    assert result.details["endpoints"][-1]["error"].startswith("not probed")

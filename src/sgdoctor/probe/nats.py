@@ -47,8 +47,9 @@ class NatsReport:
     notes: list[str] = field(default_factory=list)
 
     def as_details(self) -> dict[str, Any]:
+        """The fields that say something: unset ones and empty collections are left out."""
         return {k: v for k, v in self.__dict__.items()
-                if v not in (None, [], {}) or k in ("connected", "ok")}
+                if v is not None and v != [] and v != {} or k in ("connected", "ok")}
 
 
 def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -257,5 +258,6 @@ def probe_servers(servers: list[Endpoint], env: Mapping[str, str], *,
                           error="no answer within the timeout" if exc is None
                           else f"probe failed: {type(exc).__name__}: {exc}")
 
+    servers = servers[:16]  # Dynamo takes ONE address; more entries are reported, not dialled
     return run_all([lambda s=s: probe_server(s, env, deadline=deadline) for s in servers],
                    deadline, fallback)
