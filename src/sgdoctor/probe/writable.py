@@ -35,7 +35,11 @@ _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 def shown(path: str, limit: int = 256) -> str:
     """A path fit for a message: undecodable bytes (surrogateescape) shown as ``\\xNN``,
     and a hostile, huge value cut short."""
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:   # a surrogate no byte string could have produced
+        raw = path.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
@@ -138,6 +142,7 @@ def _describe(report: DirectoryReport, directory: str, st: os.stat_result) -> Mo
         facts["filesystem"] = mount.fstype
         facts["mount_point"] = shown(mount.mount_point)
         facts["mount_source"] = shown(mount.source)
+        facts["mount_options"] = ",".join(mount.mount_options)
         facts["read_only_mount"] = mount.read_only
     return mount
 
@@ -367,6 +372,14 @@ def probe_directory(path: str, *, min_free_bytes: int, min_free_inodes: int,
                     probe_name: Callable[[], str] = default_probe_name) -> DirectoryReport:
     """Probe ``path`` as a dump directory; never raises OSError, never leaves anything."""
     report = DirectoryReport(path)
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        path = "\0"
+    if "\0" in path:
+        report.add("fail", "invalid_path", f"{shown(report.path)} is not a possible file name",
+                   "set a real directory path")
+        return report
     try:
         path = os.path.abspath(path)
     except OSError as exc:    # relative, and our working directory is gone
