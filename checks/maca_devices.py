@@ -155,7 +155,8 @@ def _run_problem(run: RunResult, smi: str, timeout: float) -> Finding | None:
         return (f"{smi} could not be run: {run.error}",
                 f"Check that {smi} is an executable for this machine")
     if run.timed_out:
-        return (f"{smi} -L did not answer within {timeout:.1f} s (killed): the driver or a "
+        killed = "killed, but still stuck in the kernel" if run.lingering else "killed"
+        return (f"{smi} -L did not answer within {timeout:.1f} s ({killed}): the driver or a "
                 "GPU is hung", "Check dmesg for MetaX driver errors; reset or reboot the node")
     if run.too_large:
         return (f"{smi} -L printed more than 1 MiB: not mx-smi output",

@@ -156,7 +156,7 @@ def test_hanging_mx_smi_fails_in_time_and_leaves_nothing_behind(tmp_path, needs_
     took = time.monotonic() - start
     assert r.status is Status.FAIL, r.summary
     assert "did not answer within" in r.summary and "killed" in r.summary
-    assert took < 2.0
+    assert took < 3.0   # about 1.85 s: the deadline less the probe margin, plus the kill
     pid = int(pidfile.read_text())
     assert not _alive(pid), "the hung mx-smi's child survived"
 

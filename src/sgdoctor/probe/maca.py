@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 VERSION_FILE_CAP = 64 * 1024
+KILL_GRACE = 0.1      # seconds a SIGKILLed command gets to disappear before we move on
 SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
 
 
@@ -256,6 +257,7 @@ class RunResult:
     timed_out: bool = False
     too_large: bool = False
     error: str | None = None        # could not start it at all
+    lingering: bool = False         # killed, but still not gone (stuck in the kernel)
     seconds: float = 0.0
 
 
@@ -294,25 +296,35 @@ def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] |
                     too_large = True
             if too_large:
                 break
+    killed = True
     if timed_out or too_large:
-        _kill_group(proc)
+        killed = _kill_group(proc)
     else:
         try:
-            proc.wait(max(0.0, deadline - time.monotonic()) or 0.01)
+            proc.wait(max(0.01, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            killed = _kill_group(proc)
     for pipe in out:
         pipe.close()
     stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
     return RunResult(None if timed_out or too_large else proc.returncode, stdout, stderr,
-                     timed_out=timed_out, too_large=too_large,
+                     timed_out=timed_out, too_large=too_large, lingering=not killed,
                      seconds=time.monotonic() - start)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> bool:
+    """SIGKILL the group; False when the leader still lingers after a short grace.
+
+    A tool stuck in the kernel (uninterruptible sleep in a hung driver's ioctl) dies only
+    when the call returns: waiting for it without a bound would hang the check itself.
+    """
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
-    proc.wait()
+    try:
+        proc.wait(KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
