@@ -40,6 +40,10 @@ def maca_devices(ctx: Context) -> Result:
     root = str(ctx.setting("root", "/"))
     driver_dir = str(ctx.setting("driver_dir", "/opt/mxdriver"))
     maca_dir = str(ctx.setting("maca_dir", "/opt/maca"))
+    wanted = ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)
+    if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or wanted <= 0:
+        return Result.error(f'setting mx_smi_timeout={wanted!r} of [checks."maca.devices"] '
+                            "must be a positive number of seconds", env=ENV)
     nodes = device_nodes(root)
     details: dict[str, Any] = {"root": shown(root), "mxcd": _node(nodes.mxcd),
                                "render_nodes": [_node(n) for n in nodes.render]}
@@ -72,10 +76,6 @@ def maca_devices(ctx: Context) -> Result:
                       "not verified", f"Add {shown(driver_dir)}/bin to PATH (or mount the "
                       "MetaX driver tools into the container)"))
     else:
-        wanted = ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)
-        if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or wanted <= 0:
-            return Result.error(f'setting mx_smi_timeout={wanted!r} of [checks."maca.devices"] '
-                                "must be a positive number of seconds", env=ENV)
         timeout = ctx.timeout(float(wanted))
         run = run_bounded([smi, "-L"], timeout=timeout, env=ctx.env)
         details["mx_smi"] = {"path": shown(smi), "seconds": round(run.seconds, 3)}
@@ -102,10 +102,10 @@ def maca_devices(ctx: Context) -> Result:
     if verdict:
         status, summary, remedy = verdict
         return Result(Status(status), summary, remedy, details, ENV)
-    what = (f"{len(listing.gpus)} GPU(s) available per mx-smi" if listing
-            else f"{len(nodes.render)} render node(s)")
+    gpus = len(listing.gpus) if listing else 0      # no finding implies mx-smi answered
     return Result.ok(f"{_dev(root, 'mxcd')} and {len(nodes.render)} render node(s) are "
-                     f"read-write; {what}", details=details, env=ENV)
+                     f"read-write; {gpus} GPU(s) available per mx-smi", details=details,
+                     env=ENV)
 
 
 def _dev(root: str, rel: str) -> str:
