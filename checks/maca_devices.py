@@ -35,7 +35,7 @@ def maca_devices(ctx: Context) -> Result:
     Settings: root (default /, where dev/ is looked for), driver_dir (/opt/mxdriver),
     maca_dir (/opt/maca), mx_smi_timeout (5 s, clamped to the check's deadline).
     """
-    from sgdoctor.probe.maca import device_nodes, find_mx_smi, inspect, run_bounded, shown
+    from sgdoctor.probe.maca import device_nodes, find_mx_smi, path_entry, run_bounded, shown
 
     root = str(ctx.setting("root", "/"))
     driver_dir = str(ctx.setting("driver_dir", "/opt/mxdriver"))
@@ -53,8 +53,8 @@ def maca_devices(ctx: Context) -> Result:
         # Render nodes alone prove nothing: any GPU (an iGPU, a BMC's) makes them.
         maca = [what for what, here in (
             ("MACA_PATH is set", ctx.env.get("MACA_PATH") is not None),
-            (f"{shown(maca_dir)} exists", inspect(maca_dir).exists),
-            (f"{shown(driver_dir)} exists", inspect(driver_dir).exists),
+            (f"{shown(maca_dir)} exists", path_entry(maca_dir).exists),
+            (f"{shown(driver_dir)} exists", path_entry(driver_dir).exists),
             (f"mx-smi is at {shown(smi or '')}", smi is not None)) if here]
         if not maca:
             return Result.skip(f"no MetaX device ({_dev(root, 'mxcd')}) and no MACA software "

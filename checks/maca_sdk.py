@@ -25,7 +25,7 @@ def maca_sdk(ctx: Context) -> Result:
 
     Settings: maca_dir (default /opt/maca), driver_dir (/opt/mxdriver), min_version (3.7.0).
     """
-    from sgdoctor.probe.maca import find_c_compiler, inspect, sdk_layout, shown
+    from sgdoctor.probe.maca import find_c_compiler, path_entry, sdk_layout, shown
 
     maca_dir = str(ctx.setting("maca_dir", DEFAULT_MACA_DIR))
     driver_dir = str(ctx.setting("driver_dir", DEFAULT_DRIVER_DIR))
@@ -36,13 +36,13 @@ def maca_sdk(ctx: Context) -> Result:
     path = ctx.env.get("MACA_PATH")
 
     if path is None:
-        if inspect(maca_dir).exists:
+        if path_entry(maca_dir).exists:
             return Result.fail(
                 f"MACA_PATH is not set, but a MACA SDK is at {shown(maca_dir)}: MetaX Triton "
                 'stops with "Not found MACA_PATH"',
                 remedy=f"export MACA_PATH={shown(maca_dir)}", env=ENV,
                 details={"maca_dir": shown(maca_dir)})
-        if inspect(driver_dir).exists:
+        if path_entry(driver_dir).exists:
             return Result.warn(
                 f"MACA_PATH is not set and there is no SDK at {shown(maca_dir)}, though the "
                 f"MetaX driver is at {shown(driver_dir)}: MACA programs cannot run here",

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
-    "shown", "FileText", "read_head", "Entry", "inspect", "SdkLayout", "sdk_layout",
+    "shown", "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",
     "Compiler", "find_c_compiler", "which", "Node", "inspect_node", "DeviceNodes",
     "device_nodes", "find_mx_smi", "RunResult", "run_bounded",
 ]
@@ -102,7 +102,8 @@ class Entry:
     broken_link: bool = False
 
 
-def inspect(path: str) -> Entry:
+def path_entry(path: str) -> Entry:
+    """What is at ``path`` (following symlinks), and whether we may execute it."""
     try:
         st = os.stat(path)
     except OSError:
@@ -130,7 +131,7 @@ class SdkLayout:
 
 
 def sdk_layout(path: str) -> SdkLayout:
-    root = inspect(path)
+    root = path_entry(path)
     if not root.is_dir:
         return SdkLayout(path, root)
     real = os.path.realpath(path)
@@ -139,8 +140,8 @@ def sdk_layout(path: str) -> SdkLayout:
         root=root,
         real_path=real,
         via_symlink=real != os.path.abspath(path),
-        dirs={name: inspect(os.path.join(path, name)) for name in ("lib", "include")},
-        tools={rel: inspect(os.path.join(path, rel)) for rel in SDK_TOOLS},
+        dirs={name: path_entry(os.path.join(path, name)) for name in ("lib", "include")},
+        tools={rel: path_entry(os.path.join(path, rel)) for rel in SDK_TOOLS},
         version=read_head(os.path.join(path, "Version.txt")),
     )
 
@@ -241,7 +242,7 @@ def find_mx_smi(env: Mapping[str, str], driver_dir: str) -> str | None:
     if found:
         return found
     candidate = os.path.join(driver_dir, "bin", "mx-smi")
-    entry = inspect(candidate)
+    entry = path_entry(candidate)
     return candidate if entry.executable else None
 
 
