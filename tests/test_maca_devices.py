@@ -187,6 +187,15 @@ def test_mx_smi_error_exit_is_reported(tmp_path, needs_root):
     assert "failed (exit 9): Failed to initialize mxsml: Driver Not Loaded" in r.summary
 
 
+def test_mx_smi_that_cannot_be_executed(tmp_path, needs_root):
+    make_nodes(tmp_path)
+    smi = fake_smi(tmp_path / "mxdriver", "")
+    smi.write_bytes(b"\x7fELF\x02garbage")       # executable bit, but no valid program
+    r = run(tmp_path)
+    assert r.status is Status.FAIL
+    assert "could not be run: Exec format error" in r.summary
+
+
 def test_mx_smi_listing_no_gpu_fails(tmp_path, needs_root):
     make_nodes(tmp_path)
     fake_smi(tmp_path / "mxdriver", 'echo "No MetaX GPU found"\n')
