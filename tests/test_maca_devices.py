@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sgdoctor.checks.maca_devices import maca_devices
 
-from conftest import json_report, result_of, run_cli
+from conftest import json_report, result_of, run_cli, unavailable
 from sgdoctor.api import Context, Status
 
 HEALTHY = "".join(f'echo "GPU#{i}    MXC500      0000:{0x0e + i:02x}:00.0   Available"\n'
@@ -272,7 +272,7 @@ def test_visible_devices_counted_by_render_nodes_without_mx_smi(tmp_path, needs_
 def _as_nobody(root: str, groups: str | None) -> dict:
     """Run the check in a child as uid 65534 (root bypasses permission bits)."""
     if not shutil.which("setpriv"):
-        pytest.fail("setpriv (util-linux) is missing")
+        unavailable("setpriv (util-linux) is missing")
     code = ("import json,sys,time\nfrom sgdoctor.api import Context\n"
             "from sgdoctor.checks.maca_devices import maca_devices\n"
             "r=maca_devices(Context({'PATH':'/nonexistent'},deadline=time.monotonic()+5,"
