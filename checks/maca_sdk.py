@@ -14,7 +14,7 @@ DEFAULT_MIN_VERSION = "3.7.0"
 ENV = ("MACA_PATH", "PATH", "CC")
 
 if TYPE_CHECKING:
-    from sgdoctor.probe.maca import FileText
+    from sgdoctor.probe.maca import Compiler, FileText
 
 
 @check("maca.sdk", title="MACA SDK (MACA_PATH)", env=ENV, timeout=3.0, tags=("maca",))
@@ -103,7 +103,7 @@ def maca_sdk(ctx: Context) -> Result:
     details["c_compiler"] = {"source": compiler.source, "command": compiler.command,
                              "path": compiler.path}
     if compiler.path is None:
-        warns.append(_compiler_problem(compiler.source, compiler.command))
+        warns.append(_compiler_problem(compiler))
 
     verdict = fold_findings(fails, warns)
     if verdict:
@@ -150,11 +150,16 @@ def _dotted(release: tuple[int, int, int]) -> str:
     return ".".join(map(str, release))
 
 
-def _compiler_problem(source: str, command: str | None) -> tuple[str, str]:
-    if source == "CC":
-        return (f"CC={command!r} does not name a program on PATH: Triton builds its "
+def _compiler_problem(compiler: Compiler) -> tuple[str, str]:
+    if compiler.source == "CC":
+        return (f"CC={compiler.command!r} does not name a program on PATH: Triton builds its "
                 "launchers at run time and will fail",
                 "Set CC to an installed C compiler (e.g. CC=gcc) or unset it")
-    return ("no C compiler (gcc or clang) on PATH: Triton builds its launchers at run time "
-            "and fails with \"Failed to find C compiler\"",
-            "Install one (apt-get install -y gcc) or set CC=/path/to/compiler")
+    from sgdoctor.probe.maca import shown
+
+    summary = ("no C compiler (gcc or clang) on PATH: Triton builds its launchers at run time "
+               "and fails with \"Failed to find C compiler\"")
+    if compiler.plain_cc:
+        return (summary + f" (there is {shown(compiler.plain_cc)}, but Triton does not "
+                "try `cc`)", f"export CC={shown(compiler.plain_cc)}")
+    return summary, "Install one (apt-get install -y gcc) or set CC=/path/to/compiler"

@@ -210,9 +210,17 @@ def test_version_txt_fifo_does_not_block(tmp_path, path_with_gcc):
 
 def test_no_compiler_warns(tmp_path):
     sdk = make_sdk(tmp_path)
-    r = run({"PATH": tool_dir(tmp_path, "cc"), "MACA_PATH": str(sdk)}, tmp_path)
+    r = run({"PATH": tool_dir(tmp_path, "mxcc"), "MACA_PATH": str(sdk)}, tmp_path)
     assert r.status is Status.WARN
-    assert "no C compiler" in r.summary and "gcc" in r.remedy
+    assert "no C compiler" in r.summary and "apt-get install -y gcc" in r.remedy
+
+
+def test_plain_cc_is_not_enough_for_triton_but_named_in_the_remedy(tmp_path):
+    sdk = make_sdk(tmp_path)
+    bindir = tool_dir(tmp_path, "cc")
+    r = run({"PATH": bindir, "MACA_PATH": str(sdk)}, tmp_path)
+    assert r.status is Status.WARN and "Triton does not try `cc`" in r.summary
+    assert r.remedy == f"export CC={bindir}/cc"
 
 
 def test_clang_is_enough(tmp_path):

@@ -160,6 +160,7 @@ class Compiler:
     source: str             # "CC", "gcc", "clang", or "none"
     command: str | None     # what Triton would run
     path: str | None        # where that command resolves, None when it does not
+    plain_cc: str | None = None   # a `cc` on PATH, which Triton never tries by itself
 
 
 def find_c_compiler(env: Mapping[str, str]) -> Compiler:
@@ -176,7 +177,7 @@ def find_c_compiler(env: Mapping[str, str]) -> Compiler:
         found = which(name, env)
         if found:
             return Compiler(name, name, found)
-    return Compiler("none", None, None)
+    return Compiler("none", None, None, plain_cc=which("cc", env))
 
 
 # --------------------------------------------------------------------------------------
