@@ -282,6 +282,10 @@ def _as_nobody(root: str, groups: str | None) -> dict:
             "'remedy':r.remedy}))\n")
     ids = ["--reuid=65534", "--regid=65534"]
     ids += [f"--groups={groups}"] if groups else ["--clear-groups"]
+    usable = subprocess.run(["setpriv", *ids, sys.executable, "-c", "import sgdoctor"],
+                            capture_output=True, text=True, timeout=30, cwd="/")
+    if usable.returncode != 0:
+        unavailable(f"uid 65534 cannot run {sys.executable}: {usable.stderr.strip()[:200]}")
     proc = subprocess.run(["setpriv", *ids, sys.executable, "-c", code, root],
                           capture_output=True, text=True, timeout=30, cwd="/")
     assert proc.returncode == 0, proc.stderr
