@@ -34,7 +34,7 @@ from sgdoctor.cli_common import (
 from sgdoctor.errors import ConfigError, SgdoctorError
 
 # Each module exposes register(app); subcommands live beside their own logic.
-COMMAND_MODULES: tuple[str, ...] = ("exec", "serve")
+COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve")
 
 app = typer.Typer(
     name="sgdoctor", add_completion=False, no_args_is_help=False,
@@ -111,6 +111,7 @@ def list_command(
 def explain_command(
     name: Annotated[str, typer.Argument(help="A check id or an environment variable.")],
     checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="en|zh, for variables")] = "en",
 ) -> None:
     """What a check verifies, why it matters, and how to fix what it finds."""
     from sgdoctor.registry import discover
@@ -126,6 +127,14 @@ def explain_command(
         typer.echo(f"reads: {', '.join(spec.env) or 'no variables'}   source: {spec.source}")
         typer.echo("")
         typer.echo(spec.explain or "(this check has no explanation)")
+        return
+    from sgdoctor.catalogue import explain_text, lookup
+
+    entry = lookup(name)
+    if entry is not None:
+        typer.echo(explain_text(entry, lang))
+        if readers:
+            typer.echo("\nchecks reading it: " + ", ".join(s.id for s in readers))
         return
     if readers:
         typer.echo(f"{name.upper()} is read by: " + ", ".join(s.id for s in readers))

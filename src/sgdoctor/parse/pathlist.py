@@ -1,0 +1,125 @@
+"""Search-path lists (PATH, PYTHONPATH, LD_LIBRARY_PATH) and their hygiene, without I/O.
+
+Splitting mirrors each reader: execvp and CPython split on ``:``; glibc's ld.so splits
+LD_LIBRARY_PATH on ``:`` AND ``;``. An empty entry means the current directory to all three,
+which lets whoever controls the working directory plant binaries, modules or libraries.
+Directory facts (exists, world-writable) come from :mod:`sgdoctor.probe.paths` and are
+passed in, so the verdict itself stays pure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sgdoctor.parse.verdict import Verdict, ok, shown, warn
+
+__all__ = ["PathEntry", "DirFacts", "SEPARATORS", "split_path_list", "assess_path_list"]
+
+SEPARATORS = {"PATH": ":", "PYTHONPATH": ":", "LD_LIBRARY_PATH": ":;"}
+_WHAT = {"PATH": "programs", "PYTHONPATH": "Python modules", "LD_LIBRARY_PATH": "shared libraries"}
+# ld.so expands these in LD_LIBRARY_PATH; such an entry cannot be judged from here.
+_TOKEN = re.compile(r"\$(?:ORIGIN|LIB|PLATFORM|\{ORIGIN\}|\{LIB\}|\{PLATFORM\})")
+_LISTED = 6  # entries named per finding before "and N more"
+
+
+@dataclass(frozen=True)
+class PathEntry:
+    """One entry of a path list; ``index`` counts from 1 as a person would."""
+
+    index: int
+    raw: str
+    kind: str  # "empty", "relative", "absolute" or "token"
+    duplicate_of: int | None = None
+
+
+@dataclass(frozen=True)
+class DirFacts:
+    """What the file system says about one absolute entry (see sgdoctor.probe.paths)."""
+
+    exists: bool
+    is_dir: bool = False
+    world_writable: bool = False
+    error: str | None = None
+
+
+def split_path_list(text: str, separators: str = ":") -> list[PathEntry]:
+    """Split like the reader does; every piece, empty ones included, is an entry."""
+    pieces = re.split(f"[{re.escape(separators)}]", text)
+    seen: dict[str, int] = {}
+    out = []
+    for index, raw in enumerate(pieces, start=1):
+        if raw == "":
+            kind = "empty"
+        elif _TOKEN.search(raw):
+            kind = "token"
+        elif raw.startswith("/"):
+            kind = "absolute"
+        else:
+            kind = "relative"
+        key = posixpath.normpath(raw) if kind == "absolute" else raw
+        duplicate_of = seen.get(key) if kind != "empty" else None
+        seen.setdefault(key, index)
+        out.append(PathEntry(index, raw, kind, duplicate_of))
+    return out
+
+
+def _names(entries: list[PathEntry]) -> str:
+    named = [f"#{e.index} {shown(e.raw, 200)!r}" if e.raw else f"#{e.index}" for e in entries]
+    if len(named) > _LISTED:
+        named = [*named[:_LISTED], f"and {len(named) - _LISTED} more"]
+    return ", ".join(named)
+
+
+def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts]) -> Verdict:
+    """The hygiene verdict for one path list, given facts about its absolute entries."""
+    what = _WHAT.get(name, "files")
+    if text == "" and name in ("PYTHONPATH", "LD_LIBRARY_PATH"):
+        return ok(f"empty: ignored by the reader (no extra {what} directories)", [])
+    entries = split_path_list(text, SEPARATORS.get(name, ":"))
+    empty = [e for e in entries if e.kind == "empty"]
+    relative = [e for e in entries if e.kind == "relative"]
+    probed = [e for e in entries if e.kind == "absolute" and e.duplicate_of is None]
+    missing = [e for e in probed if e.raw in facts and not facts[e.raw].exists
+               and not facts[e.raw].error]
+    not_dir = [e for e in probed if e.raw in facts and facts[e.raw].exists
+               and not facts[e.raw].is_dir]
+    writable = [e for e in probed if e.raw in facts and facts[e.raw].world_writable]
+    unknown = [e for e in probed if e.raw in facts and facts[e.raw].error]
+    dups = [e for e in entries if e.duplicate_of is not None]
+    problems = []
+    if empty:
+        problems.append(f"empty entry {_names(empty)} means the current directory: {what} "
+                        "there are picked up from wherever the process starts")
+    if relative:
+        problems.append(f"relative entry {_names(relative)} depends on the working directory")
+    if writable:
+        problems.append(f"world-writable {_names(writable)}: any user can plant {what} there")
+    if missing:
+        problems.append(f"missing {_names(missing)}")
+    if not_dir:
+        problems.append(f"not a directory: {_names(not_dir)}")
+    if unknown:
+        problems.append(f"cannot be inspected: {_names(unknown)} "
+                        f"({shown(facts[unknown[0].raw].error or '', 60)})")
+    details = [{"index": e.index, "entry": shown(e.raw, 200), "kind": e.kind,
+                "duplicate_of": e.duplicate_of} for e in entries]
+    note = f" (duplicates, harmless: {_names(dups)})" if dups else ""
+    if problems:
+        keep = [e.raw for e in entries
+                if e.kind in ("absolute", "token") and e.duplicate_of is None
+                and e not in missing and e not in not_dir and e not in writable]
+        sep = SEPARATORS.get(name, ":")[0]
+        example = (f"export {name}={shown(sep.join(keep), 160)}" if keep
+                   else f"unset {name}" if name != "PATH"
+                   else "export PATH=/usr/local/bin:/usr/bin:/bin")
+        return warn(f"{_count(entries)}; " + "; ".join(problems) + note,
+                    "Keep only absolute, existing directories that only trusted users can "
+                    f"write, e.g. {example}", details)
+    return ok(f"{_count(entries)}, no problem found{note}", details)
+
+
+def _count(entries: list[PathEntry]) -> str:
+    return "1 entry" if len(entries) == 1 else f"{len(entries)} entries"

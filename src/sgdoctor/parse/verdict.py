@@ -1,0 +1,78 @@
+"""The common answer of every value parser: what the consumer will do with the value.
+
+A parser never raises on any input; it returns a Verdict whose ``status`` is ok, warn or
+fail and whose ``meaning`` says, in plain words, what the program reading the variable
+will actually do (``3 GiB per PE``, ``NVSHMEM reads this as TRUE``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sgdoctor.api import Status
+
+__all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes"]
+
+SHOWN_LIMIT = 120
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``meaning`` is the effective behaviour; ``remedy`` what to change when not ok."""
+
+    status: Status
+    meaning: str
+    remedy: str | None = None
+    value: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+
+def ok(meaning: str, value: Any = None) -> Verdict:
+    return Verdict(Status.OK, meaning, None, value)
+
+
+def warn(meaning: str, remedy: str, value: Any = None) -> Verdict:
+    return Verdict(Status.WARN, meaning, remedy, value)
+
+
+def fail(meaning: str, remedy: str, value: Any = None) -> Verdict:
+    return Verdict(Status.FAIL, meaning, remedy, value)
+
+
+def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """A value made safe to print: undecodable bytes and control characters escaped,
+    huge values cut, so a hostile environment cannot garble a report or a terminal."""
+    out = []
+    for ch in text[: limit + 1]:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a raw byte kept by surrogateescape
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    result = "".join(out)
+    if len(text) > limit:
+        result = result[:limit] + f"… ({len(text)} characters)"
+    return result
+
+
+_UNITS = ((40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB"))
+
+
+def human_bytes(size: int) -> str:
+    """``3221225472`` → ``3 GiB``; exact when the size is a whole or half unit."""
+    for shift, unit in _UNITS:
+        scale = 1 << shift
+        if size >= scale:
+            whole, rest = divmod(size, scale)
+            if rest == 0:
+                return f"{whole} {unit}"
+            return f"{size / scale:.2f} {unit} ({size} bytes)"
+    return f"{size} bytes" if size != 1 else "1 byte"
