@@ -108,6 +108,13 @@ def maca_devices(ctx: Context) -> Result:
                      env=ENV)
 
 
+def _text(text: str) -> str:
+    """Tool output fit for a summary: control characters escaped, at most 200 characters."""
+    from sgdoctor.parse.verdict import shown
+
+    return shown(text, limit=200)
+
+
 def _dev(root: str, rel: str) -> str:
     from sgdoctor.probe.maca import shown
 
@@ -163,7 +170,7 @@ def _run_problem(run: RunResult, smi: str, timeout: float) -> Finding | None:
                 f"Check what {smi} is")
     if run.returncode != 0:
         first = (run.stderr.strip() or run.stdout.strip()).splitlines()[:1]
-        said = f": {first[0][:200]}" if first else ""
+        said = f": {_text(first[0])}" if first else ""
         return (f"{smi} -L failed (exit {run.returncode}){said}",
                 "Check that the MetaX driver is loaded (lsmod | grep metax) and the devices "
                 "are passed to the container")
@@ -177,7 +184,8 @@ def _listing_problems(listing: SmiListing) -> list[Finding]:
     bad = listing.unavailable
     if not bad:
         return []
-    named = ", ".join(f"GPU#{g.index} ({g.bus_id or g.model}): {g.state}" for g in bad[:8])
+    named = ", ".join(f"GPU#{g.index} ({_text(g.bus_id or g.model)}): {_text(g.state)}"
+                      for g in bad[:8])
     more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
     return [(f"{len(bad)} of {len(listing.gpus)} GPU(s) not available: {named}{more}",
              "Run `mx-smi --show-unavailable-reason`; check dmesg and that /sys is visible to "

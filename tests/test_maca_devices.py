@@ -187,6 +187,15 @@ def test_mx_smi_error_exit_is_reported(tmp_path, needs_root):
     assert "failed (exit 9): Failed to initialize mxsml: Driver Not Loaded" in r.summary
 
 
+def test_mx_smi_escape_sequences_do_not_reach_the_summary(tmp_path, needs_root):
+    make_nodes(tmp_path)
+    fake_smi(tmp_path / "mxdriver", "printf 'GPU#0    MXC500   0000:0e:00.0   "
+                                    "Not Available(\\033[2Jboom)\\n'\n")
+    r = run(tmp_path)
+    assert r.status is Status.FAIL and "\x1b" not in r.summary
+    assert "Not Available(\\x1b[2Jboom)" in r.summary
+
+
 def test_mx_smi_that_cannot_be_executed(tmp_path, needs_root):
     make_nodes(tmp_path)
     smi = fake_smi(tmp_path / "mxdriver", "")

@@ -255,6 +255,12 @@ def test_non_utf8_maca_path_is_escaped_in_messages(tmp_path, path_with_gcc):
     r.summary.encode("utf-8")   # no lone surrogates left
 
 
+def test_control_characters_in_maca_path_are_escaped(tmp_path, path_with_gcc):
+    r = run({"PATH": path_with_gcc, "MACA_PATH": f"{tmp_path}/x\n\x1b[31mred"}, tmp_path)
+    assert r.status is Status.FAIL
+    assert "x\\n\\x1b[31mred does not exist" in r.summary and "\x1b" not in r.summary
+
+
 def test_relative_maca_path_warns(tmp_path, path_with_gcc, monkeypatch):
     make_sdk(tmp_path)
     monkeypatch.chdir(tmp_path)

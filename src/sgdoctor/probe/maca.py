@@ -30,8 +30,11 @@ SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
 
 
 def shown(path: str) -> str:
-    """A path fit for a message: undecodable bytes (surrogateescape'd) as \\xNN escapes."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A path fit for a message: raw bytes and control characters escaped, never cut short
+    of PATH_MAX (a remedy's `export MACA_PATH=...` must stay whole)."""
+    from sgdoctor.parse.verdict import shown as escaped
+
+    return escaped(path, limit=4096)
 
 
 # --------------------------------------------------------------------------------------
