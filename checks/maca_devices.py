@@ -79,7 +79,7 @@ def maca_devices(ctx: Context) -> Result:
         timeout = ctx.timeout(float(wanted))
         run = run_bounded([smi, "-L"], timeout=timeout, env=ctx.env)
         details["mx_smi"] = {"path": shown(smi), "seconds": round(run.seconds, 3)}
-        problem = _run_problem(run, shown(smi), timeout)
+        problem = _run_problem(run, shown(smi), timeout, shown(os.path.join(driver_dir, "lib")))
         if problem:
             fails.append(problem)
         else:
@@ -157,7 +157,7 @@ def _node_problems(nodes: DeviceNodes, root: str) -> list[Finding]:
     return found
 
 
-def _run_problem(run: RunResult, smi: str, timeout: float) -> Finding | None:
+def _run_problem(run: RunResult, smi: str, timeout: float, driver_lib: str) -> Finding | None:
     if run.error:
         return (f"{smi} could not be run: {run.error}",
                 f"Check that {smi} is an executable for this machine")
@@ -171,9 +171,13 @@ def _run_problem(run: RunResult, smi: str, timeout: float) -> Finding | None:
     if run.returncode != 0:
         first = (run.stderr.strip() or run.stdout.strip()).splitlines()[:1]
         said = f": {_text(first[0])}" if first else ""
-        return (f"{smi} -L failed (exit {run.returncode}){said}",
-                "Check that the MetaX driver is loaded (lsmod | grep metax) and the devices "
-                "are passed to the container")
+        if "error while loading shared libraries" in run.stderr:
+            remedy = (f"Put the driver's libraries on the loader path, e.g. export "
+                      f"LD_LIBRARY_PATH={driver_lib}:$LD_LIBRARY_PATH")
+        else:
+            remedy = ("Check that the MetaX driver is loaded (lsmod | grep metax) and the "
+                      "devices are passed to the container")
+        return (f"{smi} -L failed (exit {run.returncode}){said}", remedy)
     return None
 
 

@@ -205,6 +205,15 @@ def test_mx_smi_that_cannot_be_executed(tmp_path, needs_root):
     assert "could not be run: Exec format error" in r.summary
 
 
+def test_mx_smi_missing_its_library_points_at_ld_library_path(tmp_path, needs_root):
+    make_nodes(tmp_path)
+    fake_smi(tmp_path / "mxdriver", 'echo "mx-smi: error while loading shared libraries: '
+                                    'libmxsml.so: cannot open shared object file" >&2\nexit 127\n')
+    r = run(tmp_path)
+    assert r.status is Status.FAIL and "exit 127" in r.summary
+    assert f"LD_LIBRARY_PATH={tmp_path}/mxdriver/lib:" in r.remedy
+
+
 def test_mx_smi_listing_no_gpu_fails(tmp_path, needs_root):
     make_nodes(tmp_path)
     fake_smi(tmp_path / "mxdriver", 'echo "No MetaX GPU found"\n')
