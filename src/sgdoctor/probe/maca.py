@@ -95,7 +95,7 @@ def _os_error(exc: OSError) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """What a path is, without following it further than stat() does."""
+    """What a path is once symlinks are followed, as the program opening it would see it."""
 
     path: str
     exists: bool
@@ -134,6 +134,7 @@ class SdkLayout:
 
 
 def sdk_layout(path: str) -> SdkLayout:
+    """Look at the pieces of the SDK by name (no directory listing: SDK trees are large)."""
     root = path_entry(path)
     if not root.is_dir:
         return SdkLayout(path, root)
@@ -160,6 +161,8 @@ def which(name: str, env: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class Compiler:
+    """The C compiler Triton would pick for its run-time launcher builds."""
+
     source: str             # "CC", "gcc", "clang", or "none"
     command: str | None     # what Triton would run
     path: str | None        # where that command resolves, None when it does not
@@ -189,6 +192,8 @@ def find_c_compiler(env: Mapping[str, str]) -> Compiler:
 
 @dataclass(frozen=True)
 class Node:
+    """A device node as this process sees it: its type, and whether it may open it."""
+
     path: str
     kind: str                       # "char", "block", "file", "dir", "other", "missing"
     rdev: tuple[int, int] | None = None
@@ -198,6 +203,7 @@ class Node:
 
 
 def inspect_node(path: str) -> Node:
+    """os.access, not the mode bits: it accounts for root, groups and read-only mounts."""
     try:
         st = os.stat(path)
     except OSError:
