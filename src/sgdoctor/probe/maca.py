@@ -19,18 +19,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
-    "shown", "FileText", "read_head", "Entry", "inspect", "SdkLayout", "sdk_layout",
+    "shown", "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",
     "Compiler", "find_c_compiler", "which", "Node", "inspect_node", "DeviceNodes",
     "device_nodes", "find_mx_smi", "RunResult", "run_bounded",
 ]
 
 VERSION_FILE_CAP = 64 * 1024
+KILL_GRACE = 0.1      # seconds a SIGKILLed command gets to disappear before we move on
 SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
 
 
 def shown(path: str) -> str:
-    """A path fit for a message: undecodable bytes (surrogateescape'd) as \\xNN escapes."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A path fit for a message: raw bytes and control characters escaped, never cut short
+    of PATH_MAX (a remedy's `export MACA_PATH=...` must stay whole)."""
+    from sgdoctor.parse.verdict import shown as escaped
+
+    return escaped(path, limit=4096)
 
 
 # --------------------------------------------------------------------------------------
@@ -91,7 +95,7 @@ def _os_error(exc: OSError) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """What a path is, without following it further than stat() does."""
+    """What a path is once symlinks are followed, as the program opening it would see it."""
 
     path: str
     exists: bool
@@ -101,7 +105,8 @@ class Entry:
     broken_link: bool = False
 
 
-def inspect(path: str) -> Entry:
+def path_entry(path: str) -> Entry:
+    """What is at ``path`` (following symlinks), and whether we may execute it."""
     try:
         st = os.stat(path)
     except OSError:
@@ -129,7 +134,8 @@ class SdkLayout:
 
 
 def sdk_layout(path: str) -> SdkLayout:
-    root = inspect(path)
+    """Look at the pieces of the SDK by name (no directory listing: SDK trees are large)."""
+    root = path_entry(path)
     if not root.is_dir:
         return SdkLayout(path, root)
     real = os.path.realpath(path)
@@ -138,8 +144,8 @@ def sdk_layout(path: str) -> SdkLayout:
         root=root,
         real_path=real,
         via_symlink=real != os.path.abspath(path),
-        dirs={name: inspect(os.path.join(path, name)) for name in ("lib", "include")},
-        tools={rel: inspect(os.path.join(path, rel)) for rel in SDK_TOOLS},
+        dirs={name: path_entry(os.path.join(path, name)) for name in ("lib", "include")},
+        tools={rel: path_entry(os.path.join(path, rel)) for rel in SDK_TOOLS},
         version=read_head(os.path.join(path, "Version.txt")),
     )
 
@@ -155,9 +161,12 @@ def which(name: str, env: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class Compiler:
+    """The C compiler Triton would pick for its run-time launcher builds."""
+
     source: str             # "CC", "gcc", "clang", or "none"
     command: str | None     # what Triton would run
     path: str | None        # where that command resolves, None when it does not
+    plain_cc: str | None = None   # a `cc` on PATH, which Triton never tries by itself
 
 
 def find_c_compiler(env: Mapping[str, str]) -> Compiler:
@@ -174,7 +183,7 @@ def find_c_compiler(env: Mapping[str, str]) -> Compiler:
         found = which(name, env)
         if found:
             return Compiler(name, name, found)
-    return Compiler("none", None, None)
+    return Compiler("none", None, None, plain_cc=which("cc", env))
 
 
 # --------------------------------------------------------------------------------------
@@ -183,6 +192,8 @@ def find_c_compiler(env: Mapping[str, str]) -> Compiler:
 
 @dataclass(frozen=True)
 class Node:
+    """A device node as this process sees it: its type, and whether it may open it."""
+
     path: str
     kind: str                       # "char", "block", "file", "dir", "other", "missing"
     rdev: tuple[int, int] | None = None
@@ -192,6 +203,7 @@ class Node:
 
 
 def inspect_node(path: str) -> Node:
+    """os.access, not the mode bits: it accounts for root, groups and read-only mounts."""
     try:
         st = os.stat(path)
     except OSError:
@@ -240,7 +252,7 @@ def find_mx_smi(env: Mapping[str, str], driver_dir: str) -> str | None:
     if found:
         return found
     candidate = os.path.join(driver_dir, "bin", "mx-smi")
-    entry = inspect(candidate)
+    entry = path_entry(candidate)
     return candidate if entry.executable else None
 
 
@@ -256,6 +268,7 @@ class RunResult:
     timed_out: bool = False
     too_large: bool = False
     error: str | None = None        # could not start it at all
+    lingering: bool = False         # killed, but still not gone (stuck in the kernel)
     seconds: float = 0.0
 
 
@@ -294,25 +307,35 @@ def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] |
                     too_large = True
             if too_large:
                 break
+    killed = True
     if timed_out or too_large:
-        _kill_group(proc)
+        killed = _kill_group(proc)
     else:
         try:
-            proc.wait(max(0.0, deadline - time.monotonic()) or 0.01)
+            proc.wait(max(0.01, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            killed = _kill_group(proc)
     for pipe in out:
         pipe.close()
     stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
     return RunResult(None if timed_out or too_large else proc.returncode, stdout, stderr,
-                     timed_out=timed_out, too_large=too_large,
+                     timed_out=timed_out, too_large=too_large, lingering=not killed,
                      seconds=time.monotonic() - start)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> bool:
+    """SIGKILL the group; False when the leader still lingers after a short grace.
+
+    A tool stuck in the kernel (uninterruptible sleep in a hung driver's ioctl) dies only
+    when the call returns: waiting for it without a bound would hang the check itself.
+    """
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
-    proc.wait()
+    try:
+        proc.wait(KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
