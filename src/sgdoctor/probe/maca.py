@@ -7,16 +7,13 @@ a hung `mx-smi` must not outlive the check, nor its children.
 
 from __future__ import annotations
 
-import errno
 import os
-import selectors
 import shutil
-import signal
 import stat
-import subprocess
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from sgdoctor.probe.process import RunResult, os_error, run_bounded
 
 __all__ = [
     "shown", "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",
@@ -25,7 +22,6 @@ __all__ = [
 ]
 
 VERSION_FILE_CAP = 64 * 1024
-KILL_GRACE = 0.1      # seconds a SIGKILLed command gets to disappear before we move on
 SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
 
 
@@ -59,7 +55,7 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
     except FileNotFoundError:
         return FileText(problem="missing")
     except OSError as exc:
-        return FileText(problem=_os_error(exc))
+        return FileText(problem=os_error(exc))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -73,7 +69,7 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
             chunks.append(chunk)
             left -= len(chunk)
     except OSError as exc:
-        return FileText(problem=_os_error(exc))
+        return FileText(problem=os_error(exc))
     finally:
         os.close(fd)
     data = b"".join(chunks)
@@ -88,9 +84,6 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
         return FileText(text=data.decode("utf-8", "replace"), undecodable=True,
                         truncated=truncated)
 
-
-def _os_error(exc: OSError) -> str:
-    return exc.strerror or errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -256,86 +249,3 @@ def find_mx_smi(env: Mapping[str, str], driver_dir: str) -> str | None:
     return candidate if entry.executable else None
 
 
-# --------------------------------------------------------------------------------------
-# Running a command
-
-
-@dataclass(frozen=True)
-class RunResult:
-    returncode: int | None
-    stdout: str = ""
-    stderr: str = ""
-    timed_out: bool = False
-    too_large: bool = False
-    error: str | None = None        # could not start it at all
-    lingering: bool = False         # killed, but still not gone (stuck in the kernel)
-    seconds: float = 0.0
-
-
-def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
-                max_bytes: int = 1 << 20) -> RunResult:
-    """Run ``argv`` with a hard deadline and an output cap, in its own process group.
-
-    On timeout (or too much output) the whole group is SIGKILLed: a shell-script wrapper
-    that is stuck in a child would otherwise keep our pipes open past the deadline.
-    """
-    start = time.monotonic()
-    try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
-                                start_new_session=True, close_fds=True)
-    except OSError as exc:
-        return RunResult(None, error=_os_error(exc))
-    deadline = start + timeout
-    out = {proc.stdout: bytearray(), proc.stderr: bytearray()}
-    timed_out = too_large = False
-    with selectors.DefaultSelector() as sel:
-        for pipe in out:
-            sel.register(pipe, selectors.EVENT_READ)
-        while sel.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            for key, _ in sel.select(left):
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                out[key.fileobj] += chunk
-                if len(out[key.fileobj]) > max_bytes:
-                    too_large = True
-            if too_large:
-                break
-    killed = True
-    if timed_out or too_large:
-        killed = _kill_group(proc)
-    else:
-        try:
-            proc.wait(max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            killed = _kill_group(proc)
-    for pipe in out:
-        pipe.close()
-    stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
-    return RunResult(None if timed_out or too_large else proc.returncode, stdout, stderr,
-                     timed_out=timed_out, too_large=too_large, lingering=not killed,
-                     seconds=time.monotonic() - start)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> bool:
-    """SIGKILL the group; False when the leader still lingers after a short grace.
-
-    A tool stuck in the kernel (uninterruptible sleep in a hung driver's ioctl) dies only
-    when the call returns: waiting for it without a bound would hang the check itself.
-    """
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    try:
-        proc.wait(KILL_GRACE)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
