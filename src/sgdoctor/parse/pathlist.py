@@ -67,7 +67,7 @@ def split_path_list(text: str, separators: str = ":") -> list[PathEntry]:
 
 
 def _names(entries: list[PathEntry]) -> str:
-    named = [f"#{e.index} {shown(e.raw, 200)!r}" if e.raw else f"#{e.index}" for e in entries]
+    named = [f"#{e.index} '{shown(e.raw, 200)}'" if e.raw else f"#{e.index}" for e in entries]
     if len(named) > _LISTED:
         named = [*named[:_LISTED], f"and {len(named) - _LISTED} more"]
     return ", ".join(named)
