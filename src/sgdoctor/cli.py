@@ -18,21 +18,23 @@ from sgdoctor.cli_common import (
     FailOnOpt,
     FormatOpt,
     IgnoreOpt,
+    IntervalOpt,
     NoColorOpt,
     OnlyOpt,
     OutputOpt,
     SkipOpt,
     TimeoutOpt,
     VerboseOpt,
+    WaitOpt,
     build_request,
     emit,
     exit_code_for,
-    run_once,
+    run_gated,
 )
 from sgdoctor.errors import ConfigError, SgdoctorError
 
 # Each module exposes register(app); subcommands live beside their own logic.
-COMMAND_MODULES: tuple[str, ...] = ("env",)
+COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve")
 
 app = typer.Typer(
     name="sgdoctor", add_completion=False, no_args_is_help=False,
@@ -59,6 +61,7 @@ def check_command(
     skip: SkipOpt = None, ignore: IgnoreOpt = None, fail_on: FailOnOpt = None,
     timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False, no_color: NoColorOpt = False, deep: DeepOpt = False,
+    wait: WaitOpt = None, interval: IntervalOpt = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -68,10 +71,11 @@ def check_command(
     env = env_snapshot()
     req = build_request(env, format=format, output=output, only=only, skip=skip,
                         ignore=ignore, fail_on=fail_on, timeout=timeout, checks_dir=checks_dir,
-                        config=config, verbose=verbose, no_color=no_color, deep=deep)
-    report = run_once(req, env)
+                        config=config, verbose=verbose, no_color=no_color, deep=deep,
+                        wait=wait, interval=interval)
+    report, signum = run_gated(req, env)
     emit(report, req)
-    raise typer.Exit(exit_code_for(report, req))
+    raise typer.Exit(exit_code_for(report, req, signum))
 
 
 app.callback(invoke_without_command=True)(check_command)

@@ -46,6 +46,10 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks of
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured).")]
 DeepOpt = Annotated[bool, typer.Option(
     "--deep", help="Slower, deeper probes where a check offers them (e.g. dlopen libraries).")]
+WaitOpt = Annotated[str | None, typer.Option(
+    "--wait", help="Retry failed checks until they pass or DURATION runs out (e.g. 120s).")]
+IntervalOpt = Annotated[str | None, typer.Option(
+    "--interval", help="Pause between retries while waiting (default 2s, ±20% jitter).")]
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -84,8 +88,9 @@ class RunRequest:
     verbose: bool = False
     color: bool = True
     deep: bool = False
+    wait: float | None = None
+    interval: float = 2.0
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _ignores(items: Sequence[str]) -> dict[str, str]:
@@ -103,8 +108,8 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
                   skip: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
                   fail_on: str | None = None, timeout: str | None = None,
                   checks_dir: Sequence[str] | None = None, config: str | None = None,
-                  verbose: bool = False, no_color: bool = False,
-                  deep: bool = False) -> RunRequest:
+                  verbose: bool = False, no_color: bool = False, deep: bool = False,
+                  wait: str | None = None, interval: str | None = None) -> RunRequest:
     file = config_mod.load(config, env)
     opts = file.options
     req = RunRequest(settings=file.checks)
@@ -128,7 +133,10 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
     req.verbose = verbose or bool(opts.get("verbose", False))
     req.color = not (no_color or "NO_COLOR" in env or opts.get("color") is False)
     req.deep = deep or bool(opts.get("deep", False))
-    req.extra = {k: v for k, v in opts.items() if k in ("wait", "interval")}
+    wait = wait if wait is not None else opts.get("wait")
+    req.wait = parse_duration(wait, "--wait") if wait is not None else None
+    req.interval = parse_duration(interval if interval is not None else
+                                  opts.get("interval", 2), "--interval")
     return req
 
 
@@ -154,21 +162,45 @@ def expand_ignores(specs: Sequence[CheckSpec], ignore: Mapping[str, str]) -> dic
             for s in specs if fnmatch.fnmatchcase(s.id, pattern)}
 
 
+def discover_selected(req: RunRequest) -> list[CheckSpec]:
+    from sgdoctor.registry import discover
+
+    return select(discover(req.checks_dirs), req)
+
+
 def run_once(req: RunRequest, env: Mapping[str, str],
              specs: Sequence[CheckSpec] | None = None) -> Report:
     """Discover (unless given), run and report: one whole pass."""
-    from sgdoctor.registry import discover
     from sgdoctor.report import build_report
     from sgdoctor.runner import run_checks
 
     started_wall, started = time.time(), time.monotonic()
     if specs is None:
-        specs = select(discover(req.checks_dirs), req)
+        specs = discover_selected(req)
     outcomes = run_checks(specs, env, timeout=req.timeout, settings=req.settings,
                           options={"verbose": req.verbose, "deep": req.deep},
                           ignore=expand_ignores(specs, req.ignore))
     return build_report(outcomes, env, started_at=started_wall,
                         duration_ms=(time.monotonic() - started) * 1000)
+
+
+def run_gated(req: RunRequest, env: Mapping[str, str]) -> tuple[Report, int | None]:
+    """One pass, or with --wait the retry loop; returns the report and a signal, if any."""
+    specs = discover_selected(req)
+    if req.wait is None:
+        return run_once(req, env, specs), None
+    from sgdoctor import waiting
+
+    progress = waiting.tty_progress if sys.stderr.isatty() else waiting.stderr_progress
+    restore = waiting.raise_on_signals()
+    try:
+        result = waiting.run_with_wait(req, env, specs, wait=req.wait, interval=req.interval,
+                                       progress=progress)
+    finally:
+        restore()
+        if progress is waiting.tty_progress:
+            sys.stderr.write("\r\x1b[K")
+    return result.report, result.signum
 
 
 def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fail") -> str:
@@ -236,7 +268,9 @@ def emit(report: Report, req: RunRequest) -> None:
         sys.stdout.flush()
 
 
-def exit_code_for(report: Report, req: RunRequest) -> int:
+def exit_code_for(report: Report, req: RunRequest, signum: int | None = None) -> int:
+    if signum:
+        return 128 + signum
     if req.format == "nagios":
         from sgdoctor.report import nagios
 

@@ -47,3 +47,20 @@ def dependent(ctx):
 @check("demo.setting", title="Reads a per-check setting")
 def reads_setting(ctx):
     return Result.ok(f"greeting={ctx.setting('greeting', 'none')} pid={os.getpid()}")
+
+
+@check("demo.file", title="Passes once DEMO_WAIT_FILE exists", env=["DEMO_WAIT_FILE"])
+def file_appears(ctx):
+    path = ctx.env.get("DEMO_WAIT_FILE")
+    if not path:
+        return Result.skip("DEMO_WAIT_FILE is not set")
+    with open(path + ".attempts", "a") as fh:
+        fh.write("x")
+    if os.path.exists(path):
+        return Result.ok(f"{path} exists")
+    return Result.fail(f"{path} does not exist yet", remedy="create it")
+
+
+@check("demo.after_file", title="Depends on demo.file", depends_on=["demo.file"])
+def after_file(ctx):
+    return Result.ok("demo.file passed")

@@ -1,0 +1,117 @@
+"""`sgdoctor exec -- COMMAND`: the container entrypoint.
+
+When no check fails, sgdoctor replaces itself with COMMAND (same PID, so the runtime's
+signals reach the server directly; environment unchanged). Otherwise COMMAND never starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Annotated
+
+import typer
+
+from sgdoctor.cli_common import (
+    ChecksDirOpt,
+    ConfigOpt,
+    DeepOpt,
+    FailOnOpt,
+    IgnoreOpt,
+    IntervalOpt,
+    NoColorOpt,
+    OnlyOpt,
+    RunRequest,
+    SkipOpt,
+    TimeoutOpt,
+    VerboseOpt,
+    WaitOpt,
+    build_request,
+    exit_code_for,
+    render,
+    run_gated,
+    write_atomic,
+)
+from sgdoctor.report import Report
+
+ReportOpt = Annotated[str | None, typer.Option(
+    "--report", help="Also write the JSON report to FILE (atomically).")]
+
+
+def _die(code: int, message: str) -> typer.Exit:
+    sys.stderr.write(f"sgdoctor: {message}\n")
+    return typer.Exit(code)
+
+
+def resolve_command(command: str, search_path: str | None) -> str:
+    """Find COMMAND as a shell would: 127 when it is missing, 126 when not executable."""
+    if "/" in command:
+        candidates = [command]
+    else:
+        found = shutil.which(command, path=search_path)
+        if found:
+            return found
+        candidates = [os.path.join(d or ".", command) for d in (search_path or "").split(":")]
+    existing = [c for c in candidates if os.path.exists(c)]
+    if not existing:
+        raise _die(127, f"{command}: command not found")
+    path = existing[0]
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise _die(126, f"{path}: permission denied (not an executable file)")
+    return path
+
+
+def compact_lines(report: Report) -> str:
+    """One line per check that is not ok or skipped: greppable in container logs."""
+    lines = []
+    for c in report.checks:
+        if c.status.value in ("ok", "skip"):
+            continue
+        line = f"sgdoctor: {c.status.value} {c.id}: {c.summary}"
+        if c.remedy:
+            line += f" -- fix: {c.remedy}"
+        lines.append(line.replace("\n", " "))
+    counts = ", ".join(f"{v} {k}" for k, v in report.counts.items() if v)
+    lines.append(f"sgdoctor: {report.status.value}: {counts or 'no checks'}")
+    return "\n".join(lines) + "\n"
+
+
+def report_to_stderr(report: Report, req: RunRequest) -> None:
+    tty = sys.stderr.isatty()
+    sys.stderr.write(render(report, "table", color=req.color and tty) if tty
+                     else compact_lines(report))
+    sys.stderr.flush()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("exec", context_settings={"allow_interspersed_args": False})
+    def exec_command(
+        command: Annotated[list[str], typer.Argument(help="COMMAND [ARGS...] after `--`.")],
+        only: OnlyOpt = None, skip: SkipOpt = None, ignore: IgnoreOpt = None,
+        fail_on: FailOnOpt = None, timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None,
+        config: ConfigOpt = None, wait: WaitOpt = None, interval: IntervalOpt = None,
+        report: ReportOpt = None, verbose: VerboseOpt = False, no_color: NoColorOpt = False,
+        deep: DeepOpt = False,
+    ) -> None:
+        """Run the checks; unless one fails, replace sgdoctor with COMMAND (same PID)."""
+        env = dict(os.environ)
+        req = build_request(env, only=only, skip=skip, ignore=ignore, fail_on=fail_on,
+                            timeout=timeout, checks_dir=checks_dir, config=config,
+                            verbose=verbose, no_color=no_color, deep=deep, wait=wait,
+                            interval=interval)
+        program = resolve_command(command[0], env.get("PATH"))
+        result, signum = run_gated(req, env)
+        if report:
+            from sgdoctor.report import json as json_fmt
+
+            write_atomic(report, json_fmt.render(result))
+        report_to_stderr(result, req)
+        code = exit_code_for(result, req, signum)
+        if code not in (0, 3):
+            raise typer.Exit(code)
+        sys.stdout.flush()
+        try:
+            os.execv(program, command)
+        except OSError as exc:
+            raise _die(126, f"{command[0]}: cannot execute: {exc.strerror}") from None

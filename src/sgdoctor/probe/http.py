@@ -1,0 +1,247 @@
+"""A tiny HTTP/1.1 client bounded in time AND size, for probing servers we do not trust.
+
+Why not http.client: its timeouts are per socket operation, so a server that drips one byte a
+second (or sends 10 MB of headers) can hold it far past any deadline. Here every read and
+write is clamped to one absolute deadline and every reply is capped in size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+MAX_BODY = 1 << 20          # 1 MiB: an etcd status or alarm reply is a few hundred bytes
+MAX_HEADER = 64 << 10
+_CHUNK = 65536
+
+
+class ProbeError(Exception):
+    """A failure talking to a server, classified so a check can say what went wrong.
+
+    kind: "dns", "refused", "unreachable", "timeout", "tls", "certificate", "protocol",
+    "too_large", "closed", "io".
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    reason: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def text(self, limit: int = 200) -> str:
+        """The body as printable text, shortened: for error messages."""
+        return printable(self.body, limit)
+
+
+def printable(data: bytes, limit: int = 80) -> str:
+    text = data[:limit].decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else "." for c in text)
+    return text + ("…" if len(data) > limit else "")
+
+
+def remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ProbeError("timeout", "timed out")
+    return left
+
+
+def classify_os_error(exc: OSError) -> ProbeError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProbeError("certificate", f"certificate rejected: {exc.verify_message or exc}")
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or str(exc)
+        if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL",
+                      "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"):
+            return ProbeError("tls", f"TLS handshake failed ({reason}): the server does not "
+                                     "speak TLS on this port — use http://")
+        if "ALERT" in reason.upper():
+            return ProbeError("certificate", f"the server refused our TLS handshake ({reason}); "
+                                             "a client certificate may be missing or rejected")
+        return ProbeError("tls", f"TLS error: {reason}")
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return ProbeError("timeout", "timed out")
+    if isinstance(exc, ConnectionRefusedError):
+        return ProbeError("refused", "connection refused (nothing listens on this port)")
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return ProbeError("closed", "the server closed the connection")
+    if isinstance(exc, socket.gaierror):
+        return ProbeError("dns", f"cannot resolve the host name: {exc.strerror or exc}")
+    return ProbeError("unreachable" if exc.errno in (101, 113, 110) else "io",
+                      exc.strerror or str(exc) or type(exc).__name__)
+
+
+@dataclass
+class Timings:
+    connect_ms: float | None = None
+    tls_ms: float | None = None
+
+
+class HttpConnection:
+    """One keep-alive connection to host:port (TLS when a context is given)."""
+
+    def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None = None,
+                 max_body: int = MAX_BODY) -> None:
+        self.host, self.port, self.tls, self.max_body = host, port, tls, max_body
+        self.sock: socket.socket | None = None
+        self.timings = Timings()
+
+    def open(self, deadline: float) -> None:
+        started = time.monotonic()
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=remaining(deadline))
+        except OSError as exc:
+            raise classify_os_error(exc) from None
+        self.timings.connect_ms = round((time.monotonic() - started) * 1000, 2)
+        if self.tls is not None:
+            started = time.monotonic()
+            try:
+                sock.settimeout(remaining(deadline))
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:
+                sock.close()
+                raise classify_os_error(exc) from None
+            except ProbeError:
+                sock.close()
+                raise
+            self.timings.tls_ms = round((time.monotonic() - started) * 1000, 2)
+        self.sock = sock
+
+    def close(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+            self.sock = None
+
+    def request(self, method: str, path: str, *, body: bytes = b"",
+                headers: dict[str, str] | None = None, deadline: float) -> HttpResponse:
+        if self.sock is None:
+            self.open(deadline)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{self.port}",
+                 "User-Agent: sgdoctor", "Accept: application/json",
+                 f"Content-Length: {len(body)}"]
+        if body:
+            lines.append("Content-Type: application/json")
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + body
+        try:
+            self._send(payload, deadline)
+            response, keep = self._read_response(method, deadline)
+        except OSError as exc:
+            self.close()
+            raise classify_os_error(exc) from None
+        except ProbeError:
+            self.close()
+            raise
+        if not keep:
+            self.close()
+        return response
+
+    def _send(self, payload: bytes, deadline: float) -> None:
+        assert self.sock is not None
+        view = memoryview(payload)
+        while view:
+            self.sock.settimeout(remaining(deadline))
+            sent = self.sock.send(view)
+            view = view[sent:]
+
+    def _recv(self, deadline: float) -> bytes:
+        assert self.sock is not None
+        self.sock.settimeout(remaining(deadline))
+        return self.sock.recv(_CHUNK)
+
+    def _read_response(self, method: str, deadline: float) -> tuple[HttpResponse, bool]:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            if len(buf) > MAX_HEADER:
+                raise ProbeError("too_large", f"no end of HTTP headers within {MAX_HEADER} bytes "
+                                              f"(starts with {printable(buf)!r})")
+            data = self._recv(deadline)
+            if not data:
+                if not buf:
+                    raise ProbeError("closed", "the server closed the connection without "
+                                               "answering")
+                raise ProbeError("protocol", f"not an HTTP reply: {printable(buf)!r}")
+            buf += data
+            if not buf.startswith(b"HTTP/"[: len(buf)]):
+                raise ProbeError("protocol", f"not an HTTP server (it answered "
+                                             f"{printable(buf)!r})")
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ProbeError("protocol", f"malformed HTTP status line {printable(head)!r}")
+        status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        keep = headers.get("connection", "").lower() != "close" and parts[0] == "HTTP/1.1"
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return HttpResponse(status, reason, headers), keep
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body, rest = self._read_chunked(rest, deadline)
+        elif "content-length" in headers:
+            length = headers["content-length"]
+            if not length.isdigit():
+                raise ProbeError("protocol", f"bad Content-Length {length!r}")
+            if int(length) > self.max_body:
+                raise ProbeError("too_large", f"reply of {int(length)} bytes exceeds the "
+                                              f"{self.max_body}-byte limit")
+            body = self._fill(rest, int(length), deadline)[: int(length)]
+        else:
+            body, keep = self._read_to_close(rest, deadline), False
+        return HttpResponse(status, reason, headers, body), keep
+
+    def _fill(self, buf: bytes, length: int, deadline: float) -> bytes:
+        """``buf`` extended by reads until it holds at least ``length`` bytes."""
+        while len(buf) < length:
+            data = self._recv(deadline)
+            if not data:
+                raise ProbeError("closed", f"the server closed the connection after "
+                                           f"{len(buf)} of {length} bytes")
+            buf += data
+        return buf
+
+    def _read_to_close(self, buf: bytes, deadline: float) -> bytes:
+        while True:
+            if len(buf) > self.max_body:
+                raise ProbeError("too_large", f"reply exceeds the {self.max_body}-byte limit")
+            data = self._recv(deadline)
+            if not data:
+                return buf
+            buf += data
+
+    def _read_chunked(self, buf: bytes, deadline: float) -> tuple[bytes, bytes]:
+        body = b""
+        while True:
+            while b"\r\n" not in buf:
+                if len(buf) > 1024:
+                    raise ProbeError("protocol", "malformed chunked encoding")
+                data = self._recv(deadline)
+                if not data:
+                    raise ProbeError("closed", "the server closed the connection mid-reply")
+                buf += data
+            size_line, buf = buf.split(b"\r\n", 1)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+            except ValueError:
+                raise ProbeError("protocol", "malformed chunked encoding") from None
+            if size == 0:
+                return body, buf
+            if len(body) + size > self.max_body:
+                raise ProbeError("too_large", f"reply exceeds the {self.max_body}-byte limit")
+            buf = self._fill(buf, size + 2, deadline)
+            body += buf[:size]
+            buf = buf[size + 2:]

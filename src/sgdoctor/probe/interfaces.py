@@ -1,0 +1,130 @@
+"""Network interfaces as gloo and NCCL see them: getifaddrs (through netifaces) plus link state.
+
+Addresses keep getifaddrs' order, because gloo's lookupAddrForIface takes the FIRST IPv4 or
+IPv6 entry of the interface: on Linux that is its first IPv4 address, else its first IPv6 one
+(the kernel dumps IPv4 before IPv6, and global IPv6 before link-local). Link state comes from
+psutil (IFF_UP, MTU) and /sys/class/net/<name>/{operstate,carrier}; never from `ip` output.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYS_NET = Path("/sys/class/net")
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    admin_up: bool              # IFF_UP
+    operstate: str              # "up", "down", "unknown" (loopback, tun), "dormant", ...
+    carrier: bool | None        # None when unreadable (the interface is administratively down)
+    loopback: bool
+    mtu: int | None
+    addresses: tuple[str, ...] = ()   # IPv4 and IPv6 in getifaddrs order, scope id stripped
+    ipv4: tuple[str, ...] = field(default=())
+    ipv6: tuple[str, ...] = field(default=())
+
+    @property
+    def up(self) -> bool:
+        """Administratively up and the link is up (``unknown`` counts: lo and tun say so)."""
+        return (self.admin_up and self.operstate in ("up", "unknown")
+                and self.carrier is not False)
+
+    @property
+    def gloo_address(self) -> str | None:
+        """The address gloo's lookupAddrForIface would take."""
+        return self.addresses[0] if self.addresses else None
+
+    @property
+    def only_link_local(self) -> bool:
+        return bool(self.addresses) and all(is_link_local(a) for a in self.addresses)
+
+    def state(self) -> str:
+        if not self.admin_up:
+            return "administratively down"
+        if self.carrier is False:
+            return f"no carrier (operstate {self.operstate})"
+        return f"operstate {self.operstate}"
+
+    def as_details(self) -> dict:
+        return {"up": self.up, "operstate": self.operstate, "carrier": self.carrier,
+                "loopback": self.loopback, "ipv4": list(self.ipv4), "ipv6": list(self.ipv6),
+                "mtu": self.mtu}
+
+
+def is_link_local(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_link_local
+    except ValueError:
+        return False
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _strip_scope(address: str) -> str:
+    return address.split("%", 1)[0]
+
+
+def list_interfaces() -> dict[str, Interface]:
+    """Every interface of this network namespace, by name, in getifaddrs order."""
+    import netifaces
+    import psutil
+
+    stats = psutil.net_if_stats()
+    result: dict[str, Interface] = {}
+    for name in netifaces.interfaces():
+        by_family = netifaces.ifaddresses(name)
+        ipv4 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET, ())
+                     if a.get("addr"))
+        ipv6 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET6, ())
+                     if a.get("addr"))
+        stat = stats.get(name)
+        flags = set(getattr(stat, "flags", "").split(",")) if stat else set()
+        # psutil's isup also demands IFF_RUNNING; IFF_UP alone is the administrative state.
+        admin_up = "up" in flags if flags - {""} else bool(stat and stat.isup)
+        carrier = _read(SYS_NET / name / "carrier")
+        result[name] = Interface(
+            name=name,
+            admin_up=admin_up,
+            operstate=_read(SYS_NET / name / "operstate") or "unknown",
+            carrier=None if carrier is None else carrier == "1",
+            loopback="loopback" in flags or name == "lo",
+            mtu=stat.mtu if stat and stat.mtu else None,
+            addresses=ipv4 + ipv6,
+            ipv4=ipv4,
+            ipv6=ipv6,
+        )
+    return result
+
+
+def address_owner(interfaces: dict[str, Interface], address: str) -> str | None:
+    """The interface holding ``address`` (any 127.x belongs to the loopback interface)."""
+    address = _strip_scope(address)
+    for iface in interfaces.values():
+        if address in iface.addresses:
+            return iface.name
+    if is_loopback(address):
+        return next((i.name for i in interfaces.values() if i.loopback), None)
+    return None
+
+
+def getifaddrs_order(interfaces: dict[str, Interface]) -> list[tuple[str, str]]:
+    """(interface, address) pairs as NCCL walks getifaddrs: every IPv4, then every IPv6."""
+    pairs = [(i.name, a) for i in interfaces.values() for a in i.ipv4]
+    pairs += [(i.name, a) for i in interfaces.values() for a in i.ipv6]
+    return pairs

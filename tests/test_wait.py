@@ -1,0 +1,117 @@
+"""`--wait`: failed checks are retried until they pass or the wait runs out."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from conftest import BASE_ENV, json_report, result_of, run_cli, validate_report
+
+PLUGINS = str(Path(__file__).parent / "plugins")
+WAITED = ["--checks-dir", PLUGINS, "--only", "demo.ok,demo.file,demo.after_file",
+          "--format", "json"]
+
+
+def test_wait_passes_once_the_dependency_appears(tmp_path):
+    target = tmp_path / "ready"
+    threading.Timer(2.0, target.touch).start()
+    began = time.monotonic()
+    proc = run_cli([*WAITED, "--wait", "15s", "--interval", "300ms"],
+                   {"DEMO_WAIT_FILE": str(target)})
+    elapsed = time.monotonic() - began
+    assert proc.returncode == 0, proc.stderr
+    doc = json_report(proc)  # one document, not one per attempt
+    assert result_of(doc, "demo.file")["status"] == "ok"
+    assert result_of(doc, "demo.after_file")["status"] == "ok"
+    attempts = len((tmp_path / "ready.attempts").read_text())
+    assert attempts >= 3, "the failed check was retried"
+    assert 2.0 <= elapsed < 10
+    assert "waiting for demo.file, demo.after_file" in proc.stderr
+
+
+def test_only_failed_checks_are_retried(tmp_path):
+    target = tmp_path / "never"
+    counter = tmp_path / "ok-runs"
+    plugin = tmp_path / "count.py"
+    plugin.write_text(
+        "from sgdoctor.api import Result, check\n"
+        "@check('count.ok', title='counts its runs')\n"
+        "def counted(ctx):\n"
+        f"    open({str(counter)!r}, 'a').write('x')\n"
+        "    return Result.ok('fine')\n")
+    proc = run_cli(["--checks-dir", PLUGINS, "--checks-dir", str(tmp_path), "--only",
+                    "demo.file,count.ok", "--format", "json", "--wait", "2s", "--interval",
+                    "200ms"], {"DEMO_WAIT_FILE": str(target)})
+    assert proc.returncode == 1
+    assert counter.read_text() == "x"
+    assert len((tmp_path / "never.attempts").read_text()) >= 4
+
+
+def test_wait_gives_up_at_the_deadline_with_one_report(tmp_path):
+    began = time.monotonic()
+    proc = run_cli([*WAITED, "--wait", "3s", "--interval", "500ms"],
+                   {"DEMO_WAIT_FILE": str(tmp_path / "never")})
+    elapsed = time.monotonic() - began
+    assert proc.returncode == 1
+    doc = json_report(proc)
+    assert result_of(doc, "demo.file")["status"] == "fail"
+    assert result_of(doc, "demo.after_file")["status"] == "skip"
+    assert 3.0 - 0.5 <= doc["duration_ms"] / 1000 <= 3.0 + 0.5
+    assert elapsed < 3.0 + 0.5 + 1.5  # interpreter start-up on top
+
+
+def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sgdoctor", *WAITED, "--wait", "60s", "--interval", "200ms"],
+        env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    attempts = tmp_path / "never.attempts"
+    deadline = time.monotonic() + 20
+    while (not attempts.exists() or len(attempts.read_text()) < 2) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - sent < 2
+    assert proc.returncode == 143, err
+    doc = validate_report(json.loads(out))
+    assert result_of(doc, "demo.file")["status"] == "fail"
+
+
+def test_sigint_gives_130(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sgdoctor", *WAITED, "--wait", "60s", "--interval", "200ms"],
+        env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    attempts = tmp_path / "never.attempts"
+    deadline = time.monotonic() + 20
+    while not attempts.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    validate_report(json.loads(out))
+
+
+def test_exec_waits_then_starts_the_command(tmp_path):
+    target = tmp_path / "ready"
+    marker = tmp_path / "started"
+    threading.Timer(1.5, target.touch).start()
+    proc = run_cli(["exec", "--checks-dir", PLUGINS, "--only", "demo.file", "--wait", "20s",
+                    "--interval", "300ms", "--", "touch", str(marker)],
+                   {"DEMO_WAIT_FILE": str(target)})
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
+
+
+def test_bad_wait_values_are_usage_errors():
+    for value in ("soon", "-3s", "0"):
+        proc = run_cli([*WAITED, "--wait", value])
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
