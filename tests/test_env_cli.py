@@ -240,3 +240,14 @@ def test_explain_a_variable() -> None:
     assert "'off' means TRUE" in proc.stdout and "env.nvshmem_disable_cuda_vmm" in proc.stdout
     zh = run_cli(["explain", "dyn_log", "--lang", "zh"])
     assert zh.returncode == 0 and "日志过滤" in zh.stdout
+
+
+def test_catalogue_check_ids_exist_and_declare_the_variable() -> None:
+    from sgdoctor.catalogue import entries
+
+    proc = run_cli(["list", "--format", "json"])
+    assert proc.returncode == 0, proc.stderr
+    checks = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
+    for entry in entries():
+        assert entry.check in checks, f"{entry.name}: no check {entry.check}"
+        assert entry.name in checks[entry.check]["env"], f"{entry.check} does not read {entry.name}"
