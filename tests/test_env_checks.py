@@ -65,3 +65,10 @@ def test_thirty_thousand_missing_path_entries_stay_fast() -> None:
     assert time.monotonic() - started < 5
     assert result.status is Status.WARN and "and 29994 more" in result.summary
     assert len(result.details["entries"]) == 100
+
+
+@pytest.mark.parametrize("ignore", ["NATS_SERVERS", ["NATS_SERVERS"]])
+def test_env_names_ignore_setting_accepts_a_name_or_a_list(ignore) -> None:
+    context = Context({"NATS_SERVERS": "x"}, deadline=time.monotonic() + 5,
+                      settings={"ignore": ignore})
+    assert env_names.names(context).status is Status.OK
