@@ -251,3 +251,20 @@ def test_catalogue_check_ids_exist_and_declare_the_variable() -> None:
     for entry in entries():
         assert entry.check in checks, f"{entry.name}: no check {entry.check}"
         assert entry.name in checks[entry.check]["env"], f"{entry.check} does not read {entry.name}"
+
+
+def test_the_seed_containers_own_values() -> None:
+    """The owner's example values: all fine except TORCHDYNAMO_DISABLE, which upstream
+    PyTorch never reads (and MMA prefetch is off, as the seed intends)."""
+    from sgdoctor.catalogue import entries
+
+    env = {e.name: e.example for e in entries() if e.example and e.parse and "、" not in e.example}
+    env["DYN_LOG"] = "info"
+    doc = report(env)
+    statuses = {c["id"]: c["status"] for c in doc["checks"] if c["id"] != "env.names"
+                and c["id"] not in ("env.path", "env.pythonpath", "env.ld_library_path")}
+    assert {k for k, v in statuses.items() if v != "ok"} == {
+        "env.torchdynamo_disable", "env.rustup_dist_server", "env.rustup_update_root",
+        "env.torch_compile_disable", "env.dyn_logging_jsonl", "env.maca_mps_mode"}
+    assert statuses["env.torchdynamo_disable"] == "warn"
+    assert result_of(doc, "env.names")["status"] == "ok"
