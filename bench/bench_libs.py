@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakesdk import DEFAULT_LIBRARIES, build_fake_sdk  # noqa: E402
+from fakesdk import DEFAULT_LIBRARIES, temporary_fake_sdk  # noqa: E402
 
 TARGET_MS = 30.0
 
@@ -51,8 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     opts = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="sgdoctor-bench-libs-") as name:
-        sdk = build_fake_sdk(Path(name), many=10_000)
+    with temporary_fake_sdk(many=10_000) as sdk:
         plain_env = sdk.env()
         crowded_env = sdk.env(sdk.trap("many"))
         start = time.perf_counter()

@@ -1,6 +1,8 @@
 """A fake MetaX MACA SDK built with gcc: real shared objects, real names, real ELF.
 
-Reusable by any test or bench: ``build_fake_sdk(tmp_path)`` returns a FakeSdk with the
+Reusable by any test or bench: ``build_fake_sdk(directory)`` (or the context manager
+``temporary_fake_sdk()``, which builds it in a private temporary directory — not pytest's
+tmp_path, which concurrent pytest sessions on one host may prune) returns a FakeSdk with the
 layout of facts.md (``/opt/maca`` a symlink to ``/opt/maca-<ver>``, ``lib``, ``ucx/lib``,
 ``mxgpu_llvm/lib``, ``ompi/lib``, ``/opt/mxdriver/lib``) under a private root, plus
 trap directories a test can put on LD_LIBRARY_PATH:
@@ -23,6 +25,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +161,10 @@ def build_fake_sdk(base: Path, *, version: str = "3.7.1.5", many: int = 10_000) 
         (many_dir / f"unrelated-{index:05d}.dat").touch()
     return FakeSdk(root=root, maca_real=maca, maca_path=opt / "maca", driver_dir=driver,
                    traps=traps)
+
+
+@contextmanager
+def temporary_fake_sdk(*, many: int = 10_000) -> Iterator[FakeSdk]:
+    """A fake SDK in a temporary directory, removed afterwards; needs gcc (see have_gcc)."""
+    with tempfile.TemporaryDirectory(prefix="sgdoctor-fakesdk-") as name:
+        yield build_fake_sdk(Path(name), many=many)

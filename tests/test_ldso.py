@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import unavailable
-from fakesdk import build_fake_sdk, have_gcc
+from fakesdk import have_gcc, temporary_fake_sdk
 from sgdoctor.probe.ldso.cache import CacheError, parse_ld_so_cache
 from sgdoctor.probe.ldso.loader import legacy_subdirs, loader_facts, parse_ldso_help
 from sgdoctor.probe.ldso.paths import expand_tokens, split_search_path
@@ -321,8 +321,7 @@ def test_empty_ld_library_path_entry_is_the_current_directory(needs_gcc, tmp) ->
 # -- cost ----------------------------------------------------------------------------------
 
 def test_cost_does_not_depend_on_directory_size(needs_gcc, monkeypatch) -> None:
-    with tempfile.TemporaryDirectory(prefix="sgdoctor-ldso-many-") as name:
-        sdk = build_fake_sdk(Path(name), many=10_000)
+    with temporary_fake_sdk(many=10_000) as sdk:
         many = sdk.trap("many")
 
         def forbidden(*_a, **_k):

@@ -13,14 +13,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from conftest import unavailable
-from fakesdk import build_fake_sdk, have_gcc
+from fakesdk import have_gcc, temporary_fake_sdk
 from sgdoctor.probe.ldso.resolver import Resolver
 
 _ENTRY = re.compile(r"^\t(?P<name>\S+) => (?P<path>.+?)(?: \(0x[0-9a-f]+\))?$")
@@ -199,10 +198,9 @@ def test_system_libraries_dlopen_like_a_real_python() -> None:
 @pytest.fixture(scope="module")
 def sdk():
     if not have_gcc():
-        unavailable("gcc is not installed")
-    # Not tmp_path_factory: concurrent pytest sessions on this host prune pytest-of-<user>.
-    with tempfile.TemporaryDirectory(prefix="sgdoctor-fakesdk-") as name:
-        yield build_fake_sdk(Path(name), many=100)
+        unavailable("gcc is needed to build the fake MACA SDK")
+    with temporary_fake_sdk(many=100) as built:
+        yield built
 
 
 @pytest.mark.parametrize("trap", ["", "wrongarch", "old", "broken", "loop", "garbage",

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, unavailable
-from fakesdk import build_fake_sdk, have_gcc
+from fakesdk import have_gcc, temporary_fake_sdk
 
 
 @pytest.fixture(scope="module")
 def sdk():
     if not have_gcc():
         unavailable("gcc is needed to build the fake MACA SDK")
-    with tempfile.TemporaryDirectory(prefix="sgdoctor-fakesdk-") as name:
-        yield build_fake_sdk(Path(name), many=10)
+    with temporary_fake_sdk(many=10) as built:
+        yield built
 
 
 def test_table_says_where_and_why(sdk) -> None:

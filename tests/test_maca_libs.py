@@ -10,7 +10,7 @@ import pytest
 from sgdoctor.checks.maca_libs import maca_libs
 
 from conftest import json_report, result_of, run_cli, unavailable
-from fakesdk import DEFAULT_LIBRARIES, build_fake_sdk, have_gcc
+from fakesdk import DEFAULT_LIBRARIES, have_gcc, temporary_fake_sdk
 from sgdoctor.api import Context, Status
 
 
@@ -18,9 +18,8 @@ from sgdoctor.api import Context, Status
 def sdk():
     if not have_gcc():
         unavailable("gcc is needed to build the fake MACA SDK")
-    # Not tmp_path_factory: concurrent pytest sessions on this host prune pytest-of-<user>.
-    with tempfile.TemporaryDirectory(prefix="sgdoctor-fakesdk-") as name:
-        yield build_fake_sdk(Path(name))
+    with temporary_fake_sdk() as built:
+        yield built
 
 
 def run(sdk, env, *, deep=False, **settings):
