@@ -65,16 +65,22 @@ def test_wait_gives_up_at_the_deadline_with_one_report(tmp_path):
     assert elapsed < 3.0 + 0.5 + 1.5  # interpreter start-up on top
 
 
-def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
+def _waiting_forever(tmp_path, attempts_before: int) -> subprocess.Popen:
+    """sgdoctor waiting for a file that never appears, after a few attempts."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sgdoctor", *WAITED, "--wait", "60s", "--interval", "200ms"],
         env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     attempts = tmp_path / "never.attempts"
     deadline = time.monotonic() + 20
-    while (not attempts.exists() or len(attempts.read_text()) < 2) and \
+    while (not attempts.exists() or len(attempts.read_text()) < attempts_before) and \
             time.monotonic() < deadline:
         time.sleep(0.05)
+    return proc
+
+
+def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
+    proc = _waiting_forever(tmp_path, attempts_before=2)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
@@ -85,14 +91,7 @@ def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
 
 
 def test_sigint_gives_130(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sgdoctor", *WAITED, "--wait", "60s", "--interval", "200ms"],
-        env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    attempts = tmp_path / "never.attempts"
-    deadline = time.monotonic() + 20
-    while not attempts.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = _waiting_forever(tmp_path, attempts_before=1)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
