@@ -110,6 +110,7 @@ def _tree_lines(children: list[dict[str, Any]], indent: str) -> list[str]:
 
 def lib_command(
     names: Annotated[list[str], typer.Argument(help="Library names (libfoo.so.1) or paths.",
+                                                metavar="NAME_OR_PATH...",
                                                 show_default=False)],
     tree: Annotated[bool, typer.Option("--tree", help="Print every dependency with its "
                                                       "full path.")] = False,
