@@ -145,7 +145,8 @@ class _Mesh:
         self.keepalive_error: str | None = None
         self.gloo: Result | None = None
         self.me: Member | None = None
-        self.snap = Snapshot()
+        self.snap = Snapshot()       # the latest look at the group
+        self.joined = Snapshot()     # the look that ended the join window: the verdict's group
         self.peers: dict[str, Member] = {}
         self.views: dict[str, dict[str, Probe]] = {}
         self.abort: Abort | None = None
@@ -225,6 +226,7 @@ class _Mesh:
     def wait_for_members(self) -> dict[str, Member]:
         self.wait_until(self.join_until, "waiting for the group to gather",
                         lambda s: len(s.members) >= self.expect)
+        self.joined = self.snap
         return {n: m for n, m in self.snap.members.items() if n != self.name}
 
     def dial_peers(self) -> dict[str, Probe]:
@@ -370,12 +372,12 @@ class _Mesh:
         fails, warns = self._own_findings()
         if self.abort is not None:
             fails.append((self.abort.summary, self.abort.remedy))
-        members = dict(self.snap.members)
+        members = dict(self.joined.members or self.snap.members)
         if self.me is not None:
             members[self.name] = self.me
         if self.abort is None:
             verdict = judge(self.group, self.name, self.expect, members, self.views,
-                            self.snap.unreadable)
+                            self.joined.unreadable)
             fails += verdict.fails
             warns += verdict.warns
             self.details["matrix"] = verdict.matrix
@@ -404,7 +406,7 @@ class _Mesh:
     def _ok_summary(self) -> str:
         rtts = [p.rtt_ms for view in self.views.values() for p in view.values()
                 if p.ok and p.rtt_ms is not None]
-        joined = len(self.snap.members)
+        joined = len(self.joined.members)
         worst = f", slowest round trip {max(rtts):.2f} ms" if rtts else ""
         return (f"all {joined} nodes of group {self.group} reach each other over Gloo "
                 f"({len(rtts)} directed pairs{worst})")
