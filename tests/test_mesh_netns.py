@@ -201,7 +201,7 @@ def test_a_node_with_another_maca_version_is_named_as_drift(fleet, tmp_path):
     for code, result in results:
         assert code == 0
         assert result["status"] == "warn", result
-        assert "fleet drift: n4 has 3.8.0.1, while 3 of 4 nodes have 3.7.1.5" in \
+        assert "fleet drift: n4 has MACA 3.8.0.1, while 3 of 4 nodes have MACA 3.7.1.5" in \
             result["summary"]
         assert "Install the MACA version of the majority on n4" in result["remedy"]
         libs = result["details"]["members"]["n1"]["libraries"]

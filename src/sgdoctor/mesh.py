@@ -407,6 +407,8 @@ class _Mesh:
         rtts = [p.rtt_ms for view in self.views.values() for p in view.values()
                 if p.ok and p.rtt_ms is not None]
         joined = len(self.joined.members)
+        if joined == 1:
+            return f"the only node of group {self.group}, as expected: nothing to dial"
         worst = f", slowest round trip {max(rtts):.2f} ms" if rtts else ""
         return (f"all {joined} nodes of group {self.group} reach each other over Gloo "
                 f"({len(rtts)} directed pairs{worst})")

@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,36 +180,53 @@ def _names(items: list[str]) -> str:
     return ", ".join(items) if items else "none"
 
 
-def _majority(values: Mapping[str, Any], what: str) -> tuple[str, str] | None:
-    """A warning naming the nodes whose ``what`` differs from the majority's."""
+def _majority(values: Mapping[str, Any], what: str,
+              describe: Callable[[Any, Any], str]) -> tuple[str, str] | None:
+    """A warning naming the nodes whose ``what`` differs from the majority's.
+
+    ``describe(value, majority_value)`` says what an odd node has."""
     keyed = {name: json.dumps(value, sort_keys=True) for name, value in values.items()}
     counts = Counter(keyed.values())
     if len(counts) < 2:
         return None
     (top, top_n), (_, second_n) = counts.most_common(2)
     if top_n == second_n:
-        groups = "; ".join(f"{_names(sorted(n for n, k in keyed.items() if k == key))}"
+        groups = "; ".join(_names(sorted(n for n, k in keyed.items() if k == key))
                            for key in counts)
         return (f"fleet drift: the nodes disagree on the {what} with no majority ({groups})",
                 f"Install the same {what} on every node of the group")
     odd = sorted(name for name, key in keyed.items() if key != top)
-    shown = "; ".join(f"{name} has {_describe(values[name])}" for name in odd)
-    majority = _describe(json.loads(top))
-    return (f"fleet drift: {shown}, while {top_n} of {len(keyed)} nodes have {majority}",
+    majority = json.loads(top)
+    shown = "; ".join(f"{name} has {describe(values[name], majority)}" for name in odd)
+    return (f"fleet drift: {shown}, while {top_n} of {len(keyed)} nodes have "
+            f"{describe(majority, None)}",
             f"Install the {what} of the majority on {_names(odd)}")
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in sorted(value.items())) + "}"
-    return str(value)
+def _version(value: Any, _majority: Any) -> str:
+    return f"MACA {value}" if value else "no MACA version"
 
 
 def _library_set(member: Member) -> dict[str, Any]:
-    return {name: (info.get("soname"), info.get("path")) if isinstance(info, dict) else None
-            for name, info in member.libraries.items()}
+    out = {}
+    for name, info in member.libraries.items():
+        info = info if isinstance(info, dict) else {}
+        path, soname = info.get("path"), info.get("soname")
+        shown = f"{path}" if path else "not found"
+        if soname and soname != name:
+            shown += f" (soname {soname})"
+        out[name] = shown
+    return out
+
+
+def _libraries(value: Mapping[str, str], majority: Mapping[str, str] | None) -> str:
+    if majority is None:
+        return "the majority's set"
+    differ = sorted(set(value) | set(majority))
+    parts = [f"{lib} → {value.get(lib, 'not listed')} (majority: "
+             f"{majority.get(lib, 'not listed')})" for lib in differ
+             if value.get(lib) != majority.get(lib)]
+    return "MACA libraries " + ", ".join(parts)
 
 
 def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
@@ -262,9 +279,10 @@ def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
                               "timeout): only this node's view of their pairs is known",
                               "Look at the report of those nodes, or raise --timeout"))
     if joined > 1:
-        for what, values in (("MACA version", {n: members[n].maca_version for n in names}),
-                             ("MACA library set", {n: _library_set(members[n]) for n in names})):
-            drift = _majority(values, what)
+        for what, values, describe in (
+                ("MACA version", {n: members[n].maca_version for n in names}, _version),
+                ("MACA library set", {n: _library_set(members[n]) for n in names}, _libraries)):
+            drift = _majority(values, what, describe)
             if drift:
                 verdict.warns.append(drift)
     return verdict
