@@ -34,7 +34,8 @@ class NonceServer:
         self.sockets: list[socket.socket] = []
         self.stopped = threading.Event()
         self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
-        self.served = 0
+        self.served = 0    # handshakes answered (under lock: handlers run concurrently)
+        self._lock = threading.Lock()
 
     def listen(self, address: str, port: int = 0) -> int:
         """Bind and listen on address:port (0: ephemeral); returns the port."""
@@ -83,9 +84,10 @@ class NonceServer:
                 if line[: len(MAGIC)] != MAGIC or len(parts) != 4 or len(parts[3]) != 32:
                     return
                 conn.settimeout(max(0.01, deadline - time.monotonic()))
+                with self._lock:
+                    self.served += 1
                 conn.sendall(b" ".join([MAGIC, self.group, parts[3], self.token, self.name])
                              + b"\n")
-                self.served += 1
         except (OSError, ValueError):
             return
         finally:
