@@ -1,13 +1,15 @@
 """Median wall time and peak memory of `sgdoctor --format json` with every built-in check.
 
 Targets on a 2-core machine with local endpoints: median < 150 ms, peak RSS < 60 MiB.
-Usage: python bench/bench_run.py [--runs 20] [-- extra sgdoctor args]
-Set ETCD_ENDPOINTS / NATS_SERVER to local servers first for a representative run.
+Usage: python bench/bench_run.py [--runs 20] [--no-servers] [-- extra sgdoctor args]
+By default it starts a real etcd and a real nats-server on loopback (the test suite's
+helpers) and points ETCD_ENDPOINTS / NATS_SERVER at them, as on a healthy node.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -29,13 +31,36 @@ def one_run(args: list[str]) -> tuple[float, float, int]:
     return elapsed, usage.ru_maxrss / 1024, proc.returncode
 
 
+@contextlib.contextmanager
+def local_servers():
+    """A real etcd and nats-server on loopback, stopped afterwards."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from servers import EtcdServer, NatsServer
+
+    with EtcdServer() as etcd, NatsServer() as nats:
+        saved = {k: os.environ.get(k) for k in ("ETCD_ENDPOINTS", "NATS_SERVER")}
+        os.environ.update(ETCD_ENDPOINTS=etcd.url, NATS_SERVER=nats.url)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--no-servers", action="store_true",
+                        help="do not start local etcd/nats (use the current environment)")
     parser.add_argument("extra", nargs="*", help="extra sgdoctor arguments (after --)")
     opts = parser.parse_args()
-    one_run(opts.extra)  # warm the page cache and .pyc files
-    samples = [one_run(opts.extra) for _ in range(opts.runs)]
+    os.environ.setdefault("SGDOCTOR_CONFIG", "")
+    with contextlib.nullcontext() if opts.no_servers else local_servers():
+        one_run(opts.extra)  # warm the page cache and .pyc files
+        samples = [one_run(opts.extra) for _ in range(opts.runs)]
     times = [s[0] for s in samples]
     peaks = [s[1] for s in samples]
     codes = sorted({s[2] for s in samples})

@@ -104,7 +104,7 @@ def _absolute(path: str) -> str:
 
 def _health(report) -> str:
     """One phrase for a healthy report: what was proven and how much room there is."""
-    from sgdoctor.probe.writable import human_bytes, shown
+    from sgdoctor.probe.writable import approx_bytes, shown
 
     facts = report.facts
     parts = []
@@ -113,7 +113,7 @@ def _health(report) -> str:
     if facts.get("write_test", "").startswith("passed"):
         parts.append("1 MiB write+fsync ok")
     if "free_bytes" in facts:
-        parts.append(f"{human_bytes(facts['free_bytes'])} free")
+        parts.append(f"{approx_bytes(facts['free_bytes'])} free")
     if facts.get("filesystem"):
         parts.append(f"{facts['filesystem']}, {facts.get('owner')}:{facts.get('group')} "
                      f"{facts.get('mode')}")

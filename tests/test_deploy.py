@@ -8,8 +8,8 @@ import shlex
 from pathlib import Path
 
 import yaml
-from conftest import run_cli
 
+from conftest import run_cli
 from sgdoctor.serve import parse_listen
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"

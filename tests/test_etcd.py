@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -270,3 +271,27 @@ def test_cli_userinfo_password_is_redacted(etcd):
     assert result_of(doc, "etcd.endpoints")["status"] == "ok"
     assert PASSWORD not in proc.stdout + proc.stderr
     assert "root:***@" in proc.stdout
+
+
+def test_endpoints_of_two_different_clusters_warn(etcd, fresh_etcd):
+    result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url},{fresh_etcd.url}"})
+    assert result.status is Status.WARN
+    assert "different etcd clusters" in result.summary and "ONE cluster" in result.remedy
+
+
+def test_many_silent_endpoints_end_within_one_timeout():
+    with contextlib.ExitStack() as stack:
+        peers = [stack.enter_context(HostileServer("silent")) for _ in range(12)]
+        result, elapsed = run({"ETCD_ENDPOINTS": ",".join(p.url("http") for p in peers)},
+                              timeout=1.5)
+    assert result.status is Status.FAIL and "none of 12" in result.summary
+    assert elapsed < 1.5
+    assert all(e["error_kind"] == "timeout" for e in result.details["endpoints"])
+
+
+def test_absurd_endpoint_count_is_bounded():
+    value = ",".join(f"http://127.0.0.1:{port}" for port in range(1, 301))
+    result, elapsed = run({"ETCD_ENDPOINTS": value}, timeout=2.0)
+    assert result.status is Status.FAIL and elapsed < 2.0
+    assert len(result.details["endpoints"]) == 300
+    assert result.details["endpoints"][-1]["error"].startswith("not probed")

@@ -12,6 +12,7 @@ from sgdoctor.checks.expert_record import expert_record_dir
 
 from conftest import json_report, result_of, run_cli
 from sgdoctor.api import Context, Status
+from sgdoctor.probe.writable import PATH_LIMIT
 
 RECORDER = "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"
 SEED = "SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR"
@@ -171,7 +172,7 @@ def test_huge_value_is_a_verdict_with_a_bounded_summary(config):
     proc, item = run({RECORDER: "/" + "x" * 100_000}, config())
     assert item["status"] == "fail"
     assert "File name too long" in item["summary"]
-    assert len(item["summary"]) < 2000 and "100001 characters" in item["summary"]
+    assert len(item["summary"]) < 3 * PATH_LIMIT and "100001 characters" in item["summary"]
 
 
 def test_seed_value_in_the_remedy_is_shell_quoted(tmp_path, config):
@@ -179,3 +180,9 @@ def test_seed_value_in_the_remedy_is_shell_quoted(tmp_path, config):
     spaced.mkdir()
     _, item = run({SEED: str(spaced)}, config())
     assert f"export {RECORDER}='{spaced}'" in item["remedy"]
+
+
+def test_control_characters_in_the_value_cannot_garble_the_report(tmp_path, config):
+    _, item = run({RECORDER: f"{tmp_path}/a\nb\x1b[31m"}, config())
+    assert "\n" not in item["summary"] and "\x1b" not in item["summary"]
+    assert "a\\nb\\x1b[31m" in item["summary"]

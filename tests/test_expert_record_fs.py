@@ -114,6 +114,7 @@ def test_read_only_tmpfs_fails_naming_the_mount(base):
     assert "tmpfs sgd-ro-test" in item["summary"]
     probe = item["details"]["probe"]
     assert probe["filesystem"] == "tmpfs" and probe["read_only_mount"] is True
+    assert probe["mount_options"].split(",")[0] == "ro"
     assert "writable" in item["remedy"]
 
 

@@ -231,3 +231,10 @@ def test_relative_path_without_a_working_directory_is_a_finding(tmp_path):
     finally:
         os.chdir(here)
     assert [f.code for f in report.findings] == ["no_working_directory"]
+
+
+@pytest.mark.parametrize("path", ["/tmp/a\0b", "/tmp/\ud800"])
+def test_impossible_paths_are_a_finding_not_an_exception(path):
+    report = probe_directory(path, **loose())
+    assert [f.code for f in report.findings] == ["invalid_path"]
+    assert report.details()["path"].startswith("/tmp/")

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from conftest import unavailable
 from fakesdk import build_fake_sdk, have_gcc
-
 from sgdoctor.probe.ldso.resolver import Resolver
 
 _ENTRY = re.compile(r"^\t(?P<name>\S+) => (?P<path>.+?)(?: \(0x[0-9a-f]+\))?$")
@@ -63,7 +63,7 @@ def compare(paths: list[str], env: dict[str, str]) -> list[str]:
     with ThreadPoolExecutor(max_workers=4) as pool:
         theirs = list(pool.map(lambda p: ldd(p, run_env), paths))
     differences = []
-    for path, (pairs, versions, fatal) in zip(paths, theirs):
+    for path, (pairs, versions, fatal) in zip(paths, theirs, strict=True):
         mine = ours(resolver, path)
         if fatal:
             # ld.so stopped: we must stop on the same file with the same complaint.

@@ -131,3 +131,50 @@ def test_cli_json_stays_clean_and_secret_free(nats_token_no_js):
     assert item["status"] == "fail" and proc.returncode == 1
     assert TOKEN not in proc.stdout + proc.stderr
     assert item["details"]["servers"][0]["auth"] == "token"
+
+
+def test_nkey_right_and_wrong_seed():
+    from servers import make_nkey
+
+    seed, public = make_nkey()
+    other_seed, _ = make_nkey()
+    with start(nkey=public) as server:
+        good, _ = run({"NATS_SERVER": server.url, "NATS_AUTH_NKEY": seed})
+        assert good.status is Status.OK, good.summary
+        bad, _ = run({"NATS_SERVER": server.url, "NATS_AUTH_NKEY": other_seed})
+        assert bad.status is Status.FAIL and "(nkey)" in bad.summary
+        assert seed not in str([bad.summary, bad.details]) + str([good.summary, good.details])
+
+
+@pytest.fixture(scope="module")
+def nats_tls(tmp_path_factory):
+    from servers import make_pki
+
+    pki = make_pki(tmp_path_factory.mktemp("natspki"), name="nats")
+    with start(pki=pki) as server:
+        yield server, pki
+
+
+def test_tls_right_ca(nats_tls):
+    server, pki = nats_tls
+    result, _ = run({"NATS_SERVER": server.url, "NATS_TLS_CA_CERT_PATH": pki.path("ca.pem")})
+    assert result.status is Status.OK, result.summary
+    assert result.details["servers"][0]["tls"] is True
+
+
+def test_tls_wrong_ca_is_a_certificate_error(nats_tls, tmp_path):
+    from servers import make_pki
+
+    server, _ = nats_tls
+    other = make_pki(tmp_path / "other", name="other")
+    result, elapsed = run({"NATS_SERVER": server.url,
+                           "NATS_TLS_CA_CERT_PATH": other.path("ca.pem")})
+    assert result.status is Status.FAIL and elapsed < 3.0
+    assert "certificate" in result.summary.lower()
+
+
+def test_tls_unreadable_ca_file(nats_tls):
+    server, _ = nats_tls
+    result, _ = run({"NATS_SERVER": server.url, "NATS_TLS_CA_CERT_PATH": "/nonexistent/ca.pem"})
+    assert result.status is Status.FAIL
+    assert "NATS_TLS_CA_CERT_PATH=/nonexistent/ca.pem is not a readable file" in result.summary

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import unavailable
 from sgdoctor.api import Status
 from sgdoctor.parse.nvshmem import parse_bool, parse_size, scan_double_char
-
-from conftest import unavailable
 
 GIB = 1 << 30
 

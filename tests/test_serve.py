@@ -69,7 +69,7 @@ def _counting_plugin(tmp_path, sleep=0.0):
         f"    time.sleep({sleep})\n"
         f"    open({str(counter)!r}, 'a').write('x')\n"
         "    return Result.ok('fine')\n")
-    return counter, ["--checks-dir", str(tmp_path / "plug")]
+    return counter, ["--checks-dir", str(tmp_path / "plug"), "--only", "count.run"]
 
 
 def test_paths_formats_and_methods(served, tmp_path):

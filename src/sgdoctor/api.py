@@ -8,6 +8,7 @@ It never prints; it reads ``ctx.env`` (a frozen snapshot), probes through
 from __future__ import annotations
 
 import enum
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -127,6 +128,12 @@ class CheckSpec:
         return self.func(ctx)
 
 
+def _clean_doc(text: str) -> str:
+    """Like inspect.cleandoc, without importing inspect on every start."""
+    first, _, rest = text.expandtabs().partition("\n")
+    return "\n".join(part for part in (first.strip(), textwrap.dedent(rest).strip()) if part)
+
+
 def check(id: str, *, title: str, env: Iterable[str] = (), timeout: float = 5.0,
           depends_on: Iterable[str] = (), tags: Iterable[str] = (),
           explain: str | None = None) -> Callable[[CheckFunc], CheckFunc]:
@@ -136,7 +143,7 @@ def check(id: str, *, title: str, env: Iterable[str] = (), timeout: float = 5.0,
         spec = CheckSpec(
             id=id, title=title, func=func, env=tuple(env), timeout=float(timeout),
             depends_on=tuple(depends_on), tags=tuple(tags),
-            explain=(explain if explain is not None else (func.__doc__ or "")).strip(),
+            explain=_clean_doc(explain if explain is not None else (func.__doc__ or "")),
         )
         setattr(func, SPEC_ATTR, spec)
         return func

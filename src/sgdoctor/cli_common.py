@@ -203,7 +203,8 @@ def run_gated(req: RunRequest, env: Mapping[str, str]) -> tuple[Report, int | No
     return result.report, result.signum
 
 
-def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fail") -> str:
+def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fail",
+           verbose: bool = False) -> str:
     if fmt == "table":
         from sgdoctor.report import table
 
@@ -212,7 +213,8 @@ def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fai
             width = max(80, os.get_terminal_size(sys.stdout.fileno()).columns) if color else None
         except OSError:
             width = None
-        return table.render(report, color=color, width=width, unicode=_utf8_stdout())
+        return table.render(report, color=color, width=width, unicode=_utf8_stdout(),
+                            show_skipped=verbose)
     if fmt == "json":
         from sgdoctor.report import json as json_fmt
 
@@ -260,7 +262,7 @@ def write_atomic(path: str, text: str) -> None:
 def emit(report: Report, req: RunRequest) -> None:
     """Print (or atomically write) the report; only the report goes to stdout."""
     color = req.color and req.output is None and sys.stdout.isatty()
-    text = render(report, req.format, color=color, fail_on=req.fail_on)
+    text = render(report, req.format, color=color, fail_on=req.fail_on, verbose=req.verbose)
     if req.output:
         write_atomic(req.output, text)
     else:

@@ -23,6 +23,7 @@ from sgdoctor.probe.parallel import run_all
 
 PEM_MARK = "-----BEGIN"
 BAD_ALARMS = ("NOSPACE", "CORRUPT")
+MAX_PARALLEL = 64  # one thread per endpoint; a real cluster has 3 to 7 members
 
 
 # ---------------------------------------------------------------- TLS material
@@ -284,8 +285,9 @@ class MemberReport:
     notes: list[str] = field(default_factory=list)
 
     def as_details(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, [], False)
-                or k in ("reachable", "healthy")}
+        """The fields that say something: unset ones and empty lists are left out."""
+        return {k: v for k, v in self.__dict__.items() if v is not None and v != []
+                and (v is not False or k in ("reachable", "healthy"))}
 
 
 def _int(value: Any) -> int | None:
@@ -444,7 +446,12 @@ def probe_endpoints(endpoints: list[Endpoint], *, tls_material: TlsMaterial | No
         return MemberReport(endpoint=endpoint.display, host=endpoint.host, port=endpoint.port,
                             error=message, error_kind="timeout" if exc is None else "error")
 
-    return run_all([lambda ep=ep: one(ep) for ep in endpoints], deadline, fallback)
+    probed = endpoints[:MAX_PARALLEL]
+    reports = run_all([lambda ep=ep: one(ep) for ep in probed], deadline, fallback)
+    return reports + [MemberReport(endpoint=ep.display, host=ep.host, port=ep.port,
+                                   error=f"not probed: only the first {MAX_PARALLEL} "
+                                         "endpoints are", error_kind="config")
+                      for ep in endpoints[MAX_PARALLEL:]]
 
 
 __all__ = ["EtcdClient", "EtcdError", "MemberReport", "TlsMaterial", "client_tls_context",

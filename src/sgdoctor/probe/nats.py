@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import time
@@ -46,8 +47,9 @@ class NatsReport:
     notes: list[str] = field(default_factory=list)
 
     def as_details(self) -> dict[str, Any]:
+        """The fields that say something: unset ones and empty collections are left out."""
         return {k: v for k, v in self.__dict__.items()
-                if v not in (None, [], {}) or k in ("connected", "ok")}
+                if v is not None and v != [] and v != {} or k in ("connected", "ok")}
 
 
 def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -73,12 +75,18 @@ def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def tls_context(env: Mapping[str, str]) -> ssl.SSLContext | None:
-    """NATS_TLS_* → a client context (None when none is set). Raises OSError/ssl.SSLError."""
+    """NATS_TLS_* → a client context (None when none is set).
+
+    Raises ValueError naming an unreadable file, ssl.SSLError for unusable PEM content."""
     ca = env.get("NATS_TLS_CA_CERT_PATH")
     cert, key = env.get("NATS_TLS_CLIENT_CERT_PATH"), env.get("NATS_TLS_CLIENT_KEY_PATH")
     insecure = (env.get("NATS_TLS_INSECURE") or "").lower() in TRUE_VALUES
     if not (ca or cert or key or insecure):
         return None
+    for name in ("NATS_TLS_CA_CERT_PATH", "NATS_TLS_CLIENT_CERT_PATH", "NATS_TLS_CLIENT_KEY_PATH"):
+        path = env.get(name)
+        if path and not os.access(path, os.R_OK):
+            raise ValueError(f"{name}={path} is not a readable file")
     context = ssl.create_default_context(cafile=ca or None)
     if cert:
         context.load_cert_chain(cert, key or None)
@@ -207,7 +215,8 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
         tls = tls_context(env)
     except (OSError, ssl.SSLError, ValueError) as exc:
         report.error_kind = "tls_config"
-        report.error = f"NATS_TLS_* files unusable: {getattr(exc, 'strerror', None) or exc}"
+        report.error = (str(exc) if isinstance(exc, ValueError)
+                        else f"NATS_TLS_* files unusable: {getattr(exc, 'strerror', None) or exc}")
         return report
     if "nkeys_seed_str" in kwargs or "user_credentials" in kwargs:
         try:
@@ -249,5 +258,6 @@ def probe_servers(servers: list[Endpoint], env: Mapping[str, str], *,
                           error="no answer within the timeout" if exc is None
                           else f"probe failed: {type(exc).__name__}: {exc}")
 
+    servers = servers[:16]  # Dynamo takes ONE address; more entries are reported, not dialled
     return run_all([lambda s=s: probe_server(s, env, deadline=deadline) for s in servers],
                    deadline, fallback)

@@ -20,26 +20,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.parse.mountinfo import MountEntry, mount_for, parse_mountinfo
+from sgdoctor.parse.verdict import shown as escaped
 
 __all__ = ["Finding", "DirectoryReport", "probe_directory", "default_probe_name",
-           "shown", "human_bytes", "WRITE_TEST_BYTES"]
+           "approx_bytes", "shown", "WRITE_TEST_BYTES"]
 
 WRITE_TEST_BYTES = 1 << 20
 _CHUNK = 1 << 16
 _ATTEMPTS = 3
+PATH_LIMIT = 1024
 # O_PATH: a writable but unreadable directory (mode 0333) must still pass, as it does for
 # the writer; the fd only anchors the *at() calls against a path swapped under us.
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-def shown(path: str, limit: int = 256) -> str:
-    """A path fit for a message: undecodable bytes (surrogateescape) shown as ``\\xNN``,
-    and a hostile, huge value cut short."""
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+def shown(path: str) -> str:
+    """A path made safe to print, cut only when absurdly long: a remedy such as
+    ``chown nobody <path>`` must show the whole path to be of use."""
+    return escaped(path, PATH_LIMIT)
 
 
-def human_bytes(n: int) -> str:
+def approx_bytes(n: int) -> str:
+    """Rounded to one decimal: free space changes by the second, exact bytes would be noise
+    (parse.verdict.approx_bytes is the exact form, for values a user typed)."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -138,6 +141,7 @@ def _describe(report: DirectoryReport, directory: str, st: os.stat_result) -> Mo
         facts["filesystem"] = mount.fstype
         facts["mount_point"] = shown(mount.mount_point)
         facts["mount_source"] = shown(mount.source)
+        facts["mount_options"] = ",".join(mount.mount_options)
         facts["read_only_mount"] = mount.read_only
     return mount
 
@@ -159,8 +163,8 @@ def _check_space(report: DirectoryReport, directory: str, min_free_bytes: int,
     # Pseudo filesystems (proc, sysfs) report no blocks at all: the write test speaks for them.
     if vfs.f_blocks > 0 and free < min_free_bytes:
         report.add("warn", "low_space",
-                   f"only {human_bytes(free)} free on the filesystem of {where} "
-                   f"(minimum {human_bytes(min_free_bytes)})",
+                   f"only {approx_bytes(free)} free on the filesystem of {where} "
+                   f"(minimum {approx_bytes(min_free_bytes)})",
                    "free space there, or point the recorder at a larger filesystem; per-token "
                    "and per-pass dumps are written by every rank and can be large")
     if inodes_limited and vfs.f_favail < min_free_inodes:
@@ -200,7 +204,7 @@ def _os_failure(report: DirectoryReport, exc: OSError, action: str, directory: s
                    f"a directory that {_user()} can reach")
     elif code == errno.ENOSPC:
         report.add("fail", "no_space",
-                   f"no space left on the filesystem of {where}: a {human_bytes(WRITE_TEST_BYTES)}"
+                   f"no space left on the filesystem of {where}: a {approx_bytes(WRITE_TEST_BYTES)}"
                    " test write failed with ENOSPC (out of blocks or inodes)",
                    "free space or inodes there, or point the recorder at a larger filesystem")
     elif code == errno.EDQUOT:
@@ -301,7 +305,7 @@ def _write_test(report: DirectoryReport, directory: str, mount: MountEntry | Non
                 probe_name: Callable[[], str], action: str) -> None:
     def attempt(dir_fd: int, name: str) -> None:
         _write_probe(dir_fd, name)
-        report.facts["write_test"] = f"passed ({human_bytes(WRITE_TEST_BYTES)}, fsync)"
+        report.facts["write_test"] = f"passed ({approx_bytes(WRITE_TEST_BYTES)}, fsync)"
 
     _try_names(report, directory, mount, probe_name, action, attempt)
 
@@ -367,6 +371,14 @@ def probe_directory(path: str, *, min_free_bytes: int, min_free_inodes: int,
                     probe_name: Callable[[], str] = default_probe_name) -> DirectoryReport:
     """Probe ``path`` as a dump directory; never raises OSError, never leaves anything."""
     report = DirectoryReport(path)
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        path = "\0"
+    if "\0" in path:
+        report.add("fail", "invalid_path", f"{shown(report.path)} is not a possible file name",
+                   "set a real directory path")
+        return report
     try:
         path = os.path.abspath(path)
     except OSError as exc:    # relative, and our working directory is gone

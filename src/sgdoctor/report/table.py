@@ -17,7 +17,8 @@ GLYPH = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-
 
 
 def render(report: Report, *, color: bool = False, width: int | None = None,
-           unicode: bool = True) -> str:
+           unicode: bool = True, show_skipped: bool = False) -> str:
+    """Skipped checks are one line unless asked for: not applicable is not news."""
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color, color_system=(
         "standard" if color else None), width=width or 100, emoji=False, highlight=False,
@@ -25,9 +26,12 @@ def render(report: Report, *, color: bool = False, width: int | None = None,
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False,
                   expand=False)
     table.add_column("status", no_wrap=True)
-    table.add_column("check", no_wrap=True, overflow="fold")
+    table.add_column("check", overflow="fold", max_width=28)
     table.add_column("finding", overflow="fold", ratio=1)
+    skipped = [c for c in report.checks if c.status is Status.SKIP]
     for c in report.checks:
+        if c.status is Status.SKIP and not show_skipped:
+            continue
         label = f"{GLYPH[c.status]} {c.status.value}" if unicode else c.status.value.upper()
         finding = Text(c.summary)
         if c.remedy and c.status in (Status.WARN, Status.FAIL, Status.ERROR):
@@ -35,6 +39,9 @@ def render(report: Report, *, color: bool = False, width: int | None = None,
             finding.append(c.remedy)
         table.add_row(Text(label, style=STYLE[c.status]), Text(c.id), finding)
     console.print(table)
+    if skipped and not show_skipped:
+        console.print(Text(f"skipped (not applicable here; --verbose says why): "
+                           f"{', '.join(c.id for c in skipped)}", style="dim"))
     counts = report.counts
     parts = [f"{counts[s.value]} {s.value}" for s in ORDER if counts[s.value]]
     closing = Text(f"{report.status.value.upper()}: ", style=STYLE[report.status])
