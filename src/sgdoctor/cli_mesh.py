@@ -22,6 +22,7 @@ from sgdoctor.cli_common import (
     FormatOpt,
     NoColorOpt,
     OutputOpt,
+    _utf8_stdout,
     build_request,
     exit_code_for,
     render,
@@ -105,11 +106,6 @@ def _run(env: dict[str, str], req: Any, *, group: str, name: str, expect: int,
 
 def _color(req: Any) -> bool:
     return bool(req.color and req.output is None and sys.stdout.isatty())
-
-
-def _utf8_stdout() -> bool:
-    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
-    return encoding == "utf8"
 
 
 def matrix_text(matrix: Mapping[str, Mapping[str, Any]], *, unicode: bool = True) -> str:
