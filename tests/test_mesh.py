@@ -325,3 +325,49 @@ def test_usage_errors_exit_2(args, message):
     proc = run_cli(["mesh", *args], {})
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_lease_ttl_setting_is_a_usage_error(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[checks."mesh.gloo"]\nlease_ttl = "soon"\n')
+    proc = run_cli(["mesh", "--group", "g", "--expect", "2", "--config", str(config)], {})
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("mode", ["silent", "garbage", "drip"])
+def test_a_hostile_etcd_endpoint_is_a_prompt_fail(mode):
+    from hostile import HostileServer
+
+    with HostileServer(mode) as srv:
+        started = time.monotonic()
+        proc = run_cli(["mesh", "--group", "g", "--expect", "2", "--timeout", "20s",
+                        "--format", "json"], {"ETCD_ENDPOINTS": srv.url("http"),
+                                              "GLOO_SOCKET_IFNAME": "lo"}, timeout=30)
+    assert time.monotonic() - started < 10  # one bounded etcd call, not the 20 s timeout
+    result = result_of(json_report(proc), "mesh.gloo")
+    assert proc.returncode == 1
+    assert result["summary"].startswith("no usable etcd endpoint to meet the group")
+
+
+def test_etcd_with_password_auth(tmp_path):
+    if etcd_binary() is None:
+        from conftest import unavailable
+
+        unavailable("etcd is not installed (Debian package etcd-server)")
+    password = "pw-mesh-7Hq-never-printed"
+    with EtcdServer() as server:
+        server.enable_auth(password)
+        env = {"ETCD_ENDPOINTS": server.url, "GLOO_SOCKET_IFNAME": "lo",
+               "ETCD_AUTH_USERNAME": "root", "ETCD_AUTH_PASSWORD": password}
+        good = run_cli(["mesh", "--group", "auth", "--expect", "1", "--timeout", "5s",
+                        "--format", "json"], env)
+        bad = run_cli(["mesh", "--group", "auth", "--expect", "1", "--timeout", "5s",
+                       "--format", "json"], {**env, "ETCD_AUTH_PASSWORD": "wrong"})
+    assert good.returncode == 0, good.stdout
+    assert result_of(json_report(good), "mesh.gloo")["details"]["cleanup"].startswith(
+        "lease revoked")
+    assert bad.returncode == 1
+    assert "authentication failed" in result_of(json_report(bad), "mesh.gloo")["summary"]
+    for proc in (good, bad):
+        assert password not in proc.stdout + proc.stderr

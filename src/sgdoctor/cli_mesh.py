@@ -67,6 +67,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--expect {expect}: give the number of nodes (1 to 4096)")
         if not 0 <= port <= 65535:
             raise ConfigError(f"--port {port}: choose 1-65535, or 0 for an ephemeral port")
+        ttl = req.settings.get("mesh.gloo", {}).get("lease_ttl", 10)
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or not 2 <= ttl <= 3600:
+            raise ConfigError(f'[checks."mesh.gloo"] lease_ttl = {ttl!r}: give whole seconds '
+                              "from 2 to 3600")
         report, signum = _run(env, req, group=group, name=name, expect=expect, port=port)
         text = render(report, req.format, color=_color(req), fail_on=req.fail_on)
         if req.format == "table":

@@ -128,7 +128,7 @@ class _Mesh:
         self.expect: int = int(opts["expect"])
         self.port: int = int(opts.get("port") or 0)
         self.settings: Mapping[str, Mapping[str, Any]] = opts.get("settings") or {}
-        self.ttl = max(2, int(ctx.setting("lease_ttl", DEFAULT_TTL)))
+        self.ttl = int(ctx.setting("lease_ttl", DEFAULT_TTL))
         now = time.monotonic()
         self.end = ctx.deadline
         total = max(0.1, self.end - now)
