@@ -447,6 +447,7 @@ def run(ctx: Context) -> tuple[Result, int | None]:
 
     mesh = _Mesh(ctx)
     signum = None
+    crash: Exception | None = None
     try:
         mesh.phases()
     except Abort as exc:
@@ -455,8 +456,16 @@ def run(ctx: Context) -> tuple[Result, int | None]:
         signum = exc.signum
         mesh.abort = Abort(f"interrupted by {exc} before the mesh was proven",
                            "Let the run finish (see --timeout)")
+    except Exception as exc:  # a fault of sgdoctor: still leave the group cleanly
+        crash = exc
     finally:
-        mesh.cleanup()
+        try:
+            mesh.cleanup()
+        except Interrupted as exc:  # a second signal: the lease then expires by itself
+            signum = signum or exc.signum
+    if crash is not None:
+        return Result.error(f"sgdoctor mesh raised {type(crash).__name__}: {crash}",
+                            details=mesh.details, env=ENV), signum
     return mesh.result(), signum
 
 
