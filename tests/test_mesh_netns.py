@@ -116,9 +116,12 @@ def fleet(tmp_path_factory):
                 hub.up(member)
             for node in nodes:
                 node.up("eth1", wait=True)
-                node.wait_for(["ping", "-c1", "-W1", f"{subnet}.1"], timeout=10)
             etcd = BridgeEtcd(f"{subnet}.1")
             with etcd:
+                reach = (f"import socket; socket.create_connection(('{subnet}.1', "
+                         f"{etcd.client_port}), 1).close()")
+                for node in nodes:
+                    node.wait_for([sys.executable, "-c", reach], timeout=10)
                 yield Fleet(nodes, addresses, etcd, config)
         finally:
             subprocess.run(["ip", "link", "del", root_end], capture_output=True, timeout=20)
