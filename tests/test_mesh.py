@@ -371,3 +371,38 @@ def test_etcd_with_password_auth(tmp_path):
     assert "authentication failed" in result_of(json_report(bad), "mesh.gloo")["summary"]
     for proc in (good, bad):
         assert password not in proc.stdout + proc.stderr
+
+
+def test_a_busy_port_is_named_with_its_remedy(etcd):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = run_cli(["mesh", "--group", "busy", "--expect", "1", "--timeout", "5s",
+                        "--port", str(port), "--format", "json"], _env(etcd))
+    result = result_of(json_report(proc), "mesh.gloo")
+    assert proc.returncode == 1
+    assert result["summary"].startswith(f"cannot listen on the Gloo address 127.0.0.1:{port}")
+    assert "Choose a free --port" in result["remedy"]
+
+
+def test_maca_version_is_read_like_maca_sdk(tmp_path):
+    from sgdoctor.probe.fleet import maca_version
+
+    assert maca_version(str(tmp_path)) is None
+    (tmp_path / "Version.txt").write_text("Version: 3.7.1.5\nbuild 42\n")
+    assert maca_version(str(tmp_path)) == "3.7.1.5"
+    (tmp_path / "Version.txt").write_bytes(b"\n")
+    assert maca_version(str(tmp_path)) is None
+
+
+def test_the_matrix_has_an_ascii_form():
+    from sgdoctor.cli_mesh import matrix_text
+
+    text = matrix_text({"a": {"b": {"rtt_ms": 0.5}}, "b": {"a": {"error": "refused"}},
+                        "c": {}}, unicode=False)
+    lines = text.splitlines()
+    assert lines[2].split() == ["a", "b", "c"]
+    assert lines[3].split() == ["a", "-", "0.50", "?"]
+    assert lines[4].split() == ["b", "x", "-", "?"]
+    assert text.isascii()

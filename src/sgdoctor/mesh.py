@@ -17,6 +17,7 @@ run ends on time with a verdict even when etcd dies half-way.
 
 from __future__ import annotations
 
+import errno
 import secrets
 import threading
 import time
@@ -187,9 +188,12 @@ class _Mesh:
                 port = self.server.listen(address, self.port)
             except OSError as exc:
                 where = f"{address}:{self.port}" if self.port else address
+                remedy = ("Choose a free --port (or omit it for an ephemeral one)"
+                          if exc.errno == errno.EADDRINUSE else
+                          gloo.remedy or "Fix GLOO_SOCKET_IFNAME (see `sgdoctor --only "
+                                         "gloo.interface`)")
                 raise Abort(f"cannot listen on the Gloo address {where}: "
-                            f"{exc.strerror or exc}",
-                            "Choose a free --port (or omit it for an ephemeral one)") from None
+                            f"{exc.strerror or exc}", remedy) from None
             mtu = interfaces.get(interface or "", {}).get("mtu")
             listeners.append(Listener(interface, address, port, mtu))
         return listeners, None
