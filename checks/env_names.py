@@ -19,7 +19,8 @@ def names(ctx: Context) -> Result:
     """Finds set variables one or two edits away from a known name, a known name with extra
     characters appended, or an unknown member of a closed family such as NATS_AUTH_*.
     Setting ``ignore`` (a list of names) silences deliberate ones."""
-    ignore = set(ctx.setting("ignore", ()) or ())
+    ignore = ctx.setting("ignore", ()) or ()
+    ignore = {ignore} if isinstance(ignore, str) else {str(n) for n in ignore}
     canonical = {e.name: e.canonical for e in CATALOGUE.values() if e.canonical}
     candidates = [n for n in ctx.env if n not in ignore]
     found = find_misspellings(candidates, CATALOGUE, FAMILIES, canonical)

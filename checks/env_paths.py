@@ -24,7 +24,7 @@ def path_check(name: str):
                                env=[name])
         entries = split_path_list(value, SEPARATORS[name])
         facts = facts_for(e.raw for e in entries if e.kind == "absolute")
-        verdict = assess_path_list(name, value, facts)
+        verdict = assess_path_list(name, value, facts, entries)
         details = {"entries": verdict.value}
         summary = f"{name}: {verdict.meaning}"
         if verdict.status is Status.OK:

@@ -35,11 +35,15 @@ def maca_devices(ctx: Context) -> Result:
     Settings: root (default /, where dev/ is looked for), driver_dir (/opt/mxdriver),
     maca_dir (/opt/maca), mx_smi_timeout (5 s, clamped to the check's deadline).
     """
-    from sgdoctor.probe.maca import device_nodes, find_mx_smi, inspect, run_bounded, shown
+    from sgdoctor.probe.maca import device_nodes, find_mx_smi, path_entry, run_bounded, shown
 
     root = str(ctx.setting("root", "/"))
     driver_dir = str(ctx.setting("driver_dir", "/opt/mxdriver"))
     maca_dir = str(ctx.setting("maca_dir", "/opt/maca"))
+    wanted = ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)
+    if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or wanted <= 0:
+        return Result.error(f'setting mx_smi_timeout={wanted!r} of [checks."maca.devices"] '
+                            "must be a positive number of seconds", env=ENV)
     nodes = device_nodes(root)
     details: dict[str, Any] = {"root": shown(root), "mxcd": _node(nodes.mxcd),
                                "render_nodes": [_node(n) for n in nodes.render]}
@@ -49,8 +53,8 @@ def maca_devices(ctx: Context) -> Result:
         # Render nodes alone prove nothing: any GPU (an iGPU, a BMC's) makes them.
         maca = [what for what, here in (
             ("MACA_PATH is set", ctx.env.get("MACA_PATH") is not None),
-            (f"{shown(maca_dir)} exists", inspect(maca_dir).exists),
-            (f"{shown(driver_dir)} exists", inspect(driver_dir).exists),
+            (f"{shown(maca_dir)} exists", path_entry(maca_dir).exists),
+            (f"{shown(driver_dir)} exists", path_entry(driver_dir).exists),
             (f"mx-smi is at {shown(smi or '')}", smi is not None)) if here]
         if not maca:
             return Result.skip(f"no MetaX device ({_dev(root, 'mxcd')}) and no MACA software "
@@ -72,14 +76,10 @@ def maca_devices(ctx: Context) -> Result:
                       "not verified", f"Add {shown(driver_dir)}/bin to PATH (or mount the "
                       "MetaX driver tools into the container)"))
     else:
-        wanted = ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)
-        if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or wanted <= 0:
-            return Result.error(f'setting mx_smi_timeout={wanted!r} of [checks."maca.devices"] '
-                                "must be a positive number of seconds", env=ENV)
         timeout = ctx.timeout(float(wanted))
         run = run_bounded([smi, "-L"], timeout=timeout, env=ctx.env)
         details["mx_smi"] = {"path": shown(smi), "seconds": round(run.seconds, 3)}
-        problem = _run_problem(run, shown(smi), timeout)
+        problem = _run_problem(run, shown(smi), timeout, shown(os.path.join(driver_dir, "lib")))
         if problem:
             fails.append(problem)
         else:
@@ -102,10 +102,17 @@ def maca_devices(ctx: Context) -> Result:
     if verdict:
         status, summary, remedy = verdict
         return Result(Status(status), summary, remedy, details, ENV)
-    what = (f"{len(listing.gpus)} GPU(s) available per mx-smi" if listing
-            else f"{len(nodes.render)} render node(s)")
+    gpus = len(listing.gpus) if listing else 0      # no finding implies mx-smi answered
     return Result.ok(f"{_dev(root, 'mxcd')} and {len(nodes.render)} render node(s) are "
-                     f"read-write; {what}", details=details, env=ENV)
+                     f"read-write; {gpus} GPU(s) available per mx-smi", details=details,
+                     env=ENV)
+
+
+def _text(text: str) -> str:
+    """Tool output fit for a summary: control characters escaped, at most 200 characters."""
+    from sgdoctor.parse.verdict import shown
+
+    return shown(text, limit=200)
 
 
 def _dev(root: str, rel: str) -> str:
@@ -150,22 +157,27 @@ def _node_problems(nodes: DeviceNodes, root: str) -> list[Finding]:
     return found
 
 
-def _run_problem(run: RunResult, smi: str, timeout: float) -> Finding | None:
+def _run_problem(run: RunResult, smi: str, timeout: float, driver_lib: str) -> Finding | None:
     if run.error:
         return (f"{smi} could not be run: {run.error}",
                 f"Check that {smi} is an executable for this machine")
     if run.timed_out:
-        return (f"{smi} -L did not answer within {timeout:.1f} s (killed): the driver or a "
+        killed = "killed, but still stuck in the kernel" if run.lingering else "killed"
+        return (f"{smi} -L did not answer within {timeout:.1f} s ({killed}): the driver or a "
                 "GPU is hung", "Check dmesg for MetaX driver errors; reset or reboot the node")
     if run.too_large:
         return (f"{smi} -L printed more than 1 MiB: not mx-smi output",
                 f"Check what {smi} is")
     if run.returncode != 0:
         first = (run.stderr.strip() or run.stdout.strip()).splitlines()[:1]
-        said = f": {first[0][:200]}" if first else ""
-        return (f"{smi} -L failed (exit {run.returncode}){said}",
-                "Check that the MetaX driver is loaded (lsmod | grep metax) and the devices "
-                "are passed to the container")
+        said = f": {_text(first[0])}" if first else ""
+        if "error while loading shared libraries" in run.stderr:
+            remedy = (f"Put the driver's libraries on the loader path, e.g. export "
+                      f"LD_LIBRARY_PATH={driver_lib}:$LD_LIBRARY_PATH")
+        else:
+            remedy = ("Check that the MetaX driver is loaded (lsmod | grep metax) and the "
+                      "devices are passed to the container")
+        return (f"{smi} -L failed (exit {run.returncode}){said}", remedy)
     return None
 
 
@@ -176,7 +188,8 @@ def _listing_problems(listing: SmiListing) -> list[Finding]:
     bad = listing.unavailable
     if not bad:
         return []
-    named = ", ".join(f"GPU#{g.index} ({g.bus_id or g.model}): {g.state}" for g in bad[:8])
+    named = ", ".join(f"GPU#{g.index} ({_text(g.bus_id or g.model)}): {_text(g.state)}"
+                      for g in bad[:8])
     more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
     return [(f"{len(bad)} of {len(listing.gpus)} GPU(s) not available: {named}{more}",
              "Run `mx-smi --show-unavailable-reason`; check dmesg and that /sys is visible to "

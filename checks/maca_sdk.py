@@ -14,7 +14,7 @@ DEFAULT_MIN_VERSION = "3.7.0"
 ENV = ("MACA_PATH", "PATH", "CC")
 
 if TYPE_CHECKING:
-    from sgdoctor.probe.maca import FileText
+    from sgdoctor.probe.maca import Compiler, FileText
 
 
 @check("maca.sdk", title="MACA SDK (MACA_PATH)", env=ENV, timeout=3.0, tags=("maca",))
@@ -25,7 +25,7 @@ def maca_sdk(ctx: Context) -> Result:
 
     Settings: maca_dir (default /opt/maca), driver_dir (/opt/mxdriver), min_version (3.7.0).
     """
-    from sgdoctor.probe.maca import find_c_compiler, inspect, sdk_layout, shown
+    from sgdoctor.probe.maca import find_c_compiler, path_entry, sdk_layout, shown
 
     maca_dir = str(ctx.setting("maca_dir", DEFAULT_MACA_DIR))
     driver_dir = str(ctx.setting("driver_dir", DEFAULT_DRIVER_DIR))
@@ -36,13 +36,13 @@ def maca_sdk(ctx: Context) -> Result:
     path = ctx.env.get("MACA_PATH")
 
     if path is None:
-        if inspect(maca_dir).exists:
+        if path_entry(maca_dir).exists:
             return Result.fail(
                 f"MACA_PATH is not set, but a MACA SDK is at {shown(maca_dir)}: MetaX Triton "
                 'stops with "Not found MACA_PATH"',
                 remedy=f"export MACA_PATH={shown(maca_dir)}", env=ENV,
                 details={"maca_dir": shown(maca_dir)})
-        if inspect(driver_dir).exists:
+        if path_entry(driver_dir).exists:
             return Result.warn(
                 f"MACA_PATH is not set and there is no SDK at {shown(maca_dir)}, though the "
                 f"MetaX driver is at {shown(driver_dir)}: MACA programs cannot run here",
@@ -103,7 +103,7 @@ def maca_sdk(ctx: Context) -> Result:
     details["c_compiler"] = {"source": compiler.source, "command": compiler.command,
                              "path": compiler.path}
     if compiler.path is None:
-        warns.append(_compiler_problem(compiler.source, compiler.command))
+        warns.append(_compiler_problem(compiler))
 
     verdict = fold_findings(fails, warns)
     if verdict:
@@ -150,11 +150,16 @@ def _dotted(release: tuple[int, int, int]) -> str:
     return ".".join(map(str, release))
 
 
-def _compiler_problem(source: str, command: str | None) -> tuple[str, str]:
-    if source == "CC":
-        return (f"CC={command!r} does not name a program on PATH: Triton builds its "
+def _compiler_problem(compiler: Compiler) -> tuple[str, str]:
+    if compiler.source == "CC":
+        return (f"CC={compiler.command!r} does not name a program on PATH: Triton builds its "
                 "launchers at run time and will fail",
                 "Set CC to an installed C compiler (e.g. CC=gcc) or unset it")
-    return ("no C compiler (gcc or clang) on PATH: Triton builds its launchers at run time "
-            "and fails with \"Failed to find C compiler\"",
-            "Install one (apt-get install -y gcc) or set CC=/path/to/compiler")
+    from sgdoctor.probe.maca import shown
+
+    summary = ("no C compiler (gcc or clang) on PATH: Triton builds its launchers at run time "
+               "and fails with \"Failed to find C compiler\"")
+    if compiler.plain_cc:
+        return (summary + f" (there is {shown(compiler.plain_cc)}, but Triton does not "
+                "try `cc`)", f"export CC={shown(compiler.plain_cc)}")
+    return summary, "Install one (apt-get install -y gcc) or set CC=/path/to/compiler"

@@ -268,6 +268,18 @@ def test_hanging_executable_plugin_is_killed_with_its_group(tmp_path):
         f"/proc/{child}/stat").read_text().split()[2]
 
 
+def test_endless_executable_plugin_is_cut_off(tmp_path):
+    plugin = tmp_path / "check_spew"
+    plugin.write_text("#!/bin/sh\nexec yes 'OK | spam=1'\n")
+    plugin.chmod(0o755)
+    began = time.monotonic()
+    doc = json_report(run_cli(["--checks-dir", str(tmp_path), "--only", "plugin.*",
+                               "--format", "json"]))
+    assert time.monotonic() - began < 5
+    item = result_of(doc, "plugin.check_spew")
+    assert item["status"] == "error" and "more than 64 KiB" in item["summary"]
+
+
 def test_broken_plugin_module_and_duplicate_ids_are_usage_errors(tmp_path):
     (tmp_path / "broken.py").write_text("import nonexistent_module_xyz\n")
     proc = run_cli(["--checks-dir", str(tmp_path)])

@@ -210,9 +210,17 @@ def test_version_txt_fifo_does_not_block(tmp_path, path_with_gcc):
 
 def test_no_compiler_warns(tmp_path):
     sdk = make_sdk(tmp_path)
-    r = run({"PATH": tool_dir(tmp_path, "cc"), "MACA_PATH": str(sdk)}, tmp_path)
+    r = run({"PATH": tool_dir(tmp_path, "mxcc"), "MACA_PATH": str(sdk)}, tmp_path)
     assert r.status is Status.WARN
-    assert "no C compiler" in r.summary and "gcc" in r.remedy
+    assert "no C compiler" in r.summary and "apt-get install -y gcc" in r.remedy
+
+
+def test_plain_cc_is_not_enough_for_triton_but_named_in_the_remedy(tmp_path):
+    sdk = make_sdk(tmp_path)
+    bindir = tool_dir(tmp_path, "cc")
+    r = run({"PATH": bindir, "MACA_PATH": str(sdk)}, tmp_path)
+    assert r.status is Status.WARN and "Triton does not try `cc`" in r.summary
+    assert r.remedy == f"export CC={bindir}/cc"
 
 
 def test_clang_is_enough(tmp_path):
@@ -245,6 +253,12 @@ def test_non_utf8_maca_path_is_escaped_in_messages(tmp_path, path_with_gcc):
     assert r.status is Status.OK
     assert "maca-\\xff" in r.summary
     r.summary.encode("utf-8")   # no lone surrogates left
+
+
+def test_control_characters_in_maca_path_are_escaped(tmp_path, path_with_gcc):
+    r = run({"PATH": path_with_gcc, "MACA_PATH": f"{tmp_path}/x\n\x1b[31mred"}, tmp_path)
+    assert r.status is Status.FAIL
+    assert "x\\n\\x1b[31mred does not exist" in r.summary and "\x1b" not in r.summary
 
 
 def test_relative_maca_path_warns(tmp_path, path_with_gcc, monkeypatch):

@@ -39,14 +39,14 @@ def test_version_text_blank_first_line_is_no_version():
 
 def test_version_text_garbage_reads_as_zero_and_is_flagged():
     v = parse_version_text("hello world\n")
-    assert v is not None and not v.looks_valid and not v.has_prefix
+    assert v is not None and not v.looks_valid
     assert v.release == (0, 0, 0)
     assert below_minimum(v, "3.7.0")
 
 
 def test_version_after_last_colon_like_mcoplib():
     v = parse_version_text("MACA Version: 3.9.1.0\n")
-    assert v is not None and v.raw == "3.9.1.0" and not v.has_prefix
+    assert v is not None and v.raw == "3.9.1.0"
 
 
 @pytest.mark.parametrize("text, minimum, below", [

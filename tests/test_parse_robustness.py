@@ -77,3 +77,22 @@ def test_name_suggestions_never_raise(name: str) -> None:
     known = [e.name for e in entries()]
     found = suggest(name, known, ("NATS_AUTH_",))
     assert found is None or found[1] in known
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(min_value=1, max_value=10**6), suffix=st.sampled_from("kKmMgGtT"),
+       tail=st.text(max_size=5))
+def test_nvshmem_size_scales_by_its_suffix_and_ignores_the_tail(n: int, suffix: str,
+                                                                 tail: str) -> None:
+    verdict = nvshmem.parse_size(f"{n}{suffix}{tail}")
+    shift = {"k": 10, "m": 20, "g": 30, "t": 40}[suffix.lower()]
+    assert verdict.value == n << shift
+    assert verdict.status is (Status.OK if n << shift >= 1 << 20 else Status.WARN)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT)
+def test_path_lists_split_losslessly(text: str) -> None:
+    assert ":".join(e.raw for e in split_path_list(text, ":")) == text
+    entries = split_path_list(text, ":;")
+    assert len(entries) == text.count(":") + text.count(";") + 1

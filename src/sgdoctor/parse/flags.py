@@ -31,7 +31,7 @@ def pytorch_bool(text: str) -> Verdict:
         return ok("enabled (PyTorch reads this as true)", True)
     if low in _PYTORCH_FALSE:
         return ok("disabled (PyTorch reads this as false)", False)
-    return fail(f"{shown(text)!r} is not a PyTorch boolean: PyTorch raises ValueError when it "
+    return fail(f"'{shown(text)}' is not a PyTorch boolean: PyTorch raises ValueError when it "
                 "reads it", "Use 1 or 0 (accepted: y, yes, 1, t, true, n, no, 0, f, false)")
 
 
@@ -39,7 +39,7 @@ def presence_flag(text: str, *, what: str) -> Verdict:
     """``getenv(name) != nullptr``: ANY value, even 0 or empty, turns the switch on."""
     if text.strip().lower() in FALSE_LOOKING or not text.strip():
         return warn(f"{what} anyway: only the variable's presence is tested, so "
-                    f"{shown(text)!r} counts as set", "Unset the variable (remove it from the "
+                    f"'{shown(text)}' counts as set", "Unset the variable (remove it from the "
                     "image or the launch script): no value turns this off", True)
     return ok(what, True)
 
@@ -50,7 +50,7 @@ def python_truthy_flag(text: str, *, what: str) -> Verdict:
         return ok(f"not {what}: the empty string is false in Python", False)
     if text.strip().lower() in FALSE_LOOKING:
         return warn(f"{what}: Python treats every non-empty string as true, so "
-                    f"{shown(text)!r} ENABLES it", "Unset the variable (or set it to the empty "
+                    f"'{shown(text)}' ENABLES it", "Unset the variable (or set it to the empty "
                     "string) to turn it off; set 1 to turn it on", True)
     return ok(what, True)
 
@@ -65,7 +65,7 @@ def dynamo_bool(text: str) -> Verdict:
         return ok("enabled (Dynamo reads this as true)", True)
     if low in FALSE_LOOKING or not text:
         return ok("disabled (Dynamo reads this as false)", False)
-    return warn(f"Dynamo reads {shown(text)!r} as FALSE: only 1, true, on and yes are true",
+    return warn(f"Dynamo reads '{shown(text)}' as FALSE: only 1, true, on and yes are true",
                 "Use 1 (true) or 0 (false)", False)
 
 
@@ -83,7 +83,7 @@ def metax_flag(text: str, *, what: str) -> Verdict:
         return ok(f"{what}: {state} (the reader is closed source; UNCONFIRMED)", _METAX_BOOL[low])
     if _INT.match(text):
         return ok(f"{what}: {int(text)} (the reader is closed source; UNCONFIRMED)", int(text))
-    return warn(f"{shown(text)!r} is not a shape seen in MetaX's configs (1, 0, True, False or "
+    return warn(f"'{shown(text)}' is not a shape seen in MetaX's configs (1, 0, True, False or "
                 "an integer); how the closed-source reader takes it is unknown",
                 "Use 1 to enable or 0 to disable", None)
 
@@ -91,7 +91,7 @@ def metax_flag(text: str, *, what: str) -> Verdict:
 def metax_int(text: str, *, what: str, seen: tuple[int, ...] = ()) -> Verdict:
     """Integer settings of closed-source MetaX code (queue policies)."""
     if not _INT.match(text):
-        return warn(f"{shown(text)!r} is not an integer; the closed-source reader's handling "
+        return warn(f"'{shown(text)}' is not an integer; the closed-source reader's handling "
                     "of it is unknown", f"Use an integer{_seen(seen)}", None)
     number = int(text)
     note = "" if not seen or number in seen else f"; only {_seen_list(seen)} seen in MetaX configs"
@@ -113,7 +113,7 @@ def torch_compile_disable(text: str) -> Verdict:
         return ok("torch.compile/TorchDynamo disabled (every PyTorch release)", True)
     if not text:
         return ok("not disabled (empty)", False)
-    return warn(f"{shown(text)!r} means different things by release: newer PyTorch disables "
+    return warn(f"'{shown(text)}' means different things by release: newer PyTorch disables "
                 "only for exactly 1, older releases for any non-empty value",
                 "Set exactly 1 to disable, or unset the variable to keep torch.compile", None)
 

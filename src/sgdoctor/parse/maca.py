@@ -16,7 +16,9 @@ __all__ = [
 ]
 
 # mcoplib (MetaX-MACA/mcoplib setup.py, `_MASTER_VERSION_RE`): date-based "master" builds
-# look like YYYYMMDD[.build] and are exempt from its minimum-version check.
+# look like YYYYMMDD[.build] and are exempt from its minimum-version check. facts.md does not
+# cover this; it is mcoplib's BUILD-time rule, and that other consumers treat master builds
+# the same way is UNCONFIRMED.
 _MASTER_RE = re.compile(r"^\s*\d{8}(?:\.\d+)?\s*$")
 _LEADING_DIGITS = re.compile(r"\d+")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -30,7 +32,6 @@ class MacaVersion:
 
     raw: str                  # the text after the last ':' of the first line, stripped
     first_line: str           # the first line as found (stripped), for messages
-    has_prefix: bool          # the line started with "Version:" as MetaX writes it
     master: bool              # date-based build (YYYYMMDD[.n]): mcoplib skips its floor
     release: tuple[int, int, int]   # major.minor.patch as mcoplib compares them
     looks_valid: bool         # the value has the shape of a version at all
@@ -81,7 +82,6 @@ def parse_version_text(text: str) -> MacaVersion | None:
     return MacaVersion(
         raw=value,
         first_line=first,
-        has_prefix=first.startswith("Version:"),
         master=is_master_version(value),
         release=release_tuple(value),
         looks_valid=bool(_VERSIONISH.match(value)),

@@ -130,7 +130,7 @@ def parse_size(text: str) -> Verdict:
     remedy = "Write a number with an optional k/m/g/t suffix and no space, e.g. 3g or 2048m"
     if scan.count <= 0:
         what = ("an empty value" if scan.count < 0
-                else f"{shown(text)!r} does not start with a number")
+                else f"'{shown(text)}' does not start with a number")
         return fail(f"{what}: NVSHMEM stops at init with 'Invalid size in environment variable'",
                     remedy)
     assert scan.number is not None
@@ -140,18 +140,18 @@ def parse_size(text: str) -> Verdict:
         shift = _SUFFIX_SHIFT.get(scan.char.lower(), -1) if len(scan.char) == 1 else -1
         if shift < 0:
             what = ("a space between the number and the suffix" if scan.char in _C_SPACE
-                    else f"{shown(scan.char)!r} after the number, not a k/m/g/t suffix")
+                    else f"'{shown(scan.char)}' after the number, not a k/m/g/t suffix")
             return fail(f"{what}: NVSHMEM stops at init with 'Invalid size in environment "
                         "variable'", remedy)
     if math.isnan(scan.number) or math.isinf(scan.number):
-        return fail(f"{shown(text)!r} is not a finite number: NVSHMEM would compute a "
+        return fail(f"'{shown(text)}' is not a finite number: NVSHMEM would compute a "
                     "meaningless size", remedy)
     if scan.number < 0:
         return fail("a negative size: NVSHMEM rejects it (or, with a suffix, converts it to a "
                     "meaningless huge size)", remedy)
     size = math.ceil(scan.number * (1 << shift))
     if size > SIZE_MAX:
-        return fail(f"{shown(text)!r} is larger than a 64-bit size: NVSHMEM's conversion "
+        return fail(f"'{shown(text)}' is larger than a 64-bit size: NVSHMEM's conversion "
                     "overflows", remedy)
     if size == 0:
         return warn("0 bytes per PE: the symmetric heap has no room for nvshmem_malloc",
@@ -163,7 +163,7 @@ def parse_size(text: str) -> Verdict:
         return warn(f"only {meaning}: a suffix is probably missing (NVSHMEM counts bytes)",
                     f"Add the unit, e.g. {example}", size)
     if scan.rest:
-        meaning += f" (NVSHMEM ignores {shown(scan.rest)!r} after the {scan.char!r} suffix)"
+        meaning += f" (NVSHMEM ignores '{shown(scan.rest)}' after the {scan.char!r} suffix)"
     return ok(meaning, size)
 
 

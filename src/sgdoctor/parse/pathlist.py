@@ -13,6 +13,7 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
 
@@ -23,11 +24,12 @@ _WHAT = {"PATH": "programs", "PYTHONPATH": "Python modules", "LD_LIBRARY_PATH": 
 # ld.so expands these in LD_LIBRARY_PATH; such an entry cannot be judged from here.
 _TOKEN = re.compile(r"\$(?:ORIGIN|LIB|PLATFORM|\{ORIGIN\}|\{LIB\}|\{PLATFORM\})")
 _LISTED = 6  # entries named per finding before "and N more"
+_DETAILED = 100  # entries described in the details
 
 
-@dataclass(frozen=True)
-class PathEntry:
-    """One entry of a path list; ``index`` counts from 1 as a person would."""
+class PathEntry(NamedTuple):
+    """One entry of a path list; ``index`` counts from 1 as a person would. (A tuple, not a
+    dataclass: a hostile list may hold a million entries.)"""
 
     index: int
     raw: str
@@ -67,18 +69,21 @@ def split_path_list(text: str, separators: str = ":") -> list[PathEntry]:
 
 
 def _names(entries: list[PathEntry]) -> str:
-    named = [f"#{e.index} {shown(e.raw, 200)!r}" if e.raw else f"#{e.index}" for e in entries]
+    named = [f"#{e.index} '{shown(e.raw, 200)}'" if e.raw else f"#{e.index}" for e in entries]
     if len(named) > _LISTED:
         named = [*named[:_LISTED], f"and {len(named) - _LISTED} more"]
     return ", ".join(named)
 
 
-def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts]) -> Verdict:
-    """The hygiene verdict for one path list, given facts about its absolute entries."""
+def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts],
+                     entries: list[PathEntry] | None = None) -> Verdict:
+    """The hygiene verdict for one path list, given facts about its absolute entries
+    (``entries``, when the caller already split ``text``, saves splitting it again)."""
     what = _WHAT.get(name, "files")
     if text == "" and name in ("PYTHONPATH", "LD_LIBRARY_PATH"):
         return ok(f"empty: ignored by the reader (no extra {what} directories)", [])
-    entries = split_path_list(text, SEPARATORS.get(name, ":"))
+    if entries is None:
+        entries = split_path_list(text, SEPARATORS.get(name, ":"))
     empty = [e for e in entries if e.kind == "empty"]
     relative = [e for e in entries if e.kind == "relative"]
     probed = [e for e in entries if e.kind == "absolute" and e.duplicate_of is None]
@@ -105,12 +110,13 @@ def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts]) -> Ver
         problems.append(f"cannot be inspected: {_names(unknown)} "
                         f"({shown(facts[unknown[0].raw].error or '', 60)})")
     details = [{"index": e.index, "entry": shown(e.raw, 200), "kind": e.kind,
-                "duplicate_of": e.duplicate_of} for e in entries]
+                "duplicate_of": e.duplicate_of} for e in entries[:_DETAILED]]
     note = f" (duplicates, harmless: {_names(dups)})" if dups else ""
     if problems:
+        dropped = {e.index for e in (*missing, *not_dir, *writable)}
         keep = [e.raw for e in entries
                 if e.kind in ("absolute", "token") and e.duplicate_of is None
-                and e not in missing and e not in not_dir and e not in writable]
+                and e.index not in dropped]
         sep = SEPARATORS.get(name, ":")[0]
         example = (f"export {name}={shown(sep.join(keep), 160)}" if keep
                    else f"unset {name}" if name != "PATH"

@@ -30,20 +30,20 @@ def parse_base_url(text: str, *, default: str) -> Verdict:
     """An http(s) base URL that rustup appends its paths to."""
     remedy = f"Set a full base URL such as {default}, or unset the variable for that default"
     if text != text.strip() or any(ch.isspace() for ch in text):
-        return warn(f"{masked_url(text)!r} contains whitespace: rustup would request a broken "
+        return warn(f"'{masked_url(text)}' contains whitespace: rustup would request a broken "
                     "URL", remedy)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        return warn(f"{masked_url(text)!r} is not a valid URL ({exc})", remedy)
+        return warn(f"'{masked_url(text)}' is not a valid URL ({exc})", remedy)
     if parts.scheme not in ("http", "https"):
-        return warn(f"{masked_url(text)!r} is not an http(s) URL: rustup cannot download from it",
+        return warn(f"'{masked_url(text)}' is not an http(s) URL: rustup cannot download from it",
                     remedy)
     if not parts.hostname:
-        return warn(f"{masked_url(text)!r} has no host name", remedy)
+        return warn(f"'{masked_url(text)}' has no host name", remedy)
     if parts.query or parts.fragment:
-        return warn(f"{masked_url(text)!r} has a query or fragment: rustup appends paths after "
+        return warn(f"'{masked_url(text)}' has a query or fragment: rustup appends paths after "
                     "it and gets a broken URL", remedy)
     where = f"{parts.hostname}{f':{port}' if port else ''}"
     if parts.scheme == "http":

@@ -7,19 +7,16 @@ a hung `mx-smi` must not outlive the check, nor its children.
 
 from __future__ import annotations
 
-import errno
 import os
-import selectors
 import shutil
-import signal
 import stat
-import subprocess
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sgdoctor.probe.process import RunResult, os_error, run_bounded
+
 __all__ = [
-    "shown", "FileText", "read_head", "Entry", "inspect", "SdkLayout", "sdk_layout",
+    "shown", "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",
     "Compiler", "find_c_compiler", "which", "Node", "inspect_node", "DeviceNodes",
     "device_nodes", "find_mx_smi", "RunResult", "run_bounded",
 ]
@@ -29,8 +26,11 @@ SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
 
 
 def shown(path: str) -> str:
-    """A path fit for a message: undecodable bytes (surrogateescape'd) as \\xNN escapes."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A path fit for a message: raw bytes and control characters escaped, never cut short
+    of PATH_MAX (a remedy's `export MACA_PATH=...` must stay whole)."""
+    from sgdoctor.parse.verdict import shown as escaped
+
+    return escaped(path, limit=4096)
 
 
 # --------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
     except FileNotFoundError:
         return FileText(problem="missing")
     except OSError as exc:
-        return FileText(problem=_os_error(exc))
+        return FileText(problem=os_error(exc))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -69,7 +69,7 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
             chunks.append(chunk)
             left -= len(chunk)
     except OSError as exc:
-        return FileText(problem=_os_error(exc))
+        return FileText(problem=os_error(exc))
     finally:
         os.close(fd)
     data = b"".join(chunks)
@@ -85,13 +85,10 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
                         truncated=truncated)
 
 
-def _os_error(exc: OSError) -> str:
-    return exc.strerror or errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
-
 
 @dataclass(frozen=True)
 class Entry:
-    """What a path is, without following it further than stat() does."""
+    """What a path is once symlinks are followed, as the program opening it would see it."""
 
     path: str
     exists: bool
@@ -101,7 +98,8 @@ class Entry:
     broken_link: bool = False
 
 
-def inspect(path: str) -> Entry:
+def path_entry(path: str) -> Entry:
+    """What is at ``path`` (following symlinks), and whether we may execute it."""
     try:
         st = os.stat(path)
     except OSError:
@@ -129,7 +127,8 @@ class SdkLayout:
 
 
 def sdk_layout(path: str) -> SdkLayout:
-    root = inspect(path)
+    """Look at the pieces of the SDK by name (no directory listing: SDK trees are large)."""
+    root = path_entry(path)
     if not root.is_dir:
         return SdkLayout(path, root)
     real = os.path.realpath(path)
@@ -138,8 +137,8 @@ def sdk_layout(path: str) -> SdkLayout:
         root=root,
         real_path=real,
         via_symlink=real != os.path.abspath(path),
-        dirs={name: inspect(os.path.join(path, name)) for name in ("lib", "include")},
-        tools={rel: inspect(os.path.join(path, rel)) for rel in SDK_TOOLS},
+        dirs={name: path_entry(os.path.join(path, name)) for name in ("lib", "include")},
+        tools={rel: path_entry(os.path.join(path, rel)) for rel in SDK_TOOLS},
         version=read_head(os.path.join(path, "Version.txt")),
     )
 
@@ -155,9 +154,12 @@ def which(name: str, env: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class Compiler:
+    """The C compiler Triton would pick for its run-time launcher builds."""
+
     source: str             # "CC", "gcc", "clang", or "none"
     command: str | None     # what Triton would run
     path: str | None        # where that command resolves, None when it does not
+    plain_cc: str | None = None   # a `cc` on PATH, which Triton never tries by itself
 
 
 def find_c_compiler(env: Mapping[str, str]) -> Compiler:
@@ -174,7 +176,7 @@ def find_c_compiler(env: Mapping[str, str]) -> Compiler:
         found = which(name, env)
         if found:
             return Compiler(name, name, found)
-    return Compiler("none", None, None)
+    return Compiler("none", None, None, plain_cc=which("cc", env))
 
 
 # --------------------------------------------------------------------------------------
@@ -183,6 +185,8 @@ def find_c_compiler(env: Mapping[str, str]) -> Compiler:
 
 @dataclass(frozen=True)
 class Node:
+    """A device node as this process sees it: its type, and whether it may open it."""
+
     path: str
     kind: str                       # "char", "block", "file", "dir", "other", "missing"
     rdev: tuple[int, int] | None = None
@@ -192,6 +196,7 @@ class Node:
 
 
 def inspect_node(path: str) -> Node:
+    """os.access, not the mode bits: it accounts for root, groups and read-only mounts."""
     try:
         st = os.stat(path)
     except OSError:
@@ -240,79 +245,7 @@ def find_mx_smi(env: Mapping[str, str], driver_dir: str) -> str | None:
     if found:
         return found
     candidate = os.path.join(driver_dir, "bin", "mx-smi")
-    entry = inspect(candidate)
+    entry = path_entry(candidate)
     return candidate if entry.executable else None
 
 
-# --------------------------------------------------------------------------------------
-# Running a command
-
-
-@dataclass(frozen=True)
-class RunResult:
-    returncode: int | None
-    stdout: str = ""
-    stderr: str = ""
-    timed_out: bool = False
-    too_large: bool = False
-    error: str | None = None        # could not start it at all
-    seconds: float = 0.0
-
-
-def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
-                max_bytes: int = 1 << 20) -> RunResult:
-    """Run ``argv`` with a hard deadline and an output cap, in its own process group.
-
-    On timeout (or too much output) the whole group is SIGKILLed: a shell-script wrapper
-    that is stuck in a child would otherwise keep our pipes open past the deadline.
-    """
-    start = time.monotonic()
-    try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
-                                start_new_session=True, close_fds=True)
-    except OSError as exc:
-        return RunResult(None, error=_os_error(exc))
-    deadline = start + timeout
-    out = {proc.stdout: bytearray(), proc.stderr: bytearray()}
-    timed_out = too_large = False
-    with selectors.DefaultSelector() as sel:
-        for pipe in out:
-            sel.register(pipe, selectors.EVENT_READ)
-        while sel.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            for key, _ in sel.select(left):
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                out[key.fileobj] += chunk
-                if len(out[key.fileobj]) > max_bytes:
-                    too_large = True
-            if too_large:
-                break
-    if timed_out or too_large:
-        _kill_group(proc)
-    else:
-        try:
-            proc.wait(max(0.0, deadline - time.monotonic()) or 0.01)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-    for pipe in out:
-        pipe.close()
-    stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
-    return RunResult(None if timed_out or too_large else proc.returncode, stdout, stderr,
-                     timed_out=timed_out, too_large=too_large,
-                     seconds=time.monotonic() - start)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()

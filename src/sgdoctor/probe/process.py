@@ -1,0 +1,104 @@
+"""Running a program with a hard deadline and an output cap, never hanging on it.
+
+A plugin or a vendor tool may hang, spew, or get stuck in the kernel; each of those ends
+as a bounded result here, with the whole process group killed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+KILL_GRACE = 0.1      # seconds a SIGKILLed command gets to disappear before we move on
+
+
+def os_error(exc: OSError) -> str:
+    return exc.strerror or errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
+
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int | None
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    too_large: bool = False
+    error: str | None = None        # could not start it at all
+    lingering: bool = False         # killed, but still not gone (stuck in the kernel)
+    seconds: float = 0.0
+
+
+def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+                max_bytes: int = 1 << 20) -> RunResult:
+    """Run ``argv`` with a hard deadline and an output cap, in its own process group.
+
+    On timeout (or too much output) the whole group is SIGKILLed: a shell-script wrapper
+    that is stuck in a child would otherwise keep our pipes open past the deadline.
+    """
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
+                                start_new_session=True, close_fds=True)
+    except OSError as exc:
+        return RunResult(None, error=os_error(exc))
+    deadline = start + timeout
+    out = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    timed_out = too_large = False
+    with selectors.DefaultSelector() as sel:
+        for pipe in out:
+            sel.register(pipe, selectors.EVENT_READ)
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                out[key.fileobj] += chunk
+                if len(out[key.fileobj]) > max_bytes:
+                    too_large = True
+            if too_large:
+                break
+    killed = True
+    if timed_out or too_large:
+        killed = _kill_group(proc)
+    else:
+        try:
+            proc.wait(max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            killed = _kill_group(proc)
+    for pipe in out:
+        pipe.close()
+    stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
+    return RunResult(None if timed_out or too_large else proc.returncode, stdout, stderr,
+                     timed_out=timed_out, too_large=too_large, lingering=not killed,
+                     seconds=time.monotonic() - start)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> bool:
+    """SIGKILL the group; False when the leader still lingers after a short grace.
+
+    A tool stuck in the kernel (uninterruptible sleep in a hung driver's ioctl) dies only
+    when the call returns: waiting for it without a bound would hang the check itself.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    try:
+        proc.wait(KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
