@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from sgdoctor.api import Context, Result, check
+from sgdoctor.parse.maca import MACA_LIBRARIES
 
-DEFAULT_LIBRARIES = ["libmcruntime.so", "libmxc-runtime64.so", "libmccl.so", "libmcblas.so",
-                     "libmxsml.so"]
+DEFAULT_LIBRARIES = list(MACA_LIBRARIES)
 # Where MetaX's image keeps its libraries, relative to MACA_PATH (facts.md).
 MACA_LIB_DIRS = ("lib", "mxgpu_llvm/lib", "ompi/lib", "ucx/lib")
 _DLOPEN = "import ctypes, sys; ctypes.CDLL(sys.argv[1])"

@@ -34,7 +34,7 @@ from sgdoctor.cli_common import (
 from sgdoctor.errors import ConfigError, SgdoctorError
 
 # Each module exposes register(app); subcommands live beside their own logic.
-COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve", "lib")
+COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve", "lib", "mesh")
 
 app = typer.Typer(
     name="sgdoctor", add_completion=False, no_args_is_help=False,

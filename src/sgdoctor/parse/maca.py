@@ -25,6 +25,11 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 # A version that at least starts like one: digits, then anything version-ish.
 _VERSIONISH = re.compile(r"^\d+(?:[.\-+_~][0-9A-Za-z]+)*$")
 
+# The libraries an SGLang-on-MACA node needs (facts.md): maca.libs' default, and the
+# library set `sgdoctor mesh` compares across the fleet.
+MACA_LIBRARIES = ("libmcruntime.so", "libmxc-runtime64.so", "libmccl.so", "libmcblas.so",
+                  "libmxsml.so")
+
 
 @dataclass(frozen=True)
 class MacaVersion:
