@@ -10,16 +10,18 @@ from __future__ import annotations
 import base64
 import json
 import os
-import ssl
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgdoctor.parse.endpoints import Endpoint
 from sgdoctor.probe.http import HttpConnection, ProbeError, printable
 from sgdoctor.probe.parallel import run_all
+
+if TYPE_CHECKING:
+    import ssl
 
 PEM_MARK = "-----BEGIN"
 BAD_ALARMS = ("NOSPACE", "CORRUPT")
@@ -66,6 +68,8 @@ def client_tls_context(material: TlsMaterial | None) -> ssl.SSLContext:
     ssl can only load a client certificate from files, so PEM text is written to a private
     (0600) temporary directory that is removed as soon as the context holds it.
     """
+    import ssl
+
     if material is None:
         return ssl.create_default_context()
     ca = _pem(material.ca, "ETCD_AUTH_CA")
@@ -135,7 +139,7 @@ class EtcdClient:
         if endpoint.host is None or endpoint.port is None:
             raise ValueError(f"invalid endpoint {endpoint.display!r}: {endpoint.error}")
         if endpoint.scheme == "https" and kwargs.get("tls") is None:
-            kwargs["tls"] = ssl.create_default_context()
+            kwargs["tls"] = client_tls_context(None)
         elif endpoint.scheme != "https":
             kwargs["tls"] = None
         return cls(endpoint.host, endpoint.port, **kwargs)
@@ -385,6 +389,8 @@ def _other_scheme_hint(endpoint: Endpoint, deadline: float) -> str | None:
     assert endpoint.host is not None and endpoint.port is not None
     short = min(deadline, time.monotonic() + 0.5)
     if endpoint.scheme == "http":
+        import ssl
+
         insecure = ssl.create_default_context()
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE

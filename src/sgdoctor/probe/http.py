@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
+import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_BODY = 1 << 20          # 1 MiB: an etcd status or alarm reply is a few hundred bytes
 MAX_HEADER = 64 << 10
@@ -57,9 +61,11 @@ def remaining(deadline: float) -> float:
 
 
 def classify_os_error(exc: OSError) -> ProbeError:
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    # ssl is imported only when TLS is in use; without it no error can be an SSLError.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
         return ProbeError("certificate", f"certificate rejected: {exc.verify_message or exc}")
-    if isinstance(exc, ssl.SSLError):
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)
         if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL",
                       "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"):

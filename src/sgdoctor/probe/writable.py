@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ def approx_bytes(n: int) -> str:
 
 def default_probe_name() -> str:
     """Unpredictable, so nobody can plant something at the name before we create it."""
-    return f".sgdoctor-probe-{os.getpid()}-{secrets.token_hex(8)}"
+    return f".sgdoctor-probe-{os.getpid()}-{os.urandom(8).hex()}"
 
 
 @dataclass(frozen=True)
