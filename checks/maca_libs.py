@@ -35,9 +35,6 @@ def maca_libs(ctx: Context) -> Result:
     With MACA_PATH unset, the SDK is looked for at setting `maca_dir` (/opt/maca).
     Warns when several copies are on the search path. `--deep` also dlopens each library
     in a child Python, to catch failing constructors."""
-    from sgdoctor.probe.ldso.loader import loader_facts
-    from sgdoctor.probe.ldso.resolver import Resolver
-
     maca = ctx.env.get("MACA_PATH") or ""
     default_dir = str(ctx.setting("maca_dir", "/opt/maca"))
     if not maca and not os.path.isdir(default_dir):
@@ -50,6 +47,9 @@ def maca_libs(ctx: Context) -> Result:
         return Result.fail(f'setting "libraries" must be a list of library names, not {names!r}',
                            remedy='[checks."maca.libs"] libraries = ["libmcruntime.so", ...]')
     env_read = ["MACA_PATH", "LD_LIBRARY_PATH"]
+    from sgdoctor.probe.ldso.loader import loader_facts
+    from sgdoctor.probe.ldso.resolver import Resolver
+
     try:
         resolver = Resolver(ctx.env, loader_facts(timeout=ctx.timeout(3.0)))
         resolver.python_namespace()
