@@ -19,12 +19,15 @@ from sgdoctor.parse.ifname import (
 
 NCCL_VARS = ("NCCL_SOCKET_IFNAME", "MCCL_SOCKET_IFNAME")
 RESOLVE_TIMEOUT = 2.0
+# Distinct entries examined one by one; a longer list is a finding of its own.
+MAX_ENTRIES = 32
 SEVERITY = {Status.OK: 0, Status.WARN: 1, Status.FAIL: 2}
 
 
-def _show(text: str) -> str:
-    """Printable form of env-derived text (non-UTF-8 bytes become escapes)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def _show(text: str, limit: int = 200) -> str:
+    """Printable form of env-derived text (non-UTF-8 bytes become escapes), cut to `limit`."""
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown if len(shown) <= limit else f"{shown[:limit]}…"
 
 
 @dataclass
@@ -149,7 +152,14 @@ def _named_devices(spec: GlooSpec, ifaces: Mapping, peers: list[Peer],
 
     remote = [p for p in peers if p.remote]
     devices = []
-    for entry in spec.entries:
+    distinct = list({entry.name: entry for entry in spec.entries}.values())
+    if len(distinct) > MAX_ENTRIES:
+        found.add(Status.FAIL, f"GLOO_SOCKET_IFNAME lists {len(spec.entries)} entries "
+                               f"({len(distinct)} distinct); gloo opens one device per entry, "
+                               f"and no host has that many interfaces: only the first "
+                               f"{MAX_ENTRIES} are examined",
+                  "Set GLOO_SOCKET_IFNAME to the one or few interfaces the ranks use.")
+    for entry in distinct[:MAX_ENTRIES]:
         name = entry.name
         shown = _show(name)
         device = Device(name)

@@ -11,8 +11,10 @@ SECRET_MARKERS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "NKEY", "CREDENTIAL")
 MASK = "***"
 # Shorter values are not credentials and masking them would garble unrelated text.
 MIN_SECRET_LEN = 3
+# A report quotes values; it does not carry a 100 KB variable around whole.
+MAX_TEXT = 8192
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]+)@")
+_WHITESPACE = re.compile(r"\s")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|\Z)", re.S)
 
 
@@ -30,6 +32,31 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def mask_userinfo(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://user:***@host`, in linear time.
+
+    Everything between the first `:` and the last `@` of the token after `://` is masked, so
+    a password holding `/` or `@` is masked whole; masking a little too much is harmless.
+    Userinfo without a colon is masked whole: NATS takes `nats://TOKEN@host`.
+    """
+    out, pos = [], 0
+    while (mark := text.find("://", pos)) >= 0:
+        start = mark + 3
+        stop = _WHITESPACE.search(text, start)
+        end = stop.start() if stop else len(text)
+        token = text[start:end]
+        at = token.rfind("@")
+        if at > 0:
+            colon = token.find(":", 0, at)
+            # No colon: the userinfo may be a bare token (nats://TOKEN@host): mask it whole.
+            token = (f"{token[:colon]}:{MASK}{token[at:]}" if colon >= 0
+                     else f"{MASK}{token[at:]}")
+        out.append(text[pos:start] + token)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 class Redactor:
     """Masks URL passwords, PEM blocks, and the values of secret-named variables."""
 
@@ -39,10 +66,12 @@ class Redactor:
 
     def text(self, value: str) -> str:
         value = _PEM.sub("<PEM redacted>", value)
-        value = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+        value = mask_userinfo(value)
         for secret in self.secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
+        if len(value) > MAX_TEXT:
+            value = f"{value[:MAX_TEXT]}… ({len(value) - MAX_TEXT} more characters)"
         return printable(value)
 
     def any(self, value: Any) -> Any:
