@@ -92,3 +92,14 @@ def result_of(doc: dict, check_id: str) -> dict:
 @pytest.fixture(scope="session")
 def tests_dir() -> Path:
     return Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def etcd():
+    """A real etcd (Debian etcd-server) on loopback, shared by a test module."""
+    from servers import EtcdServer, etcd_binary
+
+    if etcd_binary() is None:
+        unavailable("etcd is not installed (Debian package etcd-server)")
+    with EtcdServer() as server:
+        yield server

@@ -18,13 +18,6 @@ from sgdoctor.probe.etcd import EtcdClient, client_tls_context
 PASSWORD = "pw-Zq81-never-printed"
 
 
-@pytest.fixture(scope="module")
-def etcd():
-    if etcd_binary() is None:
-        unavailable("etcd is not installed (Debian package etcd-server)")
-    with EtcdServer() as server:
-        yield server
-
 
 @pytest.fixture
 def fresh_etcd():

@@ -199,15 +199,6 @@ def test_the_server_survives_hostile_clients_and_serves_the_next(server):
 
 # ------------------------------------------------------------------ the CLI on loopback
 
-@pytest.fixture(scope="module")
-def etcd():
-    if etcd_binary() is None:
-        from conftest import unavailable
-
-        unavailable("etcd is not installed (Debian package etcd-server)")
-    with EtcdServer() as server:
-        yield server
-
 
 def _env(etcd, **extra) -> dict[str, str]:
     return {"ETCD_ENDPOINTS": etcd.url, "GLOO_SOCKET_IFNAME": "lo", **extra}
