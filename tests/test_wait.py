@@ -171,3 +171,19 @@ def test_wait_for_servers_that_never_start_fails_at_the_deadline(late_servers):
     assert result_of(doc, "etcd.endpoints")["status"] == "fail"
     assert result_of(doc, "nats.server")["status"] == "fail"
     assert abs(doc["duration_ms"] / 1000 - 4.0) <= 0.5, doc["duration_ms"]
+
+
+def test_signal_during_the_first_attempt_exits_cleanly():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sgdoctor", "--checks-dir", PLUGINS, "--only", "demo.hang",
+         "--format", "json", "--wait", "60s", "--timeout", "30s"],
+        env={**BASE_ENV, "DEMO_HANG": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    time.sleep(1.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - sent < 2
+    assert proc.returncode == 143
+    assert "Traceback" not in err and "interrupted by SIGTERM" in err
+    assert out == ""

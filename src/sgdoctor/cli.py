@@ -31,7 +31,7 @@ from sgdoctor.cli_common import (
     exit_code_for,
     run_gated,
 )
-from sgdoctor.errors import ConfigError, SgdoctorError
+from sgdoctor.errors import ConfigError, Interrupted, SgdoctorError
 
 # Each module exposes register(app); subcommands live beside their own logic.
 COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve", "lib", "mesh")
@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: errors become a one-line message and exit code 2."""
     try:
         code = app(args=argv, standalone_mode=False)
+    except Interrupted as exc:
+        sys.stderr.write(f"sgdoctor: {exc} before the first run finished\n")
+        sys.exit(128 + exc.signum)
     except SgdoctorError as exc:
         sys.stderr.write(f"sgdoctor: error: {exc}\n")
         sys.exit(2)

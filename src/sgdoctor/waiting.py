@@ -17,16 +17,9 @@ from dataclasses import dataclass
 
 from sgdoctor.api import CheckSpec, Status
 from sgdoctor.cli_common import RunRequest, expand_ignores
+from sgdoctor.errors import Interrupted
 from sgdoctor.report import Report, build_report
 from sgdoctor.runner import Outcome, run_checks
-
-
-class Interrupted(Exception):
-    """A SIGINT or SIGTERM arrived; `signum` decides the exit code (128 + signum)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 @dataclass
