@@ -18,6 +18,12 @@ from sgdoctor.errors import ConfigError
 
 BLOCKING = (Status.FAIL, Status.ERROR, Status.SKIP)
 
+# A check abandoned at its deadline keeps its thread until its probe returns. Long-lived
+# processes (serve, --wait) run checks again and again: a check whose earlier thread is
+# still stuck is not started twice, so stuck threads stay bounded by the number of checks.
+_LIVE: dict[str, threading.Thread] = {}
+_LIVE_LOCK = threading.Lock()
+
 
 @dataclass
 class Outcome:
@@ -105,12 +111,14 @@ class _Run:
         self.finish(spec, _call(spec, ctx, self.verbose), started)
 
     def overdue(self, now: float) -> None:
+        """Give up on checks past their deadline; wake whoever depends on them."""
         for check_id, (started, deadline) in self.started.items():
             if check_id not in self.done and now >= deadline:
                 limit = deadline - started
                 self.done[check_id] = Outcome(
                     self.specs[check_id],
                     Result.error(f"did not finish in {limit:.1f} s"), limit * 1000)
+                self.lock.notify_all()
 
     def wait(self) -> None:
         with self.lock:
@@ -136,8 +144,16 @@ def run_checks(specs: Sequence[CheckSpec], env: Mapping[str, str], *, timeout: f
     _check_cycles(specs)
     run = _Run(specs, env, timeout, settings or {}, options or {})
     for spec in specs:
-        threading.Thread(target=run.worker, args=(spec,), name=f"check {spec.id}",
-                         daemon=True).start()
+        with _LIVE_LOCK:
+            stuck = _LIVE.get(spec.id)
+            if stuck is not None and stuck.is_alive():
+                run.finish(spec, Result.error("still stuck in an earlier run (not started "
+                                              "again until that one returns)"), time.monotonic())
+                continue
+            thread = threading.Thread(target=run.worker, args=(spec,), name=f"check {spec.id}",
+                                      daemon=True)
+            _LIVE[spec.id] = thread
+        thread.start()
     run.wait()
     outcomes = [run.done[s.id] for s in specs]
     for outcome in outcomes:
