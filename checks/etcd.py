@@ -46,8 +46,8 @@ def _remedy(kinds: list[str]) -> str:
 def etcd_endpoints(ctx: Context) -> Result:
     """Every ETCD_ENDPOINTS entry, split exactly like Dynamo (no trimming), probed in
     parallel: TCP connect, /health, authentication, status (version, leader, raft term,
-    db size) and alarms. Fails when no endpoint is usable; warns when some are down or the
-    members disagree on the leader."""
+    db size) and alarms. Fails when no endpoint is usable or any entry is malformed (Dynamo
+    would not start); warns when some are down or the members disagree on the leader."""
     usage = etcd_usage(ctx.env)
     if usage.used is False:
         return Result.skip(f"etcd is not used: {usage.reason}", env=usage.env)
@@ -88,6 +88,16 @@ def etcd_endpoints(ctx: Context) -> Result:
         if defaulted:
             remedy = f"Set ETCD_ENDPOINTS to your etcd members (it is unset). {remedy}"
         return Result.fail(summary, remedy=remedy, details=details, env=env)
+
+    invalid = [r for r in bad if r.error_kind == "config"]
+    if invalid:
+        # Dynamo builds one client from every entry: a single malformed URL stops it at
+        # start-up, however healthy the other members are.
+        summary = (f"ETCD_ENDPOINTS has {len(invalid)} malformed "
+                   f"entr{'y' if len(invalid) == 1 else 'ies'} that Dynamo cannot use "
+                   f"({'; '.join(f'{r.endpoint}: {r.error}' for r in invalid)}); Dynamo would "
+                   "not start, although other members answer")
+        return Result.fail(summary, remedy=REMEDIES["config"], details=details, env=env)
 
     leaders = {r.leader for r in good if r.leader}
     clusters = {r.cluster_id for r in good if r.cluster_id}

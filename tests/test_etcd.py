@@ -66,8 +66,15 @@ def test_one_of_two_endpoints_dead_warns(etcd):
 
 def test_space_after_comma_is_not_trimmed(etcd):
     result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url}, {etcd.url}"})
-    assert result.status is Status.WARN
-    assert "starts with a space" in result.summary
+    assert result.status is Status.FAIL
+    assert "starts with a space" in result.summary and "would not start" in result.summary
+    result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url},"})
+    assert result.status is Status.FAIL
+
+
+def test_one_dead_member_beside_a_healthy_one_is_a_warn(etcd):
+    result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url},{dead_url()}"})
+    assert result.status is Status.WARN and "1 of 2" in result.summary
 
 
 def test_all_dead_fails_and_default_is_named():

@@ -105,3 +105,16 @@ def test_missing_and_non_executable_commands_exit_like_a_shell(tmp_path):
     assert proc.returncode == 126
     proc = run_cli(["exec", *DEMO])
     assert proc.returncode == 2
+
+
+def test_command_inherits_exactly_the_environment_given():
+    """Under a C locale Python adds LC_CTYPE at start-up (PEP 538); COMMAND must not see it.
+
+    The command is coreutils' env, not Python, which would coerce the locale itself."""
+    given = {b"PATH": os.environ["PATH"].encode(), b"HOME": b"/root", b"SGDOCTOR_CONFIG": b"",
+             b"ODD": b"caf\xe9", b"EMPTY": b""}
+    proc = subprocess.run([sys.executable, "-m", "sgdoctor", "exec", *DEMO, "--", "env", "-0"],
+                          env=given, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    seen = dict(item.split(b"=", 1) for item in proc.stdout.split(b"\0") if item)
+    assert seen == given

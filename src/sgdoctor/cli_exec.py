@@ -62,6 +62,21 @@ def resolve_command(command: str, search_path: str | None) -> str:
     return path
 
 
+def startup_environment() -> dict[bytes, bytes] | None:
+    """The environment exactly as this process received it.
+
+    Python may add variables while starting (LC_CTYPE=C.UTF-8 under a C locale, PEP 538);
+    the kernel's copy of the original block in /proc is what COMMAND must inherit.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as fh:
+            block = fh.read()
+    except OSError:
+        return None
+    pairs = (item.partition(b"=") for item in block.split(b"\0") if item)
+    return {key: value for key, sep, value in pairs if sep and key}
+
+
 def compact_lines(report: Report) -> str:
     """One line per check that is not ok or skipped: greppable in container logs."""
     lines = []
@@ -111,7 +126,10 @@ def register(app: typer.Typer) -> None:
         if code not in (0, 3):
             raise typer.Exit(code)
         sys.stdout.flush()
+        environment = startup_environment()
         try:
-            os.execv(program, command)
+            if environment is None:
+                os.execv(program, command)
+            os.execve(program, command, environment)
         except OSError as exc:
             raise _die(126, f"{command[0]}: cannot execute: {exc.strerror}") from None
