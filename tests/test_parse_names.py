@@ -24,6 +24,12 @@ def _suggest(name: str):
     ("nvshmem_symmetric_size", "NVSHMEM_SYMMETRIC_SIZE"),
     ("NATS_AUTH_PASS", "NATS_AUTH_PASSWORD"),
     ("ETCD_AUTH_USER", "ETCD_AUTH_USERNAME"),
+    # a family member that contains the words beats a spelling neighbour with the opposite
+    # meaning (NATS_TLS_CA must never be pointed at NATS_TLS_INSECURE)
+    ("NATS_TLS_CA", "NATS_TLS_CA_CERT_PATH"),
+    ("NATS_TLS_KEY", "NATS_TLS_CLIENT_KEY_PATH"),
+    ("ETCD_AUTH_KEY", "ETCD_AUTH_CLIENT_KEY"),
+    ("ETCD_AUTH_CERT", "ETCD_AUTH_CLIENT_CERT"),
     # a typo of the seed's spelling points to the name SGLang really reads
     ("SGLANG_EXPERT_DISTRIBUTION_RECORDS_DIR", "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"),
     ("SGLANG_EXPERT_DISTRIBUTION_DIR", "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"),

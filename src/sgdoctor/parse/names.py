@@ -78,9 +78,20 @@ def _suggest(name: str, known: tuple[str, ...], families: Iterable[str]) -> Sugg
         members = [k for k in known if k.startswith(prefix)]
         if upper.startswith(prefix) and members:
             tail = upper[len(prefix):]
-            closest = min(members, key=lambda k: edit_distance(tail, k[len(prefix):], 64))
+            closest = _closest_member(tail, [k[len(prefix):] for k in members])
+            closest = prefix + closest
             return name, closest, f"{prefix}… has no member ending in {shown_tail(tail)}"
     return None
+
+
+def _closest_member(tail: str, tails: list[str]) -> str:
+    """Prefer members that contain every word of the tail (KEY -> CLIENT_KEY, CA ->
+    CA_CERT_PATH) over mere spelling neighbours, which can mean the opposite (CA ->
+    INSECURE); among them, the one with the fewest extra words, then the nearest spelling."""
+    words = {w for w in tail.split("_") if w}
+    containing = [t for t in tails if words <= set(t.split("_"))]
+    return min(containing or tails,
+               key=lambda t: (len(set(t.split("_")) - words), edit_distance(tail, t, 64)))
 
 
 def shown_tail(tail: str) -> str:
