@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import validate_report
 from sgdoctor.catalogue import entries
 from sgdoctor.redact import MAX_TEXT
 
@@ -55,7 +56,7 @@ def test_hostile_values_end_in_verdicts_on_time(kind, group):
     assert b"Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     assert elapsed < 4 + 2.5, elapsed
-    doc = json.loads(proc.stdout)
+    doc = validate_report(json.loads(proc.stdout))
     errors = [(c["id"], c["summary"][:200]) for c in doc["checks"] if c["status"] == "error"]
     assert not errors
     longest = max(len(s) for s in _strings(doc))

@@ -149,6 +149,21 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"sgdoctor.cli_{_name}").register(app)
 
 
+def _asked_for_nagios(argv: list[str]) -> bool:
+    pairs = zip(argv, argv[1:], strict=False)
+    return "--format=nagios" in argv or any(
+        a in ("--format", "-f") and b == "nagios" for a, b in pairs)
+
+
+def _usage_error(message: str, argv: list[str] | None) -> None:
+    """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead."""
+    sys.stderr.write(f"sgdoctor: error: {message}\n")
+    if _asked_for_nagios(sys.argv[1:] if argv is None else argv):
+        sys.stdout.write(f"SGDOCTOR UNKNOWN - usage error: {message.splitlines()[0]}\n")
+        sys.exit(3)
+    sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: errors become a one-line message and exit code 2."""
     try:
@@ -157,8 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"sgdoctor: {exc} before the first run finished\n")
         sys.exit(128 + exc.signum)
     except SgdoctorError as exc:
-        sys.stderr.write(f"sgdoctor: error: {exc}\n")
-        sys.exit(2)
+        _usage_error(str(exc), argv)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -167,8 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         # Usage errors come from click, or from the copy of click newer typers vendor.
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
-            sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
-            sys.exit(exc.exit_code)
+            if exc.exit_code != 2:
+                sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
+                sys.exit(exc.exit_code)
+            _usage_error(exc.format_message(), argv)
         if type(exc).__name__ == "Abort":
             sys.exit(130)
         raise

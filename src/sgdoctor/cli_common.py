@@ -203,18 +203,25 @@ def run_gated(req: RunRequest, env: Mapping[str, str]) -> tuple[Report, int | No
     return result.report, result.signum
 
 
+def table_width(stream: Any = None) -> int:
+    """The terminal's width when writing to one, else $COLUMNS, else 100 (a log line)."""
+    stream = stream or sys.stdout
+    try:
+        if stream.isatty():
+            return max(40, os.get_terminal_size(stream.fileno()).columns)
+    except (OSError, ValueError):
+        pass
+    columns = os.environ.get("COLUMNS", "")
+    return max(40, int(columns)) if columns.isdigit() else 100
+
+
 def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fail",
-           verbose: bool = False) -> str:
+           verbose: bool = False, stream: Any = None) -> str:
     if fmt == "table":
         from sgdoctor.report import table
 
-        width = None
-        try:
-            width = max(80, os.get_terminal_size(sys.stdout.fileno()).columns) if color else None
-        except OSError:
-            width = None
-        return table.render(report, color=color, width=width, unicode=_utf8_stdout(),
-                            show_skipped=verbose)
+        return table.render(report, color=color, width=table_width(stream),
+                            unicode=_utf8_stdout(), show_skipped=verbose)
     if fmt == "json":
         from sgdoctor.report import json as json_fmt
 

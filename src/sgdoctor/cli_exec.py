@@ -94,8 +94,8 @@ def compact_lines(report: Report) -> str:
 
 def report_to_stderr(report: Report, req: RunRequest) -> None:
     tty = sys.stderr.isatty()
-    sys.stderr.write(render(report, "table", color=req.color and tty) if tty
-                     else compact_lines(report))
+    sys.stderr.write(render(report, "table", color=req.color and tty, stream=sys.stderr)
+                     if tty else compact_lines(report))
     sys.stderr.flush()
 
 
