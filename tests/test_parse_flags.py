@@ -74,7 +74,8 @@ def test_metax_flag_accepts_seen_shapes(text: str, value: object) -> None:
     assert "UNCONFIRMED" in verdict.meaning
 
 
-@pytest.mark.parametrize("text", ["yes", "on", " 1", "", "1.0", "enable", "9" * 30])
+@pytest.mark.parametrize("text", ["yes", "on", " 1", "", "1.0", "enable", "9" * 30, "true", "TRUE",
+                                  "false"])
 def test_metax_flag_warns_on_other_shapes(text: str) -> None:
     verdict = flags.metax_flag(text, what="x")
     assert verdict.status is Status.WARN and verdict.remedy

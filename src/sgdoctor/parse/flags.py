@@ -47,7 +47,7 @@ def presence_flag(text: str, *, what: str) -> Verdict:
 def python_truthy_flag(text: str, *, what: str) -> Verdict:
     """``if os.getenv(name):``: every non-empty string is true, ``0`` and ``false`` too."""
     if not text:
-        return ok(f"not {what}: the empty string is false in Python", False)
+        return ok("off: the empty string is false in Python", False)
     if text.strip().lower() in FALSE_LOOKING:
         return warn(f"{what}: Python treats every non-empty string as true, so "
                     f"'{shown(text)}' ENABLES it", "Unset the variable (or set it to the empty "
@@ -71,16 +71,16 @@ def dynamo_bool(text: str) -> Verdict:
 
 # Up to 9 digits: fits the C int a closed-source reader most likely converts to.
 _INT = re.compile(r"[+-]?[0-9]{1,9}\Z")
-_METAX_BOOL = {"1": True, "0": False, "true": True, "false": False}
+# Exactly as seen in MetaX's configs: no other spelling is claimed to work.
+_METAX_BOOL = {"1": True, "0": False, "True": True, "False": False}
 
 
 def metax_flag(text: str, *, what: str) -> Verdict:
     """Closed-source MetaX switches: accept the shapes seen in MetaX's own configs (1, 0,
     True, False, integers) and claim nothing about semantics beyond that."""
-    low = text.lower()
-    if low in _METAX_BOOL:
-        state = "on" if _METAX_BOOL[low] else "off"
-        return ok(f"{what}: {state} (the reader is closed source; UNCONFIRMED)", _METAX_BOOL[low])
+    if text in _METAX_BOOL:
+        state = "on" if _METAX_BOOL[text] else "off"
+        return ok(f"{what}: {state} (the reader is closed source; UNCONFIRMED)", _METAX_BOOL[text])
     if _INT.match(text):
         return ok(f"{what}: {int(text)} (the reader is closed source; UNCONFIRMED)", int(text))
     return warn(f"'{shown(text)}' is not a shape seen in MetaX's configs (1, 0, True, False or "
