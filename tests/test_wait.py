@@ -164,8 +164,10 @@ def test_wait_for_real_etcd_and_nats_started_late(late_servers):
 
 def test_wait_for_servers_that_never_start_fails_at_the_deadline(late_servers):
     etcd, nats = late_servers
+    began = time.monotonic()
     proc = run_cli([*SERVER_CHECKS, "--wait", "4s", "--interval", "500ms", "--timeout", "2s"],
                    _server_env(etcd, nats))
+    assert time.monotonic() - began < 4.0 + 0.5 + 0.5  # interpreter start-up on top
     assert proc.returncode == 1
     doc = json_report(proc)
     assert result_of(doc, "etcd.endpoints")["status"] == "fail"
@@ -187,3 +189,20 @@ def test_signal_during_the_first_attempt_exits_cleanly():
     assert proc.returncode == 143
     assert "Traceback" not in err and "interrupted by SIGTERM" in err
     assert out == ""
+
+
+def test_progress_is_one_status_line_on_a_terminal(tmp_path):
+    """On a TTY the wait is one line rewritten in place; the report still follows."""
+    import shutil
+
+    if not shutil.which("script"):
+        unavailable("util-linux `script` (a pty) is not installed")
+    command = (f"{sys.executable} -m sgdoctor --checks-dir {PLUGINS} --only demo.file "
+               "--wait 2s --interval 300ms --no-color")
+    proc = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                          timeout=60, env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never")})
+    out = proc.stdout.decode()  # bytes: text mode would turn every \r into \n
+    assert proc.returncode == 1
+    assert out.count("\r\x1b[Ksgdoctor: waiting for demo.file") >= 3
+    assert "\nsgdoctor: waiting" not in out  # never a new line per attempt
+    assert "demo.file" in out.split("\x1b[K")[-1]  # the table comes after
