@@ -295,3 +295,20 @@ def test_absurd_endpoint_count_is_bounded():
     assert result.status is Status.FAIL and elapsed < 2.0
     assert len(result.details["endpoints"]) == 300
     assert result.details["endpoints"][-1]["error"].startswith("not probed")
+
+
+def test_members_of_one_cluster_disagreeing_on_the_leader_warn(monkeypatch):
+    """A split brain cannot be staged with real members here, so the probe's reports are
+    stood in for; the verdict logic on top of them is what this test holds."""
+    import sgdoctor.probe.etcd as probe
+    from sgdoctor.probe.etcd import MemberReport
+
+    def reports(endpoints, **kwargs):
+        return [MemberReport(endpoint=e.display, reachable=True, healthy=True, version="3.5.9",
+                             cluster_id="c1", leader=leader, latency_ms=1.0)
+                for e, leader in zip(endpoints, ("m1", "m2"), strict=True)]
+
+    monkeypatch.setattr(probe, "probe_endpoints", reports)
+    result, _ = run({"ETCD_ENDPOINTS": "http://127.0.0.1:1,http://127.0.0.1:2"})
+    assert result.status is Status.WARN
+    assert "members disagree on the leader (m1, m2)" in result.summary
