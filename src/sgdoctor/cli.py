@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -155,37 +156,51 @@ def _asked_for_nagios(argv: list[str]) -> bool:
         a in ("--format", "-f") and b == "nagios" for a, b in pairs)
 
 
-def _usage_error(message: str, argv: list[str] | None) -> None:
+def _usage_error(message: str, argv: list[str] | None) -> int:
     """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead."""
     sys.stderr.write(f"sgdoctor: error: {message}\n")
     if _asked_for_nagios(sys.argv[1:] if argv is None else argv):
         sys.stdout.write(f"SGDOCTOR UNKNOWN - usage error: {message.splitlines()[0]}\n")
-        sys.exit(3)
-    sys.exit(2)
+        return 3
+    return 2
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: errors become a one-line message and exit code 2."""
+def _dispatch(argv: list[str] | None) -> int:
+    """Run the command; every way out becomes an exit code (errors: one line on stderr)."""
     try:
         code = app(args=argv, standalone_mode=False)
     except Interrupted as exc:
         sys.stderr.write(f"sgdoctor: {exc} before the first run finished\n")
-        sys.exit(128 + exc.signum)
+        return 128 + exc.signum
     except SgdoctorError as exc:
-        _usage_error(str(exc), argv)
+        return _usage_error(str(exc), argv)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("sgdoctor: interrupted\n")
-        sys.exit(130)
+        return 130
     except Exception as exc:
         # Usage errors come from click, or from the copy of click newer typers vendor.
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             if exc.exit_code != 2:
                 sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
-                sys.exit(exc.exit_code)
-            _usage_error(exc.format_message(), argv)
+                return exc.exit_code
+            return _usage_error(exc.format_message(), argv)
         if type(exc).__name__ == "Abort":
-            sys.exit(130)
+            return 130
         raise
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. The process ends here and now: a probe thread that is still
+    stuck (a resolver no timeout reaches, a library's own executor) must not keep a
+    finished run alive, so the exit does not wait for threads."""
+    try:
+        code = _dispatch(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
