@@ -40,3 +40,38 @@ def test_masking_is_linear_on_hostile_text():
         began = time.perf_counter()
         redact.text(text)
         assert time.perf_counter() - began < 0.5
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("root:Pw9secretX@127.0.0.1:2379", "root:***@127.0.0.1:2379"),
+    ("Tok3nSecret@10.0.0.5:4222", "***@10.0.0.5:4222"),
+    ("u:p@[::1]:2379", "u:***@[::1]:2379"),
+    ("write to ops@example.com", "write to ops@example.com"),
+])
+def test_userinfo_without_a_scheme(text, expected):
+    assert Redactor({}).text(text) == expected
+
+
+def test_a_secret_cut_short_by_whoever_echoed_it_is_still_masked():
+    password = "Hx7kZ9mQ2vL8pR4tY6wA1sD3fG5hJ0qW"
+    redact = Redactor({"ETCD_AUTH_PASSWORD": password,
+                       "NATS_SERVER": "nats://dyn:UrlPw-4431@h:4222"})
+    assert redact.text(f'server said "{password[:20]}…"') == 'server said "***…"'
+    assert redact.text("echo UrlPw-4431") == "echo ***"
+
+
+def test_control_characters_are_escaped():
+    assert Redactor({}).text("a\x1b[31mb\x07\tc\nd") == "a\\x1b[31mb\\x07\tc\nd"
+
+
+def test_sgdoctor_env_masks_effects_and_remedies_too():
+    from conftest import run_cli
+
+    env = {"RUSTUP_DIST_SERVER": "http://user:hunter2pw@mirror.example",
+           "NATS_AUTH_TOKEN": "Tok9Shared77", "DYN_LOG": "Tok9Shared77",
+           "ETCD_ENDPOINTS": "root:Pw9secretX@127.0.0.1:2379"}
+    for fmt in ("json", "table"):
+        out = run_cli(["env", "--set", "--format", fmt], env).stdout
+        assert "RUSTUP_DIST_SERVER" in out
+        for secret in ("hunter2pw", "Tok9Shared77", "Pw9secretX"):
+            assert secret not in out, (fmt, secret)

@@ -41,14 +41,13 @@ def _env_checks() -> dict[str, Any]:
     return {getattr(f, SPEC_ATTR).id: f for f in funcs}
 
 
-def _value(entry: Entry, env: Mapping[str, str]) -> str | None:
+def _value(entry: Entry, env: Mapping[str, str], redact: Any) -> str | None:
+    """Masked first, then shortened: a cut could otherwise leave half a password behind."""
     if entry.name not in env:
         return None
     if entry.secret:
         return MASK
-    from sgdoctor.redact import Redactor
-
-    return shown(Redactor(env).text(env[entry.name]), 200)
+    return shown(redact.text(env[entry.name]), 200)
 
 
 def _judge(entry: Entry, env: Mapping[str, str], checks: Mapping[str, Any]) -> Result | None:
@@ -62,7 +61,10 @@ def _judge(entry: Entry, env: Mapping[str, str], checks: Mapping[str, Any]) -> R
 
 
 def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
-    """One JSON-ready row per catalogue variable."""
+    """One JSON-ready row per catalogue variable, redacted whole like every report."""
+    from sgdoctor.redact import Redactor
+
+    redact = Redactor(env)
     checks = _env_checks()
     out = []
     for entry in entries():
@@ -80,13 +82,13 @@ def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
         if entry.secret and is_set:
             effect = effect.replace(env[entry.name], MASK)
         out.append({
-            "name": entry.name, "set": is_set, "value": _value(entry, env),
+            "name": entry.name, "set": is_set, "value": _value(entry, env, redact),
             "secret": entry.secret, "status": status, "effect": effect, "remedy": remedy,
             "check": entry.check, "reader": entry.consumer, "default": entry.default,
             "meaning": entry.meaning(lang), "meaning_en": entry.meaning_en,
             "meaning_zh": entry.meaning_zh, "use_instead": entry.canonical,
         })
-    return out
+    return [redact.any(row) for row in out]
 
 
 def render_table(data: list[dict[str, Any]], lang: str, width: int) -> str:
