@@ -141,7 +141,7 @@ def test_fail_on_warn_counts_warnings():
 @pytest.mark.parametrize("args", [
     ["--format", "yaml"], ["--only", "no.such.check"], ["--timeout", "soon"],
     ["--fail-on", "never"], ["--ignore", "demo.fail"], ["--checks-dir", "/nonexistent"],
-    ["--config", "/nonexistent.toml"], ["--no-such-flag"],
+    ["--config", "/nonexistent.toml"], ["--no-such-flag"], ["--output", ""],
 ])
 def test_usage_errors_exit_2_with_one_line(args):
     proc = run_cli([*DEMO, *args])
@@ -149,6 +149,12 @@ def test_usage_errors_exit_2_with_one_line(args):
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.strip()
+
+
+@pytest.mark.parametrize("args", [["--only", ""], ["--only", ","], ["--skip", ""]])
+def test_empty_selection_is_a_usage_error_not_everything(args):
+    proc = run_cli(["--checks-dir", PLUGINS, *args])
+    assert proc.returncode == 2 and "needs at least one check id" in proc.stderr
 
 
 def test_only_skip_and_globs():
@@ -392,3 +398,53 @@ def test_table_fits_80_columns_on_a_terminal_and_in_a_pipe():
     lines = tty.stdout.replace("\r", "").splitlines()
     assert any("demo.fail" in line for line in lines)
     assert max(len(line) for line in lines) <= 80
+
+
+@pytest.mark.parametrize("value", ['"abc"', "-1", "0", "true"])
+def test_bad_per_check_timeout_is_a_usage_error(tmp_path, value):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[checks."demo.ok"]\ntimeout = {value}\n')
+    began = time.monotonic()
+    proc = run_cli([*DEMO, "--config", str(cfg)])
+    assert time.monotonic() - began < 5
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert 'checks."demo.ok"' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_check_calling_sys_exit_is_an_error_at_once(tmp_path):
+    (tmp_path / "exits.py").write_text(
+        "import sys\nfrom sgdoctor.api import check\n"
+        "@check('x.exit', title='exits', timeout=30)\ndef exits(ctx):\n    sys.exit(4)\n")
+    began = time.monotonic()
+    doc = json_report(run_cli(["--checks-dir", str(tmp_path), "--only", "x.*", "-f", "json"]))
+    assert time.monotonic() - began < 5
+    assert "sys.exit(4)" in result_of(doc, "x.exit")["summary"]
+
+
+def test_a_printing_plugin_cannot_corrupt_the_report(tmp_path):
+    (tmp_path / "noisy.py").write_text(
+        "import os, sys\nfrom sgdoctor.api import Result, check\n"
+        "print('STRAY-IMPORT')\n"
+        "@check('x.noisy', title='prints')\ndef noisy(ctx):\n"
+        "    print('STRAY-PRINT')\n    sys.stdout.write('STRAY-WRITE\\n')\n"
+        "    os.write(1, b'STRAY-FD1\\n')\n    return Result.ok('fine')\n")
+    proc = run_cli(["--checks-dir", str(tmp_path), "--only", "x.*", "-f", "json"])
+    doc = json_report(proc)
+    assert result_of(doc, "x.noisy")["status"] == "ok"
+    for stray in ("STRAY-IMPORT", "STRAY-PRINT", "STRAY-WRITE", "STRAY-FD1"):
+        assert stray not in proc.stdout and stray in proc.stderr
+
+
+def test_check_ids_stay_within_the_schema(tmp_path):
+    (tmp_path / "badid.py").write_text(
+        "from sgdoctor.api import Result, check\n"
+        "@check('Bad Id!', title='x')\ndef bad(ctx):\n    return Result.ok('x')\n")
+    proc = run_cli(["--checks-dir", str(tmp_path)])
+    assert proc.returncode == 2 and "invalid check id 'Bad Id!'" in proc.stderr
+    (tmp_path / "badid.py").unlink()
+    plugin = tmp_path / "check odd\nname.sh"
+    plugin.write_text("#!/bin/sh\necho OK\n")
+    plugin.chmod(0o755)
+    doc = json_report(run_cli(["--checks-dir", str(tmp_path), "--only", "plugin.*", "-f",
+                               "json"]))
+    assert [c["id"] for c in doc["checks"]] == ["plugin.check_odd_name"]

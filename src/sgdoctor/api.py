@@ -8,6 +8,7 @@ It never prints; it reads ``ctx.env`` (a frozen snapshot), probes through
 from __future__ import annotations
 
 import enum
+import re
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 __all__ = ["Status", "Result", "Context", "CheckSpec", "check", "SPEC_ATTR"]
 
 SPEC_ATTR = "__sgdoctor_check__"
+_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class Status(str, enum.Enum):
@@ -138,6 +140,10 @@ def check(id: str, *, title: str, env: Iterable[str] = (), timeout: float = 5.0,
           depends_on: Iterable[str] = (), tags: Iterable[str] = (),
           explain: str | None = None) -> Callable[[CheckFunc], CheckFunc]:
     """Declare a check. ``explain`` (default: the docstring) feeds ``sgdoctor explain``."""
+
+    if not _ID.fullmatch(id):
+        raise ValueError(f"invalid check id {id!r}: use letters, digits, '.', '_' and '-' "
+                         "(monitoring keys on ids)")
 
     def decorate(func: CheckFunc) -> CheckFunc:
         spec = CheckSpec(

@@ -31,6 +31,7 @@ from sgdoctor.cli_common import (
     emit,
     exit_code_for,
     run_gated,
+    stdout_to_stderr,
 )
 from sgdoctor.errors import ConfigError, Interrupted, SgdoctorError
 
@@ -93,7 +94,8 @@ def list_command(
 
     env = env_snapshot()
     req = build_request(env, checks_dir=checks_dir, config=config)
-    specs = discover(req.checks_dirs)
+    with stdout_to_stderr():
+        specs = discover(req.checks_dirs)
     rows = [{"id": s.id, "title": s.title, "env": list(s.env), "source": s.source,
              "timeout": s.timeout, "depends_on": list(s.depends_on), "tags": list(s.tags)}
             for s in specs]

@@ -12,7 +12,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -116,7 +116,12 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
     req.format = format or opts.get("format", "table")
     if req.format not in FORMATS:
         raise ConfigError(f"--format {req.format!r}: choose one of {', '.join(FORMATS)}")
+    if output == "":
+        raise ConfigError("--output needs a file name")
     req.output = output or opts.get("output")
+    for option, given in (("--only", only), ("--skip", skip)):
+        if given is not None and given and not _split(given):
+            raise ConfigError(f"{option} needs at least one check id or glob")
     req.only = _split(only) or _split(opts.get("only"))
     req.skip = _split(skip) or _split(opts.get("skip"))
     req.ignore = {**{str(k): str(v) for k, v in opts.get("ignore", {}).items()},
@@ -184,8 +189,30 @@ def run_once(req: RunRequest, env: Mapping[str, str],
                         duration_ms=(time.monotonic() - started) * 1000)
 
 
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While checks run, whatever they print (a plugin's stray print, a library writing to
+    fd 1) goes to stderr: stdout carries the report and nothing else."""
+    sys.stdout.flush()
+    saved_fd, saved_stream = os.dup(1), sys.stdout
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        sys.stdout = saved_stream
+
+
 def run_gated(req: RunRequest, env: Mapping[str, str]) -> tuple[Report, int | None]:
     """One pass, or with --wait the retry loop; returns the report and a signal, if any."""
+    with stdout_to_stderr():
+        return _run_gated(req, env)
+
+
+def _run_gated(req: RunRequest, env: Mapping[str, str]) -> tuple[Report, int | None]:
     specs = discover_selected(req)
     if req.wait is None:
         return run_once(req, env, specs), None

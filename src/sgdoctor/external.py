@@ -73,7 +73,8 @@ def nagios_spec(path: Path) -> CheckSpec:
         return run_plugin(path, args, ctx, float(ctx.setting("timeout", 10.0)))
 
     return CheckSpec(
-        id=f"plugin.{path.stem}", title=f"Plugin {path.name}", func=run, timeout=10.0,
+        id="plugin." + (re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "_"),
+        title=f"Plugin {path.name}", func=run, timeout=10.0,
         explain=f"Nagios-protocol plugin {path}: exit 0/1/2/3 maps to ok/warn/fail/error.",
         source=f"dir {path}",
     )

@@ -54,9 +54,20 @@ def _check_cycles(specs: Sequence[CheckSpec]) -> None:
         visit(node, [])
 
 
+def check_timeout(spec: CheckSpec, settings: Mapping[str, Mapping[str, Any]]) -> float:
+    """The check's own limit, or its config section's `timeout`, which must be seconds > 0."""
+    value = settings.get(spec.id, {}).get("timeout", spec.timeout)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f'[checks."{spec.id}"] timeout = {value!r}: expected a number of '
+                          "seconds above zero")
+    return float(value)
+
+
 def _call(spec: CheckSpec, ctx: Context, verbose: bool) -> Result:
     try:
         result = spec.run(ctx)
+    except SystemExit as exc:
+        return Result.error(f"check called sys.exit({exc.code!r}); a check returns a Result")
     except Exception as exc:
         details = {"traceback": traceback.format_exc()} if verbose else {}
         return Result.error(f"check raised {type(exc).__name__}: {exc}", details=details)
@@ -77,8 +88,7 @@ class _Run:
         self.started: dict[str, tuple[float, float]] = {}
 
     def check_timeout(self, spec: CheckSpec) -> float:
-        value = self.settings.get(spec.id, {}).get("timeout", spec.timeout)
-        return float(value)
+        return check_timeout(spec, self.settings)
 
     def finish(self, spec: CheckSpec, result: Result, started: float) -> None:
         with self.lock:
@@ -142,6 +152,8 @@ def run_checks(specs: Sequence[CheckSpec], env: Mapping[str, str], *, timeout: f
                ignore: Mapping[str, str] | None = None) -> list[Outcome]:
     """Run every spec; one Outcome each, in the order given, never later than `timeout`."""
     _check_cycles(specs)
+    for spec in specs:
+        check_timeout(spec, settings or {})
     run = _Run(specs, env, timeout, settings or {}, options or {})
     for spec in specs:
         with _LIVE_LOCK:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,12 +60,14 @@ def remaining(deadline: float) -> float:
 
 
 def classify_os_error(exc: OSError) -> ProbeError:
-    # ssl is imported only when TLS is in use; without it no error can be an SSLError.
-    ssl = sys.modules.get("ssl")
-    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
-        return ProbeError("certificate", f"certificate rejected: {exc.verify_message or exc}")
-    if ssl is not None and isinstance(exc, ssl.SSLError):
-        reason = exc.reason or str(exc)
+    # By class names: ssl is imported only when TLS is in use, possibly half-way in another
+    # thread right now, so its attributes cannot be relied on here.
+    kinds = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__ == "ssl"}
+    if "SSLCertVerificationError" in kinds:
+        detail = getattr(exc, "verify_message", None) or exc
+        return ProbeError("certificate", f"certificate rejected: {detail}")
+    if "SSLError" in kinds:
+        reason = getattr(exc, "reason", None) or str(exc)
         if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL",
                       "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"):
             return ProbeError("tls", f"TLS handshake failed ({reason}): the server does not "

@@ -22,8 +22,9 @@ def state(report: Report, fail_on: str = "fail") -> str:
 def render(report: Report, fail_on: str = "fail") -> str:
     label = state(report, fail_on)
     worst = [c for c in report.checks if c.status in (Status.FAIL, Status.ERROR, Status.WARN)]
-    text = "; ".join(f"{c.id}: {c.summary}" for c in worst) or f"{len(report.checks)} checks ok"
-    text = text.replace("|", "/").replace("\n", " ")
     counts = report.counts
+    text = "; ".join(f"{c.id}: {c.summary}" for c in worst) or \
+        f"{counts['ok']} ok, {counts['skip']} skipped"
+    text = text.replace("|", "/").replace("\n", " ")
     perf = " ".join(f"{k}={v}" for k, v in counts.items())
     return f"SGDOCTOR {label} - {text} | {perf} duration={report.duration_ms / 1000:.3f}s\n"
