@@ -19,6 +19,8 @@ REMEDIES = {
     "auth": "Set the credentials the server expects: NATS_AUTH_USERNAME+NATS_AUTH_PASSWORD, "
             "NATS_AUTH_TOKEN, NATS_AUTH_NKEY or NATS_AUTH_CREDENTIALS_FILE (Dynamo tries them "
             "in that order)",
+    "credentials": "Fix NATS_AUTH_NKEY (an nkey seed, starting with SU) or "
+                   "NATS_AUTH_CREDENTIALS_FILE (a .creds file from nsc)",
     "jetstream": "Run nats-server with JetStream enabled (`-js`, or `jetstream {}` in its "
                  "config) and give it a --store_dir",
     "tls": "Match TLS to the server: NATS_TLS_CA_CERT_PATH (and client cert/key if required)",

@@ -144,6 +144,10 @@ def test_nkey_right_and_wrong_seed():
         bad, _ = run({"NATS_SERVER": server.url, "NATS_AUTH_NKEY": other_seed})
         assert bad.status is Status.FAIL and "(nkey)" in bad.summary
         assert seed not in str([bad.summary, bad.details]) + str([good.summary, good.details])
+        garbled, _ = run({"NATS_SERVER": server.url, "NATS_AUTH_NKEY": "SUnot-a-seed-at-all"})
+        assert garbled.status is Status.FAIL and "nkey credentials cannot be used" in \
+            garbled.summary
+        assert "NATS_AUTH_NKEY" in garbled.remedy and "not-a-seed" not in garbled.summary
 
 
 @pytest.fixture(scope="module")

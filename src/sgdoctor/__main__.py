@@ -1,3 +1,3 @@
-from sgdoctor.cli import main
+from sgdoctor._entry import main
 
 main()

@@ -188,7 +188,8 @@ def _dispatch(argv: list[str] | None) -> int:
                 sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
                 return exc.exit_code
             return _usage_error(exc.format_message(), argv)
-        if type(exc).__name__ == "Abort":
+        if type(exc).__name__ == "Abort":  # click's form of Ctrl-C
+            sys.stderr.write("sgdoctor: interrupted\n")
             return 130
         raise
     return code if isinstance(code, int) else 0

@@ -111,6 +111,8 @@ def _classify(exc: BaseException, method: str) -> tuple[str, str]:
     name = type(exc).__name__
     if "authorization" in lowered or "authentication" in lowered or "auth" in name.lower():
         return "auth", f"the server refused our credentials ({method}): {text}"
+    if "seed" in lowered or "nkey" in lowered or "creds" in lowered:
+        return "credentials", f"the {method} credentials cannot be used: {text}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return "certificate", f"certificate rejected: {exc.verify_message or text}"
     if isinstance(exc, ssl.SSLError) or "tls" in lowered or "ssl" in lowered:
