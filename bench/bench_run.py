@@ -1,6 +1,8 @@
 """Median wall time and peak memory of `sgdoctor --format json` with every built-in check.
 
 Targets on a 2-core machine with local endpoints: median < 150 ms, peak RSS < 60 MiB.
+Measure a regular install (`pip install .`): an editable install's import hook alone adds
+about 20 ms to every start.
 Usage: python bench/bench_run.py [--runs 20] [--no-servers] [-- extra sgdoctor args]
 By default it starts a real etcd and a real nats-server on loopback (the test suite's
 helpers) and points ETCD_ENDPOINTS / NATS_SERVER at them, as on a healthy node.
@@ -66,7 +68,10 @@ def main() -> int:
     codes = sorted({s[2] for s in samples})
     median = statistics.median(times)
     peak = max(peaks)
-    print(f"runs: {opts.runs}  exit codes: {codes}")
+    import sgdoctor
+
+    kind = "editable (slower start)" if os.sep + "src" + os.sep in sgdoctor.__file__ else "regular"
+    print(f"runs: {opts.runs}  exit codes: {codes}  install: {kind}")
     print(f"wall time ms: median {median:.1f}  min {min(times):.1f}  max {max(times):.1f}"
           f"  (target median < {TARGET_MS:.0f})")
     print(f"peak RSS MiB: max {peak:.1f}  median {statistics.median(peaks):.1f}"
