@@ -16,6 +16,7 @@ from sgdoctor.parse.ifname import (
     parse_gloo,
     parse_nccl,
 )
+from sgdoctor.parse.verdict import shown
 
 NCCL_VARS = ("NCCL_SOCKET_IFNAME", "MCCL_SOCKET_IFNAME")
 RESOLVE_TIMEOUT = 2.0
@@ -24,10 +25,8 @@ MAX_ENTRIES = 32
 SEVERITY = {Status.OK: 0, Status.WARN: 1, Status.FAIL: 2}
 
 
-def _show(text: str, limit: int = 200) -> str:
-    """Printable form of env-derived text (non-UTF-8 bytes become escapes), cut to `limit`."""
-    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return shown if len(shown) <= limit else f"{shown[:limit]}…"
+def _show(text: str) -> str:
+    return shown(text, 200)
 
 
 @dataclass
