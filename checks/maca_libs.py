@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from sgdoctor.api import Context, Result, check
@@ -47,13 +46,14 @@ def maca_libs(ctx: Context) -> Result:
         return Result.fail(f'setting "libraries" must be a list of library names, not {names!r}',
                            remedy='[checks."maca.libs"] libraries = ["libmcruntime.so", ...]')
     env_read = ["MACA_PATH", "LD_LIBRARY_PATH"]
+    from sgdoctor.probe.ldso import LoaderError
     from sgdoctor.probe.ldso.loader import loader_facts
     from sgdoctor.probe.ldso.resolver import Resolver
 
     try:
         resolver = Resolver(ctx.env, loader_facts(timeout=ctx.timeout(3.0)))
         resolver.python_namespace()
-    except RuntimeError as exc:
+    except LoaderError as exc:
         return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
 
     fails: list[tuple[str, str]] = []  # (summary, remedy)
@@ -197,18 +197,20 @@ def _deep(ctx: Context, names: list[str], libraries: dict) -> list[tuple[str, st
 
 def _dlopen_in_child(ctx: Context, name: str) -> str | None:
     """Load ``name`` for real in a child Python (constructors run there, not here)."""
+    from sgdoctor.probe.process import run_bounded
+
     timeout = ctx.timeout(5.0)
-    try:
-        proc = subprocess.run([sys.executable, "-c", _DLOPEN, name], env=dict(ctx.env),
-                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return f"did not return within {timeout:.1f} s (a library constructor hangs?)"
-    except OSError as exc:
-        return f"cannot start {sys.executable}: {exc.strerror}"
-    if proc.returncode == 0:
+    run = run_bounded([sys.executable, "-c", _DLOPEN, name], timeout=timeout, env=ctx.env)
+    if run.error:
+        return f"cannot start {sys.executable}: {run.error}"
+    if run.timed_out:
+        stuck = " and is still stuck after SIGKILL" if run.lingering else ""
+        return (f"did not return within {timeout:.1f} s (a library constructor hangs?)"
+                f"{stuck}")
+    if run.returncode == 0:
         return None
-    lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-    if proc.returncode < 0:
-        return f"the child was killed by signal {-proc.returncode}"
-    status = f"exit status {proc.returncode}"
+    lines = run.stderr.strip().splitlines()
+    if run.returncode is not None and run.returncode < 0:
+        return f"the child was killed by signal {-run.returncode}"
+    status = f"exit status {run.returncode}"
     return f"{lines[-1]} ({status})" if lines else status

@@ -121,6 +121,7 @@ def lib_command(
     Follows glibc's ld.so: LD_LIBRARY_PATH, DT_RPATH/DT_RUNPATH ($ORIGIN), ld.so.cache,
     system directories, glibc-hwcaps; nothing is loaded. Exit 1 when one does not load.
     """
+    from sgdoctor.probe.ldso import LoaderError
     from sgdoctor.probe.ldso.resolver import Resolver
 
     if format not in ("table", "json"):
@@ -128,7 +129,7 @@ def lib_command(
     try:
         resolver = Resolver(dict(os.environ))
         items = [describe(resolver, name) for name in names]
-    except RuntimeError as exc:
+    except LoaderError as exc:
         raise ConfigError(f"cannot model the dynamic loader: {exc}") from None
     if format == "json":
         doc = {"loader": resolver.facts.interpreter,

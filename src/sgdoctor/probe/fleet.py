@@ -28,17 +28,18 @@ def maca_version(maca_dir: str) -> str | None:
 
 def libraries(env: Mapping[str, str], names: list[str]) -> dict[str, dict[str, Any]]:
     """{name: {"soname", "path"}} as a dlopen would find them; "error" when not found."""
+    from sgdoctor.probe.ldso import LoaderError
     from sgdoctor.probe.ldso.resolver import Resolver
 
     try:
         resolver = Resolver(env)
-    except (RuntimeError, OSError) as exc:
+    except (LoaderError, OSError) as exc:
         return {name: {"error": f"cannot model the dynamic loader: {exc}"} for name in names}
     found: dict[str, dict[str, Any]] = {}
     for name in names:
         try:
             result = resolver.dlopen(name)
-        except (RuntimeError, OSError) as exc:
+        except (LoaderError, OSError) as exc:
             found[name] = {"error": str(exc)}
             continue
         if result.root is None:

@@ -9,10 +9,10 @@ conventional directories when the loader is older or not glibc.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 
+from sgdoctor.probe.ldso import LoaderError
 from sgdoctor.probe.ldso.elf import Abi, ElfError, read_header
 
 CACHE_PATH = "/etc/ld.so.cache"
@@ -157,24 +157,26 @@ def loader_facts(executable: str | None = None, timeout: float = 3.0) -> LoaderF
     exe = os.path.realpath(executable or sys.executable)
     facts = _FACTS.get(exe)
     if facts is None:
-        facts = _FACTS[exe] = _probe(exe, timeout)
+        facts, settled = _probe(exe, timeout)
+        if settled:  # a timed-out `ld.so --help` is asked again next time (serve runs long)
+            _FACTS[exe] = facts
     return facts
 
 
-def _probe(exe: str, timeout: float) -> LoaderFacts:
+def _probe(exe: str, timeout: float) -> tuple[LoaderFacts, bool]:
     try:
         abi = host_abi(exe)
         interp = read_interp(exe) or ""
     except (OSError, ElfError) as exc:
-        raise RuntimeError(f"cannot read the Python executable {exe}: {exc}") from None
+        raise LoaderError(f"cannot read the Python executable {exe}: {exc}") from None
     helped = None
+    settled = True
     if interp:
-        try:
-            proc = subprocess.run([interp, "--help"], capture_output=True, text=True,
-                                  timeout=timeout, errors="replace", env={"LC_ALL": "C"})
-            helped = parse_ldso_help(proc.stdout) if proc.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError):
-            helped = None
+        from sgdoctor.probe.process import run_bounded
+
+        run = run_bounded([interp, "--help"], timeout=timeout, env={"LC_ALL": "C"})
+        helped = parse_ldso_help(run.stdout) if run.returncode == 0 else None
+        settled = not run.timed_out
     machine = os.uname().machine
     if helped:
         system_dirs = helped.system_dirs
@@ -194,4 +196,4 @@ def _probe(exe: str, timeout: float) -> LoaderFacts:
         lib=system_dirs[0].lstrip("/") if system_dirs else "lib",
         cache_path=CACHE_PATH, cache_flags=_CACHE_FLAGS.get((abi.elfclass, abi.machine)),
         source=source,
-    )
+    ), settled

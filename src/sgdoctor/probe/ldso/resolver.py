@@ -17,6 +17,7 @@ import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from sgdoctor.probe.ldso import LoaderError
 from sgdoctor.probe.ldso.cache import CacheError, LdCache, parse_ld_so_cache
 from sgdoctor.probe.ldso.elf import ElfError, ElfObject, WrongAbi, parse_object
 from sgdoctor.probe.ldso.loader import LoaderFacts, loader_facts
@@ -199,7 +200,7 @@ class Resolver:
             ns = Namespace()
             exe = self._open(self.facts.executable)
             if exe.obj is None:
-                raise RuntimeError(f"cannot read {self.facts.executable}: "
+                raise LoaderError(f"cannot read {self.facts.executable}: "
                                    f"{exe.fatal or exe.skip or os.strerror(exe.errno)}")
             main = Node("", exe.obj, self.facts.executable, "executable", kernel_mapped=True)
             ns.nodes.append(main)
