@@ -262,8 +262,9 @@ def _hostname_device(ctx: Context, spec: GlooSpec, ifaces: Mapping, peers: list[
         how = "resolves only to loopback" if only else f"resolves first to {address}"
         _loopback_finding(f"{lead}, which {how}", address, ifaces, peers, found)
     elif spec.ignored_short and spec.raw:
-        found.add(Status.WARN, f"{lead} {name!r} → {owner} ({address})",
-                  "Set a full interface name, or unset the variable.")
+        found.add(Status.WARN, f"{lead} → {owner} ({address})",
+                  _pick_remedy(ifaces, peers, "Set GLOO_SOCKET_IFNAME to a full interface "
+                               "name (gloo ignores values of 1 character), or unset it."))
     return info
 
 

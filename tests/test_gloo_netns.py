@@ -239,6 +239,11 @@ def test_unset_uses_hostname_address(site):
     assert result["status"] == "ok", result
     assert f"bond0 ({site.node_ip})" in result["summary"] and name in result["summary"]
     assert result["details"]["hostname"]["gloo_address"] == site.node_ip
+    short, _ = gloo(site.node, {**env, "GLOO_SOCKET_IFNAME": "b"})
+    assert short["status"] == "warn", short
+    assert short["summary"].count(repr(name)) == 1
+    assert short["summary"].endswith(f"→ bond0 ({site.node_ip})")
+    assert "GLOO_SOCKET_IFNAME" in short["remedy"] and "bond0" in short["remedy"]
 
 
 def test_unset_hostname_on_loopback(site):
