@@ -16,7 +16,6 @@ from sgdoctor.parse.endpoints import (
     nats_config,
     nats_servers,
     nats_usage,
-    redact_userinfo,
 )
 
 TLS = {"ETCD_AUTH_CA": "ca", "ETCD_AUTH_CLIENT_CERT": "cert", "ETCD_AUTH_CLIENT_KEY": "key"}
@@ -125,10 +124,14 @@ def test_usage_rules():
     assert nats_usage({}).used is None
 
 
-def test_redact_userinfo():
-    assert redact_userinfo("nats://u:p@h:4222") == "nats://u:***@h:4222"
-    assert redact_userinfo("nats://tok@h:4222") == "nats://***@h:4222"
-    assert redact_userinfo("http://h:2379/a@b") == "http://h:2379/a@b"
+def test_display_masks_userinfo_even_with_odd_passwords():
+    for raw, shown in (("nats://u:p@h:4222", "nats://u:***@h:4222"),
+                       ("nats://tok@h:4222", "nats://***@h:4222"),
+                       ("http://u:pa/ss@h:2379", "http://u:***@h:2379"),
+                       ("nats://u:p#w@h:4222", "nats://u:***@h:4222")):
+        (endpoint,) = nats_servers({"NATS_SERVER": raw}) if raw.startswith("nats") else \
+            etcd_endpoints({"ETCD_ENDPOINTS": raw})
+        assert endpoint.display == shown, (raw, endpoint.display)
 
 
 text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF,

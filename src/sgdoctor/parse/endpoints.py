@@ -25,6 +25,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from sgdoctor.redact import mask_userinfo
+
 ETCD_DEFAULT = "http://localhost:2379"
 NATS_DEFAULT = "nats://localhost:4222"
 NATS_PREFIX_ERROR = "server must start with 'nats://'"
@@ -62,7 +64,7 @@ class Endpoint:
     @property
     def display(self) -> str:
         """The entry as safe to print: userinfo replaced by ``***``."""
-        return redact_userinfo(self.url or self.raw)
+        return mask_userinfo(self.url or self.raw)
 
 
 @dataclass(frozen=True)
@@ -109,24 +111,6 @@ def rust_var(env: Mapping[str, str], name: str) -> str | None:
     if value is None or not is_valid_unicode(value):
         return None
     return value
-
-
-def redact_userinfo(url: str) -> str:
-    """Replace any ``user:password@`` in a URL with ``user:***@`` (or ``***@``)."""
-    scheme_end = url.find("://")
-    start = scheme_end + 3 if scheme_end >= 0 else 0
-    end = len(url)
-    for stop in "/?#":
-        pos = url.find(stop, start)
-        if pos >= 0:
-            end = min(end, pos)
-    at = url.rfind("@", start, end)
-    if at < 0:
-        return url
-    userinfo = url[start:at]
-    user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
-    masked = f"{user}:***" if user else "***"
-    return url[:start] + masked + url[at:]
 
 
 def _char_problem(text: str) -> str | None:
