@@ -54,6 +54,9 @@ def nats_server(ctx: Context) -> Result:
         return Result.fail(cfg.error, remedy=REMEDIES["config"], details=details, env=env)
 
     report = reports[0]
+    if report.error_kind == "error":  # a fault of sgdoctor or its install, not of the server
+        return Result.error(f"cannot probe {report.server}: {report.error}", details=details,
+                            env=env)
     where = f"{report.server} (the default: NATS_SERVER is unset)" if defaulted \
         else report.server
     if report.ok:

@@ -105,6 +105,14 @@ def _quiet() -> None:
         logger.propagate = False
 
 
+def _from_outside(exc: BaseException) -> bool:
+    """Raised by the network, nats-py, nkeys or TLS: something about the server or the
+    credentials, as opposed to a bug in this module."""
+    package = (type(exc).__module__ or "").split(".")[0]
+    return isinstance(exc, (OSError, EOFError, TimeoutError, asyncio.TimeoutError)) or \
+        package in ("nats", "nkeys", "ssl", "asyncio", "json")
+
+
 def _classify(exc: BaseException, method: str) -> tuple[str, str]:
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
@@ -199,6 +207,8 @@ async def _probe(url: str, report: NatsReport, kwargs: dict[str, Any],
             "streams": account.streams, "consumers": account.consumers}
         report.ok = True
     except Exception as exc:
+        if not _from_outside(exc):
+            raise  # our own bug: the runner reports it as an error, not as the server's fault
         report.error_kind, report.error = _classify(exc, report.auth or "?")
     finally:
         with contextlib.suppress(Exception):
@@ -225,7 +235,8 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
             import nkeys  # noqa: F401 - nats-py needs it for nkey/credentials auth
         except ImportError:
             report.error_kind = "error"
-            report.error = f"cannot test {report.auth} auth: the nkeys package is missing"
+            report.error = (f"cannot test {report.auth} auth: the nkeys package is missing "
+                            "(pip install nkeys beside sgdoctor)")
             return report
     _quiet()
     loop = asyncio.new_event_loop()
