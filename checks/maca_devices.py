@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Context, Result, Status, check
 from sgdoctor.parse.maca import (
+    DEFAULT_DRIVER_DIR,
+    DEFAULT_MACA_DIR,
     SmiGpu,
     SmiListing,
     fold_findings,
@@ -38,8 +40,8 @@ def maca_devices(ctx: Context) -> Result:
     from sgdoctor.probe.maca import device_nodes, find_mx_smi, path_entry, run_bounded, shown
 
     root = str(ctx.setting("root", "/"))
-    driver_dir = str(ctx.setting("driver_dir", "/opt/mxdriver"))
-    maca_dir = str(ctx.setting("maca_dir", "/opt/maca"))
+    driver_dir = str(ctx.setting("driver_dir", DEFAULT_DRIVER_DIR))
+    maca_dir = str(ctx.setting("maca_dir", DEFAULT_MACA_DIR))
     wanted = ctx.setting("mx_smi_timeout", MX_SMI_TIMEOUT)
     if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or wanted <= 0:
         return Result.error(f'setting mx_smi_timeout={wanted!r} of [checks."maca.devices"] '

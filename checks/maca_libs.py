@@ -6,7 +6,7 @@ import os
 import sys
 
 from sgdoctor.api import Context, Result, check
-from sgdoctor.parse.maca import MACA_LIBRARIES
+from sgdoctor.parse.maca import DEFAULT_DRIVER_DIR, DEFAULT_MACA_DIR, MACA_LIBRARIES
 
 DEFAULT_LIBRARIES = list(MACA_LIBRARIES)
 # Where MetaX's image keeps its libraries, relative to MACA_PATH (facts.md).
@@ -35,12 +35,12 @@ def maca_libs(ctx: Context) -> Result:
     Warns when several copies are on the search path. `--deep` also dlopens each library
     in a child Python, to catch failing constructors."""
     maca = ctx.env.get("MACA_PATH") or ""
-    default_dir = str(ctx.setting("maca_dir", "/opt/maca"))
+    default_dir = str(ctx.setting("maca_dir", DEFAULT_MACA_DIR))
     if not maca and not os.path.isdir(default_dir):
         return Result.skip(f"MACA_PATH is unset and {default_dir} does not exist: no MACA SDK "
                            "on this host", env=["MACA_PATH"])
     maca = maca or default_dir
-    driver = str(ctx.setting("driver_dir", "/opt/mxdriver"))
+    driver = str(ctx.setting("driver_dir", DEFAULT_DRIVER_DIR))
     names = ctx.setting("libraries", DEFAULT_LIBRARIES)
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         return Result.fail(f'setting "libraries" must be a list of library names, not {names!r}',

@@ -6,10 +6,15 @@ import os
 from typing import TYPE_CHECKING
 
 from sgdoctor.api import Context, Result, Status, check
-from sgdoctor.parse.maca import MacaVersion, below_minimum, fold_findings, parse_version_text
+from sgdoctor.parse.maca import (
+    DEFAULT_DRIVER_DIR,
+    DEFAULT_MACA_DIR,
+    MacaVersion,
+    below_minimum,
+    fold_findings,
+    parse_version_text,
+)
 
-DEFAULT_MACA_DIR = "/opt/maca"
-DEFAULT_DRIVER_DIR = "/opt/mxdriver"
 DEFAULT_MIN_VERSION = "3.7.0"
 ENV = ("MACA_PATH", "PATH", "CC")
 

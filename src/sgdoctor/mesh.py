@@ -418,7 +418,7 @@ class _Mesh:
 def _maca_settings(env: Mapping[str, str],
                    settings: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[str]]:
     """MACA directory and required libraries with maca.sdk's and maca.libs' defaults."""
-    from sgdoctor.checks.maca_sdk import DEFAULT_MACA_DIR
+    from sgdoctor.parse.maca import DEFAULT_MACA_DIR
 
     maca_dir = env.get("MACA_PATH") or str(settings.get("maca.sdk", {}).get(
         "maca_dir", DEFAULT_MACA_DIR))

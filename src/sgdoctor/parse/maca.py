@@ -27,6 +27,8 @@ _VERSIONISH = re.compile(r"^\d+(?:[.\-+_~][0-9A-Za-z]+)*$")
 
 # The libraries an SGLang-on-MACA node needs (facts.md): maca.libs' default, and the
 # library set `sgdoctor mesh` compares across the fleet.
+DEFAULT_MACA_DIR = "/opt/maca"          # MACA_PATH's usual value (often a symlink)
+DEFAULT_DRIVER_DIR = "/opt/mxdriver"    # driver user space: libmxsml.so, bin/mx-smi
 MACA_LIBRARIES = ("libmcruntime.so", "libmxc-runtime64.so", "libmccl.so", "libmcblas.so",
                   "libmxsml.so")
 
