@@ -19,26 +19,26 @@ from typing import Annotated, Any
 
 import typer
 
-from sgdoctor.api import SPEC_ATTR, Context, Result
+from sgdoctor.api import SPEC_ATTR, CheckSpec, Context, Result
 from sgdoctor.catalogue import Entry, entries
 from sgdoctor.errors import ConfigError
 from sgdoctor.parse.verdict import shown
+from sgdoctor.redact import MASK
 
 __all__ = ["register", "rows", "render_table"]
 
 FORMATS = ("table", "json")
 LANGS = ("en", "zh")
-MASK = "***"
 HEADERS = {"en": ("variable", "value", "verdict", "effect", "meaning"),
            "zh": ("变量", "值", "结论", "实际效果", "含义")}
 UNSET = {"en": "(unset)", "zh": "（未设置）"}
 
 
-def _env_checks() -> dict[str, Any]:
+def _env_checks() -> dict[str, CheckSpec]:
     from sgdoctor.checks import env_paths, env_values
 
     funcs = [*env_values.CHECKS, *env_paths.CHECKS]
-    return {getattr(f, SPEC_ATTR).id: f for f in funcs}
+    return {getattr(f, SPEC_ATTR).id: getattr(f, SPEC_ATTR) for f in funcs}
 
 
 def _value(entry: Entry, env: Mapping[str, str], redact: Any) -> str | None:
@@ -50,14 +50,15 @@ def _value(entry: Entry, env: Mapping[str, str], redact: Any) -> str | None:
     return shown(redact.text(env[entry.name]), 200)
 
 
-def _judge(entry: Entry, env: Mapping[str, str], checks: Mapping[str, Any]) -> Result | None:
-    func = checks.get(entry.check)
-    if func is None:
+def _judge(entry: Entry, env: Mapping[str, str],
+           checks: Mapping[str, CheckSpec]) -> Result | None:
+    """The same verdict `sgdoctor check` gives (these checks are pure: no probing)."""
+    from sgdoctor.runner import call_check
+
+    spec = checks.get(entry.check)
+    if spec is None:
         return None
-    try:
-        return func(Context(env, deadline=time.monotonic() + 5))
-    except Exception as exc:  # a crashing check must not take the whole screen down
-        return Result.error(f"{entry.check} crashed: {type(exc).__name__}")
+    return call_check(spec, Context(env, deadline=time.monotonic() + 5))
 
 
 def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:

@@ -63,7 +63,8 @@ def check_timeout(spec: CheckSpec, settings: Mapping[str, Mapping[str, Any]]) ->
     return float(value)
 
 
-def _call(spec: CheckSpec, ctx: Context, verbose: bool) -> Result:
+def call_check(spec: CheckSpec, ctx: Context, verbose: bool = False) -> Result:
+    """Run one check; whatever it does wrong becomes an `error` Result, never an exception."""
     try:
         result = spec.run(ctx)
     except SystemExit as exc:
@@ -86,9 +87,6 @@ class _Run:
         self.lock = threading.Condition()
         self.done: dict[str, Outcome] = {}
         self.started: dict[str, tuple[float, float]] = {}
-
-    def check_timeout(self, spec: CheckSpec) -> float:
-        return check_timeout(spec, self.settings)
 
     def finish(self, spec: CheckSpec, result: Result, started: float) -> None:
         with self.lock:
@@ -113,12 +111,12 @@ class _Run:
                 self.finish(spec, Result.skip(reason), waited_from)
                 return
         started = time.monotonic()
-        deadline = min(self.base.deadline, started + self.check_timeout(spec))
+        deadline = min(self.base.deadline, started + check_timeout(spec, self.settings))
         with self.lock:
             self.started[spec.id] = (started, deadline)
             self.lock.notify_all()
         ctx = self.base.derive(deadline=deadline, settings=self.settings.get(spec.id, {}))
-        self.finish(spec, _call(spec, ctx, self.verbose), started)
+        self.finish(spec, call_check(spec, ctx, self.verbose), started)
 
     def overdue(self, now: float) -> None:
         """Give up on checks past their deadline; wake whoever depends on them."""
