@@ -175,13 +175,17 @@ def test_wait_for_servers_that_never_start_fails_at_the_deadline(late_servers):
     assert abs(doc["duration_ms"] / 1000 - 4.0) <= 0.5, doc["duration_ms"]
 
 
-def test_signal_during_the_first_attempt_exits_cleanly():
+def test_signal_during_the_first_attempt_exits_cleanly(tmp_path):
+    marker = tmp_path / "hanging"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sgdoctor", "--checks-dir", PLUGINS, "--only", "demo.hang",
          "--format", "json", "--wait", "60s", "--timeout", "30s"],
-        env={**BASE_ENV, "DEMO_HANG": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    time.sleep(1.5)
+        env={**BASE_ENV, "DEMO_HANG": "1", "DEMO_HANG_MARKER": str(marker)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the check never started"
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)

@@ -35,6 +35,8 @@ def raises(ctx):
 @check("demo.hang", title="Hangs when DEMO_HANG is set", timeout=60)
 def hangs(ctx):
     if ctx.env.get("DEMO_HANG"):
+        if ctx.env.get("DEMO_HANG_MARKER"):
+            open(ctx.env["DEMO_HANG_MARKER"], "w").close()
         time.sleep(3600)
     return Result.ok("did not hang")
 

@@ -38,10 +38,6 @@ class Interface:
         """The address gloo's lookupAddrForIface would take."""
         return self.addresses[0] if self.addresses else None
 
-    @property
-    def only_link_local(self) -> bool:
-        return bool(self.addresses) and all(is_link_local(a) for a in self.addresses)
-
     def state(self) -> str:
         if not self.admin_up:
             return "administratively down"

@@ -15,9 +15,7 @@ def dir_facts(path: str) -> DirFacts:
     """stat() the entry (following symlinks, as the readers do); never raises."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        return DirFacts(exists=False)
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return DirFacts(exists=False)
     except (OSError, ValueError) as exc:
         return DirFacts(exists=False, error=getattr(exc, "strerror", None) or str(exc))

@@ -41,13 +41,15 @@ def shown(path: str) -> str:
 
 def approx_bytes(n: int) -> str:
     """Rounded to one decimal: free space changes by the second, exact bytes would be noise
-    (parse.verdict.approx_bytes is the exact form, for values a user typed)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    (parse.verdict.human_bytes is the exact form, for values a user typed)."""
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:.1f} TiB"
 
 
 def default_probe_name() -> str:
