@@ -6,12 +6,12 @@ libraries; a world-writable entry lets any user do so; a missing one is usually 
 
 from __future__ import annotations
 
-from sgdoctor.api import Context, Result, Status, check
+from sgdoctor.api import CheckFunc, Context, Result, Status, check
 from sgdoctor.catalogue import lookup
 from sgdoctor.parse.pathlist import SEPARATORS, assess_path_list, split_path_list
 
 
-def path_check(name: str):
+def path_check(name: str) -> CheckFunc:
     """Build the hygiene check for one path-list variable."""
 
     def run(ctx: Context) -> Result:

@@ -8,12 +8,12 @@ lists (checks/env_paths.py) are not generated here.
 
 from __future__ import annotations
 
-from sgdoctor.api import Context, Result, Status, check
+from sgdoctor.api import CheckFunc, Context, Result, Status, check
 from sgdoctor.catalogue import Entry, entries
 from sgdoctor.parse.verdict import shown
 
 
-def value_check(entry: Entry):
+def value_check(entry: Entry) -> CheckFunc:
     """Build the check function for one catalogue entry."""
 
     def run(ctx: Context) -> Result:

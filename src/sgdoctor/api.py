@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Status", "Result", "Context", "CheckSpec", "check", "SPEC_ATTR"]
+__all__ = ["Status", "Result", "Context", "CheckSpec", "CheckFunc", "check", "SPEC_ATTR"]
 
 SPEC_ATTR = "__sgdoctor_check__"
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
