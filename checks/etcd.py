@@ -52,12 +52,12 @@ def etcd_endpoints(ctx: Context) -> Result:
     if usage.used is False:
         return Result.skip(f"etcd is not used: {usage.reason}", env=usage.env)
 
-    from sgdoctor.probe.etcd import TlsMaterial, probe_endpoints
+    from sgdoctor.probe.etcd import TlsMaterial, etcd_password, probe_endpoints
 
     cfg = etcd_config(ctx.env)
     env = tuple(dict.fromkeys((*cfg.env, *usage.env)))
-    material = (TlsMaterial(*(ctx.env[name] for name in ETCD_TLS_VARS)) if cfg.tls else None)
-    password = ctx.env.get("ETCD_AUTH_PASSWORD") if cfg.auth == "password" else None
+    material = TlsMaterial.from_env(ctx.env, cfg)
+    password = etcd_password(ctx.env, cfg)
     deadline = time.monotonic() + ctx.timeout(float(ctx.setting("timeout", 5.0)))
     reports = probe_endpoints(cfg.endpoints, tls_material=material, username=cfg.username,
                               password=password, deadline=deadline)

@@ -73,16 +73,16 @@ class Snapshot:
 
 def _etcd_connector(env: Mapping[str, str], deadline: float) -> tuple[Callable[[], Any], str]:
     """A factory of authenticated clients for the first etcd endpoint that answers."""
-    from sgdoctor.parse.endpoints import ETCD_TLS_VARS, etcd_config
-    from sgdoctor.probe.etcd import EtcdClient, TlsMaterial, client_tls_context
+    from sgdoctor.parse.endpoints import etcd_config
+    from sgdoctor.probe.etcd import EtcdClient, TlsMaterial, client_tls_context, etcd_password
     from sgdoctor.probe.http import ProbeError
 
     cfg = etcd_config(env)
-    password = env.get("ETCD_AUTH_PASSWORD") if cfg.auth == "password" else None
+    password = etcd_password(env, cfg)
     tls = None
     errors: list[str] = []
     if any(ep.scheme == "https" for ep in cfg.endpoints):
-        material = TlsMaterial(*(env[n] for n in ETCD_TLS_VARS)) if cfg.tls else None
+        material = TlsMaterial.from_env(env, cfg)
         try:
             tls = client_tls_context(material)
         except ProbeError as exc:

@@ -16,12 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.parse.endpoints import Endpoint
+from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint
 from sgdoctor.probe.http import HttpConnection, ProbeError, printable
 from sgdoctor.probe.parallel import run_all
 
 if TYPE_CHECKING:
     import ssl
+
+    from sgdoctor.parse.endpoints import EtcdConfig
 
 PEM_MARK = "-----BEGIN"
 BAD_ALARMS = ("NOSPACE", "CORRUPT")
@@ -37,6 +39,11 @@ class TlsMaterial:
     ca: str
     cert: str
     key: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], config: EtcdConfig) -> TlsMaterial | None:
+        """The three ETCD_AUTH_* TLS values, when Dynamo would use them."""
+        return cls(*(env[name] for name in ETCD_TLS_VARS)) if config.tls else None
 
     def given_as_paths(self) -> list[str]:
         names = ("ETCD_AUTH_CA", "ETCD_AUTH_CLIENT_CERT", "ETCD_AUTH_CLIENT_KEY")
@@ -462,3 +469,8 @@ def probe_endpoints(endpoints: list[Endpoint], *, tls_material: TlsMaterial | No
 
 __all__ = ["EtcdClient", "EtcdError", "MemberReport", "TlsMaterial", "client_tls_context",
            "probe_endpoints", "probe_member", "prefix_end"]
+
+
+def etcd_password(env: Mapping[str, str], config: EtcdConfig) -> str | None:
+    """ETCD_AUTH_PASSWORD when Dynamo authenticates with a password (it then ignores TLS)."""
+    return env.get("ETCD_AUTH_PASSWORD") if config.auth == "password" else None
