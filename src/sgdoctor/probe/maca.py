@@ -13,6 +13,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sgdoctor.probe.accounts import group_name
 from sgdoctor.probe.process import RunResult, os_error, run_bounded
 
 __all__ = [
@@ -206,17 +207,9 @@ def inspect_node(path: str) -> Node:
             else "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other")
     rdev = (os.major(st.st_rdev), os.minor(st.st_rdev)) if kind in ("char", "block") else None
     groups = set(os.getgroups()) | {os.getegid()}
-    return Node(path, kind, rdev, _group_name(st.st_gid),
+    return Node(path, kind, rdev, group_name(st.st_gid),
                 readwrite=os.access(path, os.R_OK | os.W_OK), in_group=st.st_gid in groups)
 
-
-def _group_name(gid: int) -> str:
-    import grp
-
-    try:
-        return grp.getgrgid(gid).gr_name
-    except (KeyError, OverflowError):
-        return str(gid)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sgdoctor.parse.mountinfo import MountEntry, mount_for, parse_mountinfo
 from sgdoctor.parse.verdict import shown as escaped
+from sgdoctor.probe.accounts import group_name, user_name
 
 __all__ = ["Finding", "DirectoryReport", "probe_directory", "default_probe_name",
            "approx_bytes", "shown", "WRITE_TEST_BYTES"]
@@ -97,25 +98,9 @@ class DirectoryReport:
 
 
 def _user() -> str:
-    return _user_name(os.geteuid())
+    return user_name(os.geteuid())
 
 
-def _user_name(uid: int) -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group_name(gid: int) -> str:
-    import grp
-
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
 
 
 def _read_mounts() -> list[MountEntry]:
@@ -129,8 +114,8 @@ def _read_mounts() -> list[MountEntry]:
 def _describe(report: DirectoryReport, directory: str, st: os.stat_result) -> MountEntry | None:
     """Owner, mode and filesystem (mount point, source, read-only) of an existing directory."""
     facts = report.facts
-    facts["owner"] = _user_name(st.st_uid)
-    facts["group"] = _group_name(st.st_gid)
+    facts["owner"] = user_name(st.st_uid)
+    facts["group"] = group_name(st.st_gid)
     facts["mode"] = f"{stat.S_IMODE(st.st_mode):04o}"
     facts["permissions"] = stat.filemode(st.st_mode)
     facts["user"] = _user()
