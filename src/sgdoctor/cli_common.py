@@ -10,7 +10,6 @@ import fnmatch
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,6 +272,8 @@ def _utf8_stdout() -> bool:
 
 def write_atomic(path: str, text: str) -> None:
     """Temp file in the same directory, fsync, rename: readers never see half a report."""
+    import tempfile
+
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sgdoctor-", suffix=".tmp", dir=directory)
