@@ -448,3 +448,10 @@ def test_check_ids_stay_within_the_schema(tmp_path):
     doc = json_report(run_cli(["--checks-dir", str(tmp_path), "--only", "plugin.*", "-f",
                                "json"]))
     assert [c["id"] for c in doc["checks"]] == ["plugin.check_odd_name"]
+
+
+def test_explain_knows_the_mesh_check_too():
+    proc = run_cli(["explain", "mesh.gloo"])
+    assert proc.returncode == 0 and "`sgdoctor mesh` only" in proc.stdout
+    assert "nonce handshake" in proc.stdout
+    assert "mesh.gloo" not in run_cli(["list"]).stdout  # not run by `sgdoctor check`
