@@ -23,32 +23,57 @@ from sgdoctor.errors import ConfigError
 from sgdoctor.report import FORMATS, Report
 
 FormatOpt = Annotated[str | None, typer.Option(
-    "--format", "-f", help=f"Output format: {'|'.join(FORMATS)} (default table).")]
+    "--format", "-f",
+    metavar="FORMAT",
+    help=f"Output format: {'|'.join(FORMATS)} (default table).")]
 OutputOpt = Annotated[str | None, typer.Option(
-    "--output", "-o", help="Write the report to FILE atomically instead of stdout.")]
+    "--output", "-o",
+    metavar="FILE",
+    help="Write the report to FILE atomically instead of stdout.")]
 OnlyOpt = Annotated[list[str] | None, typer.Option(
-    "--only", help="Run only these check ids or globs (repeatable, or comma-separated).")]
+    "--only",
+    metavar="ID",
+    help="Run only these check ids or globs (repeatable, or comma-separated).")]
 SkipOpt = Annotated[list[str] | None, typer.Option(
-    "--skip", help="Do not run these check ids or globs (repeatable, or comma-separated).")]
+    "--skip",
+    metavar="ID",
+    help="Do not run these check ids or globs (repeatable, or comma-separated).")]
 IgnoreOpt = Annotated[list[str] | None, typer.Option(
-    "--ignore", help="ID=REASON: report that check's fail/warn as skip, keeping the reason "
+    "--ignore",
+    metavar="ID=REASON",
+    help="ID=REASON: report that check's fail/warn as skip, keeping the reason "
     "(repeatable; ID may be a glob).")]
 FailOnOpt = Annotated[str | None, typer.Option(
-    "--fail-on", help="warn|fail: the lowest status that makes the exit code 1.")]
+    "--fail-on",
+    metavar="warn|fail",
+    help="warn|fail: the lowest status that makes the exit code 1.")]
 TimeoutOpt = Annotated[str | None, typer.Option(
-    "--timeout", help="Deadline for the whole run, e.g. 10, 10s, 1500ms (default 10 s).")]
+    "--timeout",
+    metavar="DURATION",
+    help="Deadline for the whole run, e.g. 10, 10s, 1500ms (default 10 s).")]
 ChecksDirOpt = Annotated[list[str] | None, typer.Option(
-    "--checks-dir", help="Extra checks: .py modules and Nagios-protocol executables.")]
+    "--checks-dir",
+    metavar="DIR",
+    help="Extra checks: .py modules and Nagios-protocol executables.")]
 ConfigOpt = Annotated[str | None, typer.Option(
-    "--config", help="TOML config (default $SGDOCTOR_CONFIG, then /etc/sgdoctor/config.toml).")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks of crashed checks.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured).")]
+    "--config",
+    metavar="FILE",
+    help="TOML config (default $SGDOCTOR_CONFIG, then /etc/sgdoctor/config.toml).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v",
+    help="Tracebacks of crashed checks.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color",
+    help="No colour (NO_COLOR is honoured).")]
 DeepOpt = Annotated[bool, typer.Option(
-    "--deep", help="Slower, deeper probes where a check offers them (e.g. dlopen libraries).")]
+    "--deep",
+    help="Slower, deeper probes where a check offers them (e.g. dlopen libraries).")]
 WaitOpt = Annotated[str | None, typer.Option(
-    "--wait", help="Retry failed checks until they pass or DURATION runs out (e.g. 120s).")]
+    "--wait",
+    metavar="DURATION",
+    help="Retry failed checks until they pass or DURATION runs out (e.g. 120s).")]
 IntervalOpt = Annotated[str | None, typer.Option(
-    "--interval", help="Pause between retries while waiting (default 2s, ±20% jitter).")]
+    "--interval",
+    metavar="DURATION",
+    help="Pause between retries while waiting (default 2s, ±20% jitter).")]
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
