@@ -272,7 +272,7 @@ def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fai
         from sgdoctor.report import table
 
         return table.render(report, color=color, width=table_width(stream),
-                            unicode=_utf8_stdout(), show_skipped=verbose)
+                            unicode=utf8_stdout(), show_skipped=verbose)
     if fmt == "json":
         from sgdoctor.report import json as json_fmt
 
@@ -290,7 +290,7 @@ def render(report: Report, fmt: str, *, color: bool = False, fail_on: str = "fai
     return nagios.render(report, fail_on)
 
 
-def _utf8_stdout() -> bool:
+def utf8_stdout() -> bool:
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
     return encoding == "utf8"
 
@@ -319,10 +319,12 @@ def write_atomic(path: str, text: str) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def emit(report: Report, req: RunRequest) -> None:
-    """Print (or atomically write) the report; only the report goes to stdout."""
+def emit(report: Report, req: RunRequest, trailer: str = "") -> None:
+    """Print (or atomically write) the report, and `trailer` after it (mesh's matrix); only
+    the report goes to stdout."""
     color = req.color and req.output is None and sys.stdout.isatty()
-    text = render(report, req.format, color=color, fail_on=req.fail_on, verbose=req.verbose)
+    text = render(report, req.format, color=color, fail_on=req.fail_on,
+                  verbose=req.verbose) + trailer
     if req.output:
         write_atomic(req.output, text)
     else:

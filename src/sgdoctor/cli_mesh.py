@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import sys
 import time
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -22,11 +21,10 @@ from sgdoctor.cli_common import (
     FormatOpt,
     NoColorOpt,
     OutputOpt,
-    _utf8_stdout,
     build_request,
+    emit,
     exit_code_for,
-    render,
-    write_atomic,
+    utf8_stdout,
 )
 from sgdoctor.errors import ConfigError
 
@@ -72,15 +70,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f'[checks."mesh.gloo"] lease_ttl = {ttl!r}: give whole seconds '
                               "from 2 to 3600")
         report, signum = _run(env, req, group=group, name=name, expect=expect, port=port)
-        text = render(report, req.format, color=_color(req), fail_on=req.fail_on)
-        if req.format == "table":
-            text += matrix_text(report.checks[0].details.get("matrix") or {},
-                                unicode=_utf8_stdout())
-        if req.output:
-            write_atomic(req.output, text)
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+        matrix = report.checks[0].details.get("matrix") or {}
+        emit(report, req, trailer=matrix_text(matrix, unicode=utf8_stdout())
+             if req.format == "table" else "")
         raise typer.Exit(exit_code_for(report, req, signum))
 
 
@@ -106,10 +98,6 @@ def _run(env: dict[str, str], req: Any, *, group: str, name: str, expect: int,
                                                                         *result.env])))
     report = build_report([outcome], env, started_at=started_wall, duration_ms=duration)
     return dataclasses.replace(report, hostname=name), signum
-
-
-def _color(req: Any) -> bool:
-    return bool(req.color and req.output is None and sys.stdout.isatty())
 
 
 def matrix_text(matrix: Mapping[str, Mapping[str, Any]], *, unicode: bool = True) -> str:
