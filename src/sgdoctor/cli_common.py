@@ -116,6 +116,11 @@ class RunRequest:
     interval: float = 2.0
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """What checks see as ctx.options."""
+        return {"verbose": self.verbose, "deep": self.deep}
+
 
 def _ignores(items: Sequence[str]) -> dict[str, str]:
     result = {}
@@ -207,7 +212,7 @@ def run_once(req: RunRequest, env: Mapping[str, str],
     if specs is None:
         specs = discover_selected(req)
     outcomes = run_checks(specs, env, timeout=req.timeout, settings=req.settings,
-                          options={"verbose": req.verbose, "deep": req.deep},
+                          options=req.options,
                           ignore=expand_ignores(specs, req.ignore))
     return build_report(outcomes, env, started_at=started_wall,
                         duration_ms=(time.monotonic() - started) * 1000)

@@ -66,7 +66,6 @@ def run_with_wait(req: RunRequest, env: Mapping[str, str], specs: Sequence[Check
     started_wall, started = time.time(), time.monotonic()
     deadline = started + wait
     ignore = expand_ignores(specs, req.ignore)
-    options = {"verbose": req.verbose, "deep": req.deep}
     outcomes: dict[str, Outcome] = {}
     attempts = 0
 
@@ -80,7 +79,7 @@ def run_with_wait(req: RunRequest, env: Mapping[str, str], specs: Sequence[Check
         while todo:
             budget = min(req.timeout, max(0.05, deadline - time.monotonic()))
             for outcome in run_checks(todo, env, timeout=budget, settings=req.settings,
-                                      options=options, ignore=ignore):
+                                      options=req.options, ignore=ignore):
                 outcomes[outcome.spec.id] = outcome
             attempts += 1
             todo = _to_retry(specs, outcomes)
