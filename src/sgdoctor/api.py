@@ -11,15 +11,19 @@ import enum
 import re
 import textwrap
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Status", "Result", "Context", "CheckSpec", "CheckFunc", "check", "SPEC_ATTR"]
+from sgdoctor.errors import FailureKind, ProbeError
+
+__all__ = ["Status", "Result", "Finding", "Findings", "Context", "CheckSpec", "CheckFunc",
+           "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError"]
 
 SPEC_ATTR = "__sgdoctor_check__"
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
+_CODE = re.compile(r"[a-z0-9_.-]+")
 
 
 class Status(str, enum.Enum):
@@ -75,6 +79,86 @@ class Result:
               env: Iterable[str] | None = None) -> Result:
         """For plugin authors who detect their own fault; the runner uses it for crashes."""
         return cls._make(Status.ERROR, summary, None, details, env)
+
+
+# How bad each status is when findings are folded into one verdict.
+SEVERITY: Mapping[Status, int] = MappingProxyType(
+    {Status.SKIP: 0, Status.OK: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found. ``code`` is stable (monitoring keys on it), the text is not."""
+
+    status: Status
+    summary: str
+    remedy: str | None = None
+    code: str = "finding"
+
+    def __post_init__(self) -> None:
+        if not _CODE.fullmatch(self.code):
+            raise ValueError(f"invalid finding code {self.code!r}: use a-z, 0-9, '_', '.', '-'")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "status": self.status.value, "summary": self.summary,
+                "remedy": self.remedy}
+
+
+class Findings:
+    """Many findings, one Result, by ONE policy for every check:
+
+    the worst status wins; the summary is that status's summaries, in the order they were
+    added, joined by "; "; the remedies of every finding worse than ok, worst first and
+    de-duplicated, one per line; every finding is listed in ``details["findings"]``.
+    With no finding worse than ok the result is ok with ``ok_summary``.
+    """
+
+    def __init__(self, items: Iterable[Finding] = ()) -> None:
+        self._items: list[Finding] = list(items)
+
+    def add(self, status: Status, summary: str, remedy: str | None = None, *,
+            code: str = "finding") -> Finding:
+        item = Finding(Status(status), summary, remedy or None, code)
+        self._items.append(item)
+        return item
+
+    def ok(self, summary: str, *, code: str = "ok") -> Finding:
+        return self.add(Status.OK, summary, code=code)
+
+    def warn(self, summary: str, remedy: str | None = None, *, code: str) -> Finding:
+        return self.add(Status.WARN, summary, remedy, code=code)
+
+    def fail(self, summary: str, remedy: str | None = None, *, code: str) -> Finding:
+        return self.add(Status.FAIL, summary, remedy, code=code)
+
+    def extend(self, items: Iterable[Finding]) -> None:
+        self._items.extend(items)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def worst(self) -> Status:
+        return max((f.status for f in self._items), key=SEVERITY.__getitem__, default=Status.OK)
+
+    def problems(self) -> list[Finding]:
+        """Findings worse than ok, worst first (stable within one status)."""
+        bad = [f for f in self._items if SEVERITY[f.status] > SEVERITY[Status.OK]]
+        return sorted(bad, key=lambda f: -SEVERITY[f.status])
+
+    def result(self, ok_summary: str, *, details: Mapping[str, Any] | None = None,
+               env: Iterable[str] | None = None, ok_remedy: str | None = None) -> Result:
+        merged = dict(details or {})
+        merged["findings"] = [f.as_dict() for f in self._items]
+        worst = self.worst
+        if SEVERITY[worst] <= SEVERITY[Status.OK]:
+            return Result._make(Status.OK, ok_summary, ok_remedy, merged, env)
+        summary = "; ".join(f.summary for f in self._items if f.status is worst)
+        remedy = "\n".join(dict.fromkeys(f.remedy for f in self.problems() if f.remedy))
+        return Result._make(worst, summary, remedy or None, merged, env)
 
 
 # Probes stop this long before the deadline so a slow endpoint is reported as a
