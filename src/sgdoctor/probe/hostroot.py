@@ -1,0 +1,117 @@
+"""Host paths under a root: ``--host-root DIR`` (config key ``host_root``), as node_exporter's
+``--path.rootfs`` does, so a DaemonSet that mounts the node's / at /host inspects the node and
+a test can point the host checks at a prepared tree.
+
+Every host-resource check reads /proc, /sys, /dev and /etc through one :class:`HostRoot`
+taken from ``ctx.options["host_root"]`` (default "/"). Reads never block (a FIFO planted at a
+path is refused, not waited on), never read without bound, and fail with a typed
+:class:`ProbeError` whose kind says why.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sgdoctor.errors import FailureKind, ProbeError
+
+__all__ = ["HostRoot", "READ_CAP", "os_failure"]
+
+READ_CAP = 1 << 20   # /proc and /sys files are small; a bigger one is not what we expect
+
+
+def os_failure(exc: OSError, what: str) -> ProbeError:
+    """An OSError as a typed probe failure that names the file."""
+    code = exc.errno
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        kind = FailureKind.NOT_FOUND
+    elif code in (errno.EACCES, errno.EPERM):
+        kind = FailureKind.PERMISSION
+    elif code == errno.EISDIR:
+        kind = FailureKind.NOT_A_FILE
+    else:
+        kind = FailureKind.IO
+    return ProbeError(kind, f"{what}: {exc.strerror or exc}")
+
+
+@dataclass(frozen=True)
+class HostRoot:
+    """Where the node's / is seen from this process ("/" when sgdoctor runs on the node)."""
+
+    root: str = "/"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> HostRoot:
+        """The root named by ``options["host_root"]``; raises ProbeError(INVALID or
+        NOT_FOUND) when it is not a usable directory."""
+        value = options.get("host_root") or "/"
+        if not isinstance(value, str) or "\0" in value:
+            raise ProbeError(FailureKind.INVALID, f"host root {value!r} is not a path")
+        root = os.path.normpath(os.path.abspath(value))
+        if not os.path.isdir(root):
+            raise ProbeError(FailureKind.NOT_FOUND, f"host root {value} is not a directory")
+        return cls(root)
+
+    @property
+    def on_host(self) -> bool:
+        """True when the root is this process's own / (no prefix)."""
+        return self.root == "/"
+
+    @property
+    def pid(self) -> str:
+        """The /proc entry that stands for "the node": this process on the node itself,
+        pid 1 of the node's /proc under another root (/proc/self there would be us)."""
+        return "self" if self.on_host else "1"
+
+    def path(self, host_path: str) -> str:
+        """The local path of an absolute path on the node."""
+        if not host_path.startswith("/"):
+            raise ValueError(f"host path must be absolute: {host_path!r}")
+        return host_path if self.on_host else self.root + host_path
+
+    def proc_self(self, name: str) -> str:
+        """``/proc/<node pid>/<name>`` under the root."""
+        return self.path(f"/proc/{self.pid}/{name}")
+
+    def read_text(self, host_path: str, cap: int = READ_CAP) -> str:
+        """A small text file of the node; ProbeError NOT_FOUND, PERMISSION, NOT_A_FILE (FIFO,
+        device, directory), TOO_LARGE or IO. Undecodable bytes are kept as surrogates."""
+        local = self.path(host_path)
+        try:
+            fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise os_failure(exc, local) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ProbeError(FailureKind.NOT_A_FILE, f"{local}: not a regular file")
+            chunks: list[bytes] = []
+            size = 0
+            while size <= cap:
+                chunk = os.read(fd, cap + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:
+            raise os_failure(exc, local) from None
+        finally:
+            os.close(fd)
+        if size > cap:
+            raise ProbeError(FailureKind.TOO_LARGE, f"{local}: larger than {cap} bytes")
+        return b"".join(chunks).decode("utf-8", "surrogateescape")
+
+    def listdir(self, host_path: str) -> list[str]:
+        """Sorted entry names of a node directory; ProbeError as for read_text."""
+        local = self.path(host_path)
+        try:
+            return sorted(os.listdir(local))
+        except OSError as exc:
+            raise os_failure(exc, local) from None
+
+    def exists(self, host_path: str) -> bool:
+        """Whether anything (a dangling symlink included) is at the node path."""
+        return os.path.lexists(self.path(host_path))
