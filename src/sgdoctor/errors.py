@@ -37,6 +37,7 @@ class FailureKind(str, enum.Enum):
     CERTIFICATE = "certificate"    # the server's certificate did not verify
     AUTH = "auth"                  # the server refused the credentials
     PROTOCOL = "protocol"          # it answered, but not as the protocol says
+    SERVER = "server"              # it answered in protocol, with an error of its own
     TOO_LARGE = "too_large"        # the answer exceeds what we read
     NOT_FOUND = "not_found"        # a file or object that should exist does not
     PERMISSION = "permission"      # the OS refused access

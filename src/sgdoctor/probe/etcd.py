@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint
-from sgdoctor.probe.http import HttpConnection, ProbeError, printable
+from sgdoctor.probe.http import HttpConnection, printable
 from sgdoctor.probe.parallel import run_all
 
 if TYPE_CHECKING:
@@ -56,16 +57,17 @@ def _pem(value: str, variable: str) -> str:
     if value.lstrip().startswith(PEM_MARK):
         return value
     if len(value) > 4096 or "\n" in value:
-        raise ProbeError("tls_config", f"{variable} is neither PEM text (-----BEGIN …) nor a "
-                                       "file path")
+        raise ProbeError(FailureKind.TLS_CONFIG,
+                         f"{variable} is neither PEM text (-----BEGIN …) nor a "
+                         "file path")
     try:
         with open(value, encoding="ascii", errors="replace") as handle:
             text = handle.read(1 << 20)
     except OSError as exc:
-        raise ProbeError("tls_config", f"{variable}: cannot read {value}: "
-                                       f"{exc.strerror or exc}") from None
+        raise ProbeError(FailureKind.TLS_CONFIG,
+                         f"{variable}: cannot read {value}: {exc.strerror or exc}") from None
     if PEM_MARK not in text:
-        raise ProbeError("tls_config", f"{variable}: {value} holds no PEM block")
+        raise ProbeError(FailureKind.TLS_CONFIG, f"{variable}: {value} holds no PEM block")
     return text
 
 
@@ -85,8 +87,8 @@ def client_tls_context(material: TlsMaterial | None) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cadata=ca)
     except (ssl.SSLError, ValueError):
-        raise ProbeError("tls_config", "ETCD_AUTH_CA does not hold a usable PEM "
-                                       "certificate") from None
+        raise ProbeError(FailureKind.TLS_CONFIG,
+                         "ETCD_AUTH_CA does not hold a usable PEM certificate") from None
     with tempfile.TemporaryDirectory(prefix="sgdoctor-tls-") as tmp:
         os.chmod(tmp, 0o700)
         cert_path, key_path = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -97,27 +99,32 @@ def client_tls_context(material: TlsMaterial | None) -> ssl.SSLContext:
         try:
             context.load_cert_chain(cert_path, key_path)
         except (ssl.SSLError, ValueError):
-            raise ProbeError("tls_config", "ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY do "
-                                           "not form a usable certificate/key pair") from None
+            raise ProbeError(FailureKind.TLS_CONFIG,
+                             "ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY do "
+                             "not form a usable certificate/key pair") from None
     return context
 
 
 # ---------------------------------------------------------------- client
 
+# gRPC status codes in the gateway's error replies (google.golang.org/grpc/codes).
+INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, UNAUTHENTICATED = 3, 9, 7, 16
+# etcd's auth errors everywhere; InvalidArgument is one only where our request is well
+# formed by construction (authenticate: "authentication failed"; a range read with a key:
+# "user name is empty").
+_AUTH_CODES = frozenset({PERMISSION_DENIED, UNAUTHENTICATED})
+_AUTH_CODES_AT = {"/v3/auth/authenticate": frozenset({INVALID_ARGUMENT}),
+                  "/v3/kv/range": frozenset({INVALID_ARGUMENT})}
+
+
 class EtcdError(ProbeError):
-    """etcd answered with an error (gRPC code and message from the gateway)."""
+    """etcd answered with an error (HTTP status, gRPC code and message from the gateway)."""
 
-    def __init__(self, status: int, message: str, code: int | None = None) -> None:
-        kind = "auth" if _is_auth_error(message) else "server"
-        super().__init__(kind, message)
+    def __init__(self, status: int, message: str, code: int | None = None,
+                 path: str = "") -> None:
+        auth = code in _AUTH_CODES or code in _AUTH_CODES_AT.get(path, ())
+        super().__init__(FailureKind.AUTH if auth else FailureKind.SERVER, message)
         self.status, self.code = status, code
-
-
-def _is_auth_error(message: str) -> bool:
-    lowered = message.lower()
-    return any(s in lowered for s in ("authentication failed", "user name is empty",
-                                      "invalid auth token", "permission denied",
-                                      "user name not found"))
 
 
 def b64(data: str | bytes) -> str:
@@ -173,24 +180,27 @@ class EtcdClient:
         response = self.conn.request(method, path, body=body, headers=headers,
                                      deadline=deadline)
         if response.status == 400 and b"HTTP request to an HTTPS server" in response.body:
-            raise ProbeError("tls", "this port speaks TLS: use https:// (with ETCD_AUTH_CA, "
-                                    "ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY)")
+            raise ProbeError(FailureKind.TLS,
+                             "this port speaks TLS: use https:// (with ETCD_AUTH_CA, "
+                             "ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY)")
         try:
             decoded = json.loads(response.body or b"{}")
         except ValueError:
-            raise ProbeError("protocol", f"HTTP {response.status} with a reply that is not "
-                                         f"JSON: {response.text(80)!r} — is this etcd?") from None
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"HTTP {response.status} with a reply that is not "
+                             f"JSON: {response.text(80)!r} — is this etcd?") from None
         return response.status, decoded
 
     def call(self, path: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """POST to the gateway; an error reply raises EtcdError."""
         status, decoded = self.request("POST", path, payload or {})
         if not isinstance(decoded, dict):
-            raise ProbeError("protocol", f"unexpected reply from {path}: not a JSON object")
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"unexpected reply from {path}: not a JSON object")
         if status != 200 or "error" in decoded:
             message = str(decoded.get("message") or decoded.get("error") or f"HTTP {status}")
             code = decoded.get("code")
-            raise EtcdError(status, message, code if isinstance(code, int) else None)
+            raise EtcdError(status, message, code if isinstance(code, int) else None, path)
         return decoded
 
     def authenticate(self) -> None:
@@ -199,7 +209,7 @@ class EtcdClient:
                           {"name": self.username, "password": self._password})
         token = reply.get("token")
         if not isinstance(token, str) or not token:
-            raise ProbeError("protocol", "etcd authenticated us but returned no token")
+            raise ProbeError(FailureKind.PROTOCOL, "etcd authenticated us but returned no token")
         self.token = token
 
     # -- maintenance
@@ -208,8 +218,9 @@ class EtcdClient:
         503 with {"health":"false","reason":...} when unhealthy."""
         status, decoded = self.request("GET", "/health", auth=False)
         if not isinstance(decoded, dict) or "health" not in decoded:
-            raise ProbeError("protocol", f"/health answered HTTP {status} without a health "
-                                         "field — is this etcd?")
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"/health answered HTTP {status} without a health "
+                             "field — is this etcd?")
         return status, decoded
 
     def status(self) -> dict[str, Any]:
@@ -352,21 +363,21 @@ def probe_member(endpoint: Endpoint, *, tls: ssl.SSLContext | None, username: st
             report.alarms = sorted({str(a.get("alarm")) for a in client.alarms()
                                     if a.get("alarm") not in (None, "NONE")})
         except EtcdError as exc:
-            if exc.kind != "auth":
+            if exc.kind is not FailureKind.AUTH:
                 raise
             report.notes.append(f"alarms not readable with these credentials: {exc.message}")
         step = "read a key"
         try:
             client.get("sgdoctor/probe", limit=1)
         except EtcdError as exc:
-            if exc.kind != "auth":
+            if exc.kind is not FailureKind.AUTH:
                 raise
             if username is None:
                 report.auth = "required"
-                raise ProbeError("auth", "etcd requires authentication "
+                raise ProbeError(FailureKind.AUTH, "etcd requires authentication "
                                          f"({exc.message}), but ETCD_AUTH_USERNAME and "
                                          "ETCD_AUTH_PASSWORD are not both set") from None
-            raise ProbeError("auth", f"user {username} cannot read keys: {exc.message}") \
+            raise ProbeError(FailureKind.AUTH, f"user {username} cannot read keys: {exc.message}") \
                 from None
         bad = [a for a in report.alarms if a in BAD_ALARMS]
         if bad:
@@ -444,7 +455,7 @@ def probe_endpoints(endpoints: list[Endpoint], *, tls_material: TlsMaterial | No
         except ProbeError as exc:
             tls_error = exc
 
-    def one(endpoint: Endpoint):
+    def one(endpoint: Endpoint) -> MemberReport:
         if tls_error is not None and endpoint.scheme == "https" and not endpoint.error:
             return MemberReport(endpoint=endpoint.display, host=endpoint.host,
                                 port=endpoint.port, error=tls_error.message,

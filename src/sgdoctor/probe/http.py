@@ -8,10 +8,14 @@ write is clamped to one absolute deadline and every reply is capped in size.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from sgdoctor.errors import FailureKind, ProbeError
 
 if TYPE_CHECKING:
     import ssl
@@ -19,19 +23,8 @@ if TYPE_CHECKING:
 MAX_BODY = 1 << 20          # 1 MiB: an etcd status or alarm reply is a few hundred bytes
 MAX_HEADER = 64 << 10
 _CHUNK = 65536
-
-
-class ProbeError(Exception):
-    """A failure talking to a server, classified so a check can say what went wrong.
-
-    kind: "dns", "refused", "unreachable", "timeout", "tls", "certificate", "protocol",
-    "too_large", "closed", "io".
-    """
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+__all__ = ["FailureKind", "HttpConnection", "HttpResponse", "ProbeError", "Timings",
+           "classify_os_error", "printable", "remaining"]
 
 
 @dataclass
@@ -55,37 +48,62 @@ def printable(data: bytes, limit: int = 80) -> str:
 def remaining(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise ProbeError("timeout", "timed out")
+        raise ProbeError(FailureKind.TIMEOUT, "timed out")
     return left
 
 
+# OpenSSL reason codes (ssl.SSLError.reason) of a handshake with something that is not TLS.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL",
+                      "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"})
+_UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN,
+                          errno.ENETDOWN})
+_CLOSED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
+def _tls_failure(exc: OSError) -> ProbeError | None:
+    """The kind of an ssl error, by its class and OpenSSL reason code; None if not TLS."""
+    if "ssl" not in sys.modules:  # no TLS was used, so this cannot be an ssl error
+        return None
+    import ssl  # waits for a half-done import in another thread instead of racing it
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProbeError(FailureKind.CERTIFICATE,
+                          f"certificate rejected: {exc.verify_message or exc}")
+    if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
+        return ProbeError(FailureKind.CLOSED, "the server closed the connection during the "
+                                              "TLS handshake")
+    if not isinstance(exc, ssl.SSLError):
+        return None
+    reason = exc.reason or ""
+    if reason in _NOT_TLS:
+        return ProbeError(FailureKind.TLS, f"TLS handshake failed ({reason}): the server does "
+                                           "not speak TLS on this port")
+    if reason.startswith(("SSLV3_ALERT_", "TLSV1_ALERT_", "TLSV13_ALERT_")):
+        return ProbeError(FailureKind.CERTIFICATE,
+                          f"the server refused our TLS handshake ({reason}); a client "
+                          "certificate may be missing or rejected")
+    return ProbeError(FailureKind.TLS, f"TLS error: {reason or exc}")
+
+
 def classify_os_error(exc: OSError) -> ProbeError:
-    # By class names: ssl is imported only when TLS is in use, possibly half-way in another
-    # thread right now, so its attributes cannot be relied on here.
-    kinds = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__ == "ssl"}
-    if "SSLCertVerificationError" in kinds:
-        detail = getattr(exc, "verify_message", None) or exc
-        return ProbeError("certificate", f"certificate rejected: {detail}")
-    if "SSLError" in kinds:
-        reason = getattr(exc, "reason", None) or str(exc)
-        if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL",
-                      "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"):
-            return ProbeError("tls", f"TLS handshake failed ({reason}): the server does not "
-                                     "speak TLS on this port — use http://")
-        if "ALERT" in reason.upper():
-            return ProbeError("certificate", f"the server refused our TLS handshake ({reason}); "
-                                             "a client certificate may be missing or rejected")
-        return ProbeError("tls", f"TLS error: {reason}")
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return ProbeError("timeout", "timed out")
-    if isinstance(exc, ConnectionRefusedError):
-        return ProbeError("refused", "connection refused (nothing listens on this port)")
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-        return ProbeError("closed", "the server closed the connection")
+    """An OS or ssl error as a typed failure: by exception class and errno, never by text."""
+    tls = _tls_failure(exc)
+    if tls is not None:
+        return tls
     if isinstance(exc, socket.gaierror):
-        return ProbeError("dns", f"cannot resolve the host name: {exc.strerror or exc}")
-    return ProbeError("unreachable" if exc.errno in (101, 113, 110) else "io",
-                      exc.strerror or str(exc) or type(exc).__name__)
+        return ProbeError(FailureKind.DNS, f"cannot resolve the host name: {exc.strerror or exc}")
+    if isinstance(exc, TimeoutError):  # socket.timeout, and any errno ETIMEDOUT
+        return ProbeError(FailureKind.TIMEOUT, "timed out")
+    if isinstance(exc, ConnectionRefusedError):
+        return ProbeError(FailureKind.REFUSED, "connection refused")
+    if isinstance(exc, ConnectionError) or exc.errno in _CLOSED:
+        return ProbeError(FailureKind.CLOSED, "the server closed the connection")
+    words = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in _UNREACHABLE:
+        return ProbeError(FailureKind.UNREACHABLE, words)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ProbeError(FailureKind.PERMISSION, words)
+    return ProbeError(FailureKind.IO, words)
 
 
 @dataclass
@@ -172,23 +190,25 @@ class HttpConnection:
         buf = b""
         while b"\r\n\r\n" not in buf:
             if len(buf) > MAX_HEADER:
-                raise ProbeError("too_large", f"no end of HTTP headers within {MAX_HEADER} bytes "
-                                              f"(starts with {printable(buf)!r})")
+                raise ProbeError(FailureKind.TOO_LARGE,
+                                 f"no end of HTTP headers within {MAX_HEADER} bytes "
+                                 f"(starts with {printable(buf)!r})")
             data = self._recv(deadline)
             if not data:
                 if not buf:
-                    raise ProbeError("closed", "the server closed the connection without "
-                                               "answering")
-                raise ProbeError("protocol", f"not an HTTP reply: {printable(buf)!r}")
+                    raise ProbeError(FailureKind.CLOSED,
+                                     "the server closed the connection without answering")
+                raise ProbeError(FailureKind.PROTOCOL, f"not an HTTP reply: {printable(buf)!r}")
             buf += data
             if not buf.startswith(b"HTTP/"[: len(buf)]):
-                raise ProbeError("protocol", f"not an HTTP server (it answered "
-                                             f"{printable(buf)!r})")
+                raise ProbeError(FailureKind.PROTOCOL,
+                                 f"not an HTTP server (it answered {printable(buf)!r})")
         head, rest = buf.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[1].isdigit():
-            raise ProbeError("protocol", f"malformed HTTP status line {printable(head)!r}")
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"malformed HTTP status line {printable(head)!r}")
         status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -202,10 +222,10 @@ class HttpConnection:
         elif "content-length" in headers:
             length = headers["content-length"]
             if not length.isdigit():
-                raise ProbeError("protocol", f"bad Content-Length {length!r}")
+                raise ProbeError(FailureKind.PROTOCOL, f"bad Content-Length {length!r}")
             if int(length) > self.max_body:
-                raise ProbeError("too_large", f"reply of {int(length)} bytes exceeds the "
-                                              f"{self.max_body}-byte limit")
+                raise ProbeError(FailureKind.TOO_LARGE, f"reply of {int(length)} bytes exceeds "
+                                                        f"the {self.max_body}-byte limit")
             body = self._fill(rest, int(length), deadline)[: int(length)]
         else:
             body, keep = self._read_to_close(rest, deadline), False
@@ -216,15 +236,16 @@ class HttpConnection:
         while len(buf) < length:
             data = self._recv(deadline)
             if not data:
-                raise ProbeError("closed", f"the server closed the connection after "
-                                           f"{len(buf)} of {length} bytes")
+                raise ProbeError(FailureKind.CLOSED, "the server closed the connection after "
+                                                     f"{len(buf)} of {length} bytes")
             buf += data
         return buf
 
     def _read_to_close(self, buf: bytes, deadline: float) -> bytes:
         while True:
             if len(buf) > self.max_body:
-                raise ProbeError("too_large", f"reply exceeds the {self.max_body}-byte limit")
+                raise ProbeError(FailureKind.TOO_LARGE,
+                                 f"reply exceeds the {self.max_body}-byte limit")
             data = self._recv(deadline)
             if not data:
                 return buf
@@ -235,20 +256,22 @@ class HttpConnection:
         while True:
             while b"\r\n" not in buf:
                 if len(buf) > 1024:
-                    raise ProbeError("protocol", "malformed chunked encoding")
+                    raise ProbeError(FailureKind.PROTOCOL, "malformed chunked encoding")
                 data = self._recv(deadline)
                 if not data:
-                    raise ProbeError("closed", "the server closed the connection mid-reply")
+                    raise ProbeError(FailureKind.CLOSED,
+                                     "the server closed the connection mid-reply")
                 buf += data
             size_line, buf = buf.split(b"\r\n", 1)
             try:
                 size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
             except ValueError:
-                raise ProbeError("protocol", "malformed chunked encoding") from None
+                raise ProbeError(FailureKind.PROTOCOL, "malformed chunked encoding") from None
             if size == 0:
                 return body, buf
             if len(body) + size > self.max_body:
-                raise ProbeError("too_large", f"reply exceeds the {self.max_body}-byte limit")
+                raise ProbeError(FailureKind.TOO_LARGE,
+                                 f"reply exceeds the {self.max_body}-byte limit")
             buf = self._fill(buf, size + 2, deadline)
             body += buf[:size]
             buf = buf[size + 2:]
