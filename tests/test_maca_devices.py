@@ -61,6 +61,10 @@ def fake_smi(driver: Path, body: str) -> Path:
     return script
 
 
+def codes(result) -> list[str]:
+    return [f["code"] for f in result.details["findings"]]
+
+
 def run(base: Path, env: dict[str, str] | None = None, *, budget: float = 5.0, **settings):
     settings.setdefault("root", str(base))
     settings.setdefault("driver_dir", str(base / "mxdriver"))
@@ -88,6 +92,7 @@ def test_no_devices_with_maca_path_fails_with_docker_flags(tmp_path):
     assert r.status is Status.FAIL
     assert "MACA_PATH is set" in r.summary
     assert "--device=/dev/mxcd --device=/dev/dri --group-add video" in r.remedy
+    assert codes(r) == ["no_devices"]
 
 
 def test_no_devices_with_sdk_on_disk_fails(tmp_path):
@@ -106,6 +111,7 @@ def test_regular_files_where_devices_should_be_fail(tmp_path):
     assert f"{tmp_path}/dev/mxcd is a file, not a character device" in r.summary
     assert "renderD128 is a file" in r.summary
     assert r.details["mxcd"]["kind"] == "file"
+    assert codes(r) == ["mxcd_not_character_device", "render_node_not_character_device"]
 
 
 def test_healthy_eight_gpus(tmp_path, needs_root):
@@ -114,6 +120,7 @@ def test_healthy_eight_gpus(tmp_path, needs_root):
     r = run(tmp_path, {"MACA_PATH": "/opt/maca"})
     assert r.status is Status.OK, r.summary
     assert "8 GPU(s) available per mx-smi" in r.summary and "8 render node(s)" in r.summary
+    assert r.details["findings"] == []
     assert len(r.details["gpus"]) == 8 and r.details["mxcd"]["rdev"] == [240, 0]
     assert r.details["mx_smi"]["path"] == str(tmp_path / "mxdriver" / "bin" / "mx-smi")
 
@@ -133,6 +140,24 @@ def test_missing_render_nodes_fails(tmp_path, needs_root):
     fake_smi(tmp_path / "mxdriver", HEALTHY)
     r = run(tmp_path)
     assert r.status is Status.FAIL and "no render node" in r.summary
+    assert codes(r) == ["no_render_node"]
+
+
+def test_fail_and_warnings_fold_by_the_one_policy(tmp_path, needs_root):
+    """The fail's summary alone; every remedy, the fail's first, one per line."""
+    make_nodes(tmp_path, render=0)
+    r = run(tmp_path, {"MACA_VISIBLE_DEVICES": "GPU-aa,GPU-aa"})
+    assert r.status is Status.FAIL
+    assert r.summary == f"no render node {tmp_path}/dev/dri/renderD*"
+    assert r.remedy.splitlines() == [
+        "Pass the devices to the container: docker run --device=/dev/mxcd --device=/dev/dri "
+        "--group-add video ...",
+        f"Add {tmp_path}/mxdriver/bin to PATH (or mount the MetaX driver tools into the "
+        "container)",
+        "Prefer GPU indices, e.g. MACA_VISIBLE_DEVICES=0,1",
+        "List each GPU once"]
+    assert codes(r) == ["no_render_node", "mx_smi_not_found", "visible_uuid_unverified",
+                        "visible_devices_duplicate"]
 
 
 # --- mx-smi ----------------------------------------------------------------------------
@@ -145,6 +170,7 @@ def test_not_available_gpu_fails_naming_it(tmp_path, needs_root):
     assert "1 of 8 GPU(s) not available" in r.summary
     assert "GPU#3 (0000:11:00.0): Not Available(MetaX Sysfs File Unaccessible)" in r.summary
     assert "show-unavailable-reason" in r.remedy
+    assert codes(r) == ["gpu_unavailable"]
 
 
 def test_hanging_mx_smi_fails_in_time_and_leaves_nothing_behind(tmp_path, needs_root):
@@ -156,6 +182,7 @@ def test_hanging_mx_smi_fails_in_time_and_leaves_nothing_behind(tmp_path, needs_
     took = time.monotonic() - start
     assert r.status is Status.FAIL, r.summary
     assert "did not answer within" in r.summary and "killed" in r.summary
+    assert codes(r) == ["mx_smi_hung"]
     assert took < 3.0   # about 1.85 s: the deadline less the probe margin, plus the kill
     pid = int(pidfile.read_text())
     assert not _alive(pid), "the hung mx-smi's child survived"
@@ -185,6 +212,7 @@ def test_mx_smi_error_exit_is_reported(tmp_path, needs_root):
     r = run(tmp_path)
     assert r.status is Status.FAIL
     assert "failed (exit 9): Failed to initialize mxsml: Driver Not Loaded" in r.summary
+    assert codes(r) == ["mx_smi_failed"] and "lsmod | grep metax" in r.remedy
 
 
 def test_mx_smi_escape_sequences_do_not_reach_the_summary(tmp_path, needs_root):
@@ -203,6 +231,7 @@ def test_mx_smi_that_cannot_be_executed(tmp_path, needs_root):
     r = run(tmp_path)
     assert r.status is Status.FAIL
     assert "could not be run: Exec format error" in r.summary
+    assert codes(r) == ["mx_smi_not_runnable"]
 
 
 def test_mx_smi_missing_its_library_points_at_ld_library_path(tmp_path, needs_root):
@@ -212,6 +241,16 @@ def test_mx_smi_missing_its_library_points_at_ld_library_path(tmp_path, needs_ro
     r = run(tmp_path)
     assert r.status is Status.FAIL and "exit 127" in r.summary
     assert f"LD_LIBRARY_PATH={tmp_path}/mxdriver/lib:" in r.remedy
+    assert codes(r) == ["mx_smi_libraries_missing"]
+
+
+def test_mx_smi_loader_words_with_another_exit_are_not_read_as_a_loader_failure(
+        tmp_path, needs_root):
+    """The verdict keys on the loader's exit status (127), never on the words it printed."""
+    make_nodes(tmp_path)
+    fake_smi(tmp_path / "mxdriver", 'echo "error while loading shared libraries" >&2\nexit 3\n')
+    r = run(tmp_path)
+    assert codes(r) == ["mx_smi_failed"] and "LD_LIBRARY_PATH" not in r.remedy
 
 
 def test_mx_smi_listing_no_gpu_fails(tmp_path, needs_root):
@@ -219,6 +258,7 @@ def test_mx_smi_listing_no_gpu_fails(tmp_path, needs_root):
     fake_smi(tmp_path / "mxdriver", 'echo "No MetaX GPU found"\n')
     r = run(tmp_path)
     assert r.status is Status.FAIL and "lists no GPU" in r.summary
+    assert codes(r) == ["no_gpu_listed"]
 
 
 def test_endless_output_is_cut_off(tmp_path, needs_root):
@@ -226,6 +266,7 @@ def test_endless_output_is_cut_off(tmp_path, needs_root):
     fake_smi(tmp_path / "mxdriver", f"{YES} GPU#0\n")
     r = run(tmp_path)
     assert r.status is Status.FAIL and "more than 1 MiB" in r.summary
+    assert codes(r) == ["mx_smi_output_too_large"]
 
 
 def test_unreadable_gpu_lines_warn_and_do_not_count_as_zero(tmp_path, needs_root):
@@ -234,12 +275,14 @@ def test_unreadable_gpu_lines_warn_and_do_not_count_as_zero(tmp_path, needs_root
     r = run(tmp_path, {"MACA_VISIBLE_DEVICES": "1"})
     assert r.status is Status.WARN, r.summary
     assert "cannot read" in r.summary and "Initializing" in r.summary
+    assert codes(r) == ["mx_smi_unreadable_lines"]
 
 
 def test_mx_smi_missing_warns(tmp_path, needs_root):
     make_nodes(tmp_path)
     r = run(tmp_path)
     assert r.status is Status.WARN and "mx-smi is not on PATH" in r.summary
+    assert codes(r) == ["mx_smi_not_found"]
 
 
 def test_mx_smi_on_path_wins_over_driver_dir(tmp_path, needs_root):
@@ -252,19 +295,22 @@ def test_mx_smi_on_path_wins_over_driver_dir(tmp_path, needs_root):
 
 # --- MACA_VISIBLE_DEVICES --------------------------------------------------------------
 
-@pytest.mark.parametrize("value, status, words", [
-    ("0,7", Status.OK, None),
-    ("0,8", Status.FAIL, "names GPU index 8 but only 8 GPU(s) exist (0..7, by mx-smi)"),
-    ("", Status.WARN, "set but empty"),
-    ("0,gpu1", Status.WARN, "'gpu1' is neither a device index nor a GPU UUID"),
-    ("1,1", Status.WARN, "lists '1' twice"),
-    ("GPU-123", Status.WARN, "UUID-like"),
+@pytest.mark.parametrize("value, status, words, code", [
+    ("0,7", Status.OK, None, None),
+    ("0,8", Status.FAIL, "names GPU index 8 but only 8 GPU(s) exist (0..7, by mx-smi)",
+     "visible_index_out_of_range"),
+    ("", Status.WARN, "set but empty", "visible_devices_empty"),
+    ("0,gpu1", Status.WARN, "'gpu1' is neither a device index nor a GPU UUID",
+     "visible_devices_malformed"),
+    ("1,1", Status.WARN, "lists '1' twice", "visible_devices_duplicate"),
+    ("GPU-123", Status.WARN, "UUID-like", "visible_uuid_unverified"),
 ])
-def test_visible_devices_against_mx_smi(tmp_path, needs_root, value, status, words):
+def test_visible_devices_against_mx_smi(tmp_path, needs_root, value, status, words, code):
     make_nodes(tmp_path, render=8)
     fake_smi(tmp_path / "mxdriver", HEALTHY)
     r = run(tmp_path, {"MACA_VISIBLE_DEVICES": value})
     assert r.status is status, r.summary
+    assert codes(r) == ([code] if code else [])
     if words:
         assert words in r.summary and r.remedy
     assert "MACA_VISIBLE_DEVICES" in r.env
@@ -277,6 +323,7 @@ def test_visible_uuid_checked_when_mx_smi_prints_uuids(tmp_path, needs_root):
     assert run(tmp_path, {"MACA_VISIBLE_DEVICES": "GPU-aa-1"}).status is Status.OK
     r = run(tmp_path, {"MACA_VISIBLE_DEVICES": "GPU-bb-2"})
     assert r.status is Status.FAIL and "'GPU-bb-2', which mx-smi does not list" in r.summary
+    assert codes(r) == ["visible_uuid_unknown"]
 
 
 def test_visible_devices_counted_by_render_nodes_without_mx_smi(tmp_path, needs_root):
@@ -367,6 +414,8 @@ def test_cli_not_available_fails(tmp_path, needs_root):
     fake_smi(tmp_path / "mxdriver", ONE_BAD)
     code, res, _ = cli(tmp_path, {})
     assert code == 1 and res["status"] == "fail" and "GPU#3" in res["summary"]
+    assert [(f["code"], f["status"]) for f in res["details"]["findings"]] == [
+        ("gpu_unavailable", "fail")]
 
 
 def test_cli_hanging_mx_smi_is_a_fail_before_the_run_deadline(tmp_path, needs_root):
@@ -383,6 +432,7 @@ def test_cli_no_devices_in_a_maca_container(tmp_path):
     code, res, _ = cli(tmp_path, {"MACA_PATH": "/opt/maca"})
     assert code == 1 and res["status"] == "fail"
     assert "--device=/dev/mxcd --device=/dev/dri --group-add video" in res["remedy"]
+    assert [f["code"] for f in res["details"]["findings"]] == ["no_devices"]
 
 
 def test_cli_bad_timeout_setting_is_an_error(tmp_path, needs_root):

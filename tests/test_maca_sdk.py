@@ -48,6 +48,10 @@ def tool_dir(base: Path, *names: str) -> str:
     return str(bindir)
 
 
+def codes(result) -> list[str]:
+    return [f["code"] for f in result.details["findings"]]
+
+
 def run(env: dict[str, str], base: Path, **settings):
     settings.setdefault("maca_dir", str(base / "maca"))
     settings.setdefault("driver_dir", str(base / "mxdriver"))
@@ -68,6 +72,7 @@ def test_unset_with_sdk_present_fails_with_export_line(tmp_path, path_with_gcc):
     assert "Not found MACA_PATH" in r.summary
     assert r.remedy == f"export MACA_PATH={sdk}"
     assert "MACA_PATH" in r.env
+    assert codes(r) == ["maca_path_unset"]
 
 
 def test_unset_and_nothing_metax_skips(tmp_path, path_with_gcc):
@@ -79,6 +84,7 @@ def test_unset_with_only_the_driver_warns(tmp_path, path_with_gcc):
     (tmp_path / "mxdriver").mkdir()
     r = run({"PATH": path_with_gcc}, tmp_path)
     assert r.status is Status.WARN and "driver" in r.summary and r.remedy
+    assert codes(r) == ["sdk_missing_driver_present"]
 
 
 def test_default_location_is_a_setting_not_the_host(tmp_path, path_with_gcc):
@@ -125,6 +131,7 @@ def test_below_minimum_fails(tmp_path, path_with_gcc):
     r = run({"PATH": path_with_gcc, "MACA_PATH": str(sdk)}, tmp_path)
     assert r.status is Status.FAIL
     assert "3.6.9.1 is older than the minimum 3.7.0" in r.summary and ">= 3.7.0" in r.remedy
+    assert codes(r) == ["version_below_minimum"]
 
 
 def test_minimum_is_configurable(tmp_path, path_with_gcc):
@@ -147,12 +154,31 @@ def test_non_executable_ld_lld_fails_with_chmod(tmp_path, path_with_gcc):
     assert r.status is Status.FAIL
     assert "ld.lld under" in r.summary and "not an executable" in r.summary
     assert f"chmod +x {sdk}/mxgpu_llvm/bin/ld.lld" in r.remedy
+    assert codes(r) == ["mxcc_not_executable", "ld_lld_not_executable"]
 
 
 def test_missing_lib_and_include_fail(tmp_path, path_with_gcc):
     sdk = make_sdk(tmp_path, dirs=())
     r = run({"PATH": path_with_gcc, "MACA_PATH": str(sdk)}, tmp_path)
     assert r.status is Status.FAIL and "no lib/" in r.summary and "no include/" in r.summary
+    assert codes(r) == ["lib_dir_missing", "include_dir_missing"]
+    assert r.remedy == "Reinstall the MACA SDK or point MACA_PATH at a complete one"
+
+
+def test_fails_and_warnings_fold_by_the_one_policy(tmp_path):
+    """Worst status's summaries only; every remedy, fails first, one per line; all listed."""
+    sdk = make_sdk(tmp_path, "Version:3.6.0\n", tools=("ld.lld",))
+    r = run({"PATH": tool_dir(tmp_path, "cc"), "MACA_PATH": str(sdk)}, tmp_path)
+    assert r.status is Status.FAIL
+    assert r.summary == (f"mxgpu_llvm/bin/mxcc is missing under {sdk} (-> {sdk.resolve()}) "
+                         "(MetaX Triton needs it); MACA 3.6.0 is older than the minimum 3.7.0 "
+                         "(mcoplib refuses it)")
+    assert r.remedy.splitlines() == [
+        "Reinstall the MACA SDK (its mxgpu_llvm toolchain is incomplete)",
+        "Use a MACA SDK >= 3.7.0 (or lower min_version in the config)",
+        f"export CC={tmp_path}/bin/cc"]
+    assert codes(r) == ["mxcc_missing", "version_below_minimum", "only_plain_cc"]
+    assert [f["status"] for f in r.details["findings"]] == ["fail", "fail", "warn"]
 
 
 @pytest.mark.parametrize("kind", ["missing", "file", "broken-link", "empty"])
@@ -168,22 +194,26 @@ def test_maca_path_not_a_directory(tmp_path, path_with_gcc, kind):
     expected = {"missing": "does not exist", "file": "not a directory",
                 "broken-link": "broken symlink", "empty": "empty"}[kind]
     assert expected in r.summary
+    assert codes(r) == [{"missing": "maca_path_missing", "file": "maca_path_not_directory",
+                         "broken-link": "maca_path_broken_symlink",
+                         "empty": "maca_path_empty"}[kind]]
 
 
 # --- hostile Version.txt ---------------------------------------------------------------
 
-@pytest.mark.parametrize("content, words", [
-    (None, "Version.txt: missing"),
-    ("", "Version.txt is empty"),
-    ("hello\n", "holds no MACA version"),
-    (b"Version:\xff\xfe3.7\n", "not UTF-8"),
-    ("x" * (200 * 1024), "longer than 64 KiB"),
+@pytest.mark.parametrize("content, words, code", [
+    (None, "Version.txt: missing", "version_unreadable"),
+    ("", "Version.txt is empty", "version_empty"),
+    ("hello\n", "holds no MACA version", "version_invalid"),
+    (b"Version:\xff\xfe3.7\n", "not UTF-8", "version_not_utf8"),
+    ("x" * (200 * 1024), "longer than 64 KiB", "version_too_long"),
 ])
-def test_unreadable_versions_warn(tmp_path, path_with_gcc, content, words):
+def test_unreadable_versions_warn(tmp_path, path_with_gcc, content, words, code):
     sdk = make_sdk(tmp_path, content)
     r = run({"PATH": path_with_gcc, "MACA_PATH": str(sdk)}, tmp_path)
     assert r.status is Status.WARN, r.summary
     assert words in r.summary and r.remedy
+    assert codes(r) == [code]
     assert len(r.summary) < 400
 
 
@@ -213,6 +243,7 @@ def test_no_compiler_warns(tmp_path):
     r = run({"PATH": tool_dir(tmp_path, "mxcc"), "MACA_PATH": str(sdk)}, tmp_path)
     assert r.status is Status.WARN
     assert "no C compiler" in r.summary and "apt-get install -y gcc" in r.remedy
+    assert codes(r) == ["no_c_compiler"]
 
 
 def test_plain_cc_is_not_enough_for_triton_but_named_in_the_remedy(tmp_path):
@@ -233,6 +264,7 @@ def test_cc_variable_naming_nothing_warns(tmp_path, path_with_gcc):
     sdk = make_sdk(tmp_path)
     r = run({"PATH": path_with_gcc, "MACA_PATH": str(sdk), "CC": "no-such-cc"}, tmp_path)
     assert r.status is Status.WARN and "CC='no-such-cc'" in r.summary
+    assert codes(r) == ["cc_not_found"]
 
 
 def test_compiler_comes_from_the_snapshot_path_not_os_environ(tmp_path, monkeypatch):
@@ -267,6 +299,7 @@ def test_relative_maca_path_warns(tmp_path, path_with_gcc, monkeypatch):
     r = run({"PATH": path_with_gcc, "MACA_PATH": "maca"}, tmp_path)
     assert r.status is Status.WARN and "relative" in r.summary
     assert r.remedy == f"export MACA_PATH={tmp_path / 'maca-3.7.1.5'}"
+    assert codes(r) == ["maca_path_relative"]
 
 
 # --- through the real CLI --------------------------------------------------------------
@@ -292,6 +325,7 @@ def test_cli_symlinked_sdk_ok(tmp_path, path_with_gcc):
     assert code == 0 and res["status"] == "ok"
     assert res["details"]["real_path"] == str(tmp_path / "maca-3.7.1.5")
     assert res["env"] == ["MACA_PATH", "PATH", "CC"]
+    assert res["details"]["findings"] == []
 
 
 def test_cli_unset_with_sdk_on_disk_fails_with_export(tmp_path, path_with_gcc):
@@ -299,6 +333,20 @@ def test_cli_unset_with_sdk_on_disk_fails_with_export(tmp_path, path_with_gcc):
     code, res = cli(tmp_path, {"PATH": path_with_gcc})
     assert code == 1 and res["status"] == "fail"
     assert res["remedy"] == f"export MACA_PATH={sdk}"
+    assert res["details"]["findings"] == [
+        {"code": "maca_path_unset", "status": "fail", "summary": res["summary"],
+         "remedy": f"export MACA_PATH={sdk}"}]
+
+
+def test_cli_lists_every_finding_with_its_code(tmp_path):
+    sdk = make_sdk(tmp_path, "Version:3.6.0\n", exec_tools=False)
+    code, res = cli(tmp_path, {"PATH": str(tmp_path / "nowhere"), "MACA_PATH": str(sdk)})
+    assert code == 1 and res["status"] == "fail"
+    assert [(f["code"], f["status"]) for f in res["details"]["findings"]] == [
+        ("mxcc_not_executable", "fail"), ("ld_lld_not_executable", "fail"),
+        ("version_below_minimum", "fail"), ("no_c_compiler", "warn")]
+    assert "no C compiler" not in res["summary"]      # a warning under a fail: listed only
+    assert res["remedy"].splitlines()[-1].startswith("Install one (apt-get install -y gcc)")
 
 
 def test_cli_below_minimum_from_config(tmp_path, path_with_gcc):
@@ -306,6 +354,7 @@ def test_cli_below_minimum_from_config(tmp_path, path_with_gcc):
     code, res = cli(tmp_path, {"PATH": path_with_gcc, "MACA_PATH": str(sdk)},
                     min_version="3.9.0")
     assert code == 1 and res["status"] == "fail" and "minimum 3.9.0" in res["summary"]
+    assert [f["code"] for f in res["details"]["findings"]] == ["version_below_minimum"]
 
 
 def test_cli_bad_min_version_setting_is_an_error_not_a_pass(tmp_path, path_with_gcc):

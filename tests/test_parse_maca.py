@@ -181,11 +181,3 @@ def test_smi_unavailable_spelling_is_not_available():
     (gpu,) = parse_smi_list("GPU#2    MXC500      0000:10:00.0   Unavailable\n").gpus
     assert not gpu.available and gpu.state == "Unavailable"
 
-
-def test_fold_findings_fail_first_and_remedies_once():
-    from sgdoctor.parse.maca import fold_findings
-
-    assert fold_findings([], []) is None
-    assert fold_findings([], [("w", "r1")]) == ("warn", "w", "r1")
-    assert fold_findings([("f1", "r1"), ("f2", "r1")], [("w", "r2")]) == (
-        "fail", "f1; f2; w", "r1; r2")

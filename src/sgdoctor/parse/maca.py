@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "MacaVersion", "parse_version_text", "release_tuple", "below_minimum", "is_master_version",
     "VisibleDevices", "parse_visible_devices",
-    "SmiGpu", "SmiListing", "parse_smi_list", "fold_findings",
+    "SmiGpu", "SmiListing", "parse_smi_list",
 ]
 
 # mcoplib (MetaX-MACA/mcoplib setup.py, `_MASTER_VERSION_RE`): date-based "master" builds
@@ -228,20 +228,3 @@ def parse_smi_list(text: str) -> SmiListing:
         ))
     return SmiListing(tuple(gpus), tuple(unparsed))
 
-
-# --------------------------------------------------------------------------------------
-# Several findings, one verdict
-
-
-def fold_findings(fails: list[tuple[str, str]],
-                  warns: list[tuple[str, str]]) -> tuple[str, str, str] | None:
-    """Fold (summary, remedy) findings into one ``(status, summary, remedy)``, or None if none.
-
-    The MACA checks report everything they found at once, so one run shows every fix:
-    fails first, then warnings; a remedy shared by several findings is said once.
-    """
-    if not fails and not warns:
-        return None
-    found = fails + warns
-    return ("fail" if fails else "warn", "; ".join(s for s, _ in found),
-            "; ".join(dict.fromkeys(r for _, r in found)))

@@ -12,9 +12,12 @@ from typing import Any
 
 from sgdoctor.api import Status
 
-__all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes"]
+__all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes", "SHOWN_LIMIT", "PATH_LIMIT"]
 
 SHOWN_LIMIT = 120
+# Paths are cut only when absurd: a remedy such as `chown nobody <path>` or
+# `export MACA_PATH=<path>` is of use only with the whole path (PATH_MAX is 4096).
+PATH_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,10 @@ def fail(meaning: str, remedy: str, value: Any = None) -> Verdict:
 
 def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
     """A value made safe to print: undecodable bytes and control characters escaped,
-    huge values cut, so a hostile environment cannot garble a report or a terminal."""
+    huge values cut, so a hostile environment cannot garble a report or a terminal.
+
+    THE escaping helper: every check and probe shows values through it (paths with
+    ``limit=PATH_LIMIT``)."""
     out = []
     for ch in text[: limit + 1]:
         code = ord(ch)

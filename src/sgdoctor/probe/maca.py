@@ -17,21 +17,13 @@ from sgdoctor.probe.accounts import group_name
 from sgdoctor.probe.process import RunResult, os_error, run_bounded
 
 __all__ = [
-    "shown", "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",
+    "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",
     "Compiler", "find_c_compiler", "which", "Node", "inspect_node", "DeviceNodes",
     "device_nodes", "find_mx_smi", "RunResult", "run_bounded",
 ]
 
 VERSION_FILE_CAP = 64 * 1024
 SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
-
-
-def shown(path: str) -> str:
-    """A path fit for a message: raw bytes and control characters escaped, never cut short
-    of PATH_MAX (a remedy's `export MACA_PATH=...` must stay whole)."""
-    from sgdoctor.parse.verdict import shown as escaped
-
-    return escaped(path, limit=4096)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""The one fold policy (sgdoctor.api.Findings) that every check, built-in or plugin, uses:
+worst status wins; that status's summaries in order; remedies of every problem, worst first,
+de-duplicated, one per line; every finding in details["findings"] with its stable code."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import json_report, result_of, run_cli
+from sgdoctor.api import SEVERITY, Finding, Findings, Result, Status
+
+
+def test_no_finding_is_ok_with_the_ok_summary_and_an_empty_list():
+    r = Findings().result("all fine", details={"x": 1}, env=["A"])
+    assert (r.status, r.summary, r.remedy) == (Status.OK, "all fine", None)
+    assert r.details == {"x": 1, "findings": []} and r.env == ("A",)
+
+
+def test_ok_findings_are_listed_but_do_not_change_the_verdict():
+    found = Findings()
+    found.ok("eth0 is up", code="interface_up")
+    r = found.result("fine", ok_remedy="nothing to do")
+    assert (r.status, r.summary, r.remedy) == (Status.OK, "fine", "nothing to do")
+    assert r.details["findings"] == [{"code": "interface_up", "status": "ok",
+                                      "summary": "eth0 is up", "remedy": None}]
+
+
+def test_the_worst_status_wins_and_only_its_summaries_are_shown_in_order():
+    found = Findings()
+    found.warn("w1", "rw1", code="w_one")
+    found.fail("f1", "rf1", code="f_one")
+    found.warn("w2", "rw2", code="w_two")
+    found.fail("f2", "rf2", code="f_two")
+    r = found.result("fine")
+    assert r.status is Status.FAIL and r.summary == "f1; f2"
+    assert r.remedy == "rf1\nrf2\nrw1\nrw2"        # worst first, then in order
+    assert [f["code"] for f in r.details["findings"]] == ["w_one", "f_one", "w_two", "f_two"]
+
+
+def test_remedies_are_said_once_and_missing_ones_are_skipped():
+    found = Findings()
+    found.fail("a", "same fix", code="a")
+    found.fail("b", None, code="b")
+    found.warn("c", "same fix", code="c")
+    found.warn("d", "", code="d")
+    r = found.result("fine")
+    assert r.remedy == "same fix"
+    assert [f["remedy"] for f in r.details["findings"]] == ["same fix", None, "same fix", None]
+
+
+def test_warnings_alone_give_warn_and_no_remedy_gives_none():
+    found = Findings([Finding(Status.WARN, "odd", None, "odd_value")])
+    r = found.result("fine")
+    assert (r.status, r.summary, r.remedy) == (Status.WARN, "odd", None)
+
+
+def test_error_ranks_between_warn_and_fail():
+    assert SEVERITY[Status.WARN] < SEVERITY[Status.ERROR] < SEVERITY[Status.FAIL]
+    found = Findings()
+    found.warn("w", "rw", code="w")
+    found.add(Status.ERROR, "e", "re", code="e")
+    assert found.result("fine").status is Status.ERROR
+    found.fail("f", "rf", code="f")
+    r = found.result("fine")
+    assert r.status is Status.FAIL and r.remedy == "rf\nre\nrw"
+
+
+def test_details_given_by_the_check_are_kept_and_findings_added():
+    found = Findings()
+    found.fail("broken", "fix", code="broken")
+    r = found.result("fine", details={"path": "/x"})
+    assert r.details["path"] == "/x" and len(r.details["findings"]) == 1
+    assert isinstance(r, Result)
+
+
+def test_extend_iter_len_worst_and_problems():
+    found = Findings()
+    found.extend([Finding(Status.OK, "o", None, "o"), Finding(Status.WARN, "w", "r", "w"),
+                  Finding(Status.FAIL, "f", "r", "f")])
+    assert len(found) == 3 and found.worst is Status.FAIL
+    assert [f.code for f in found] == ["o", "w", "f"]
+    assert [f.code for f in found.problems()] == ["f", "w"]
+
+
+@pytest.mark.parametrize("code", ["Upper", "with space", "", "ünï"])
+def test_codes_are_a_stable_alphabet(code):
+    with pytest.raises(ValueError, match="invalid finding code"):
+        Finding(Status.FAIL, "x", None, code)
+
+
+def test_warn_and_fail_require_a_code():
+    found = Findings()
+    with pytest.raises(TypeError):
+        found.fail("x", "y")    # type: ignore[call-arg]
+
+
+PLUGIN = '''
+from sgdoctor.api import Findings, check
+
+@check("site.scratch", title="Scratch disk", env=["SCRATCH_DIR"])
+def scratch(ctx):
+    found = Findings()
+    path = ctx.env.get("SCRATCH_DIR", "")
+    if not path.startswith("/"):
+        found.warn(f"SCRATCH_DIR={path!r} is not absolute", "export SCRATCH_DIR=/scratch",
+                   code="relative_path")
+    if not path.startswith("/scratch"):
+        found.fail(f"{path!r} is not on the scratch volume", "mount the scratch volume",
+                   code="not_on_scratch")
+    return found.result(f"{path} is on the scratch volume", details={"path": path})
+'''
+
+
+def test_a_plugin_written_against_the_api_alone_reports_its_codes_in_json(tmp_path):
+    (tmp_path / "scratch.py").write_text(PLUGIN)
+    args = ["--checks-dir", str(tmp_path), "--only", "site.scratch", "--format", "json"]
+    proc = run_cli(args, {"SCRATCH_DIR": "data"})
+    assert proc.returncode == 1, proc.stderr
+    item = result_of(json_report(proc), "site.scratch")
+    assert item["status"] == "fail" and item["summary"] == "'data' is not on the scratch volume"
+    assert item["remedy"] == "mount the scratch volume\nexport SCRATCH_DIR=/scratch"
+    assert item["details"]["path"] == "data"
+    assert item["details"]["findings"] == [
+        {"code": "relative_path", "status": "warn",
+         "summary": "SCRATCH_DIR='data' is not absolute", "remedy": "export SCRATCH_DIR=/scratch"},
+        {"code": "not_on_scratch", "status": "fail",
+         "summary": "'data' is not on the scratch volume", "remedy": "mount the scratch volume"}]
+    ok = result_of(json_report(run_cli(args, {"SCRATCH_DIR": "/scratch/a"})), "site.scratch")
+    assert ok["status"] == "ok" and ok["details"]["findings"] == []
