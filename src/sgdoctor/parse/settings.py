@@ -1,0 +1,65 @@
+"""Per-check settings (``[checks."<id>"]`` in the config file) read with one set of rules:
+a wrong type or a negative number is a ValueError naming the setting, never a silent default.
+
+Sizes may be written as a number of bytes or with a binary unit, as operators write them
+for Docker and Kubernetes: ``1073741824``, ``"1GiB"``, ``"512Mi"``, ``"64m"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sgdoctor.api import Context
+
+__all__ = ["size_setting", "int_setting", "choice_setting", "ints_setting", "parse_size"]
+
+_SIZE = re.compile(r"\s*(\d{1,15})\s*([kmgt]?)(?:i?b?)?\s*", re.IGNORECASE)
+_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
+def parse_size(value: Any) -> int | None:
+    """Bytes from an int or a string such as ``"8GiB"``; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value)
+        if match:
+            return int(match.group(1)) << _SHIFT[match.group(2).lower()]
+    return None
+
+
+def size_setting(ctx: Context, name: str, default: int) -> int:
+    value = ctx.setting(name, default)
+    size = parse_size(value)
+    if size is None:
+        raise ValueError(f"setting {name}={value!r} must be a size in bytes (e.g. 1073741824 "
+                         "or \"1GiB\")")
+    return size
+
+
+def int_setting(ctx: Context, name: str, default: int, *, minimum: int = 0) -> int:
+    value = ctx.setting(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"setting {name}={value!r} must be an integer of at least {minimum}")
+    return value
+
+
+def choice_setting(ctx: Context, name: str, default: str, choices: Iterable[str]) -> str:
+    allowed = tuple(choices)
+    value = ctx.setting(name, default)
+    if value not in allowed:
+        raise ValueError(f"setting {name}={value!r} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def ints_setting(ctx: Context, name: str, *, low: int = 1, high: int = 65535) -> list[int]:
+    value = ctx.setting(name, [])
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in value):
+        raise ValueError(f"setting {name}={value!r} must be a list of integers "
+                         f"from {low} to {high}")
+    return list(value)

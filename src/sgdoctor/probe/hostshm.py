@@ -1,0 +1,97 @@
+"""Facts about /dev/shm as NCCL/MCCL will use it: the mount holding it, its size and free
+space, and whether a real segment can be created there (created, allocated, removed).
+
+NCCL creates its segments with open(O_CREAT) + posix_fallocate in /dev/shm, so the write
+probe does the same: fallocate makes tmpfs reserve the pages, which is what fails first on a
+full or tiny /dev/shm ("No space left on device" is a fact here, not a guess).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+
+from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.parse.mountinfo import MountEntry, mount_for, parse_mountinfo
+from sgdoctor.probe.hostroot import HostRoot, os_failure
+
+__all__ = ["ShmFacts", "probe_shm", "SHM_PATH", "PROBE_BYTES"]
+
+SHM_PATH = "/dev/shm"
+PROBE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ShmFacts:
+    path: str                            # the local path probed
+    kind: str                            # "dir", "missing", "other" (a file, FIFO, ...)
+    mount: MountEntry | None = None      # the mount holding the path, by mountinfo
+    mount_error: ProbeError | None = None
+    size_bytes: int | None = None
+    free_bytes: int | None = None
+    space_error: ProbeError | None = None
+    write_error: ProbeError | None = None
+    write_errno: int | None = None       # errno of the failed write probe (ENOSPC, EROFS, ...)
+    write_tested: bool = False
+
+    @property
+    def own_mount(self) -> bool:
+        return self.mount is not None and self.mount.mount_point == SHM_PATH
+
+
+def _mount(root: HostRoot) -> tuple[MountEntry | None, ProbeError | None]:
+    try:
+        text = root.read_text(f"/proc/{root.pid}/mountinfo")
+    except ProbeError as exc:
+        return None, exc
+    entries = parse_mountinfo(text)
+    if not entries:
+        return None, ProbeError(FailureKind.INVALID, f"{root.proc_self('mountinfo')}: "
+                                "no mount line could be read")
+    return mount_for(entries, SHM_PATH), None
+
+
+def _write_probe(path: str, size: int) -> tuple[ProbeError | None, int | None]:
+    name = os.path.join(path, f".sgdoctor-shm-{os.getpid()}-{secrets.token_hex(4)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, 0o600)
+    except OSError as exc:
+        return os_failure(exc, f"creating a file in {path}"), exc.errno
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        return os_failure(exc, f"allocating {size} bytes in {path}"), exc.errno
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+    return None, None
+
+
+def probe_shm(root: HostRoot, *, probe_bytes: int = PROBE_BYTES) -> ShmFacts:
+    """Never raises: every failure is in the facts."""
+    path = root.path(SHM_PATH)
+    mount, mount_error = _mount(root)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return ShmFacts(path, "missing", mount, mount_error)
+        return ShmFacts(path, "other", mount, mount_error, space_error=os_failure(exc, path))
+    if not stat.S_ISDIR(st.st_mode):
+        return ShmFacts(path, "other", mount, mount_error)
+    size = free = None
+    space_error = None
+    try:
+        vfs = os.statvfs(path)
+        size, free = vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
+    except OSError as exc:
+        space_error = os_failure(exc, path)
+    write_error, write_errno = _write_probe(path, probe_bytes)
+    return ShmFacts(path, "dir", mount, mount_error, size, free, space_error, write_error,
+                    write_errno, write_tested=True)
