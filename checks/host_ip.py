@@ -1,0 +1,142 @@
+"""host.ip: the address SGLang advertises for its cross-node message queue, against gloo's and
+NCCL's interface."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.parse.verdict import shown
+
+if TYPE_CHECKING:
+    from sgdoctor.probe.netchoice import Network
+
+NCCL_VARS = ("NCCL_SOCKET_IFNAME", "MCCL_SOCKET_IFNAME")
+ENV = ("SGLANG_HOST_IP", "HOST_IP", "SGLANG_LOCAL_IP_NIC", "GLOO_SOCKET_IFNAME", *NCCL_VARS)
+RESOLVE_TIMEOUT = 2.0
+WARN_KINDS = ("wireless", "docker", "bridge")
+
+
+@check("host.ip", title="IP SGLang advertises", env=ENV, timeout=6.0, tags=("network", "host"))
+def host_ip(ctx: Context) -> Result:
+    """The IP SGLang 0.5.23 advertises to the other nodes for its cross-node message queue
+    (sglang/srt/utils/network.py::get_local_ip_auto, mirrored): SGLANG_HOST_IP, else HOST_IP,
+    else the interface SGLANG_LOCAL_IP_NIC names, else the source address of the route to
+    8.8.8.8 (no packet is sent), else the hostname's address, else 0.0.0.0. When that address
+    is not on the interface gloo and NCCL/MCCL use, or sits on a wireless, docker or bridge
+    interface, or is on no interface of this host at all, a two-node run hangs right after
+    NCCL init (the other node waits on a queue nobody serves): warn. Loopback or 0.0.0.0
+    fails when etcd/NATS are on another host."""
+    from sgdoctor.probe.hostip import SGLANG_RELEASE, SOURCE_FUNCTION, advertised_ip
+    from sgdoctor.probe.interfaces import address_owner
+    from sgdoctor.probe.netchoice import gloo_interfaces, nccl_choice, probe_network
+
+    net = probe_network(ctx.env, ctx.timeout(RESOLVE_TIMEOUT))
+    adv = advertised_ip(ctx.env, ctx.timeout(RESOLVE_TIMEOUT))
+    gloo = gloo_interfaces(ctx.env, net.interfaces, ctx.timeout(RESOLVE_TIMEOUT))
+    nccl_var = next((v for v in NCCL_VARS if v in ctx.env), None)
+    nccl = nccl_choice(nccl_var or "NCCL's default", ctx.env.get(nccl_var or ""),
+                       net.interfaces)
+    remote = any(p.remote for p in net.peers)
+    found = Findings()
+    shown_ip = shown(adv.address, 200)
+    how = _how(adv.step)
+    literal = _literal(adv.address)
+    owner = address_owner(net.interfaces, literal) if literal else None
+    target = _target(net, gloo.interfaces, nccl.first)
+
+    if adv.step == "fallback" or (literal and ipaddress.ip_address(literal).is_unspecified):
+        bad = found.fail if remote else found.warn
+        bad(f"SGLang would advertise {shown_ip} ({how}): the other nodes cannot connect to it"
+            + ("; " + "; ".join(adv.notes) if adv.notes else ""),
+            _remedy(target), code="no_address")
+    elif literal is None:
+        found.warn(f"{adv.step}={shown_ip!r} is not an IP address: SGLang advertises it as "
+                   "given, and every other node must resolve it to this host",
+                   _remedy(target), code="not_an_ip")
+    elif owner is None and not ipaddress.ip_address(literal).is_loopback:
+        found.warn(f"SGLang would advertise {shown_ip} ({how}), which no interface of this "
+                   "host has: the other nodes would connect elsewhere (HOST_IP is often the "
+                   "Kubernetes node address; without hostNetwork the pod has another one)",
+                   _remedy(target), code="not_local")
+    elif owner is None or net.interfaces[owner].loopback:
+        bad = found.fail if remote else found.warn
+        bad(f"SGLang would advertise the loopback address {shown_ip} ({how})"
+            + (": the other nodes cannot reach it" if remote else
+               " (fine only when every rank runs on this host)"),
+            _remedy(target), code="loopback")
+    else:
+        iface = net.interfaces[owner]
+        kind = net.kinds.get(owner, "other")
+        if not iface.up:
+            found.fail(f"SGLang would advertise {shown_ip} ({how}) on {owner}, which is down "
+                       f"({iface.state()})", _remedy(target), code="interface_down")
+        if kind in WARN_KINDS:
+            found.warn(f"SGLang would advertise {shown_ip} ({how}), an address of the "
+                       f"{kind} interface {owner}: other nodes usually cannot reach it",
+                       _remedy(target), code="virtual_address")
+        sound_gloo = gloo.interfaces and not any(net.interfaces[g].loopback
+                                                 for g in gloo.interfaces)
+        if sound_gloo and owner not in gloo.interfaces:
+            found.warn(f"SGLang would advertise {shown_ip} ({how}) on {owner}, but gloo uses "
+                       f"{', '.join(gloo.interfaces)} ({gloo.source})",
+                       _remedy(target), code="gloo_mismatch")
+        if nccl.first and not net.interfaces[nccl.first].loopback and nccl.first != owner:
+            found.warn(f"SGLang would advertise {shown_ip} ({how}) on {owner}, but NCCL "
+                       f"bootstraps over {nccl.first} ({nccl.variable})",
+                       _remedy(target), code="nccl_mismatch")
+
+    details: dict[str, Any] = {
+        "advertised": shown_ip, "source": adv.step, "notes": list(adv.notes),
+        "interface": owner, "kind": net.kinds.get(owner) if owner else None,
+        "gloo": {"source": gloo.source, "interfaces": list(gloo.interfaces)},
+        "nccl": {"variable": nccl.variable, "bootstrap": nccl.first},
+        "peers": [vars(p) for p in net.peers],
+        "rule": f"SGLang {SGLANG_RELEASE} {SOURCE_FUNCTION}",
+    }
+    env = [n for n in ENV if n in ctx.env] + net.env_read
+    users = [who for who, uses in (("gloo", owner in gloo.interfaces),
+                                   ("NCCL", owner == nccl.first)) if uses]
+    where = f" on {owner}" if owner else ""
+    also = f", which {' and '.join(users)} use{'s' if len(users) == 1 else ''}" if users else ""
+    return found.result(f"SGLang advertises {shown_ip} ({how}){where}{also}", details=details,
+                        env=env)
+
+
+def _literal(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text.split("%", 1)[0]))
+    except ValueError:
+        return None
+
+
+def _how(step: str) -> str:
+    if step in ("SGLANG_HOST_IP", "HOST_IP"):
+        return f"from {step}"
+    if step == "SGLANG_LOCAL_IP_NIC":
+        return "the address of the interface SGLANG_LOCAL_IP_NIC names"
+    if step == "fallback":
+        return "SGLang's fallback: nothing else gave an address"
+    return f"SGLang's auto-detection: {step}"
+
+
+def _target(net: Network, gloo: tuple[str, ...], nccl_first: str | None) -> tuple[str, str] | None:
+    """(interface, address) the advertised IP should be: gloo's, else NCCL's, else the one
+    routing to etcd/NATS."""
+    from sgdoctor.probe.netchoice import cluster_interface
+
+    routed = cluster_interface(net.peers)
+    for name in (*gloo, nccl_first, routed.interface if routed else None):
+        iface = net.interfaces.get(name or "")
+        if iface and not iface.loopback and iface.up and iface.gloo_address:
+            return name or "", iface.gloo_address
+    return None
+
+
+def _remedy(target: tuple[str, str] | None) -> str:
+    if target is None:
+        return ("Set SGLANG_HOST_IP to the address of the interface the other nodes reach "
+                "(the one gloo and NCCL use).")
+    name, address = target
+    return f"Set SGLANG_HOST_IP={address} (the address of {name}, which gloo and NCCL use)."
