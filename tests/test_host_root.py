@@ -94,3 +94,14 @@ def test_listdir_of_missing_directory(tmp_path):
     with pytest.raises(ProbeError) as caught:
         HostRoot(str(tmp_path)).listdir("/sys/class/infiniband")
     assert caught.value.kind is FailureKind.NOT_FOUND
+
+
+def test_listdir_of_a_file_is_not_a_directory(tmp_path):
+    (tmp_path / "file").write_text("x")
+    root = HostRoot(str(tmp_path))
+    with pytest.raises(ProbeError) as caught:
+        root.listdir("/file")
+    assert caught.value.kind is FailureKind.NOT_A_FILE
+    with pytest.raises(ProbeError) as caught:
+        root.listdir("/file/below")
+    assert caught.value.kind is FailureKind.NOT_FOUND

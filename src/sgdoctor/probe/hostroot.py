@@ -105,10 +105,15 @@ class HostRoot:
         return b"".join(chunks).decode("utf-8", "surrogateescape")
 
     def listdir(self, host_path: str) -> list[str]:
-        """Sorted entry names of a node directory; ProbeError as for read_text."""
+        """Sorted entry names of a node directory; ProbeError NOT_FOUND, NOT_A_FILE (it is
+        not a directory), PERMISSION or IO."""
         local = self.path(host_path)
         try:
             return sorted(os.listdir(local))
+        except NotADirectoryError:
+            if os.path.lexists(local):
+                raise ProbeError(FailureKind.NOT_A_FILE, f"{local}: not a directory") from None
+            raise ProbeError(FailureKind.NOT_FOUND, f"{local}: not found") from None
         except OSError as exc:
             raise os_failure(exc, local) from None
 
