@@ -3,42 +3,151 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Result, check
-from sgdoctor.parse.endpoints import ETCD_TLS_VARS, etcd_config, etcd_usage
+from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
+
+from sgdoctor.api import Context, FailureKind, Findings, Result, check
+from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint, etcd_config, etcd_usage
+from sgdoctor.probe.tls_material import TlsMaterialError, TlsProblem
+
+if TYPE_CHECKING:
+    from sgdoctor.probe.etcd import MemberReport
 
 ENV = ("ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD", *ETCD_TLS_VARS,
        "DYN_DISCOVERY_BACKEND")
-
-REMEDIES = {
-    "config": "Fix ETCD_ENDPOINTS: comma-separated URLs, no spaces, e.g. "
-              "http://10.0.0.5:2379,http://10.0.0.6:2379",
-    "refused": "Start etcd on that host and port, or point ETCD_ENDPOINTS at a running member",
-    "dns": "Use a host name this node can resolve, or the member's IP address",
-    "timeout": "Check that a firewall or wrong address is not swallowing the traffic, and that "
-               "etcd listens on this address (--listen-client-urls)",
-    "unreachable": "Check the route to the etcd host (wrong network or interface?)",
-    "certificate": "Set ETCD_AUTH_CA to the CA that signed the etcd server certificate (PEM "
-                   "text or a path), and a client certificate/key it accepts",
-    "tls": "Match the scheme to the server: https:// with ETCD_AUTH_CA/CLIENT_CERT/CLIENT_KEY "
-           "for a TLS port, http:// for a plain one",
-    "tls_config": "Give ETCD_AUTH_CA, ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY as PEM "
-                  "text or as paths to readable PEM files",
-    "auth": "Set ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD to an etcd user allowed to read "
-            "and write Dynamo's keys",
-    "alarm": "Free space: compact and defragment (etcdctl compact/defrag), raise "
-             "--quota-backend-bytes if needed, then `etcdctl alarm disarm`",
-    "unhealthy": "Look at the member's logs; a cluster without a leader has lost quorum",
-    "protocol": "This port does not speak etcd's HTTP API: check the host and port "
-                "(etcd's client port is 2379 by default)",
-    "too_large": "This port does not speak etcd's HTTP API: check the host and port",
-    "closed": "Something on this port closes connections: check the host and port",
+SERVICE = Service(name="etcd", daemon="etcd", variable="ETCD_ENDPOINTS", port=2379)
+BAD_ALARMS = ("NOSPACE", "CORRUPT")
+TLS_VARS_TEXT = "ETCD_AUTH_CA, ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY"
+SCHEME_HINTS = {
+    "https": f"this port speaks TLS: use https:// (with {TLS_VARS_TEXT})",
+    "http": "this port speaks plain HTTP, not TLS — use http://",
 }
 
+REMEDIES = remedies(SERVICE, {
+    FailureKind.REFUSED: "Start etcd on that host and port, or point ETCD_ENDPOINTS at a "
+                         "running member",
+    FailureKind.TIMEOUT: "Check that a firewall or wrong address is not swallowing the "
+                         "traffic, and that etcd listens on this address "
+                         "(--listen-client-urls)",
+    FailureKind.CERTIFICATE: "Set ETCD_AUTH_CA to the CA that signed the etcd server "
+                             "certificate (PEM text or a path), and a client certificate/key "
+                             "it accepts",
+    FailureKind.TLS: f"Match the scheme to the server: https:// with {TLS_VARS_TEXT} for a "
+                     "TLS port, http:// for a plain one",
+    FailureKind.TLS_CONFIG: f"Give {TLS_VARS_TEXT} as PEM text or as paths to readable PEM "
+                            "files",
+    FailureKind.NOT_FOUND: f"Give {TLS_VARS_TEXT} as PEM text or as paths to readable PEM "
+                           "files",
+    FailureKind.PERMISSION: f"Give {TLS_VARS_TEXT} as PEM text or as paths to PEM files this "
+                            "user can read",
+    FailureKind.NOT_A_FILE: f"Give {TLS_VARS_TEXT} as PEM text or as paths to regular PEM "
+                            "files (not pipes or devices)",
+    FailureKind.AUTH: "Set ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD to an etcd user allowed "
+                      "to read and write Dynamo's keys",
+    FailureKind.SERVER: "Look at the member's logs: it answered with an error of its own",
+    FailureKind.PROTOCOL: "This port does not speak etcd's HTTP API: check the host and port "
+                          "(etcd's client port is 2379 by default)",
+    FailureKind.TOO_LARGE: "This port does not speak etcd's HTTP API: check the host and port",
+})
+ENCRYPTED_KEY_REMEDY = ("Give ETCD_AUTH_CLIENT_KEY an unencrypted key (openssl pkey -in "
+                        "key.pem -out plain.pem); nothing can type its pass phrase")
+CONFIG_REMEDY = ("Fix ETCD_ENDPOINTS: comma-separated URLs, no spaces, e.g. "
+                 "http://10.0.0.5:2379,http://10.0.0.6:2379")
+ALARM_REMEDY = ("Free space: compact and defragment (etcdctl compact/defrag), raise "
+                "--quota-backend-bytes if needed, then `etcdctl alarm disarm`")
+UNHEALTHY_REMEDY = "Look at the member's logs; a cluster without a leader has lost quorum"
 
-def _remedy(kinds: list[str]) -> str:
-    seen = [REMEDIES[k] for k in dict.fromkeys(kinds) if k in REMEDIES]
-    return "; ".join(seen) or "Check the etcd members listed in the details"
+
+@dataclass(frozen=True)
+class Member:
+    """One endpoint judged: usable, or why not (``kind`` is what the details call it)."""
+
+    report: MemberReport
+    kind: str | None = None
+    error: str | None = None
+    remedy: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return self.kind is None
+
+    def details(self) -> dict[str, Any]:
+        out = self.report.facts()
+        out.pop("failure", None)
+        out["healthy"] = self.healthy
+        notes = list(self.report.notes)
+        notes += [f"member reports: {problem}" for problem in self.report.member_errors]
+        if self.report.alarms_refused:
+            notes.append("alarms not readable with these credentials: "
+                         f"{self.report.alarms_refused}")
+        if notes:
+            out["notes"] = notes
+        if self.report.authenticated_as:
+            out["auth"] = f"authenticated as {self.report.authenticated_as}"
+        elif self.report.auth_required:
+            out["auth"] = "required"
+        if self.error is not None:
+            out.update(error=self.error, error_kind=self.kind)
+        return out
+
+
+def judge(endpoint: Endpoint, report: MemberReport, username: str | None) -> Member:
+    """What one member's facts mean for Dynamo."""
+    if endpoint.error:
+        return Member(report, "config", endpoint.error, (CONFIG_REMEDY,))
+    if not report.probed:
+        return Member(report, "config", "not probed: only the first "
+                                        f"{_max_parallel()} endpoints are", (CONFIG_REMEDY,))
+    failure = report.failure
+    if failure is not None:
+        text = _failure_text(report, username)
+        kind = failure.kind.value
+        lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port)
+        if isinstance(failure, TlsMaterialError) and \
+                failure.problem is TlsProblem.ENCRYPTED_KEY:
+            lines = [ENCRYPTED_KEY_REMEDY]
+        if report.other_scheme:
+            kind, text = "tls", f"{text}: {SCHEME_HINTS[report.other_scheme]}"
+            lines = [REMEDIES[FailureKind.TLS]]
+        return Member(report, kind, text, tuple(lines))
+    bad = [a for a in report.alarms if a in BAD_ALARMS]
+    if bad:
+        return Member(report, "alarm", f"alarm {', '.join(bad)} raised: the cluster refuses "
+                                       "writes until it is resolved and disarmed",
+                      (ALARM_REMEDY,))
+    if report.health_status != 200 or report.health != "true":
+        reason = f" ({report.health_reason})" if report.health_reason else ""
+        return Member(report, "unhealthy", f"/health says {report.health}{reason} "
+                                           f"(HTTP {report.health_status})", (UNHEALTHY_REMEDY,))
+    return Member(report)
+
+
+def _max_parallel() -> int:
+    from sgdoctor.probe.etcd import MAX_PARALLEL
+
+    return MAX_PARALLEL
+
+
+def _failure_text(report: MemberReport, username: str | None) -> str:
+    failure = report.failure
+    assert failure is not None
+    step = report.step
+    words = describe(failure, report.peer_local, report.port)
+    if failure.kind is FailureKind.TIMEOUT:
+        return f"no answer within the timeout ({step})" if step else failure.message
+    if step == "read a key" and failure.kind is FailureKind.AUTH:
+        if report.auth_required:
+            return (f"etcd requires authentication ({failure.message}), but "
+                    "ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD are not both set")
+        return f"user {username} cannot read keys: {failure.message}"
+    if step == "authenticate" and failure.kind in (FailureKind.AUTH, FailureKind.SERVER):
+        return f"authentication as {username} refused: {failure.message}"
+    if step in (None, "connect", "TLS material") or failure.kind in (
+            FailureKind.CERTIFICATE, FailureKind.TLS, FailureKind.AUTH):
+        return words
+    return f"{step}: {words}"
 
 
 @check("etcd.endpoints", title="etcd endpoints", env=ENV, timeout=5.0,
@@ -61,63 +170,73 @@ def etcd_endpoints(ctx: Context) -> Result:
     deadline = time.monotonic() + ctx.timeout(float(ctx.setting("timeout", 5.0)))
     reports = probe_endpoints(cfg.endpoints, tls_material=material, username=cfg.username,
                               password=password, deadline=deadline)
+    members = [judge(endpoint, report, cfg.username)
+               for endpoint, report in zip(cfg.endpoints, reports, strict=True)]
 
     defaulted = cfg.endpoints[0].defaulted
+    notes = list(cfg.ignored)
+    if material is not None and material.given_as_paths():
+        notes.append(f"{', '.join(material.given_as_paths())} given as file paths: Dynamo's "
+                     "etcd.rs passes the value itself to the TLS library as PEM text, so a path "
+                     "may not work with your Dynamo release (UNCONFIRMED across releases)")
     details = {
-        "endpoints": [r.as_details() for r in reports],
+        "endpoints": [m.details() for m in members],
         "source": "default (ETCD_ENDPOINTS unset)" if defaulted else "ETCD_ENDPOINTS",
         "auth": cfg.auth,
-        "notes": list(cfg.ignored),
+        "notes": notes,
     }
-    if material is not None and material.given_as_paths():
-        details["notes"].append(
-            f"{', '.join(material.given_as_paths())} given as file paths: Dynamo's etcd.rs "
-            "passes the value itself to the TLS library as PEM text, so a path may not work "
-            "with your Dynamo release (UNCONFIRMED across releases)")
-    names = ", ".join(r.endpoint for r in reports)
+    names = ", ".join(m.report.endpoint for m in members)
     where = f"{names} (the default: ETCD_ENDPOINTS is unset)" if defaulted else names
-
-    good = [r for r in reports if r.healthy]
-    bad = [r for r in reports if not r.healthy]
+    good = [m for m in members if m.healthy]
+    bad = [m for m in members if not m.healthy]
+    bad_remedy = "\n".join(dict.fromkeys(line for m in bad for line in m.remedy)) or None
+    found = Findings()
     if not good:
         first = bad[0]
         summary = (f"no usable etcd endpoint: {where}: {first.error}" if len(bad) == 1
                    else f"none of {len(bad)} etcd endpoints is usable "
-                        f"({first.endpoint}: {first.error})")
-        remedy = _remedy([r.error_kind or "" for r in bad])
+                        f"({first.report.endpoint}: {first.error})")
         if defaulted:
-            remedy = f"Set ETCD_ENDPOINTS to your etcd members (it is unset). {remedy}"
-        return Result.fail(summary, remedy=remedy, details=details, env=env)
+            bad_remedy = "Set ETCD_ENDPOINTS to your etcd members (it is unset)" + (
+                f"\n{bad_remedy}" if bad_remedy else "")
+        found.fail(summary, bad_remedy, code=_code(bad, "no_usable_endpoint"))
+        return found.result("", details=details, env=env)
 
-    invalid = [r for r in bad if r.error_kind == "config"]
+    invalid = [m for m in bad if m.kind == "config"]
     if invalid:
         # Dynamo builds one client from every entry: a single malformed URL stops it at
         # start-up, however healthy the other members are.
-        summary = (f"ETCD_ENDPOINTS has {len(invalid)} malformed "
+        found.fail(f"ETCD_ENDPOINTS has {len(invalid)} malformed "
                    f"entr{'y' if len(invalid) == 1 else 'ies'} that Dynamo cannot use "
-                   f"({'; '.join(f'{r.endpoint}: {r.error}' for r in invalid)}); Dynamo would "
-                   "not start, although other members answer")
-        return Result.fail(summary, remedy=REMEDIES["config"], details=details, env=env)
+                   f"({'; '.join(f'{m.report.endpoint}: {m.error}' for m in invalid)}); Dynamo "
+                   "would not start, although other members answer", CONFIG_REMEDY,
+                   code="malformed_endpoint")
+        return found.result("", details=details, env=env)
 
-    leaders = {r.leader for r in good if r.leader}
-    clusters = {r.cluster_id for r in good if r.cluster_id}
-    versions = ", ".join(sorted({r.version for r in good if r.version}))
-    problems = []
     if bad:
-        down = "; ".join(f"{r.endpoint}: {r.error}" for r in bad)
-        problems.append(f"{len(bad)} of {len(reports)} etcd endpoints unusable ({down})")
+        down = "; ".join(f"{m.report.endpoint}: {m.error}" for m in bad)
+        found.warn(f"{len(bad)} of {len(members)} etcd endpoints unusable ({down})", bad_remedy,
+                   code=_code(bad, "endpoint_unusable"))
+    clusters = {m.report.cluster_id for m in good if m.report.cluster_id}
+    leaders = {m.report.leader for m in good if m.report.leader}
     if len(clusters) > 1:
-        problems.append("the endpoints belong to different etcd clusters "
-                        f"(cluster ids {', '.join(sorted(clusters))})")
+        found.warn("the endpoints belong to different etcd clusters "
+                   f"(cluster ids {', '.join(sorted(clusters))})",
+                   "Make ETCD_ENDPOINTS list members of ONE cluster", code="different_clusters")
     elif len(leaders) > 1:
-        problems.append(f"members disagree on the leader ({', '.join(sorted(leaders))})")
-    if problems or cfg.ignored or details["notes"]:
-        remedy = (_remedy([r.error_kind or "" for r in bad]) if bad else
-                  "Make ETCD_ENDPOINTS list members of ONE cluster" if problems else
-                  "See the notes in the details")
-        summary = "; ".join(problems) if problems else \
-            f"etcd reachable at {where}, but: {'; '.join(details['notes'])}"
-        return Result.warn(summary, remedy=remedy, details=details, env=env)
-    fastest = min(r.latency_ms or 0.0 for r in good)
-    return Result.ok(f"etcd {versions or '?'} healthy at {where} ({fastest:.1f} ms)",
-                     details=details, env=env)
+        found.warn(f"members disagree on the leader ({', '.join(sorted(leaders))})",
+                   "Make ETCD_ENDPOINTS list members of ONE cluster",
+                   code="leader_disagreement")
+    if not len(found) and notes:
+        found.warn(f"etcd reachable at {where}, but: {'; '.join(notes)}",
+                   "See the notes in the details", code="configuration_note")
+    versions = ", ".join(sorted({m.report.version for m in good if m.report.version}))
+    fastest = min(m.report.latency_ms or 0.0 for m in good)
+    return found.result(f"etcd {versions or '?'} healthy at {where} ({fastest:.1f} ms)",
+                        details=details, env=env)
+
+
+def _code(bad: list[Member], fallback: str) -> str:
+    """The finding code: the members' one failure kind when they share it."""
+    kinds = {m.kind for m in bad}
+    return f"{fallback}.{kinds.pop()}" if len(kinds) == 1 else fallback

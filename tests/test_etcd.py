@@ -304,8 +304,9 @@ def test_members_of_one_cluster_disagreeing_on_the_leader_warn(monkeypatch):
     from sgdoctor.probe.etcd import MemberReport
 
     def reports(endpoints, **kwargs):
-        return [MemberReport(endpoint=e.display, reachable=True, healthy=True, version="3.5.9",
-                             cluster_id="c1", leader=leader, latency_ms=1.0)
+        return [MemberReport(endpoint=e.display, reachable=True, health="true",
+                             health_status=200, version="3.5.9", cluster_id="c1",
+                             leader=leader, latency_ms=1.0)
                 for e, leader in zip(endpoints, ("m1", "m2"), strict=True)]
 
     monkeypatch.setattr(probe, "probe_endpoints", reports)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import socket
 import sys
 import time
@@ -24,7 +25,7 @@ MAX_BODY = 1 << 20          # 1 MiB: an etcd status or alarm reply is a few hund
 MAX_HEADER = 64 << 10
 _CHUNK = 65536
 __all__ = ["FailureKind", "HttpConnection", "HttpResponse", "ProbeError", "Timings",
-           "classify_os_error", "printable", "remaining"]
+           "classify_os_error", "is_local_address", "is_local_host", "printable", "remaining"]
 
 
 @dataclass
@@ -106,6 +107,33 @@ def classify_os_error(exc: OSError) -> ProbeError:
     return ProbeError(FailureKind.IO, words)
 
 
+def is_local_address(address: str) -> bool:
+    """Whether ``address`` (an IP) belongs to this host: loopback, or bindable here."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((address, 0))
+    except OSError:
+        return False
+    return True
+
+
+def is_local_host(host: str) -> bool | None:
+    """Whether every address of ``host`` belongs to this host; None when it does not resolve.
+    Callers use it after a refusal, when the name has just resolved."""
+    try:
+        infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    return all(is_local_address(str(info[4][0])) for info in infos) if infos else None
+
+
 @dataclass
 class Timings:
     connect_ms: float | None = None
@@ -119,12 +147,13 @@ class HttpConnection:
                  max_body: int = MAX_BODY) -> None:
         self.host, self.port, self.tls, self.max_body = host, port, tls, max_body
         self.sock: socket.socket | None = None
+        self.address: str | None = None
         self.timings = Timings()
 
     def open(self, deadline: float) -> None:
         started = time.monotonic()
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=remaining(deadline))
+            sock = self._connect(deadline)
         except OSError as exc:
             raise classify_os_error(exc) from None
         self.timings.connect_ms = round((time.monotonic() - started) * 1000, 2)
@@ -141,6 +170,26 @@ class HttpConnection:
                 raise
             self.timings.tls_ms = round((time.monotonic() - started) * 1000, 2)
         self.sock = sock
+
+    def _connect(self, deadline: float) -> socket.socket:
+        """socket.create_connection, remembering the address dialled last (``address``: the
+        one a refusal came from)."""
+        infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
+        failure: OSError = OSError(errno.EADDRNOTAVAIL, "the host name has no address")
+        for family, kind, proto, _, sockaddr in infos:
+            self.address = str(sockaddr[0])
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(remaining(deadline))
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                failure = exc
+            except ProbeError:
+                sock.close()
+                raise
+        raise failure
 
     def close(self) -> None:
         if self.sock is not None:

@@ -1,0 +1,202 @@
+"""An etcd v3 client over its JSON gateway (``/v3/...``), every call bounded in time and size.
+
+Health, status and alarms for the doctor; kv and leases for the mesh rendezvous. etcd
+encodes int64 fields as JSON strings and keys/values as base64; its errors carry gRPC codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe.etcd_tls import client_tls_context
+from sgdoctor.probe.http import HttpConnection
+
+if TYPE_CHECKING:
+    import ssl
+
+    from sgdoctor.parse.endpoints import Endpoint
+
+# What Go's TLS server answers a plain HTTP request with (net/http, server.go).
+GO_TLS_PORT_REPLY = b"Client sent an HTTP request to an HTTPS server.\n"
+
+
+class TlsPortError(ProbeError):
+    """A plain HTTP request reached a port that speaks TLS (the peer said so)."""
+
+
+# gRPC status codes in the gateway's error replies (google.golang.org/grpc/codes).
+INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, UNAUTHENTICATED = 3, 9, 7, 16
+# etcd's auth errors everywhere; InvalidArgument is one only where our request is well
+# formed by construction (authenticate: "authentication failed"; a range read with a key:
+# "user name is empty").
+_AUTH_CODES = frozenset({PERMISSION_DENIED, UNAUTHENTICATED})
+_AUTH_CODES_AT = {"/v3/auth/authenticate": frozenset({INVALID_ARGUMENT}),
+                  "/v3/kv/range": frozenset({INVALID_ARGUMENT})}
+
+
+class EtcdError(ProbeError):
+    """etcd answered with an error (HTTP status, gRPC code and message from the gateway)."""
+
+    def __init__(self, status: int, message: str, code: int | None = None,
+                 path: str = "") -> None:
+        auth = code in _AUTH_CODES or code in _AUTH_CODES_AT.get(path, ())
+        super().__init__(FailureKind.AUTH if auth else FailureKind.SERVER, message)
+        self.status, self.code = status, code
+
+
+def b64(data: str | bytes) -> str:
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    return base64.b64encode(raw).decode("ascii")
+
+
+def unb64(data: str | None) -> bytes:
+    return base64.b64decode(data or "")
+
+
+class EtcdClient:
+    """One etcd member over HTTP(S), keep-alive, every call bounded by ``timeout`` seconds
+    (and by an optional absolute ``deadline`` on time.monotonic())."""
+
+    def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None = None,
+                 username: str | None = None, password: str | None = None,
+                 timeout: float = 2.0, deadline: float | None = None) -> None:
+        self.conn = HttpConnection(host, port, tls=tls)
+        self.username, self._password = username, password
+        self.timeout, self.deadline = timeout, deadline
+        self.token: str | None = None
+
+    @classmethod
+    def for_endpoint(cls, endpoint: Endpoint, **kwargs: Any) -> EtcdClient:
+        if endpoint.host is None or endpoint.port is None:
+            raise ValueError(f"invalid endpoint {endpoint.display!r}: {endpoint.error}")
+        if endpoint.scheme == "https" and kwargs.get("tls") is None:
+            kwargs["tls"] = client_tls_context(None)
+        elif endpoint.scheme != "https":
+            kwargs["tls"] = None
+        return cls(endpoint.host, endpoint.port, **kwargs)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> EtcdClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _deadline(self) -> float:
+        deadline = time.monotonic() + self.timeout
+        return deadline if self.deadline is None else min(deadline, self.deadline)
+
+    def request(self, method: str, path: str, payload: Mapping[str, Any] | None = None,
+                *, auth: bool = True) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON) — raises ProbeError for anything that is not JSON."""
+        deadline = self._deadline()
+        body = b"" if payload is None else json.dumps(payload).encode()
+        headers = {"Authorization": self.token} if auth and self.token else None
+        response = self.conn.request(method, path, body=body, headers=headers,
+                                     deadline=deadline)
+        if response.status == 400 and response.body == GO_TLS_PORT_REPLY:
+            raise TlsPortError(FailureKind.TLS, "plain HTTP refused with HTTP 400 (\"Client "
+                                                "sent an HTTP request to an HTTPS server\")")
+        try:
+            decoded = json.loads(response.body or b"{}")
+        except ValueError:
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"HTTP {response.status} with a reply that is not "
+                             f"JSON: {response.text(80)!r}") from None
+        return response.status, decoded
+
+    def call(self, path: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """POST to the gateway; an error reply raises EtcdError."""
+        status, decoded = self.request("POST", path, payload or {})
+        if not isinstance(decoded, dict):
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"unexpected reply from {path}: not a JSON object")
+        if status != 200 or "error" in decoded:
+            message = str(decoded.get("message") or decoded.get("error") or f"HTTP {status}")
+            code = decoded.get("code")
+            raise EtcdError(status, message, code if isinstance(code, int) else None, path)
+        return decoded
+
+    def authenticate(self) -> None:
+        """Trade ETCD_AUTH_USERNAME/PASSWORD for a token (sent as the Authorization header)."""
+        reply = self.call("/v3/auth/authenticate",
+                          {"name": self.username, "password": self._password})
+        token = reply.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProbeError(FailureKind.PROTOCOL, "etcd authenticated us but returned no token")
+        self.token = token
+
+    # -- maintenance
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """GET /health: (status, body) — 200 {"health":"true"} (3.4) or with "reason" (3.5+),
+        503 with {"health":"false","reason":...} when unhealthy."""
+        status, decoded = self.request("GET", "/health", auth=False)
+        if not isinstance(decoded, dict) or "health" not in decoded:
+            raise ProbeError(FailureKind.PROTOCOL,
+                             f"/health answered HTTP {status} without a health "
+                             "field — is this etcd?")
+        return status, decoded
+
+    def status(self) -> dict[str, Any]:
+        return self.call("/v3/maintenance/status", {})
+
+    def alarms(self) -> list[dict[str, Any]]:
+        alarms = self.call("/v3/maintenance/alarm", {"action": "GET"}).get("alarms") or []
+        return [a for a in alarms if isinstance(a, dict)]
+
+    # -- kv and leases (keys/values base64 on the wire; ids int64 as strings)
+    def put(self, key: str | bytes, value: str | bytes, *, lease: int = 0) -> dict[str, Any]:
+        payload: dict[str, Any] = {"key": b64(key), "value": b64(value)}
+        if lease:
+            payload["lease"] = str(lease)
+        return self.call("/v3/kv/put", payload)
+
+    def get(self, key: str | bytes, *, prefix: bool = False,
+            limit: int = 0) -> list[tuple[bytes, bytes, int]]:
+        """[(key, value, lease id)] for one key or, with prefix, every key under it."""
+        raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+        payload: dict[str, Any] = {"key": b64(raw)}
+        if prefix:
+            payload["range_end"] = b64(prefix_end(raw))
+        if limit:
+            payload["limit"] = str(limit)
+        kvs = self.call("/v3/kv/range", payload).get("kvs") or []
+        return [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
+                for kv in kvs if isinstance(kv, dict)]
+
+    def delete(self, key: str | bytes, *, prefix: bool = False) -> int:
+        raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+        payload: dict[str, Any] = {"key": b64(raw)}
+        if prefix:
+            payload["range_end"] = b64(prefix_end(raw))
+        return int(self.call("/v3/kv/deleterange", payload).get("deleted") or 0)
+
+    def lease_grant(self, ttl: int) -> int:
+        return int(self.call("/v3/lease/grant", {"TTL": str(ttl)})["ID"])
+
+    def lease_keepalive(self, lease: int) -> int:
+        """One keep-alive round trip; returns the refreshed TTL (0 when the lease is gone)."""
+        reply = self.call("/v3/lease/keepalive", {"ID": str(lease)})
+        result = reply.get("result", reply)
+        return int(result.get("TTL") or 0) if isinstance(result, dict) else 0
+
+    def lease_revoke(self, lease: int) -> None:
+        self.call("/v3/lease/revoke", {"ID": str(lease)})
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """etcd's range_end for "every key starting with prefix"."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return b"\x00"
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+__all__ = ["EtcdClient", "EtcdError", "TlsPortError", "b64", "prefix_end", "unb64"]
