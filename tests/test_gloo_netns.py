@@ -59,8 +59,13 @@ def site(nets) -> Site:
     return _site(nets)
 
 
-def gloo(ns: Netns, env: dict[str, str]) -> tuple[dict, subprocess.CompletedProcess[str]]:
-    proc = run_cli(["--only", "gloo.interface", "--format", "json"], env, prefix=ns.prefix,
+def gloo(ns: Netns, env: dict[str, str], *,
+         hostname: str | None = None) -> tuple[dict, subprocess.CompletedProcess[str]]:
+    """The real CLI inside ``ns``; with ``hostname``, in a private UTS namespace named so."""
+    prefix = ns.prefix
+    if hostname is not None:
+        prefix = [*prefix, "unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', hostname]
+    proc = run_cli(["--only", "gloo.interface", "--format", "json"], env, prefix=prefix,
                    timeout=30)
     assert "Traceback" not in proc.stderr, proc.stderr
     result = result_of(json_report(proc), "gloo.interface")
@@ -117,10 +122,45 @@ def test_link_local_only(nets):
     assert local["status"] == "warn", local
     assert "only the IPv6 link-local address fe80::5:1" in local["summary"]
     assert local["details"]["chosen"]["bond0"]["address"] == "fe80::5:1"
-    # With etcd on another host, ranks there certainly cannot connect: fail.
+    assert codes(local) == ["link_local_only"]
+    # With etcd on another host over IPv4, gloo's families differ: it aborts ("10 vs 2").
     remote, _ = gloo(site.node, {"GLOO_SOCKET_IFNAME": "bond0",
                                  "ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379"})
     assert remote["status"] == "fail", remote
+    assert codes(remote) == ["family_mismatch"]
+    assert "IPv6 address fe80::5:1 only" in remote["summary"]
+    assert f"is IPv4 ({site.peer_ip})" in remote["summary"] and "10 vs 2" in remote["summary"]
+
+
+def codes(result: dict) -> list[str]:
+    return [f["code"] for f in result["details"]["findings"] if f["status"] != "ok"]
+
+
+def test_ipv6_only_interface_against_ipv4_etcd_is_a_family_mismatch(nets):
+    site = _site(nets, node_address=False)
+    site.node.add_address("bond0", "fd00:5d0c::1/64", nodad=True)
+    result, _ = gloo(site.node, {"GLOO_SOCKET_IFNAME": "bond0",
+                                 "ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379"})
+    assert result["status"] == "fail", result
+    assert codes(result) == ["family_mismatch"]
+    assert "gloo requires one address family on every rank" in result["summary"]
+    assert "Give gloo an IPv4 address." in result["remedy"]
+
+
+@pytest.mark.parametrize("value", [",bond0", "bond0,,bond0", ",,"])
+def test_an_empty_entry_aborts_like_pytorch(site, value):
+    result, _ = gloo(site.node, {"GLOO_SOCKET_IFNAME": value})
+    assert result["status"] == "fail", result
+    assert "empty_entry" in codes(result)
+    assert ("GlooDeviceFactory::makeTCPDevice(): interface or hostname can't be empty"
+            in result["summary"])
+    assert "(hostname)" not in result["details"]["chosen"]  # no hostname fallback
+
+
+def test_a_trailing_comma_is_harmless(site):
+    result, _ = gloo(site.node, {"GLOO_SOCKET_IFNAME": "bond0,"})
+    assert result["status"] == "ok", result
+    assert result["details"]["requested"] == ["bond0"] and result["details"]["devices"] == 1
 
 
 def test_ipv6_only_global_address_is_ok(nets):
@@ -232,18 +272,71 @@ def test_nccl_selection_compared(site):
 
 
 def test_unset_uses_hostname_address(site):
-    name = socket.gethostname()
-    site.node.etc_file("hosts", f"127.0.0.1 localhost\n{site.node_ip} {name}\n")
+    name = "gloo-node-7"
+    site.node.etc_file("hosts", f"127.0.0.1 localhost\n# the node\n{site.node_ip}\t{name.upper()}"
+                                "  # bond0\n")
     env = {"ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379"}
-    result, _ = gloo(site.node, env)
+    result, _ = gloo(site.node, env, hostname=name)
     assert result["status"] == "ok", result
     assert f"bond0 ({site.node_ip})" in result["summary"] and name in result["summary"]
-    assert result["details"]["hostname"]["gloo_address"] == site.node_ip
-    short, _ = gloo(site.node, {**env, "GLOO_SOCKET_IFNAME": "b"})
+    # Which hostname, and which /etc/hosts line (glibc matches names case-insensitively).
+    assert "(/etc/hosts line 3: " in result["summary"]
+    hostname = result["details"]["hostname"]
+    assert hostname["name"] == name and hostname["gloo_address"] == site.node_ip
+    assert hostname["hosts_line"]["number"] == 3
+    assert hostname["hosts_line"]["address"] == site.node_ip
+    short, _ = gloo(site.node, {**env, "GLOO_SOCKET_IFNAME": "b"}, hostname=name)
     assert short["status"] == "warn", short
     assert short["summary"].count(repr(name)) == 1
     assert short["summary"].endswith(f"→ bond0 ({site.node_ip})")
     assert "GLOO_SOCKET_IFNAME" in short["remedy"] and "bond0" in short["remedy"]
+
+
+def test_hostname_from_dns_says_it_is_not_in_etc_hosts(site):
+    site.node.etc_file("hosts", "127.0.0.1 localhost\n")
+    # A hostname that is an address resolves to itself, through no /etc/hosts line.
+    result, _ = gloo(site.node, {}, hostname=site.node_ip)
+    assert result["status"] == "ok", result
+    assert "not from /etc/hosts" in result["summary"]
+
+
+def test_hostname_bindable_but_owned_by_no_interface_aborts(site):
+    """ip_nonlocal_bind (or AnyIP) lets PyTorch bind an address no interface has; gloo then
+    aborts "Unable to find interface for: [addr]" (gpustack#1201)."""
+    stale = f"{site.subnet}.77"
+    site.node.sysctl("net.ipv4.ip_nonlocal_bind", "1")
+    site.node.etc_file("hosts", f"127.0.0.1 localhost\n{stale} moved-node\n")
+    result, _ = gloo(site.node, {"ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379"},
+                     hostname="moved-node")
+    assert result["status"] == "fail", result
+    assert codes(result) == ["hostname_no_interface"]
+    assert f'"Unable to find interface for: [{stale}]"' in result["summary"]
+    assert "'moved-node' (/etc/hosts line 2: " in result["summary"]
+    assert "Correct /etc/hosts line 2 so 'moved-node' maps to" in result["remedy"]
+    assert "GLOO_SOCKET_IFNAME=bond0" in result["remedy"]
+    assert result["details"]["chosen"]["(hostname)"] == {"interface": None, "address": stale}
+
+
+def test_stale_etc_hosts_without_nonlocal_bind_falls_back_to_loopback(site):
+    stale = f"{site.subnet}.77"
+    site.node.etc_file("hosts", f"127.0.0.1 localhost\n{stale} moved-node\n")
+    result, _ = gloo(site.node, {"ETCD_ENDPOINTS": f"http://{site.peer_ip}:2379"},
+                     hostname="moved-node")
+    assert result["status"] == "fail", result
+    assert codes(result) == ["loopback"]
+    assert f"/etc/hosts line 2 maps it to {stale}, which no interface of this host has" in \
+        result["summary"]
+    assert result["details"]["hostname"]["fallback"] is True
+
+
+@pytest.mark.parametrize("name,address", [("189", "0.0.0.189"), ("05", "0.0.0.5")])
+def test_numeric_hostname_fails_naming_it(site, name, address):
+    result, _ = gloo(site.node, {}, hostname=name)
+    assert result["status"] == "fail", result
+    assert codes(result) == ["numeric_hostname"]
+    assert f"the hostname {name!r}, which is a number" in result["summary"]
+    assert f"as the IPv4 address {address}" in result["summary"]
+    assert result["details"]["hostname"]["numeric"] == address
 
 
 def test_unset_hostname_on_loopback(site):

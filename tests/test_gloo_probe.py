@@ -153,3 +153,21 @@ def test_bridge_joins_namespaces(nets):
         server.kill()
         server.wait(timeout=10)
     assert out == ["hello", f"{subnet}.1"]
+
+
+def test_read_hosts_numbers_lines_and_survives_hostile_files(tmp_path):
+    import os
+
+    from sgdoctor.probe.gloo import read_hosts
+
+    hosts = tmp_path / "hosts"
+    hosts.write_bytes(b"127.0.0.1 localhost\n\n# 10.0.0.1 node7\n10.0.0.2 other NODE7 # x\n"
+                      b"\xff\xfe garbage\n10.0.0.3 node7\n")
+    lines, error = read_hosts("node7", str(hosts))
+    assert error is None
+    assert [(li.number, li.address) for li in lines] == [(4, "10.0.0.2"), (6, "10.0.0.3")]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert read_hosts("node7", str(fifo)) == ((), f"{fifo} is not a regular file")
+    lines, error = read_hosts("node7", str(tmp_path / "missing"))
+    assert lines == () and "No such file" in error

@@ -48,7 +48,8 @@ def test_gloo_flags_nccl_syntax_and_whitespace():
     entries = parse_gloo("^docker,=eth0,eth*,bond0, eth1").entries
     assert [e.nccl_syntax for e in entries] == ["^", "=", "*", None, None]
     assert [e.whitespace for e in entries] == [False, False, False, False, True]
-    assert parse_gloo(",bond0").entries[0].hostname_fallback
+    assert parse_gloo(",bond0").entries[0].empty and parse_gloo(",bond0").has_empty
+    assert not parse_gloo("bond0,").has_empty  # a trailing comma is harmless
 
 
 @pytest.mark.parametrize(("raw", "selected"), [

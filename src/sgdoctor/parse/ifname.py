@@ -5,9 +5,11 @@ gloo/transport/tcp/device.cc):
 - the value is used only when it is longer than 1 character; otherwise the hostname decides;
 - it is split on ``,`` like ``std::getline``: empty pieces are kept, except a trailing one;
 - each piece is one device, matched EXACTLY (strcmp) against interface names; an empty piece
-  has no interface name, so that device falls back to the hostname;
+  (``,bond0``, ``bond0,,eth1``) aborts at once with GLOO_EMPTY_ERROR (verified against
+  PyTorch 2.13: no hostname fallback);
 - there is no ``^``/``=``/prefix syntax: such a piece is looked up literally and the process
-  aborts with ``Unable to find address for: <piece>``.
+  aborts with ``Unable to find address for: <piece>``;
+- every rank makes one gloo context per piece: all ranks must list the same number.
 
 NCCL (src/misc/socket.cc ``findInterfaces``, src/misc/utils.cc ``parseStringList``); MCCL is
 MetaX's twin and is assumed to parse alike (facts.md):
@@ -26,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 GLOO_ERROR = "Unable to find address for: {}"
+GLOO_EMPTY_ERROR = "GlooDeviceFactory::makeTCPDevice(): interface or hostname can't be empty"
+GLOO_NO_INTERFACE_ERROR = "Unable to find interface for: [{}]"
 NCCL_SYNTAX = {
     "^": "'^' (NCCL's 'exclude these' marker)",
     "=": "'=' (NCCL's 'exact names' marker)",
@@ -37,12 +41,12 @@ NCCL_SYNTAX = {
 class GlooEntry:
     """One device that gloo creates from GLOO_SOCKET_IFNAME."""
 
-    name: str                       # looked up literally; "" means the hostname decides
+    name: str                       # looked up literally; "" aborts (GLOO_EMPTY_ERROR)
     nccl_syntax: str | None = None  # the NCCL-only character gloo takes literally
     whitespace: bool = False        # spaces are part of the name: no interface matches
 
     @property
-    def hostname_fallback(self) -> bool:
+    def empty(self) -> bool:
         return self.name == ""
 
 
@@ -66,6 +70,16 @@ class GlooSpec:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(entry.name for entry in self.entries)
+
+    @property
+    def has_empty(self) -> bool:
+        """An empty piece: PyTorch aborts before any device exists."""
+        return any(entry.empty for entry in self.entries)
+
+    @property
+    def device_count(self) -> int:
+        """How many gloo devices (and contexts) a rank makes: one per piece, else one."""
+        return len(self.entries) or 1
 
 
 def _byte_len(text: str) -> int:

@@ -9,6 +9,7 @@ psutil (IFF_UP, MTU) and /sys/class/net/<name>/{operstate,carrier}; never from `
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def list_interfaces() -> dict[str, Interface]:
     return result
 
 
-def address_owner(interfaces: dict[str, Interface], address: str) -> str | None:
+def address_owner(interfaces: Mapping[str, Interface], address: str) -> str | None:
     """The interface holding ``address`` (any 127.x belongs to the loopback interface)."""
     address = _strip_scope(address)
     for iface in interfaces.values():
@@ -119,7 +120,7 @@ def address_owner(interfaces: dict[str, Interface], address: str) -> str | None:
     return None
 
 
-def getifaddrs_order(interfaces: dict[str, Interface]) -> list[tuple[str, str]]:
+def getifaddrs_order(interfaces: Mapping[str, Interface]) -> list[tuple[str, str]]:
     """(interface, address) pairs as NCCL walks getifaddrs: every IPv4, then every IPv6."""
     pairs = [(i.name, a) for i in interfaces.values() for a in i.ipv4]
     pairs += [(i.name, a) for i in interfaces.values() for a in i.ipv6]
