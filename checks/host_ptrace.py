@@ -1,0 +1,92 @@
+"""`host.ptrace`: can one server process take a file descriptor from another (pidfd_getfd)?"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sgdoctor.api import Context, Findings, ProbeError, Result, check
+from sgdoctor.parse.verdict import shown
+
+ENV = ("PYTORCH_CUDA_ALLOC_CONF",)
+CAP_REMEDY = ("docker run --cap-add SYS_PTRACE ...\n"
+              "Kubernetes: securityContext: {capabilities: {add: [\"SYS_PTRACE\"]}}")
+SCOPE_MEANING = {0: "classic ptrace permissions", 1: "restricted to descendants",
+                 2: "admin-only (CAP_SYS_PTRACE)", 3: "no attach at all"}
+
+
+@check("host.ptrace", title="ptrace / pidfd_getfd permission", env=ENV, timeout=3.0,
+       tags=("host",))
+def host_ptrace(ctx: Context) -> Result:
+    """GPU memory shared between the server's processes through expandable segments
+    (PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True) travels as file descriptors taken with
+    pidfd_getfd(2), which needs ptrace access to the peer: Yama's ptrace_scope 1 (the Ubuntu
+    default) allows it only toward descendants, 2 only with CAP_SYS_PTRACE, 3 never; Docker's
+    default seccomp profile allows pidfd_getfd only with CAP_SYS_PTRACE. Without them the run
+    fails with "pidfd_getfd: Operation not permitted". Each is a warning; no Yama and no
+    seccomp filter is a skip. Setting: pid (whose capabilities and seccomp mode; default
+    this process, the node's pid 1 under --host-root).
+    """
+    from sgdoctor.parse.host import CAP_SYS_PTRACE
+    from sgdoctor.probe.hostptrace import ptrace_facts
+    from sgdoctor.probe.hostroot import HostRoot
+
+    pid = ctx.setting("pid")
+    if pid is not None and not (pid == "self" or re.fullmatch(r"[1-9]\d{0,9}", str(pid))):
+        return Result.error(f'[checks."host.ptrace"] setting pid={pid!r} must be a process '
+                            'id or "self"', env=ENV)
+    try:
+        root = HostRoot.from_options(ctx.options)
+    except ProbeError as exc:
+        return Result.error(f"--host-root: {exc.message}", env=ENV)
+    facts = ptrace_facts(root, None if pid is None else str(pid))
+    status = facts.status
+    cap = None if status is None or status.cap_eff is None else bool(
+        status.cap_eff >> CAP_SYS_PTRACE & 1)
+    seccomp = None if status is None else status.seccomp
+    expandable = "expandable_segments:true" in ctx.env.get(
+        "PYTORCH_CUDA_ALLOC_CONF", "").replace(" ", "").lower()
+    details: dict[str, Any] = {
+        "yama_path": shown(facts.yama_path), "yama_present": facts.yama_present,
+        "ptrace_scope": facts.yama_scope, "status_path": shown(facts.status_path),
+        "cap_sys_ptrace": cap, "seccomp": seccomp, "expandable_segments": expandable}
+    found = Findings()
+    if facts.status_error is not None:
+        found.warn(f"cannot read {shown(facts.status_path)}: "
+                   f"{shown(facts.status_error.message)}", code="status_unreadable")
+    elif cap is None or seccomp is None:
+        found.warn(f"{shown(facts.status_path)} has no readable CapEff or Seccomp line",
+                   code="status_unreadable")
+    if not facts.yama_present and seccomp == 0:
+        return Result.skip("no Yama LSM and no seccomp filter: nothing restricts pidfd_getfd "
+                           "beyond the usual same-user rule", details=details, env=ENV)
+
+    why = ("; PYTORCH_CUDA_ALLOC_CONF turns on expandable segments here" if expandable
+           else "")
+    effect = f"pidfd_getfd between server processes fails with \"Operation not permitted\"{why}"
+    scope = facts.yama_scope
+    if facts.yama_error is not None:
+        found.warn(f"cannot read Yama's ptrace_scope: {shown(facts.yama_error.message)}",
+                   code="yama_unreadable")
+    elif scope == 3:
+        found.warn(f"kernel.yama.ptrace_scope=3 (no attach at all): {effect}, even with "
+                   "CAP_SYS_PTRACE", "on the host: put kernel.yama.ptrace_scope = 1 in "
+                   "/etc/sysctl.d/10-ptrace.conf and reboot (3 cannot be lowered at run time)",
+                   code="ptrace_disabled")
+    elif scope == 2 and cap is False:
+        found.warn(f"kernel.yama.ptrace_scope=2 (admin-only) and no CAP_SYS_PTRACE: {effect}",
+                   CAP_REMEDY, code="ptrace_admin_only")
+    elif scope == 1 and cap is False:
+        found.warn(f"kernel.yama.ptrace_scope=1 (descendants only) and no CAP_SYS_PTRACE: "
+                   f"{effect}", CAP_REMEDY + "\non the host: sysctl -w "
+                   "kernel.yama.ptrace_scope=0", code="ptrace_restricted")
+    if seccomp is not None and seccomp != 0 and cap is False:
+        found.warn(f"a seccomp filter is installed (Seccomp: {seccomp}) and no "
+                   "CAP_SYS_PTRACE: Docker's default profile then denies pidfd_getfd; "
+                   f"{effect}", CAP_REMEDY, code="seccomp_filter")
+    scope_text = (f"ptrace_scope={scope} ({SCOPE_MEANING.get(scope, 'unknown')})"
+                  if scope is not None else "no Yama")
+    cap_text = {True: "CAP_SYS_PTRACE held", False: "no CAP_SYS_PTRACE", None: "capabilities "
+                "unknown"}[cap]
+    return found.result(f"{scope_text}, {cap_text}, seccomp mode {seccomp}: pidfd_getfd "
+                        "between server processes is allowed", details=details, env=ENV)
