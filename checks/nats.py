@@ -3,32 +3,87 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Result, check
+from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
+
+from sgdoctor.api import Context, FailureKind, Findings, Result, check
 from sgdoctor.parse.endpoints import NATS_TLS_VARS, nats_config, nats_usage
+
+if TYPE_CHECKING:
+    from sgdoctor.probe.nats import NatsReport
 
 ENV = ("NATS_SERVER", "NATS_AUTH_USERNAME", "NATS_AUTH_PASSWORD", "NATS_AUTH_TOKEN",
        "NATS_AUTH_NKEY", "NATS_AUTH_CREDENTIALS_FILE", *NATS_TLS_VARS,
        "DYN_REQUEST_PLANE", "DYN_EVENT_PLANE")
+SERVICE = Service(name="NATS", daemon="nats-server", variable="NATS_SERVER", port=4222)
+_FILES = "NATS_TLS_CA_CERT_PATH / _CLIENT_CERT_PATH / _CLIENT_KEY_PATH"
 
-REMEDIES = {
-    "config": "Set NATS_SERVER to ONE URL starting with nats://, e.g. nats://10.0.0.5:4222",
-    "refused": "Start nats-server on that host and port, or fix NATS_SERVER",
-    "dns": "Use a host name this node can resolve, or the server's IP address",
-    "timeout": "Check the address and any firewall; a NATS server greets every client at once",
-    "auth": "Set the credentials the server expects: NATS_AUTH_USERNAME+NATS_AUTH_PASSWORD, "
-            "NATS_AUTH_TOKEN, NATS_AUTH_NKEY or NATS_AUTH_CREDENTIALS_FILE (Dynamo tries them "
-            "in that order)",
-    "credentials": "Fix NATS_AUTH_NKEY (an nkey seed, starting with SU) or "
-                   "NATS_AUTH_CREDENTIALS_FILE (a .creds file from nsc)",
-    "jetstream": "Run nats-server with JetStream enabled (`-js`, or `jetstream {}` in its "
-                 "config) and give it a --store_dir",
-    "tls": "Match TLS to the server: NATS_TLS_CA_CERT_PATH (and client cert/key if required)",
-    "tls_config": "Point NATS_TLS_CA_CERT_PATH / _CLIENT_CERT_PATH / _CLIENT_KEY_PATH at "
-                  "readable PEM files",
-    "certificate": "Set NATS_TLS_CA_CERT_PATH to the CA that signed the server certificate",
-    "protocol": "This port does not speak NATS: check the host and port (4222 by default)",
-}
+REMEDIES = remedies(SERVICE, {
+    FailureKind.TIMEOUT: "Check the address and any firewall; a NATS server greets every "
+                         "client at once",
+    FailureKind.AUTH: "Set the credentials the server expects: NATS_AUTH_USERNAME+"
+                      "NATS_AUTH_PASSWORD, NATS_AUTH_TOKEN, NATS_AUTH_NKEY or "
+                      "NATS_AUTH_CREDENTIALS_FILE (Dynamo tries them in that order)",
+    FailureKind.INVALID: "Fix NATS_AUTH_NKEY (an nkey seed, starting with SU) or "
+                         "NATS_AUTH_CREDENTIALS_FILE (a .creds file from nsc)",
+    FailureKind.TLS: "Match TLS to the server: NATS_TLS_CA_CERT_PATH (and client cert/key if "
+                     "required)",
+    FailureKind.TLS_CONFIG: f"Point {_FILES} at readable PEM files",
+    FailureKind.NOT_FOUND: f"Point {_FILES} and NATS_AUTH_CREDENTIALS_FILE at files that exist",
+    FailureKind.PERMISSION: f"Make {_FILES} and NATS_AUTH_CREDENTIALS_FILE readable by this "
+                            "user",
+    FailureKind.NOT_A_FILE: f"Point {_FILES} and NATS_AUTH_CREDENTIALS_FILE at regular files "
+                            "(not pipes or devices)",
+    FailureKind.CERTIFICATE: "Set NATS_TLS_CA_CERT_PATH to the CA that signed the server "
+                             "certificate",
+    FailureKind.SERVER: "The server turned the connection away: look at its limits and logs",
+    FailureKind.PROTOCOL: "This port does not speak NATS: check the host and port (4222 by "
+                          "default)",
+})
+CONFIG_REMEDY = "Set NATS_SERVER to ONE URL starting with nats://, e.g. nats://10.0.0.5:4222"
+JETSTREAM_REMEDY = ("Run nats-server with JetStream enabled (`-js`, or `jetstream {}` in its "
+                    "config) and give it a --store_dir")
+ENCRYPTED_KEY_REMEDY = ("Give NATS_TLS_CLIENT_KEY_PATH an unencrypted key (openssl pkey -in "
+                        "key.pem -out plain.pem); nothing can type its pass phrase")
+EXPLICIT_REMEDY = ("If your Dynamo does not use NATS, set DYN_EVENT_PLANE=zmq and "
+                   "DYN_REQUEST_PLANE=tcp to make that explicit")
+
+
+def _problem(report: NatsReport) -> tuple[str, str, str, list[str]]:
+    """(code, error kind for the details, text, remedy lines) of a server that is not ok."""
+    from sgdoctor.probe.tls_material import TlsMaterialError, TlsProblem
+
+    failure = report.failure
+    if failure is None:
+        return ("jetstream_disabled", "jetstream",
+                f"JetStream not enabled on this server (account info request: "
+                f"{report.jetstream_error or '?'}); Dynamo refuses to start without it",
+                [JETSTREAM_REMEDY])
+    kind = failure.kind
+    words = describe(failure, report.peer_local, report.port)
+    lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port)
+    if isinstance(failure, TlsMaterialError) and failure.problem is TlsProblem.ENCRYPTED_KEY:
+        lines = [ENCRYPTED_KEY_REMEDY]
+    if kind is FailureKind.AUTH:
+        text = f"the server refused our credentials ({report.auth}): {words}"
+    elif kind is FailureKind.INVALID:
+        text = f"the {report.auth} credentials cannot be used: {words}"
+    elif kind is FailureKind.TIMEOUT:
+        text = words + (" (connected, but the server did not answer)" if report.connected
+                        else " (no NATS greeting; a NATS server sends INFO at once)")
+    else:
+        text = words
+    return kind.value, kind.value, text, lines
+
+
+def _details(report: NatsReport, error: tuple[str, ...] | None) -> dict[str, Any]:
+    """The report's facts plus the verdict on them (ok, error_kind, error)."""
+    out = report.facts()
+    out["ok"] = report.ok
+    if error is not None:
+        out["error_kind"], out["error"] = error
+    return out
 
 
 @check("nats.server", title="NATS server", env=ENV, timeout=5.0, tags=("network", "dynamo"))
@@ -46,32 +101,46 @@ def nats_server(ctx: Context) -> Result:
     env = tuple(dict.fromkeys((*cfg.env, *usage.env)))
     deadline = time.monotonic() + ctx.timeout(float(ctx.setting("timeout", 5.0)))
     reports = probe_servers(cfg.servers, ctx.env, deadline=deadline)
-    defaulted = cfg.servers[0].defaulted
-    details = {"servers": [r.as_details() for r in reports], "auth": cfg.auth,
-               "source": "default (NATS_SERVER unset)" if defaulted else "NATS_SERVER",
+    problems = {id(r): _problem(r) for r in reports if r.probed and not r.ok}
+    servers = []
+    for server, report in zip(cfg.servers, reports, strict=False):
+        problem = problems.get(id(report))
+        servers.append(_details(report, ("config", server.error or "invalid")
+                                if not report.probed else problem[1:3] if problem else None))
+    details = {"servers": servers, "auth": cfg.auth,
+               "source": "default (NATS_SERVER unset)" if cfg.servers[0].defaulted
+               else "NATS_SERVER",
                "usage": usage.reason}
+    found = Findings()
     if cfg.error:
-        return Result.fail(cfg.error, remedy=REMEDIES["config"], details=details, env=env)
+        found.fail(cfg.error, CONFIG_REMEDY, code="invalid_server")
+        return found.result("", details=details, env=env)
 
     report = reports[0]
-    if report.error_kind == "error":  # a fault of sgdoctor or its install, not of the server
-        return Result.error(f"cannot probe {report.server}: {report.error}", details=details,
+    if report.missing_dependency:
+        return Result.error(f"cannot probe {report.server}: cannot test {report.auth} auth: "
+                            f"the {report.missing_dependency} package is missing (pip install "
+                            f"{report.missing_dependency} beside sgdoctor)", details=details,
                             env=env)
+    if report.failure is not None and report.failure.kind is FailureKind.INTERNAL:
+        # a fault of sgdoctor or its install, not of the server
+        return Result.error(f"cannot probe {report.server}: {report.failure.message}",
+                            details=details, env=env)
+    defaulted = cfg.servers[0].defaulted
     where = f"{report.server} (the default: NATS_SERVER is unset)" if defaulted \
         else report.server
     if report.ok:
         payload = f"{report.max_payload // 1024} KiB" if report.max_payload else "?"
-        return Result.ok(f"NATS {report.version or '?'} at {where} with JetStream "
-                         f"(rtt {report.rtt_ms:.1f} ms, max_payload {payload})",
-                         details=details, env=env)
-    remedy = REMEDIES.get(report.error_kind or "", "Check the NATS server")
+        return found.result(f"NATS {report.version or '?'} at {where} with JetStream "
+                            f"(rtt {report.rtt_ms or 0.0:.1f} ms, max_payload {payload})",
+                            details=details, env=env)
+    code, _, text, lines = problems[id(report)]
     if defaulted:
-        remedy = f"Set NATS_SERVER (it is unset). {remedy}"
-    summary = f"NATS at {where}: {report.error}"
+        lines = ["Set NATS_SERVER (it is unset)", *lines]
+    summary = f"NATS at {where}: {text}"
     if usage.used is None:
-        return Result.warn(
-            f"{summary} — NATS may not be needed: {usage.reason}",
-            remedy=f"{remedy}; or, if your Dynamo does not use NATS, set DYN_EVENT_PLANE=zmq "
-                   "and DYN_REQUEST_PLANE=tcp to make that explicit",
-            details=details, env=env)
-    return Result.fail(summary, remedy=remedy, details=details, env=env)
+        found.warn(f"{summary} — NATS may not be needed: {usage.reason}",
+                   "\n".join([*lines, EXPLICIT_REMEDY]), code=code)
+    else:
+        found.fail(summary, "\n".join(lines) or "Check the NATS server", code=code)
+    return found.result("", details=details, env=env)

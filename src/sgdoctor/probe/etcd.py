@@ -67,7 +67,7 @@ class MemberReport:
         """The JSON-able facts that say something (the failure as kind and message)."""
         out = {k: v for k, v in self.__dict__.items()
                if k not in ("failure", "probed") and v is not None and v != []
-               and (v is not False or k == "reachable")}
+               and (v is not False or k in ("reachable", "peer_local"))}
         if self.failure is not None:
             out["failure"] = {"kind": self.failure.kind.value, "message": self.failure.message}
         return out

@@ -10,28 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import os
-import socket
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sgdoctor.parse.endpoints import Endpoint
+from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.parse.endpoints import NATS_TLS_VARS, Endpoint
+from sgdoctor.probe.http import classify_os_error, is_local_host
 from sgdoctor.probe.parallel import run_all
+from sgdoctor.probe.tls_material import client_context, pem_from_file, read_file
 
 TRUE_VALUES = ("1", "true", "on", "yes")
+_PEER_SENSITIVE = (FailureKind.REFUSED, FailureKind.UNREACHABLE)
 
 
 @dataclass
 class NatsReport:
+    """What one server told us; ``failure`` set means the probe could not finish."""
+
     server: str
     host: str | None = None
     port: int | None = None
+    probed: bool = True
     connected: bool = False
-    ok: bool = False
     auth: str | None = None
     version: str | None = None
     server_id: str | None = None
@@ -42,14 +47,21 @@ class NatsReport:
     tls: bool = False
     jetstream: bool | None = None
     jetstream_account: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    error_kind: str | None = None
+    jetstream_error: str | None = None     # the account info request's exception class
+    missing_dependency: str | None = None  # a package sgdoctor needs for this auth method
+    failure: ProbeError | None = None
+    peer_local: bool | None = None         # for refusals: is the server this host?
     notes: list[str] = field(default_factory=list)
 
-    def as_details(self) -> dict[str, Any]:
+    @property
+    def ok(self) -> bool:
+        return self.connected and self.jetstream is True and self.failure is None
+
+    def facts(self) -> dict[str, Any]:
         """The fields that say something: unset ones and empty collections are left out."""
         return {k: v for k, v in self.__dict__.items()
-                if v is not None and v != [] and v != {} or k in ("connected", "ok")}
+                if k not in ("failure", "probed")
+                and (v is not None and v != [] and v != {} or k == "connected")}
 
 
 def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -75,21 +87,15 @@ def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def tls_context(env: Mapping[str, str]) -> ssl.SSLContext | None:
-    """NATS_TLS_* → a client context (None when none is set).
-
-    Raises ValueError naming an unreadable file, ssl.SSLError for unusable PEM content."""
-    ca = env.get("NATS_TLS_CA_CERT_PATH")
-    cert, key = env.get("NATS_TLS_CLIENT_CERT_PATH"), env.get("NATS_TLS_CLIENT_KEY_PATH")
+    """NATS_TLS_* → a client context (None when none is set); TlsMaterialError names the
+    variable whose file cannot be used."""
+    paths = {name: env.get(name) or None for name in NATS_TLS_VARS[:3]}
     insecure = (env.get("NATS_TLS_INSECURE") or "").lower() in TRUE_VALUES
-    if not (ca or cert or key or insecure):
+    if not (any(paths.values()) or insecure):
         return None
-    for name in ("NATS_TLS_CA_CERT_PATH", "NATS_TLS_CLIENT_CERT_PATH", "NATS_TLS_CLIENT_KEY_PATH"):
-        path = env.get(name)
-        if path and not os.access(path, os.R_OK):
-            raise ValueError(f"{name}={path} is not a readable file")
-    context = ssl.create_default_context(cafile=ca or None)
-    if cert:
-        context.load_cert_chain(cert, key or None)
+    ca, cert, key = (pem_from_file(path, name) if path else None
+                     for name, path in paths.items())
+    context = client_context(ca, cert, key if cert else None)
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -110,34 +116,51 @@ def _from_outside(exc: BaseException) -> bool:
     credentials, as opposed to a bug in this module."""
     package = (type(exc).__module__ or "").split(".")[0]
     return isinstance(exc, (OSError, EOFError, TimeoutError, asyncio.TimeoutError)) or \
-        package in ("nats", "nkeys", "ssl", "asyncio", "json")
+        package in ("nats", "nkeys", "ssl", "asyncio", "json", "binascii")
 
 
-def _classify(exc: BaseException, method: str) -> tuple[str, str]:
+# The NATS protocol's -ERR codes are fixed strings (no numbers); nats-py raises the ones met
+# while connecting as errors.Error("nats: '<code>'"). Compared whole, never searched.
+_SERVER_ERRORS = {
+    "nats: 'Authorization Violation'": FailureKind.AUTH,
+    "nats: 'Authentication Timeout'": FailureKind.AUTH,
+    "nats: 'User Authentication Expired'": FailureKind.AUTH,
+    "nats: 'User Authentication Revoked'": FailureKind.AUTH,
+    "nats: 'Account Authentication Expired'": FailureKind.AUTH,
+    "nats: 'Secure Connection - TLS Required'": FailureKind.TLS,
+    "nats: 'Maximum Connections Exceeded'": FailureKind.SERVER,
+}
+
+
+def _failure(exc: BaseException) -> ProbeError:
+    """A nats-py, nkeys, ssl or OS error as a typed failure, by its class (and, for the
+    server's -ERR, by the protocol's fixed error string)."""
+    from nats import errors
+
     text = str(exc) or type(exc).__name__
-    lowered = text.lower()
-    name = type(exc).__name__
-    if "authorization" in lowered or "authentication" in lowered or "auth" in name.lower():
-        return "auth", f"the server refused our credentials ({method}): {text}"
-    if "seed" in lowered or "nkey" in lowered or "creds" in lowered:
-        return "credentials", f"the {method} credentials cannot be used: {text}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "certificate", f"certificate rejected: {exc.verify_message or text}"
-    if isinstance(exc, ssl.SSLError) or "tls" in lowered or "ssl" in lowered:
-        return "tls", f"TLS problem: {text}"
-    if isinstance(exc, socket.gaierror):
-        return "dns", f"cannot resolve the host name: {exc.strerror or text}"
-    if isinstance(exc, ConnectionRefusedError) or "refused" in lowered:
-        return "refused", "connection refused (nothing listens on this port)"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timeout" in lowered:
-        return "timeout", "no answer within the timeout"
-    if "expecting info" in lowered or name == "UnexpectedEOF":
-        return "protocol", ("no NATS greeting (INFO) from this port: it closed the connection "
-                            "or sent something else — not a NATS server?")
-    if name == "NoServersError":
-        return "protocol", ("could not complete the NATS handshake (no INFO from the server, "
-                            "or the connection was closed): is this a NATS server?")
-    return "protocol", f"{name}: {text}"
+    if isinstance(exc, ProbeError):
+        return exc
+    if isinstance(exc, errors.AuthorizationError):
+        return ProbeError(FailureKind.AUTH, "Authorization Violation")
+    if type(exc) is errors.Error and text in _SERVER_ERRORS:
+        return ProbeError(_SERVER_ERRORS[text], text)
+    if isinstance(exc, errors.InvalidUserCredentialsError) or \
+            (type(exc).__module__ or "").split(".")[0] in ("nkeys", "binascii"):
+        return ProbeError(FailureKind.INVALID, f"{type(exc).__name__}: {text}")
+    if isinstance(exc, (errors.SecureConnRequiredError, errors.SecureConnWantedError,
+                        errors.SecureConnFailedError)):
+        return ProbeError(FailureKind.TLS, f"{type(exc).__name__}: {text}")
+    if isinstance(exc, OSError):
+        return classify_os_error(exc)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return ProbeError(FailureKind.TIMEOUT, "no answer within the timeout")
+    if isinstance(exc, (errors.UnexpectedEOF, EOFError)):
+        return ProbeError(FailureKind.PROTOCOL, "the connection closed before a NATS greeting "
+                                                "(INFO)")
+    if isinstance(exc, errors.NoServersError):
+        return ProbeError(FailureKind.PROTOCOL, "no NATS handshake completed (no INFO from "
+                                                "the server, or the connection was closed)")
+    return ProbeError(FailureKind.PROTOCOL, f"{type(exc).__name__}: {text}")
 
 
 async def _probe(url: str, report: NatsReport, kwargs: dict[str, Any],
@@ -174,9 +197,9 @@ async def _probe(url: str, report: NatsReport, kwargs: dict[str, Any],
         connecting.cancel()
         exc = None if not connecting.done() or connecting.cancelled() \
             else connecting.exception()
-        cause = next((e for e in errors if "authoriz" in str(e).lower()), None) \
-            or (errors[0] if errors else exc)
-        report.error_kind, report.error = _classify(cause or TimeoutError(), report.auth or "?")
+        failures = [_failure(e) for e in [*errors, exc] if e is not None]
+        report.failure = next((f for f in failures if f.kind is FailureKind.AUTH), None) \
+            or (failures[0] if failures else _failure(TimeoutError()))
         return
     nc = connecting.result()
     try:
@@ -189,7 +212,7 @@ async def _probe(url: str, report: NatsReport, kwargs: dict[str, Any],
         report.max_payload = nc.max_payload or info.get("max_payload")
         report.tls = bool(info.get("tls_required") or tls is not None)
         flushed = time.monotonic()
-        await nc.flush(timeout=left())
+        await nc.flush(timeout=left())  # type: ignore[arg-type]  # a float works: wait_for
         report.rtt_ms = round((time.monotonic() - flushed) * 1000, 2)
         js = nc.jetstream(timeout=left())
         try:
@@ -197,19 +220,16 @@ async def _probe(url: str, report: NatsReport, kwargs: dict[str, Any],
         except (ServiceUnavailableError, NoStreamResponseError, APIError,
                 nats.errors.NoRespondersError, nats.errors.TimeoutError) as exc:
             report.jetstream = False
-            report.error_kind = "jetstream"
-            report.error = ("JetStream not enabled on this server (account info request: "
-                            f"{type(exc).__name__}); Dynamo refuses to start without it")
+            report.jetstream_error = type(exc).__name__
             return
         report.jetstream = True
         report.jetstream_account = {
             "memory": account.memory, "storage": account.storage,
             "streams": account.streams, "consumers": account.consumers}
-        report.ok = True
     except Exception as exc:
         if not _from_outside(exc):
             raise  # our own bug: the runner reports it as an error, not as the server's fault
-        report.error_kind, report.error = _classify(exc, report.auth or "?")
+        report.failure = _failure(exc)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(nc.close(), timeout=max(0.05, min(0.5, left())))
@@ -220,23 +240,21 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
     report = NatsReport(server=endpoint.display, host=endpoint.host, port=endpoint.port,
                         notes=list(endpoint.notes))
     if endpoint.error or endpoint.url is None:
-        report.error_kind, report.error = "config", endpoint.error or "invalid"
+        report.probed = False
         return report
     report.auth, kwargs = connect_options(env)
     try:
         tls = tls_context(env)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        report.error_kind = "tls_config"
-        report.error = (str(exc) if isinstance(exc, ValueError)
-                        else f"NATS_TLS_* files unusable: {getattr(exc, 'strerror', None) or exc}")
+        if "user_credentials" in kwargs:
+            read_file(kwargs["user_credentials"], "NATS_AUTH_CREDENTIALS_FILE")
+    except ProbeError as exc:
+        report.failure = exc
         return report
     if "nkeys_seed_str" in kwargs or "user_credentials" in kwargs:
         try:
             import nkeys  # noqa: F401 - nats-py needs it for nkey/credentials auth
         except ImportError:
-            report.error_kind = "error"
-            report.error = (f"cannot test {report.auth} auth: the nkeys package is missing "
-                            "(pip install nkeys beside sgdoctor)")
+            report.missing_dependency = "nkeys"
             return report
     _quiet()
     loop = asyncio.new_event_loop()
@@ -246,11 +264,8 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
             _probe(endpoint.url, report, kwargs, tls, deadline),
             timeout=max(0.05, deadline - time.monotonic())))
     except (asyncio.TimeoutError, TimeoutError):
-        if report.error is None:
-            report.error_kind = "timeout"
-            report.error = ("no answer within the timeout" + (
-                " (connected, but the server did not answer)" if report.connected
-                else " (no NATS greeting; a NATS server sends INFO at once)"))
+        if report.failure is None:
+            report.failure = ProbeError(FailureKind.TIMEOUT, "no answer within the timeout")
     finally:
         for task in asyncio.all_tasks(loop):
             task.cancel()
@@ -258,6 +273,8 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
             loop.run_until_complete(asyncio.sleep(0))
         finally:
             loop.close()
+    if report.failure is not None and report.failure.kind in _PEER_SENSITIVE and endpoint.host:
+        report.peer_local = is_local_host(endpoint.host)
     return report
 
 
@@ -266,11 +283,12 @@ def probe_servers(servers: list[Endpoint], env: Mapping[str, str], *,
     """Probe every server at once, each in its own thread and event loop."""
     def fallback(index: int, exc: BaseException | None) -> NatsReport:
         server = servers[index]
+        failure = (ProbeError(FailureKind.TIMEOUT, "no answer within the timeout") if exc is None
+                   else ProbeError(FailureKind.INTERNAL, f"probe failed: {type(exc).__name__}: "
+                                                         f"{exc}"))
         return NatsReport(server=server.display, host=server.host, port=server.port,
-                          error_kind="timeout" if exc is None else "error",
-                          error="no answer within the timeout" if exc is None
-                          else f"probe failed: {type(exc).__name__}: {exc}")
+                          failure=failure)
 
     servers = servers[:16]  # Dynamo takes ONE address; more entries are reported, not dialled
-    return run_all([lambda s=s: probe_server(s, env, deadline=deadline) for s in servers],
-                   deadline, fallback)
+    return run_all([functools.partial(probe_server, s, env, deadline=deadline)
+                    for s in servers], deadline, fallback)

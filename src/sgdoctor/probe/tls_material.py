@@ -94,7 +94,7 @@ def read_file(path: str, variable: str, *, limit: int = MAX_PEM) -> str:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise TlsMaterialError(TlsProblem.NOT_A_FILE, variable,
-                                   f"{shown} is {_file_type(mode)}, not a PEM file")
+                                   f"{shown} is {_file_type(mode)}, not a regular file")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, 65536)
