@@ -114,15 +114,26 @@ def parse_reserved_ports(text: str) -> set[int] | None:
 
 @dataclass(frozen=True)
 class Socket:
-    """A socket of /proc/net/tcp{,6}: its local port, TCP state and inode."""
+    """A socket of /proc/net/tcp{,6}: its local address (the kernel's hex), port, TCP state
+    and inode."""
 
     local_address: str
     port: int
     state: int
     inode: int
+    v6: bool = False
+
+    @property
+    def blocks_ipv4_any(self) -> bool:
+        """Whether it stops a bind to 0.0.0.0 on its port: any IPv4 socket does; an IPv6 one
+        only on :: (dual-stack) or a v4-mapped address, not on ::1 or another v6 address."""
+        if not self.v6:
+            return True
+        address = self.local_address.upper()
+        return address == "0" * 32 or address[:24] == "0000000000000000FFFF0000"
 
 
-def parse_proc_net(text: str) -> list[Socket]:
+def parse_proc_net(text: str, *, v6: bool = False) -> list[Socket]:
     """/proc/net/tcp or tcp6: ``sl local_address rem_address st ... inode``; bad lines skipped."""
     sockets = []
     for line in text.splitlines()[1:]:
@@ -131,7 +142,8 @@ def parse_proc_net(text: str) -> list[Socket]:
             continue
         address, _, port = fields[1].partition(":")
         try:
-            sockets.append(Socket(address, int(port, 16), int(fields[3], 16), int(fields[9])))
+            sockets.append(Socket(address, int(port, 16), int(fields[3], 16), int(fields[9]),
+                                  v6))
         except ValueError:
             continue
     return sockets

@@ -1,0 +1,248 @@
+"""`host.ports`: the ports the server will bind are free, and outside the ephemeral range
+where any outgoing connection may take them first."""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sgdoctor.api import Context, FailureKind, Findings, ProbeError, Result, check
+from sgdoctor.parse.verdict import shown
+
+if TYPE_CHECKING:
+    from sgdoctor.parse.ports import PlannedPort
+    from sgdoctor.probe.hostports import PortFacts
+
+ENV = ("DYN_HTTP_PORT", "DYN_SYSTEM_PORT", "MASTER_PORT")
+ENV_PORTS = {"DYN_HTTP_PORT": "Dynamo frontend HTTP (DYN_HTTP_PORT)",
+             "DYN_SYSTEM_PORT": "Dynamo system status server (DYN_SYSTEM_PORT)",
+             "MASTER_PORT": "torch rendezvous (MASTER_PORT)"}
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
+LAUNCH_KEYS = ("port", "dist_init_addr", "nnodes", "node_rank", "enable_dp_attention",
+               "nccl_port")
+
+
+@check("host.ports", title="TCP ports the server binds", env=ENV, timeout=5.0, tags=("host",))
+def host_ports(ctx: Context) -> Result:
+    """SGLang binds its HTTP --port (30000), node rank 0 the --dist-init-addr port, and with
+    DP attention the ZMQ ports derived from them (dist-init port + 1 … + 6, or --port + 233 …
+    on one node); Dynamo's frontend binds DYN_HTTP_PORT. A port already bound — by a
+    listener, or as the local port of some connection — makes the server die with EADDRINUSE:
+    a fail naming the holder. A port inside net.ipv4.ip_local_port_range (and not in
+    ip_local_reserved_ports) can be taken by any outgoing connection just before the server
+    starts: a warning.
+
+    Ports come from the launch command when sgdoctor knows it, else SGLang's defaults and
+    the variables above. Settings: ports (more ports to check), in_use ("fail", or "warn"
+    when monitoring a node whose server already runs).
+    """
+    from sgdoctor.parse.settings import choice_setting, ints_setting
+    from sgdoctor.probe.hostports import port_facts
+    from sgdoctor.probe.hostroot import HostRoot
+
+    try:
+        extra = ints_setting(ctx, "ports")
+        in_use = choice_setting(ctx, "in_use", "fail", ("fail", "warn"))
+        root = HostRoot.from_options(ctx.options)
+        planned, source = _planned(ctx, extra)
+    except ValueError as exc:
+        return Result.error(f'[checks."host.ports"] {exc}', env=ENV)
+    except ProbeError as exc:
+        return Result.error(f"--host-root: {exc.message}", env=ENV)
+    found = Findings()
+    for var in ENV:
+        value = ctx.env.get(var)
+        if value is not None and _port(value) is None:
+            found.warn(f"{var}={shown(value, 40)} is not a port number (1-65535)",
+                       f"set {var} to a port number, or unset it", code="port_env_invalid")
+    if not planned:
+        return Result.skip("the launch command binds no TCP port", env=ENV)
+    facts = port_facts(root)
+    details: dict[str, Any] = {"ports_from": source, "ephemeral_range": facts.range,
+                               "reserved_ports": len(facts.reserved), "ports": []}
+    if (not root.on_host and _missing(facts.range_error)
+            and all(_missing(e) for e in facts.socket_errors) and facts.socket_errors):
+        return Result.skip(f"no /proc/sys/net nor /proc/{root.pid}/net under the host root",
+                           details=details, env=ENV)
+    if facts.range_error is not None:
+        found.warn(f"cannot read the ephemeral port range: {shown(facts.range_error.message)}",
+                   code="range_unreadable")
+    if facts.reserved_error is not None:
+        found.warn(f"cannot read the reserved ports: {shown(facts.reserved_error.message)}",
+                   code="reserved_unreadable")
+    for error in facts.socket_errors:
+        found.warn(f"cannot read the socket table: {shown(error.message)}",
+                   code="sockets_unreadable")
+
+    holders = _holders(root, facts, planned, ctx.timeout(2.0))
+    report = found.fail if in_use == "fail" else found.warn
+    inside: list[PlannedPort] = []
+    for item in planned:
+        entry = _judge_port(report, root, facts, item, holders)
+        details["ports"].append(entry)
+        if entry["in_ephemeral_range"]:
+            inside.append(item)
+    if inside and facts.range is not None:
+        low, high = facts.range
+        names = ", ".join(f"{p.port} ({p.name})" for p in inside)
+        found.warn(f"inside the ephemeral port range {low}-{high}: {names} — any outgoing "
+                   "connection may take such a port just before the server binds it "
+                   "(EADDRINUSE at start-up)", _reserve_remedy(facts.reserved, inside, low),
+                   code="ephemeral")
+    ports = ", ".join(str(p.port) for p in planned)
+    where = (f"outside the ephemeral range {facts.range[0]}-{facts.range[1]}"
+             if facts.range else "ephemeral range unknown")
+    return found.result(f"ports {ports} ({source}) are free and {where}", details=details,
+                        env=ENV)
+
+
+def _port(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isascii() or not value.isdigit() or len(value) > 5:
+            return None
+        value = int(value)
+    return value if isinstance(value, int) and 0 < value <= 65535 else None
+
+
+def _missing(error: ProbeError | None) -> bool:
+    return error is not None and error.kind is FailureKind.NOT_FOUND
+
+
+def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], str]:
+    """Ports from the launch command (options), else SGLang's defaults; then env and
+    settings. ValueError for options of the wrong shape."""
+    from sgdoctor.parse.ports import PlannedPort, sglang_ports
+
+    given = ctx.options.get("ports")
+    planned: list[PlannedPort] = []
+    if given is not None:
+        items: Iterable[Any] = given.items() if isinstance(given, dict) else given
+        if isinstance(given, (str, bytes)) or not isinstance(items, Iterable):
+            raise ValueError(f"option ports={given!r} must be a list or a mapping")
+        for item in items:
+            name, value = (item if isinstance(given, dict) else
+                           (item.get("name", "launch command"), item.get("port"))
+                           if isinstance(item, dict) else ("launch command", item))
+            port = _port(value)
+            if port is None:
+                raise ValueError(f"option ports has {value!r}, not a port number")
+            planned.append(PlannedPort(port, str(name)))
+        source = "the launch command"
+    else:
+        launch = {k: ctx.options[k] for k in LAUNCH_KEYS if k in ctx.options}
+        port = _port(launch.get("port", 30000)) or 30000
+        planned = sglang_ports(
+            port=port, dist_init_addr=_text(launch.get("dist_init_addr")),
+            nnodes=_count(launch.get("nnodes"), 1), node_rank=_count(launch.get("node_rank"), 0),
+            dp_attention=launch.get("enable_dp_attention") is True,
+            nccl_port=_port(launch.get("nccl_port")))
+        source = "the launch command" if launch else "SGLang's defaults"
+    for var, name in ENV_PORTS.items():
+        port = _port(ctx.env.get(var))
+        if port is not None:
+            planned.append(PlannedPort(port, name))
+    planned += [PlannedPort(p, "setting ports") for p in extra]
+    unique: dict[int, PlannedPort] = {}
+    for item in planned:
+        if item.port in unique:
+            unique[item.port] = PlannedPort(item.port, f"{unique[item.port].name} and {item.name}")
+        else:
+            unique[item.port] = item
+    return list(unique.values()), source
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _count(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else default
+
+
+def _holders(root: Any, facts: PortFacts, planned: list[PlannedPort],
+             budget: float) -> dict[int, str]:
+    from sgdoctor.parse.host import TCP_CLOSE, TCP_TIME_WAIT
+    from sgdoctor.probe.hostports import socket_owners
+
+    wanted = {p.port for p in planned}
+    inodes = [s.inode for s in facts.sockets if s.port in wanted and s.blocks_ipv4_any
+              and s.state not in (TCP_TIME_WAIT, TCP_CLOSE)]
+    return socket_owners(root, inodes, time.monotonic() + budget) if inodes else {}
+
+
+def _judge_port(report: Any, root: Any, facts: PortFacts, item: PlannedPort,
+                holders: dict[int, str]) -> dict[str, Any]:
+    from sgdoctor.parse.host import TCP_CLOSE, TCP_LISTEN, TCP_TIME_WAIT
+    from sgdoctor.probe.hostports import try_bind
+
+    label = f"port {item.port} ({item.name})"
+    held = [s for s in facts.sockets if s.port == item.port and s.blocks_ipv4_any
+            and s.state not in (TCP_TIME_WAIT, TCP_CLOSE)]
+    inside = (facts.range is not None and facts.range[0] <= item.port <= facts.range[1]
+              and item.port not in facts.reserved)
+    entry: dict[str, Any] = {"port": item.port, "name": item.name, "in_ephemeral_range": inside,
+                             "held_by": [{"state": TCP_STATES.get(s.state, str(s.state)),
+                                          "owner": holders.get(s.inode)} for s in held]}
+    listeners = [s for s in held if s.state == TCP_LISTEN]
+    free_remedy = (f"ss -tlnp 'sport = :{item.port}'    (find and stop the holder, or "
+                   "move the server to a free port)")
+    if listeners:
+        owner = holders.get(listeners[0].inode)
+        report(f"{label} is already in use: "
+               + (f"{owner} listens on it" if owner else "a listener holds it"),
+               free_remedy, code="port_in_use")
+        return entry
+    if held:
+        owner = holders.get(held[0].inode)
+        state = TCP_STATES.get(held[0].state, str(held[0].state))
+        report(f"{label} is taken as the local port of a connection ({state}"
+               + (f", {owner}" if owner else "") + "): binding it fails with EADDRINUSE",
+               free_remedy, code="port_taken")
+        return entry
+    if root.on_host:
+        bound = try_bind(item.port)
+        entry["bind"] = "ok" if bound.ok else shown(bound.message)
+        if bound.ok:
+            return entry
+        if bound.errno == errno.EADDRINUSE:
+            report(f"{label} is already in use (bind: {shown(bound.message)})", free_remedy,
+                   code="port_in_use")
+        elif bound.errno == errno.EACCES:
+            report(f"{label} is below 1024 and this user may not bind it", "use a port of "
+                   "1024 or above, or grant CAP_NET_BIND_SERVICE", code="port_privileged")
+        else:
+            report(f"binding {label} failed: {shown(bound.message)}", free_remedy,
+                   code="bind_failed")
+    return entry
+
+
+def _ranges(ports: Iterable[int]) -> str:
+    out: list[str] = []
+    ordered = sorted(set(ports))
+    start = prev = ordered[0]
+    for port in ordered[1:] + [None]:
+        if port is not None and port == prev + 1:
+            prev = port
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if port is not None:
+            start = prev = port
+    return ",".join(out)
+
+
+def _reserve_remedy(reserved: frozenset[int], inside: list[PlannedPort], low: int) -> str:
+    value = _ranges(set(reserved) | {p.port for p in inside})
+    return (f"sysctl -w net.ipv4.ip_local_reserved_ports={value}\n"
+            f"Kubernetes: securityContext: {{sysctls: [{{name: "
+            f"net.ipv4.ip_local_reserved_ports, value: \"{value}\"}}]}}  (an unsafe sysctl: "
+            "allow it with the kubelet's --allowed-unsafe-sysctls)\n"
+            + (f"or move the server to ports below {low}" if low > 1024 else
+               "or give the range back its default: sysctl -w "
+               "net.ipv4.ip_local_port_range=\"32768 60999\""))
