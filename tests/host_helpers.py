@@ -76,3 +76,32 @@ def tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
 
 def mountinfo_line(mount_point: str, fstype: str = "tmpfs", options: str = "rw") -> str:
     return f"30 1 0:99 / {mount_point} {options},nosuid,nodev shared:1 - {fstype} {fstype} rw\n"
+
+
+_IN_NAMESPACE = """
+import json, sys, time
+from sgdoctor.api import Context
+from sgdoctor.registry import builtin_specs
+check_id, env, settings, options = json.loads(sys.argv[1])
+spec = next(s for s in builtin_specs() if s.id == check_id)
+result = spec.run(Context(env, deadline=time.monotonic() + 30, settings=settings,
+                          options=options))
+print(json.dumps({"status": result.status.value, "summary": result.summary,
+                  "remedy": result.remedy, "details": result.details}, default=str))
+"""
+
+
+def run_check_in(setup: str, check_id: str, *, env: Mapping[str, str] | None = None,
+                 settings: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None) -> dict:
+    """run_check in a private mount namespace after ``setup`` (real mounts, and options the
+    CLI cannot pass yet); the result as the JSON report would show it."""
+    import json
+    import sys
+
+    argv = json.dumps([check_id, dict(env or {}), dict(settings or {}), dict(options or {})])
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "--", "sh", "-ec",
+                           setup + '\nexec "$@"', "sh", sys.executable, "-c", _IN_NAMESPACE,
+                           argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return json.loads(proc.stdout)
