@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -75,3 +76,34 @@ def test_sgdoctor_env_masks_effects_and_remedies_too():
         assert "RUSTUP_DIST_SERVER" in out
         for secret in ("hunter2pw", "Tok9Shared77", "Pw9secretX"):
             assert secret not in out, (fmt, secret)
+
+
+def test_two_secrets_sharing_a_prefix_leave_no_tail() -> None:
+    redact = Redactor({"A_SECRET": "commonprefix-AAAA", "B_SECRET": "commonprefix-BBBBBBBB"})
+    out = redact.text("x commonprefix-BBBBBBBB y commonprefix-AAAA z commonprefix-BBB")
+    assert "AAAA" not in out and "BBB" not in out and "commonpr" not in out
+
+
+def test_url_password_holding_a_comma_or_at_sign() -> None:
+    redact = Redactor({"ETCD_ENDPOINTS": "http://user:pa,ss@w0rd@h:2379,http://b:2379"})
+    assert "pa,ss" not in redact.text("auth pa,ss@w0rd refused")
+    assert "w0rd" not in redact.text("auth pa,ss@w0rd refused")
+
+
+@pytest.mark.parametrize("label", ["CERTIFICATE", "certificate", "Private Key"])
+def test_pem_in_a_non_secret_variable_is_never_echoed(label: str) -> None:
+    body = "MIIBszCCAVmgAwIBAgIUQ0hwZXJzb25hbA0123456789abcdef"
+    pem = f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+    redact = Redactor({"ETCD_AUTH_CA": pem})
+    for text in (f"read config file {pem}", f"read config file -----BEGIN {label}-----",
+                 f"bad base64 {body[:30]} here", f"cut -----BEGIN {label}"):
+        out = redact.text(text)
+        assert body[:16] not in out and "BEGIN" not in out.upper().replace("<PEM REDACTED>", "")
+
+
+def test_escaped_copies_of_a_secret_are_masked() -> None:
+    secret = "\u00e9\x01secret-value-77"
+    redact = Redactor({"NATS_AUTH_PASSWORD": secret})
+    for echoed in (json.dumps(secret)[1:-1], repr(secret)[1:-1], ".." + "secret-value-77",
+                   secret.encode("unicode_escape").decode()):
+        assert "secret-value" not in redact.text(f"peer said {echoed}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -22,7 +24,10 @@ _HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,255}?:[0-9]{1,5}(?![0-9])")
 PREFIX_LEN = 8
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32) if i not in (9, 10)}
 _CONTROL[127] = "\\x7f"
-_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|\Z)", re.S)
+# Any label, any case, cut short or whole: an error message may quote the first line only.
+_PEM = re.compile(r"-----BEGIN[^\n]*?(?:-----|\Z).*?(?:-----END[^\n]*?-----|\Z)", re.S | re.I)
+_PLAIN_RUN = re.compile(r"[!-~]{8,}")
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=]{16,}")
 
 
 def is_secret_name(name: str) -> bool:
@@ -39,12 +44,30 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _mask_secret(text: str, secret: str) -> str:
-    """The whole secret, and any cut-short copy that keeps its first PREFIX_LEN characters."""
-    if secret in text:
-        text = text.replace(secret, MASK)
-    if len(secret) < PREFIX_LEN:
-        return text
+def _escaped_forms(secret: str) -> set[str]:
+    """The secret as whoever echoed it may have escaped it before it reached a report: a
+    probe's repr or unicode_escape, JSON's \\u00e9, '.' for unprintables, UTF-8 read as
+    Latin-1, our own \\xNN form, and its long plain runs. Masking looks for each of them,
+    not only for the raw text."""
+    forms = {secret}
+    with contextlib.suppress(UnicodeError):
+        forms.add(secret.encode("unicode_escape").decode("ascii"))
+        forms.add(secret.encode("utf-8", "surrogateescape").decode("latin-1"))
+    forms.add(repr(secret)[1:-1])
+    forms.add(json.dumps(secret)[1:-1])
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    forms.add("".join(c if c.isprintable() else "." for c in secret))
+    forms.add("".join(c if c.isprintable() or c == " " else
+                      c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                      for c in secret))
+    forms.add(printable(secret).translate(_CONTROL))
+    # However a peer escaped or replaced its odd characters, long plain runs stay verbatim.
+    forms.update(_PLAIN_RUN.findall(secret))
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+def _mask_prefixes(text: str, secret: str) -> str:
+    """Any cut-short copy of the secret that keeps its first PREFIX_LEN characters."""
     head = secret[:PREFIX_LEN]
     out, pos = [], 0
     while (i := text.find(head, pos)) >= 0:
@@ -99,15 +122,22 @@ def mask_bare_userinfo(text: str) -> str:
 
 
 def _url_passwords(value: str) -> list[str]:
-    """The userinfo secrets inside a variable's value (a password in ETCD_ENDPOINTS)."""
+    """The userinfo secrets inside a variable's value (a password in ETCD_ENDPOINTS).
+
+    After a scheme the userinfo runs to an '@' (a password may hold ',', '/' or '@': every
+    '@' gives a candidate); entries without a scheme are split on ','."""
     found = []
-    for piece in value.split(","):
-        rest = piece.split("://", 1)[-1]
-        at = rest.rfind("@")
-        if at > 0:
-            user, colon, password = rest[:at].partition(":")
-            found.append(password if colon else user)
+    for at in (i for i, ch in enumerate(value) if ch == "@"):
+        scheme = value.rfind("://", 0, at)
+        start = scheme + 3 if scheme >= 0 else value.rfind(",", 0, at) + 1
+        user, colon, password = value[start:at].partition(":")
+        found.append(password if colon else user)
     return found
+
+
+def _pem_secrets(value: str) -> list[str]:
+    """PEM text anywhere in the environment is never echoed, not even a line of it."""
+    return _PEM_BODY.findall(value) if "-----BEGIN" in value.upper() else []
 
 
 class Redactor:
@@ -118,14 +148,23 @@ class Redactor:
         for value in env.values():
             if "@" in value:
                 values.update(_url_passwords(value))
-        self.secrets = sorted((v for v in values if len(v) >= MIN_SECRET_LEN),
-                              key=len, reverse=True)
+            values.update(_pem_secrets(value))
+        raw = [v for v in values if len(v) >= MIN_SECRET_LEN]
+        self.secrets = sorted(raw, key=len, reverse=True)
+        # Every whole form first, longest first, then cut-short copies: two secrets that share
+        # a prefix must not leave the tail of the longer one behind.
+        self._whole = sorted({f for v in raw for f in _escaped_forms(v)}, key=len, reverse=True)
+        self._heads = sorted({f for f in self._whole if len(f) >= PREFIX_LEN},
+                             key=len, reverse=True)
 
     def text(self, value: str) -> str:
         value = _PEM.sub("<PEM redacted>", value)
         value = mask_bare_userinfo(mask_userinfo(value))
-        for secret in self.secrets:
-            value = _mask_secret(value, secret)
+        for secret in self._whole:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        for secret in self._heads:
+            value = _mask_prefixes(value, secret)
         if len(value) > MAX_TEXT:
             value = f"{value[:MAX_TEXT]}… ({len(value) - MAX_TEXT} more characters)"
         return printable(value).translate(_CONTROL)
