@@ -40,7 +40,8 @@ def run_plugin(path: Path, args: list[str], ctx: Context, timeout: float) -> Res
     from sgdoctor.probe.process import run_bounded
 
     limit = ctx.timeout(timeout)
-    run = run_bounded([str(path), *args], timeout=limit, env=ctx.env, max_bytes=OUTPUT_CAP)
+    run = run_bounded([str(path), *args], timeout=limit, env=ctx.env, max_bytes=OUTPUT_CAP,
+                      contain=True)
     if run.error:
         return Result.error(f"cannot run plugin {path}: {run.error}")
     if run.timed_out:

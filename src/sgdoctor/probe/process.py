@@ -6,6 +6,7 @@ as a bounded result here, with the whole process group killed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import selectors
@@ -15,12 +16,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sgdoctor.probe.cgroup import Box
+
 KILL_GRACE = 0.1      # seconds a SIGKILLed command gets to disappear before we move on
 
 
 def os_error(exc: OSError) -> str:
     return exc.strerror or errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
-
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,26 @@ class RunResult:
 
 
 def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
-                max_bytes: int = 1 << 20) -> RunResult:
+                max_bytes: int = 1 << 20, contain: bool = False) -> RunResult:
     """Run ``argv`` with a hard deadline and an output cap, in its own process group.
 
     On timeout (or too much output) the whole group is SIGKILLed: a shell-script wrapper
-    that is stuck in a child would otherwise keep our pipes open past the deadline.
+    that is stuck in a child would otherwise keep our pipes open past the deadline. When
+    it exits, what it left running in its group is ended too; with ``contain`` (foreign
+    code: plugins) it also runs in a throwaway cgroup, which holds even what called setsid.
     """
     start = time.monotonic()
+    box = Box.create() if contain else Box(None)
     try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        return _run(argv, box, start, timeout, env, max_bytes)
+    finally:
+        box.kill()
+
+
+def _run(argv: Sequence[str], box: Box, start: float, timeout: float,
+         env: Mapping[str, str] | None, max_bytes: int) -> RunResult:
+    try:
+        proc = subprocess.Popen(box.wrap(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
                                 start_new_session=True, close_fds=True)
     except OSError as exc:
@@ -79,6 +92,9 @@ def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] |
         except subprocess.TimeoutExpired:
             timed_out = True
             killed = _kill_group(proc)
+        else:
+            with contextlib.suppress(OSError):  # what it left behind in its group
+                os.killpg(proc.pid, signal.SIGKILL)
     for pipe in out:
         pipe.close()
     stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
