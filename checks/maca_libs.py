@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from sgdoctor.api import Context, Result, check
+from sgdoctor.api import Context, Findings, Result, check
 from sgdoctor.parse.maca import DEFAULT_DRIVER_DIR, DEFAULT_MACA_DIR, MACA_LIBRARIES
+from sgdoctor.probe.ldso import LoadError, LoadKind
 
 DEFAULT_LIBRARIES = list(MACA_LIBRARIES)
 # Where MetaX's image keeps its libraries, relative to MACA_PATH (facts.md).
@@ -56,45 +57,23 @@ def maca_libs(ctx: Context) -> Result:
     except LoaderError as exc:
         return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
 
-    fails: list[tuple[str, str]] = []  # (summary, remedy)
-    warns: list[tuple[str, str]] = []
+    found = Findings()
     if not _on_search_path(resolver, os.path.join(maca, "lib")):
-        fails.append((f"LD_LIBRARY_PATH does not contain {maca}/lib (MACA_PATH/lib)",
-                      export_line(driver)))
+        found.fail(f"LD_LIBRARY_PATH does not contain {maca}/lib (MACA_PATH/lib)",
+                   export_line(driver), code="maca_lib_not_on_path")
     owned_dirs = [os.path.join(maca, sub) for sub in MACA_LIB_DIRS] + [f"{driver}/lib"]
     details: dict = {"maca_path": maca, "driver_dir": driver,
                      "loader": resolver.facts.interpreter, "libraries": {}}
     for name in names:
-        info, lib_fails, lib_warns = _library(resolver, name, owned_dirs, driver)
-        details["libraries"][name] = info
-        fails += lib_fails
-        warns += lib_warns
+        details["libraries"][name] = _library(resolver, name, owned_dirs, driver, found)
     if ctx.options.get("deep"):
-        fails += _deep(ctx, names, details["libraries"])
+        _deep(ctx, names, details["libraries"], found)
     if resolver.cache_problem:
         details["ld_so_cache"] = resolver.cache_problem
-    return _verdict(names, fails, warns, details, env_read)
-
-
-def _verdict(names: list[str], fails: list[tuple[str, str]], warns: list[tuple[str, str]],
-             details: dict, env: list[str]) -> Result:
-    def join(items: list[tuple[str, str]]) -> tuple[str, str]:
-        summary = items[0][0] + (f" (and {len(items) - 1} more problem"
-                                 f"{'s' if len(items) > 2 else ''})" if len(items) > 1 else "")
-        remedies = list(dict.fromkeys(remedy for _, remedy in items))
-        return summary, "; ".join(remedies)
-
-    details["problems"] = [s for s, _ in fails] + [s for s, _ in warns]
-    if fails:
-        summary, remedy = join(fails)
-        return Result.fail(summary, remedy=remedy, details=details, env=env)
-    if warns:
-        summary, remedy = join(warns)
-        return Result.warn(summary, remedy=remedy, details=details, env=env)
     total = len({p for lib in details["libraries"].values()
                  for p in lib.get("dependencies", {}).values() if p})
-    return Result.ok(f"{len(names)} MACA libraries resolve with all dependencies and symbol "
-                     f"versions ({total} dependencies)", details=details, env=env)
+    return found.result(f"{len(names)} MACA libraries resolve with all dependencies and "
+                        f"symbol versions ({total} dependencies)", details=details, env=env_read)
 
 
 def _on_search_path(resolver, directory: str) -> bool:
@@ -124,11 +103,21 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _library(resolver, name: str, owned_dirs: list[str],
-             driver: str) -> tuple[dict, list[tuple[str, str]], list[tuple[str, str]]]:
-    """One library: where it resolves, why, its dependencies, and what is wrong."""
-    fails: list[tuple[str, str]] = []
-    warns: list[tuple[str, str]] = []
+def _load_failure(name: str, error: LoadError, driver: str, found: Findings) -> None:
+    """``name`` itself does not load: what the loader said, and what fixes that kind."""
+    if error.kind is LoadKind.NOT_FOUND:
+        fix, code = export_line(driver), "library_not_found"
+    elif error.kind is LoadKind.UNREADABLE:
+        fix, code = f"Make {error.path} readable by this user", "library_unreadable"
+    else:
+        fix = f"Remove or replace the file the loader stopped at ({error.path})"
+        code = "library_unloadable"
+    found.fail(f"{name} cannot be loaded: {error.words}", fix, code=code)
+
+
+def _library(resolver, name: str, owned_dirs: list[str], driver: str,
+             found: Findings) -> dict:
+    """One library: where it resolves, why, its dependencies; what is wrong goes to found."""
     result = resolver.dlopen(name)
     info: dict = {"path": None, "found_by": result.how or None}
     if result.skipped:
@@ -136,27 +125,28 @@ def _library(resolver, name: str, owned_dirs: list[str],
                            for s in result.skipped]
     root = result.root
     if root is None:
-        message = result.errors[0] if result.errors else f"{name}: not found"
-        info["error"] = message
-        fix = export_line(driver) if "cannot open shared object file" in message else (
-            f"Remove or replace the file the loader stopped at ({message.split(': ')[0]})")
-        fails.append((f"{name} cannot be loaded: {message}", fix))
-        return info, fails, warns
+        error = result.errors[0] if result.errors else \
+            LoadError(LoadKind.NOT_FOUND, name, f"{name}: not found")
+        info["error"] = error.words
+        info["error_kind"] = error.kind.value
+        _load_failure(name, error, driver, found)
+        return info
     info.update(path=root.path, realpath=os.path.realpath(root.path), soname=root.obj.soname)
     info["dependencies"] = {node.requested: node.path for node in result.objects[1:]}
     for dep_name, needed_by in result.missing:
         info["dependencies"][dep_name] = None
-        fails.append((f"{name}: dependency {dep_name} (needed by {needed_by}) is not on the "
-                      "search path", f"Install {dep_name} or add its directory to "
-                      "LD_LIBRARY_PATH"))
+        found.fail(f"{name}: dependency {dep_name} (needed by {needed_by}) is not on the "
+                   "search path", f"Install {dep_name} or add its directory to LD_LIBRARY_PATH",
+                   code="dependency_not_found")
     for error in result.errors:
-        info.setdefault("errors", []).append(error)
-        if "version `" in error:
-            fails.append((f"{name}: {error}", "Make the newer library win: put its directory "
-                          "earlier on LD_LIBRARY_PATH, or remove the older copy "
-                          f"({error.split(': ')[0]})"))
+        info.setdefault("errors", []).append(error.words)
+        if error.kind is LoadKind.VERSION:
+            found.fail(f"{name}: {error.words}", "Make the newer library win: put its directory "
+                       f"earlier on LD_LIBRARY_PATH, or remove the older copy ({error.path})",
+                       code="symbol_version_missing")
         else:
-            fails.append((f"{name}: {error}", f"Remove or replace {error.split(': ')[0]}"))
+            found.fail(f"{name}: {error.words}", f"Remove or replace {error.path}",
+                       code=f"dependency_{error.kind.value}")
     copies = resolver.copies(name)
     if len(copies) > 1:
         info["shadowed"] = [{"path": p, "found_by": how} for p, how in copies[1:]]
@@ -164,18 +154,19 @@ def _library(resolver, name: str, owned_dirs: list[str],
     own_ids = {_identity(p) for p in own}
     if own and root.obj.identity not in own_ids:
         info["maca_copy"] = own[0]
-        fails.append((f"{name} resolves to {root.path}, not MACA's own {own[0]}",
-                      f"Put {os.path.dirname(own[0])} before {os.path.dirname(root.path)} on "
-                      f"LD_LIBRARY_PATH, or remove {root.path} from this image"))
+        found.fail(f"{name} resolves to {root.path}, not MACA's own {own[0]}",
+                   f"Put {os.path.dirname(own[0])} before {os.path.dirname(root.path)} on "
+                   f"LD_LIBRARY_PATH, or remove {root.path} from this image",
+                   code="foreign_copy_wins")
     elif len(copies) > 1:
         shadowed = ", ".join(p for p, _ in copies[1:])
-        warns.append((f"{name}: {root.path} wins; shadowed copies: {shadowed}",
-                      f"Remove the shadowed copies of {name} so an LD_LIBRARY_PATH change "
-                      "cannot switch libraries silently"))
-    return info, fails, warns
+        found.warn(f"{name}: {root.path} wins; shadowed copies: {shadowed}",
+                   f"Remove the shadowed copies of {name} so an LD_LIBRARY_PATH change "
+                   "cannot switch libraries silently", code="shadowed_copies")
+    return info
 
 
-def _deep(ctx: Context, names: list[str], libraries: dict) -> list[tuple[str, str]]:
+def _deep(ctx: Context, names: list[str], libraries: dict, found: Findings) -> None:
     """dlopen every statically sound library in its own child, in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -183,16 +174,14 @@ def _deep(ctx: Context, names: list[str], libraries: dict) -> list[tuple[str, st
              and None not in libraries[n].get("dependencies", {}).values()]
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda n: _dlopen_in_child(ctx, n), sound))
-    fails = []
     for name, problem in zip(sound, outcomes, strict=True):
         libraries[name]["dlopen"] = problem or "ok"
         if problem:
-            fails.append((f"dlopen({name}) in a child Python failed although every file "
-                          f"resolves: {problem}",
-                          f"Run python -c 'import ctypes; ctypes.CDLL(\"{name}\")' to see the "
-                          "whole error; a failing constructor usually means a broken driver or "
-                          "SDK install"))
-    return fails
+            found.fail(f"dlopen({name}) in a child Python failed although every file "
+                       f"resolves: {problem}",
+                       f"Run python -c 'import ctypes; ctypes.CDLL(\"{name}\")' to see the "
+                       "whole error; a failing constructor usually means a broken driver or "
+                       "SDK install", code="dlopen_failed")
 
 
 def _dlopen_in_child(ctx: Context, name: str) -> str | None:

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import unavailable
 from fakesdk import have_gcc, temporary_fake_sdk
+from sgdoctor.probe.ldso import LoadError, LoadKind
 from sgdoctor.probe.ldso.cache import CacheError, parse_ld_so_cache
 from sgdoctor.probe.ldso.loader import legacy_subdirs, loader_facts, parse_ldso_help
 from sgdoctor.probe.ldso.paths import expand_tokens, split_search_path
@@ -206,15 +207,24 @@ def test_bad_files_stop_the_loader_with_its_own_words(needs_gcc, tmp) -> None:
         assert not result.ok and result.errors, name
         trace = subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=30)
         assert trace.returncode != 0, name
-    assert "file too short" in resolver.dlopen(str(tmp / "libempty.so")).errors[0]
-    assert "invalid ELF header" in resolver.dlopen(str(tmp / "libtext.so")).errors[0]
-    assert "malformed ELF file" in resolver.dlopen(str(tmp / "libtruncated.so")).errors[0]
+    def error(path: str) -> LoadError:
+        [first] = resolver.dlopen(path).errors
+        assert (first.kind, first.path) == (LoadKind.INVALID, path)
+        return first
+
+    assert "file too short" in error(str(tmp / "libempty.so")).words
+    assert "invalid ELF header" in error(str(tmp / "libtext.so")).words
+    assert "malformed ELF file" in error(str(tmp / "libtruncated.so")).words
     (tmp / "libdir.so").mkdir()
-    assert "Is a directory" in resolver.dlopen(str(tmp / "libdir.so")).errors[0]
+    assert "Is a directory" in error(str(tmp / "libdir.so")).words
     os.mkfifo(tmp / "libfifo.so")
     result = Resolver({"LD_LIBRARY_PATH": str(tmp)}).dlopen("libfifo.so")
-    assert result.errors == [f"{tmp}/libfifo.so: a named pipe, not a library (the loader "
-                             "would block reading it)"]
+    assert result.errors == [LoadError(
+        LoadKind.INVALID, f"{tmp}/libfifo.so",
+        f"{tmp}/libfifo.so: a named pipe, not a library (the loader would block reading it)")]
+    absent = Resolver({}).dlopen("libsgdoctor-nothere.so.9").errors
+    assert [(e.kind, e.path) for e in absent] == [(LoadKind.NOT_FOUND,
+                                                   "libsgdoctor-nothere.so.9")]
 
 
 def test_executables_cannot_be_dlopened(needs_gcc, tmp) -> None:
@@ -227,7 +237,7 @@ def test_executables_cannot_be_dlopened(needs_gcc, tmp) -> None:
         exe = tmp / f"prog{len(flags)}"
         subprocess.run(["gcc", *flags, "-o", str(exe), str(src)], check=True, timeout=60)
         result = Resolver({}).dlopen(str(exe))
-        assert result.errors == [f"{exe}: {message}"]
+        assert result.errors == [LoadError(LoadKind.NOT_A_LIBRARY, str(exe), f"{exe}: {message}")]
         real = subprocess.run([sys.executable, "-c", "import ctypes,sys; ctypes.CDLL(sys.argv[1])",
                                str(exe)], capture_output=True, text=True, timeout=30)
         assert f"{exe}: {message}" in real.stderr

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import unavailable
 from fakesdk import have_gcc, temporary_fake_sdk
+from sgdoctor.probe.ldso import LoadKind
 from sgdoctor.probe.ldso.resolver import Resolver
 
 _ENTRY = re.compile(r"^\t(?P<name>\S+) => (?P<path>.+?)(?: \(0x[0-9a-f]+\))?$")
@@ -53,8 +54,8 @@ def ours(resolver: Resolver, path: str) -> tuple[set[tuple[str, str]], set[str],
     result = resolver.trace(path)
     pairs = {(node.requested, node.path) for node in result.objects}
     pairs |= {(name, "not found") for name, _ in result.missing}
-    versions = {e for e in result.errors if "version `" in e}
-    fatal = next((e for e in result.errors if "version `" not in e), "")
+    versions = {e.words for e in result.errors if e.kind is LoadKind.VERSION}
+    fatal = next((e.words for e in result.errors if e.kind is not LoadKind.VERSION), "")
     return pairs, versions, fatal
 
 
@@ -170,7 +171,7 @@ def compare_dlopen(requests: list[str], env: dict[str, str]) -> tuple[list[str],
                     differences.append(f"{request}: we found a problem ({ours.errors}) where "
                                        f"the loader found every file")
                 continue
-            if ours.ok or not any(e in doc["error"] for e in ours.errors):
+            if ours.ok or not any(e.words in doc["error"] for e in ours.errors):
                 differences.append(f"{request}: loader said {doc['error']!r}, we said "
                                    f"{ours.errors or 'ok'} {ours.missing}")
         else:

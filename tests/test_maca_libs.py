@@ -76,7 +76,9 @@ def test_missing_sdk_named_on_the_path_is_not_called_absent_from_it(sdk) -> None
     gone = sdk.root / "opt" / "maca-gone"
     result = run(sdk, {"MACA_PATH": str(gone), "LD_LIBRARY_PATH": f"{gone}/lib/"})
     assert result.status is Status.FAIL
-    assert "does not contain" not in " ".join(result.details["problems"])
+    codes = [f["code"] for f in result.details["findings"]]
+    assert "maca_lib_not_on_path" not in codes and "library_not_found" in codes
+    assert "does not contain" not in " ".join(f["summary"] for f in result.details["findings"])
     assert "libmcruntime.so cannot be loaded" in result.summary
 
 

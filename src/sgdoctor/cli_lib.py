@@ -34,7 +34,7 @@ def describe(resolver, request: str) -> dict[str, Any]:
                            "dependencies": []}
     out["skipped"] = [{"path": s.path, "reason": s.reason + ("" if s.fatal else ", skipped")}
                       for s in result.skipped]
-    out["errors"] = list(result.errors)
+    out["errors"] = [error.words for error in result.errors]
     out["missing"] = [{"name": n, "needed_by": by} for n, by in result.missing]
     root = result.root
     if root is None:
@@ -62,7 +62,7 @@ def _tree(node, seen: set[int]) -> dict[str, Any]:
     for dep in node.deps or ():
         if dep.node is None:
             children.append({"name": dep.name, "path": None,
-                             "error": dep.error or "not found"})
+                             "error": dep.error.words if dep.error else "not found"})
         else:
             child = _tree(dep.node, seen)
             child["name"] = dep.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 # e_ident fields, as pyelftools names them.
 _ACCEPTED_OSABI = {"ELFOSABI_SYSV", "ELFOSABI_LINUX"}  # glibc's VALID_ELF_OSABI (GNU == Linux)
@@ -157,6 +158,7 @@ def _read_dynamic(elf, obj: ElfObject) -> None:
     if dynamic is None:
         return
     rpath = None
+    tag: Any  # pyelftools' DynamicTag gains needed/soname/rpath/runpath by its d_tag
     for tag in dynamic.iter_tags():
         kind = tag.entry.d_tag
         if kind == "DT_NEEDED":

@@ -120,7 +120,7 @@ def read_interp(path: str) -> str | None:
     with open(path, "rb") as stream:
         for segment in ELFFile(stream).iter_segments():
             if segment["p_type"] == "PT_INTERP":
-                return segment.get_interp_name()
+                return segment.get_interp_name()  # type: ignore[attr-defined]  # InterpSegment
     return None
 
 

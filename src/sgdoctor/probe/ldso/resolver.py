@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from sgdoctor.probe.ldso import LoaderError
+from sgdoctor.probe.ldso import LoaderError, LoadError, LoadKind
 from sgdoctor.probe.ldso.cache import CacheError, LdCache, parse_ld_so_cache
 from sgdoctor.probe.ldso.elf import ElfError, ElfObject, WrongAbi, parse_object
 from sgdoctor.probe.ldso.loader import LoaderFacts, loader_facts
@@ -28,6 +28,7 @@ STEP_LOADED = "already loaded"
 STEP_LLP = "LD_LIBRARY_PATH"
 STEP_CACHE = "ld.so.cache"
 STEP_SYSTEM = "system directory"
+_ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Node:
 class Dep:
     name: str
     node: Node | None
-    error: str | None = None
+    error: LoadError | None = None
 
 
 @dataclass
@@ -77,7 +78,7 @@ class Found:
     name: str
     node: Node | None
     how: str
-    error: str | None = None
+    error: LoadError | None = None
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -90,7 +91,7 @@ class LoadResult:
     how: str
     objects: list[Node] = field(default_factory=list)  # the dependency closure, root first
     missing: list[tuple[str, str]] = field(default_factory=list)  # (name, required by)
-    errors: list[str] = field(default_factory=list)  # in the loader's own words
+    errors: list[LoadError] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
     @property
@@ -99,13 +100,21 @@ class LoadResult:
 
 
 class _Outcome:
-    """What opening one candidate file gave: an object, a skip, a fatal error, or nothing."""
+    """What opening one candidate file gave: an object, a skip, a fatal error, or nothing;
+    ``kind`` says why there is no object."""
 
-    __slots__ = ("obj", "skip", "fatal", "errno")
+    __slots__ = ("obj", "skip", "fatal", "errno", "kind")
 
     def __init__(self, obj: ElfObject | None = None, skip: str | None = None,
-                 fatal: str | None = None, err: int = 0) -> None:
-        self.obj, self.skip, self.fatal, self.errno = obj, skip, fatal, err
+                 fatal: str | None = None, err: int = 0,
+                 kind: LoadKind = LoadKind.INVALID) -> None:
+        self.obj, self.skip, self.fatal, self.errno, self.kind = obj, skip, fatal, err, kind
+
+    def error(self, path: str) -> LoadError:
+        """The failure to load ``path`` by this outcome, in the loader's words."""
+        reason = self.fatal or self.skip or (
+            "cannot open shared object file: " + os.strerror(self.errno))
+        return LoadError(self.kind, path, f"{path}: {reason}")
 
 
 @dataclass
@@ -166,7 +175,8 @@ class Resolver:
         outcome = self._open(path)
         if outcome.obj is None:
             reason = outcome.fatal or outcome.skip or os.strerror(outcome.errno)
-            return LoadResult(path, None, STEP_PATH, errors=[f"{path}: {reason}"])
+            return LoadResult(path, None, STEP_PATH,
+                              errors=[LoadError(outcome.kind, path, f"{path}: {reason}")])
         main = Node(path, outcome.obj, path, STEP_PATH)
         ns.nodes.insert(0, main)
         ns.main = main
@@ -237,7 +247,8 @@ class Resolver:
         found = self._search(ns, name, caller)
         if found.node is None:
             result = LoadResult(name, None, found.how, skipped=found.skipped)
-            result.errors.append(found.error or f"{name}: not found")
+            result.errors.append(found.error or LoadError(LoadKind.NOT_FOUND, name,
+                                                          f"{name}: not found"))
             return result
         result = self._walk(ns, found.node, found.how, name, check_all=check_all,
                             versions=versions)
@@ -258,7 +269,7 @@ class Resolver:
                     node.deps.append(Dep(needed, found.node, found.error))
                     result.skipped.extend(found.skipped)
                     if found.node is None:
-                        if found.error and "cannot open shared object file" not in found.error:
+                        if found.error and found.error.kind is not LoadKind.NOT_FOUND:
                             result.errors.append(found.error)
                         else:
                             result.missing.append((needed, node.path))
@@ -272,12 +283,12 @@ class Resolver:
                 result.errors.extend(self._version_errors(ns, node))
         return result
 
-    def _version_errors(self, ns: Namespace, node: Node) -> list[str]:
+    def _version_errors(self, ns: Namespace, node: Node) -> list[LoadError]:
         """_dl_check_map_versions: every DT_VERNEED entry against the provider's DT_VERDEF."""
         try:
             _, needs = node.obj.versions()
         except ElfError as exc:
-            return [f"{node.path}: {exc}"]
+            return [LoadError(LoadKind.INVALID, node.path, f"{node.path}: {exc}")]
         errors = []
         for file, version, weak in needs:
             provider = next((d.node for d in node.deps or () if d.name == file and d.node), None)
@@ -287,11 +298,13 @@ class Resolver:
             try:
                 defined, _ = provider.obj.versions()
             except ElfError as exc:
-                errors.append(f"{provider.path}: {exc}")
+                errors.append(LoadError(LoadKind.INVALID, provider.path,
+                                        f"{provider.path}: {exc}"))
                 continue
             if defined is not None and version not in defined:
-                errors.append(f"{provider.path}: version `{version}' not found "
-                              f"(required by {node.path})")
+                errors.append(LoadError(LoadKind.VERSION, provider.path,
+                                        f"{provider.path}: version `{version}' not found "
+                                        f"(required by {node.path})", required_by=node.path))
         return errors
 
     # -- searching ---------------------------------------------------------------------
@@ -310,42 +323,44 @@ class Resolver:
                     return self._found(ns, name, path, outcome.obj, step, loader, skipped)
                 if outcome.fatal:
                     skipped.append(Skipped(path, outcome.fatal, fatal=True))
-                    return Found(name, None, step, f"{path}: {outcome.fatal}", skipped)
+                    return Found(name, None, step, outcome.error(path), skipped)
                 if outcome.skip:
                     skipped.append(Skipped(path, outcome.skip))
-        error = f"{name}: cannot open shared object file: No such file or directory"
+        error = LoadError(LoadKind.NOT_FOUND, name,
+                          f"{name}: cannot open shared object file: No such file or directory")
         return Found(name, None, "", error, skipped)
 
     def _search_path(self, ns: Namespace, name: str, loader: Node | None) -> Found:
         origin = loader.origin if loader else None
         path = expand_tokens(name, origin=origin, lib=self.facts.lib, platform=self.facts.platform)
         if not path:
-            return Found(name, None, STEP_PATH, f"{name}: cannot expand $ORIGIN here")
+            return Found(name, None, STEP_PATH, LoadError(
+                LoadKind.ORIGIN, name, f"{name}: cannot expand $ORIGIN here"))
         node = ns.match(path)
         if node is not None:
             return Found(name, node, STEP_LOADED)
         outcome = self._open(path)
         if outcome.obj is not None:
             return self._found(ns, name, path, outcome.obj, STEP_PATH, loader, [])
-        reason = outcome.fatal or outcome.skip or (
-            "cannot open shared object file: " + os.strerror(outcome.errno))
-        return Found(name, None, STEP_PATH, f"{path}: {reason}")
+        return Found(name, None, STEP_PATH, outcome.error(path))
 
     def _found(self, ns: Namespace, name: str, path: str, obj: ElfObject, step: str,
                loader: Node | None, skipped: list[Skipped]) -> Found:
         node = self._adopt(ns, name, path, obj, step, loader)
-        if isinstance(node, str):
+        if isinstance(node, LoadError):
             return Found(name, None, step, node, skipped)
         return Found(name, node, step, skipped=skipped)
 
     def _adopt(self, ns: Namespace, name: str, path: str, obj: ElfObject, step: str,
-               loader: Node | None) -> Node | str:
+               loader: Node | None) -> Node | LoadError:
         """A found file becomes a new node, unless the same file is already loaded; an
-        executable cannot be loaded as a library (the loader's error text is returned)."""
+        executable cannot be loaded as a library (the loader's error is returned)."""
         if obj.pie:
-            return f"{path}: cannot dynamically load position-independent executable"
+            return LoadError(LoadKind.NOT_A_LIBRARY, path, f"{path}: cannot dynamically load "
+                                                           "position-independent executable")
         if obj.etype != "ET_DYN":
-            return f"{path}: cannot dynamically load executable"
+            return LoadError(LoadKind.NOT_A_LIBRARY, path,
+                             f"{path}: cannot dynamically load executable")
         existing = ns.by_identity(obj)
         if existing is not None:
             ns.aliases.setdefault(name, existing)
@@ -378,9 +393,10 @@ class Resolver:
         if loader is not None and loader.obj.runpath is not None:
             yield f"DT_RUNPATH of {loader.path}", self._in_dirs(
                 self._dirs(loader.obj.runpath, ":", loader.origin), name)
-        nodeflib = (loader or main) is not None and (loader or main).obj.nodeflib
-        entry = self._ld_cache().lookup(name, facts.cache_flags, facts.hwcaps) \
-            if self._ld_cache() else None
+        owner = loader or main
+        nodeflib = owner is not None and owner.obj.nodeflib
+        cache = self._ld_cache()
+        entry = cache.lookup(name, facts.cache_flags, facts.hwcaps) if cache else None
         if entry is not None and not (nodeflib and os.path.dirname(entry.path).rstrip("/")
                                       in facts.system_dirs):
             yield STEP_CACHE, iter([entry.path])
@@ -434,7 +450,9 @@ class Resolver:
             # O_NONBLOCK: a FIFO must not hang us (the real loader would block on it).
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as exc:
-            outcome = _Outcome(err=exc.errno or errno.EIO, skip=_absent_reason(path, exc))
+            outcome = _Outcome(err=exc.errno or errno.EIO, skip=_absent_reason(path, exc),
+                               kind=LoadKind.NOT_FOUND if exc.errno in _ABSENT
+                               else LoadKind.UNREADABLE)
         else:
             try:
                 st = os.fstat(fd)
