@@ -30,11 +30,11 @@ def host_ip(ctx: Context) -> Result:
     fails when etcd/NATS are on another host."""
     from sgdoctor.probe.hostip import SGLANG_RELEASE, SOURCE_FUNCTION, advertised_ip
     from sgdoctor.probe.interfaces import address_owner
-    from sgdoctor.probe.netchoice import gloo_interfaces, nccl_choice, probe_network
+    from sgdoctor.probe.netchoice import nccl_choice, probe_network
 
     net = probe_network(ctx.env, ctx.timeout(RESOLVE_TIMEOUT))
     adv = advertised_ip(ctx.env, ctx.timeout(RESOLVE_TIMEOUT))
-    gloo = gloo_interfaces(ctx.env, net.interfaces, ctx.timeout(RESOLVE_TIMEOUT))
+    gloo = net.gloo_interfaces
     nccl_var = next((v for v in NCCL_VARS if v in ctx.env), None)
     nccl = nccl_choice(nccl_var or "NCCL's default", ctx.env.get(nccl_var or ""),
                        net.interfaces)
@@ -44,7 +44,7 @@ def host_ip(ctx: Context) -> Result:
     how = _how(adv.step)
     literal = _literal(adv.address)
     owner = address_owner(net.interfaces, literal) if literal else None
-    target = _target(net, gloo.interfaces, nccl.first)
+    target = _target(net, gloo, nccl.first)
 
     if adv.step == "fallback" or (literal and ipaddress.ip_address(literal).is_unspecified):
         bad = found.fail if remote else found.warn
@@ -76,11 +76,10 @@ def host_ip(ctx: Context) -> Result:
             found.warn(f"SGLang would advertise {shown_ip} ({how}), an address of the "
                        f"{kind} interface {owner}: other nodes usually cannot reach it",
                        _remedy(target), code="virtual_address")
-        sound_gloo = gloo.interfaces and not any(net.interfaces[g].loopback
-                                                 for g in gloo.interfaces)
-        if sound_gloo and owner not in gloo.interfaces:
+        sound_gloo = gloo and not any(net.interfaces[g].loopback for g in gloo)
+        if sound_gloo and owner not in gloo:
             found.warn(f"SGLang would advertise {shown_ip} ({how}) on {owner}, but gloo uses "
-                       f"{', '.join(gloo.interfaces)} ({gloo.source})",
+                       f"{', '.join(gloo)} ({net.gloo_source})",
                        _remedy(target), code="gloo_mismatch")
         if nccl.first and not net.interfaces[nccl.first].loopback and nccl.first != owner:
             found.warn(f"SGLang would advertise {shown_ip} ({how}) on {owner}, but NCCL "
@@ -90,13 +89,13 @@ def host_ip(ctx: Context) -> Result:
     details: dict[str, Any] = {
         "advertised": shown_ip, "source": adv.step, "notes": list(adv.notes),
         "interface": owner, "kind": net.kinds.get(owner) if owner else None,
-        "gloo": {"source": gloo.source, "interfaces": list(gloo.interfaces)},
+        "gloo": {"source": net.gloo_source, "interfaces": list(gloo)},
         "nccl": {"variable": nccl.variable, "bootstrap": nccl.first},
-        "peers": [vars(p) for p in net.peers],
+        "peers": [p.as_details() for p in net.peers],
         "rule": f"SGLang {SGLANG_RELEASE} {SOURCE_FUNCTION}",
     }
-    env = [n for n in ENV if n in ctx.env] + net.env_read
-    users = [who for who, uses in (("gloo", owner in gloo.interfaces),
+    env = [n for n in ENV if n in ctx.env] + list(net.gloo.env)
+    users = [who for who, uses in (("gloo", owner in gloo),
                                    ("NCCL", owner == nccl.first)) if uses]
     where = f" on {owner}" if owner else ""
     also = f", which {' and '.join(users)} use{'s' if len(users) == 1 else ''}" if users else ""
@@ -124,9 +123,7 @@ def _how(step: str) -> str:
 def _target(net: Network, gloo: tuple[str, ...], nccl_first: str | None) -> tuple[str, str] | None:
     """(interface, address) the advertised IP should be: gloo's, else NCCL's, else the one
     routing to etcd/NATS."""
-    from sgdoctor.probe.netchoice import cluster_interface
-
-    routed = cluster_interface(net.peers)
+    routed = net.route_peer
     for name in (*gloo, nccl_first, routed.interface if routed else None):
         iface = net.interfaces.get(name or "")
         if iface and not iface.loopback and iface.up and iface.gloo_address:

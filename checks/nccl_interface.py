@@ -26,17 +26,11 @@ def nccl_interface(ctx: Context) -> Result:
     fails when etcd/NATS are on other hosts; a veth, docker or bridge pick while the route to
     etcd/NATS leaves through another interface is a warn (a two-node run hangs after init,
     nccl#913), as is a pick gloo does not use."""
-    from sgdoctor.probe.netchoice import (
-        KINDS_OF_CONCERN,
-        cluster_interface,
-        gloo_interfaces,
-        nccl_choice,
-        probe_network,
-    )
+    from sgdoctor.probe.netchoice import KINDS_OF_CONCERN, nccl_choice, probe_network
 
     net = probe_network(ctx.env, ctx.timeout(RESOLVE_TIMEOUT))
-    gloo = gloo_interfaces(ctx.env, net.interfaces, ctx.timeout(RESOLVE_TIMEOUT))
-    routed = cluster_interface(net.peers)
+    gloo = net.gloo_interfaces
+    routed = net.route_peer
     remote = any(p.remote for p in net.peers)
     set_vars = [v for v in NCCL_VARS if v in ctx.env]
     choices = [nccl_choice(v, ctx.env[v], net.interfaces) for v in set_vars] or \
@@ -80,13 +74,12 @@ def nccl_interface(ctx: Context) -> Result:
             else:
                 found.warn(f"{label}: NCCL bootstraps over {first}, but {via}",
                            _remedy(choice.variable, routed, net), code="route_elsewhere")
-        if gloo.interfaces and not gloo.error and first not in gloo.interfaces and \
-                not any(net.interfaces[g].loopback for g in gloo.interfaces):
+        if gloo and first not in gloo and not any(net.interfaces[g].loopback for g in gloo):
             found.warn(f"{label}: NCCL bootstraps over {first}, but gloo uses "
-                       f"{', '.join(gloo.interfaces)} ({gloo.source}): collectives and gloo's "
+                       f"{', '.join(gloo)} ({net.gloo_source}): collectives and gloo's "
                        "CPU traffic take different networks",
                        f"Make them agree, e.g. {choice.variable.split(' ')[0]}="
-                       f"{gloo.interfaces[0]} and GLOO_SOCKET_IFNAME={gloo.interfaces[0]}.",
+                       f"{gloo[0]} and GLOO_SOCKET_IFNAME={gloo[0]}.",
                        code="gloo_mismatch")
         found.ok(f"{label} → {first} ({iface.gloo_address})", code="selected")
 
@@ -96,13 +89,12 @@ def nccl_interface(ctx: Context) -> Result:
                                     "bootstrap": c.first} for c in choices},
         "interfaces": {n: {**i.as_details(), "kind": net.kinds.get(n)}
                        for n, i in net.interfaces.items()},
-        "peers": [vars(p) for p in net.peers],
-        "gloo": {"source": gloo.source, "interfaces": list(gloo.interfaces),
-                 "address": gloo.address, "error": gloo.error},
+        "peers": [p.as_details() for p in net.peers],
+        "gloo": {"source": net.gloo_source, "interfaces": list(gloo)},
     }
     ok = "; ".join(f.summary for f in found if f.code == "selected")
     env = [*set_vars, *(["GLOO_SOCKET_IFNAME"] if "GLOO_SOCKET_IFNAME" in ctx.env else []),
-           *net.env_read]
+           *net.gloo.env]
     return found.result(ok or "NCCL has an interface", details=details, env=env)
 
 

@@ -2,11 +2,9 @@
 
 - :func:`interface_kinds`: what an interface is (bridge, veth, wireless, docker, loopback),
   from /sys/class/net and the ethtool driver name (SIOCETHTOOL, no `ethtool` binary needed);
-- :func:`cluster_peers`: the etcd/NATS servers this configuration uses and the interface the
-  kernel routes through to reach each (UDP ``connect()`` + ``getsockname()``: no packet);
-- :func:`gloo_interfaces`: the interfaces PyTorch's gloo binds (GLOO_SOCKET_IFNAME's exact
-  names, else the hostname's first bindable address);
-- :func:`nccl_choice`: NCCL_SOCKET_IFNAME / MCCL_SOCKET_IFNAME through parse.ifname's rules.
+- :func:`nccl_choice`: NCCL_SOCKET_IFNAME / MCCL_SOCKET_IFNAME through parse.ifname's rules;
+- :func:`probe_network`: the interfaces with their kinds, and probe.gloo's facts (gloo's
+  devices, the etcd/NATS servers in use and the interface routing to each).
 
 Interfaces are those of this process's network namespace (``--host-root`` does not apply: a
 DaemonSet inspects the node's interfaces with ``hostNetwork: true``).
@@ -19,11 +17,14 @@ import os
 import socket
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sgdoctor.parse.endpoints import etcd_endpoints, etcd_usage, nats_servers, nats_usage
-from sgdoctor.parse.ifname import nccl_select, parse_gloo, parse_nccl
-from sgdoctor.probe.interfaces import Interface, address_owner, getifaddrs_order, is_loopback
+from sgdoctor.parse.ifname import nccl_select, parse_nccl
+from sgdoctor.probe.interfaces import Interface, getifaddrs_order
+
+if TYPE_CHECKING:
+    from sgdoctor.probe.gloo import GlooFacts, Peer
 
 SYS_NET = "/sys/class/net"
 SIOCETHTOOL = 0x8946
@@ -73,87 +74,6 @@ def interface_kinds(ifaces: Mapping[str, Interface]) -> dict[str, str]:
     return {name: interface_kind(name, loopback=i.loopback) for name, i in ifaces.items()}
 
 
-@dataclass
-class Peer:
-    """An etcd or NATS server this configuration uses, and how the kernel reaches it."""
-
-    service: str
-    host: str
-    address: str | None = None
-    remote: bool = False
-    interface: str | None = None
-    source: str | None = None
-    error: str | None = None
-
-
-def cluster_peers(env: Mapping[str, str], ifaces: Mapping[str, Interface],
-                  timeout: float) -> tuple[list[Peer], list[str]]:
-    """The etcd/NATS servers in use, resolved and routed; and the variables read for that."""
-    from sgdoctor.probe.routes import resolve_many, source_address
-
-    wanted: list[tuple[str, str]] = []
-    read: list[str] = []
-    etcd = etcd_usage(env)
-    read += etcd.env
-    if etcd.used:
-        read.append("ETCD_ENDPOINTS")
-        wanted += [("etcd", e.host) for e in etcd_endpoints(env) if e.host]
-    nats = nats_usage(env)
-    read += nats.env
-    if nats.used or (nats.used is None and "NATS_SERVER" in env):
-        read.append("NATS_SERVER")
-        wanted += [("NATS", e.host) for e in nats_servers(env) if e.host]
-    resolved = resolve_many([h for _, h in wanted], timeout)
-    peers = []
-    for service, host in wanted:
-        res = resolved[host]
-        peer = Peer(service, host, error=res.error)
-        if res.addresses:
-            peer.address = res.addresses[0]
-            peer.remote = not is_loopback(peer.address) and \
-                address_owner(dict(ifaces), peer.address) is None
-            peer.source, peer.error = source_address(peer.address)
-            if peer.source:
-                peer.interface = address_owner(dict(ifaces), peer.source)
-        peers.append(peer)
-    return peers, [n for n in dict.fromkeys(read) if n in env]
-
-
-def cluster_interface(peers: list[Peer]) -> Peer | None:
-    """The first remote peer whose route is known: its interface carries cluster traffic."""
-    return next((p for p in peers if p.remote and p.interface), None)
-
-
-@dataclass(frozen=True)
-class GlooChoice:
-    """The interfaces gloo binds (None entries: a named interface that does not exist)."""
-
-    source: str                      # "GLOO_SOCKET_IFNAME" or "hostname"
-    interfaces: tuple[str, ...] = ()
-    address: str | None = None       # for the hostname path: the address gloo binds
-    error: str | None = None
-
-
-def gloo_interfaces(env: Mapping[str, str], ifaces: Mapping[str, Interface],
-                    timeout: float) -> GlooChoice:
-    """PyTorch's choice: GLOO_SOCKET_IFNAME's exact names, else the hostname's first
-    bindable address (127.0.0.1 when none), and the interface owning it."""
-    from sgdoctor.probe.routes import first_bindable, resolve_many
-
-    spec = parse_gloo(env.get("GLOO_SOCKET_IFNAME"))
-    named = tuple(dict.fromkeys(n for n in spec.names if n in ifaces))
-    if spec.used and all(spec.names):
-        return GlooChoice("GLOO_SOCKET_IFNAME", named,
-                          error=None if named else "none of its names is an interface here")
-    hostname = socket.gethostname()
-    resolution = resolve_many([hostname], timeout)[hostname]
-    address, _ = first_bindable(resolution.addresses)
-    address = address or "127.0.0.1"
-    owner = address_owner(dict(ifaces), address)
-    found = tuple(dict.fromkeys((*named, *([owner] if owner else []))))
-    return GlooChoice("hostname", found, address, resolution.error)
-
-
 @dataclass(frozen=True)
 class NcclChoice:
     """What one of NCCL_SOCKET_IFNAME / MCCL_SOCKET_IFNAME makes NCCL (or MCCL) use."""
@@ -179,17 +99,35 @@ def nccl_choice(variable: str, raw: str | None,
 
 @dataclass
 class Network:
-    """Everything host.ip and nccl.interface judge from, probed once."""
+    """Everything host.ip and nccl.interface judge from, probed once: the interfaces and their
+    kinds, and gloo's facts (its devices, the etcd/NATS peers and their routes) from
+    probe.gloo, so these checks see exactly what gloo.interface sees."""
 
     interfaces: dict[str, Interface]
     kinds: dict[str, str]
-    peers: list[Peer] = field(default_factory=list)
-    env_read: list[str] = field(default_factory=list)
+    gloo: GlooFacts
+
+    @property
+    def peers(self) -> tuple[Peer, ...]:
+        return self.gloo.peers
+
+    @property
+    def route_peer(self) -> Peer | None:
+        return self.gloo.route_peer
+
+    @property
+    def gloo_interfaces(self) -> tuple[str, ...]:
+        """The existing interfaces gloo's devices bind to, in order."""
+        return tuple(dict.fromkeys(d.interface for d in self.gloo.devices if d.interface))
+
+    @property
+    def gloo_source(self) -> str:
+        return "GLOO_SOCKET_IFNAME" if self.gloo.spec.used else "hostname"
 
 
 def probe_network(env: Mapping[str, str], timeout: float) -> Network:
-    from sgdoctor.probe.interfaces import list_interfaces
+    from sgdoctor.probe.gloo import probe_gloo
 
-    ifaces = list_interfaces()
-    peers, read = cluster_peers(env, ifaces, timeout)
-    return Network(ifaces, interface_kinds(ifaces), peers, read)
+    gloo = probe_gloo(env, timeout)
+    ifaces = dict(gloo.interfaces)
+    return Network(ifaces, interface_kinds(ifaces), gloo)
