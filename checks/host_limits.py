@@ -43,10 +43,17 @@ def host_limits(ctx: Context) -> Result:
     open files" under load.
 
     Settings: rdma_memlock_min_bytes (1 GiB), memlock_min_bytes (8 MiB), nofile_min (65535),
-    pid (whose limits: default this process, or the node's pid 1 under --host-root).
+    pid (whose limits: default this process; under --host-root the node's container runtime
+    — containerd, crio or dockerd, whose limits pods inherit — else the node's pid 1).
     """
     from sgdoctor.parse.settings import int_setting, size_setting
-    from sgdoctor.probe.hostlimits import MEMLOCK, NOFILE, process_limits, rdma_devices
+    from sgdoctor.probe.hostlimits import (
+        MEMLOCK,
+        NOFILE,
+        process_limits,
+        rdma_devices,
+        runtime_process,
+    )
     from sgdoctor.probe.hostroot import HostRoot
 
     try:
@@ -69,8 +76,16 @@ def host_limits(ctx: Context) -> Result:
         devices = []
         found.warn(f"cannot list RDMA devices: {shown(exc.message)}", code="rdma_unknown")
     wanted = _ib_requests(ctx)
+    whose = "this process" if root.on_host else "the node's pid 1"
+    if pid is None and not root.on_host:
+        runtime = runtime_process(root)
+        if runtime is not None:
+            pid, whose = runtime[0], f"{runtime[1]}, whose limits containers inherit"
+    elif pid is not None:
+        whose = f"pid {pid}"
     limits = process_limits(root, None if pid is None else str(pid))
-    details: dict[str, Any] = {"source": shown(limits.source), "rdma_devices": devices,
+    details: dict[str, Any] = {"source": shown(limits.source), "whose": whose,
+                               "rdma_devices": devices,
                                "ib_requested_by": wanted,
                                "limits": {k: _limit_json(v) for k, v in limits.limits.items()},
                                "thresholds": {"rdma_memlock_min_bytes": rdma_min,
@@ -87,13 +102,14 @@ def host_limits(ctx: Context) -> Result:
         found.warn(f"{name}: cannot read {shown(line)!r} in {shown(limits.source)}",
                    code="limit_unreadable")
 
+    who = "" if whose == "this process" else f"{whose}: "
     memlock = limits.limits.get(MEMLOCK)
     if memlock is not None:
-        _judge_memlock(ctx, found, memlock, devices, wanted, rdma_min, plain_min)
+        _judge_memlock(ctx, found, memlock, devices, wanted, rdma_min, plain_min, who)
     nofile = limits.limits.get(NOFILE)
     if nofile is not None:
-        _judge_nofile(found, nofile, nofile_min)
-    summary = (f"memlock {_bytes(memlock)}, nofile soft {_count(nofile, 'soft')} / hard "
+        _judge_nofile(found, nofile, nofile_min, who)
+    summary = (f"{whose}: memlock {_bytes(memlock)}, nofile soft {_count(nofile, 'soft')} / hard "
                f"{_count(nofile, 'hard')}" + (f"; RDMA: {', '.join(devices + wanted)}"
                                               if devices or wanted else ""))
     return found.result(summary, details=details, env=ENV)
@@ -120,7 +136,7 @@ def _ib_requests(ctx: Context) -> list[str]:
 
 
 def _judge_memlock(ctx: Context, found: Findings, memlock: Limit, devices: list[str],
-                   wanted: list[str], rdma_min: int, plain_min: int) -> None:
+                   wanted: list[str], rdma_min: int, plain_min: int, who: str) -> None:
     soft = memlock.soft
     if soft is None:
         return
@@ -128,7 +144,7 @@ def _judge_memlock(ctx: Context, found: Findings, memlock: Limit, devices: list[
                                                                 "MCCL_IB_DISABLE"))
     hard = f" (hard {_bytes_value(memlock.hard)})"
     if wanted and soft < rdma_min:
-        found.fail(f"locked memory is limited to {_bytes_value(soft)}{hard}, but "
+        found.fail(f"{who}locked memory is limited to {_bytes_value(soft)}{hard}, but "
                    f"{', '.join(wanted)} asks for RDMA: registering buffers fails with "
                    f"\"ibv_reg_mr ... Cannot allocate memory\" (needs at least "
                    f"{_bytes_value(rdma_min)}, best unlimited)", MEMLOCK_REMEDY,
@@ -137,20 +153,20 @@ def _judge_memlock(ctx: Context, found: Findings, memlock: Limit, devices: list[
         report = found.warn if disabled else found.fail
         why = (" (NCCL_IB_DISABLE=1 and MCCL_IB_DISABLE=1: only other RDMA users are at risk)"
                if disabled else "")
-        report(f"locked memory is limited to {_bytes_value(soft)}{hard} on a node with RDMA "
+        report(f"{who}locked memory is limited to {_bytes_value(soft)}{hard} on a node with RDMA "
                f"devices ({', '.join(devices)}): NCCL/MCCL's IB transport fails with "
                f"\"ibv_reg_mr ... Cannot allocate memory\"{why}", MEMLOCK_REMEDY,
                code="memlock_rdma")
     elif soft < plain_min:
-        found.warn(f"locked memory is limited to {_bytes_value(soft)}{hard}, below "
+        found.warn(f"{who}locked memory is limited to {_bytes_value(soft)}{hard}, below "
                    f"{_bytes_value(plain_min)}: pinned host buffers may fail", MEMLOCK_REMEDY,
                    code="memlock_small")
 
 
-def _judge_nofile(found: Findings, nofile: Limit, nofile_min: int) -> None:
+def _judge_nofile(found: Findings, nofile: Limit, nofile_min: int, who: str) -> None:
     soft, hard = nofile.soft, nofile.hard
     if hard is not None and hard < nofile_min and (soft is None or soft < nofile_min):
-        found.warn(f"open files: hard limit {hard} is below {nofile_min}, so SGLang cannot "
+        found.warn(f"{who}open files: hard limit {hard} is below {nofile_min}, so SGLang cannot "
                    f"raise the soft limit ({soft}) to {nofile_min}: \"Too many open files\" "
                    "under load", NOFILE_REMEDY, code="nofile_hard_low")
 

@@ -36,8 +36,8 @@ def host_ports(ctx: Context) -> Result:
     starts: a warning.
 
     Ports come from the launch command when sgdoctor knows it, else SGLang's defaults and
-    the variables above. Settings: ports (more ports to check), in_use ("fail", or "warn"
-    when monitoring a node whose server already runs).
+    the variables above. Settings: ports (more ports to check), in_use ("fail"; "warn" or
+    "ignore" when monitoring a node whose server already runs and holds its ports).
     """
     from sgdoctor.parse.settings import choice_setting, ints_setting
     from sgdoctor.probe.hostports import port_facts
@@ -45,7 +45,7 @@ def host_ports(ctx: Context) -> Result:
 
     try:
         extra = ints_setting(ctx, "ports")
-        in_use = choice_setting(ctx, "in_use", "fail", ("fail", "warn"))
+        in_use = choice_setting(ctx, "in_use", "fail", ("fail", "warn", "ignore"))
         root = HostRoot.from_options(ctx.options)
         planned, source = _planned(ctx, extra)
     except ValueError as exc:
@@ -78,7 +78,7 @@ def host_ports(ctx: Context) -> Result:
                    code="sockets_unreadable")
 
     holders = _holders(root, facts, planned, ctx.timeout(2.0))
-    report = found.fail if in_use == "fail" else found.warn
+    report = {"fail": found.fail, "warn": found.warn, "ignore": _noted(found)}[in_use]
     inside: list[PlannedPort] = []
     for item in planned:
         entry = _judge_port(report, root, facts, item, holders)
@@ -95,8 +95,19 @@ def host_ports(ctx: Context) -> Result:
     ports = ", ".join(str(p.port) for p in planned)
     where = (f"outside the ephemeral range {facts.range[0]}-{facts.range[1]}"
              if facts.range else "ephemeral range unknown")
-    return found.result(f"ports {ports} ({source}) are free and {where}", details=details,
+    held = [str(e["port"]) for e in details["ports"]
+            if e["held_by"] or e.get("bind") not in (None, "ok")]
+    state = (f"{', '.join(held)} already held (in_use = \"ignore\"), the rest free" if held
+             else "free")
+    return found.result(f"ports {ports} ({source}) are {state} and {where}", details=details,
                         env=ENV)
+
+
+def _noted(found: Findings) -> Any:
+    """A port held by the running server itself, recorded as an ok finding."""
+    def note(summary: str, remedy: str | None = None, *, code: str) -> None:
+        found.ok(summary, code=code)
+    return note
 
 
 def _port(value: Any) -> int | None:

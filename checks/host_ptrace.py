@@ -24,8 +24,9 @@ def host_ptrace(ctx: Context) -> Result:
     default) allows it only toward descendants, 2 only with CAP_SYS_PTRACE, 3 never; Docker's
     default seccomp profile allows pidfd_getfd only with CAP_SYS_PTRACE. Without them the run
     fails with "pidfd_getfd: Operation not permitted". Each is a warning; no Yama and no
-    seccomp filter is a skip. Setting: pid (whose capabilities and seccomp mode; default
-    this process, the node's pid 1 under --host-root).
+    seccomp filter is a skip. Under --host-root the kernel's side alone is judged (the
+    containers' capabilities are not visible from there). Setting: pid (whose capabilities
+    and seccomp mode; default this process).
     """
     from sgdoctor.parse.host import CAP_SYS_PTRACE
     from sgdoctor.probe.hostptrace import ptrace_facts
@@ -39,8 +40,11 @@ def host_ptrace(ctx: Context) -> Result:
         root = HostRoot.from_options(ctx.options)
     except ProbeError as exc:
         return Result.error(f"--host-root: {exc.message}", env=ENV)
+    # Under --host-root with no pid, the question is about the node's containers, whose
+    # capabilities and seccomp profile cannot be seen from here: judge the kernel's side only.
+    node_wide = not root.on_host and pid is None
     facts = ptrace_facts(root, None if pid is None else str(pid))
-    status = facts.status
+    status = None if node_wide else facts.status
     cap = None if status is None or status.cap_eff is None else bool(
         status.cap_eff >> CAP_SYS_PTRACE & 1)
     seccomp = None if status is None else status.seccomp
@@ -48,18 +52,22 @@ def host_ptrace(ctx: Context) -> Result:
         "PYTORCH_CUDA_ALLOC_CONF", "").replace(" ", "").lower()
     details: dict[str, Any] = {
         "yama_path": shown(facts.yama_path), "yama_present": facts.yama_present,
-        "ptrace_scope": facts.yama_scope, "status_path": shown(facts.status_path),
+        "ptrace_scope": facts.yama_scope, "node_wide": node_wide,
+        "status_path": None if node_wide else shown(facts.status_path),
         "cap_sys_ptrace": cap, "seccomp": seccomp, "expandable_segments": expandable}
     found = Findings()
-    if facts.status_error is not None:
+    if node_wide:
+        pass
+    elif facts.status_error is not None:
         found.warn(f"cannot read {shown(facts.status_path)}: "
                    f"{shown(facts.status_error.message)}", code="status_unreadable")
     elif cap is None or seccomp is None:
         found.warn(f"{shown(facts.status_path)} has no readable CapEff or Seccomp line",
                    code="status_unreadable")
-    if not facts.yama_present and seccomp == 0:
-        return Result.skip("no Yama LSM and no seccomp filter: nothing restricts pidfd_getfd "
-                           "beyond the usual same-user rule", details=details, env=ENV)
+    if not facts.yama_present and (seccomp == 0 or node_wide):
+        return Result.skip("no Yama LSM" + ("" if node_wide else " and no seccomp filter")
+                           + ": nothing restricts pidfd_getfd beyond the usual same-user rule",
+                           details=details, env=ENV)
 
     why = ("; PYTORCH_CUDA_ALLOC_CONF turns on expandable segments here" if expandable
            else "")
@@ -73,6 +81,9 @@ def host_ptrace(ctx: Context) -> Result:
                    "CAP_SYS_PTRACE", "on the host: put kernel.yama.ptrace_scope = 1 in "
                    "/etc/sysctl.d/10-ptrace.conf and reboot (3 cannot be lowered at run time)",
                    code="ptrace_disabled")
+    elif scope == 2 and node_wide:
+        found.warn("kernel.yama.ptrace_scope=2 (admin-only): in containers without "
+                   f"CAP_SYS_PTRACE {effect}", CAP_REMEDY, code="ptrace_admin_only")
     elif scope == 2 and cap is False:
         found.warn(f"kernel.yama.ptrace_scope=2 (admin-only) and no CAP_SYS_PTRACE: {effect}",
                    CAP_REMEDY, code="ptrace_admin_only")
@@ -86,6 +97,10 @@ def host_ptrace(ctx: Context) -> Result:
                    f"{effect}", CAP_REMEDY, code="seccomp_filter")
     scope_text = (f"ptrace_scope={scope} ({SCOPE_MEANING.get(scope, 'unknown')})"
                   if scope is not None else "no Yama")
+    if node_wide:
+        need = (": containers need CAP_SYS_PTRACE for pidfd_getfd between server processes"
+                if scope == 1 else ": pidfd_getfd between server processes is allowed")
+        return found.result(f"{scope_text} on the node{need}", details=details, env=ENV)
     cap_text = {True: "CAP_SYS_PTRACE held", False: "no CAP_SYS_PTRACE", None: "capabilities "
                 "unknown"}[cap]
     return found.result(f"{scope_text}, {cap_text}, seccomp mode {seccomp}: pidfd_getfd "

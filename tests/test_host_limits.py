@@ -196,3 +196,28 @@ def test_unlistable_infiniband_class_is_said(tmp_path):
     (root / "sys" / "class" / "infiniband").write_text("not a directory")
     result = run_check("host.limits", options={"host_root": str(root)})
     assert result.status is Status.WARN and codes(result) == {"rdma_unknown"}, result
+
+
+def test_under_a_host_root_the_container_runtimes_limits_count(tmp_path):
+    root = tree(tmp_path, {"proc/1/limits": limits_file("8388608  8388608  bytes"),
+                           "proc/1/comm": "systemd\n",
+                           "proc/300/comm": "containerd\n",
+                           "proc/300/limits": limits_file(),
+                           "proc/301/comm": "containerd-shim\n",
+                           "sys/class/infiniband/mlx5_0/": ""})
+    result = run_check("host.limits", options={"host_root": str(root)})
+    assert result.status is Status.OK, result
+    assert result.details["source"] == f"{root}/proc/300/limits"
+    assert result.summary.startswith("containerd, whose limits containers inherit: memlock")
+    (root / "proc" / "300" / "limits").write_text(limits_file("65536  65536  bytes"))
+    result = run_check("host.limits", options={"host_root": str(root)})
+    assert result.status is Status.FAIL, result
+    assert result.summary.startswith("containerd, whose limits containers inherit: locked")
+
+
+def test_without_a_runtime_the_nodes_pid_1_counts(tmp_path):
+    root = tree(tmp_path, {"proc/1/limits": limits_file("8388608  8388608  bytes"),
+                           "proc/1/comm": "systemd\n", "proc/2/comm": b"\xff\xfe"})
+    result = run_check("host.limits", options={"host_root": str(root)})
+    assert result.details["whose"] == "the node's pid 1"
+    assert result.status is Status.OK, result

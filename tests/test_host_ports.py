@@ -151,6 +151,20 @@ def test_in_use_can_be_a_warning_for_monitoring(ns, tmp_path):
     assert code == 0 and item["status"] == "warn" and codes(item) == {"port_in_use"}, item
 
 
+def test_in_use_can_be_ignored_keeping_the_holder_in_details(ns, tmp_path):
+    holder = spawn_ready(ns, LISTEN, "0.0.0.0", "30000")
+    try:
+        code, item = cli(ns, config_args(tmp_path, "host.ports", 'in_use = "ignore"'))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 0 and item["status"] == "ok", item
+    assert "30000 already held" in item["summary"]
+    assert [(f["code"], f["status"]) for f in item["details"]["findings"]] == [
+        ("port_in_use", "ok")]
+    assert item["details"]["ports"][0]["held_by"][0]["state"] == "LISTEN"
+
+
 def test_extra_ports_setting_and_bad_env(ns, tmp_path):
     code, item = cli(ns, config_args(tmp_path, "host.ports", "ports = [5000, 30000]"),
                      env={"MASTER_PORT": "http"})

@@ -17,6 +17,7 @@ from sgdoctor.api import Status
 DROP_PTRACE = ["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", "--"]
 ALL_CAPS = "000001ffffffffff"
 NO_PTRACE = f"{0x1ffffffffff & ~(1 << 19):016x}"
+PID_1 = {"pid": 1}      # under --host-root, status is read only for a named process
 
 
 @pytest.fixture
@@ -90,27 +91,27 @@ def _root(tmp_path, scope: str | None, cap: str, seccomp: str = "0"):
 
 def test_seccomp_filter_without_the_capability_warns(tmp_path):
     root = _root(tmp_path, None, NO_PTRACE, "2")
-    result = run_check("host.ptrace", options={"host_root": str(root)})
+    result = run_check("host.ptrace", settings=PID_1, options={"host_root": str(root)})
     assert result.status is Status.WARN and codes(result) == {"seccomp_filter"}, result
 
 
 def test_seccomp_filter_with_the_capability_is_ok(tmp_path):
     root = _root(tmp_path, "1\n", ALL_CAPS, "2")
-    result = run_check("host.ptrace", options={"host_root": str(root)})
+    result = run_check("host.ptrace", settings=PID_1, options={"host_root": str(root)})
     assert result.status is Status.OK, result
     assert "seccomp mode 2" in result.summary
 
 
 def test_scope_and_seccomp_both_reported(tmp_path):
     root = _root(tmp_path, "1\n", NO_PTRACE, "2")
-    result = run_check("host.ptrace", options={"host_root": str(root)})
+    result = run_check("host.ptrace", settings=PID_1, options={"host_root": str(root)})
     assert codes(result) == {"ptrace_restricted", "seccomp_filter"}, result
 
 
 @pytest.mark.parametrize("status", ["Name:\tinit\n", "CapEff:\tzz\nSeccomp:\tx\n", b"\xff\x00"])
 def test_status_without_usable_lines(tmp_path, status):
     root = tree(tmp_path, {"proc/1/status": status, "proc/sys/kernel/yama/ptrace_scope": "1\n"})
-    result = run_check("host.ptrace", options={"host_root": str(root)})
+    result = run_check("host.ptrace", settings=PID_1, options={"host_root": str(root)})
     assert result.status is Status.WARN and codes(result) == {"status_unreadable"}, result
 
 
@@ -118,7 +119,7 @@ def test_status_fifo_and_yama_fifo(tmp_path):
     root = tree(tmp_path, {"proc/1/": "", "proc/sys/kernel/yama/": ""})
     os.mkfifo(root / "proc" / "1" / "status")
     os.mkfifo(root / "proc" / "sys" / "kernel" / "yama" / "ptrace_scope")
-    result = run_check("host.ptrace", options={"host_root": str(root)})
+    result = run_check("host.ptrace", settings=PID_1, options={"host_root": str(root)})
     assert result.status is Status.WARN, result
     assert codes(result) == {"status_unreadable", "yama_unreadable"}
 
@@ -131,3 +132,16 @@ def test_pid_setting_reads_that_process(tmp_path):
     assert codes(result) == {"ptrace_restricted"}, result
     bad = run_check("host.ptrace", settings={"pid": "1;rm"}, options={"host_root": str(root)})
     assert bad.status is Status.ERROR
+
+
+@pytest.mark.parametrize("scope,status,code", [("0", Status.OK, None), ("1", Status.OK, None),
+                                               ("2", Status.WARN, "ptrace_admin_only"),
+                                               ("3", Status.WARN, "ptrace_disabled")])
+def test_under_a_host_root_the_kernels_side_is_judged(tmp_path, scope, status, code):
+    root = _root(tmp_path, scope + "\n", NO_PTRACE, "2")     # pid 1's status is not the pods'
+    result = run_check("host.ptrace", options={"host_root": str(root)})
+    assert result.status is status, result
+    assert codes(result) == ({code} if code else set())
+    assert result.details["node_wide"] is True and result.details["cap_sys_ptrace"] is None
+    if scope == "1":
+        assert "containers need CAP_SYS_PTRACE" in result.summary

@@ -14,9 +14,13 @@ from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.host import Limit, parse_limits
 from sgdoctor.probe.hostroot import HostRoot
 
-__all__ = ["ProcessLimits", "process_limits", "rdma_devices", "MEMLOCK", "NOFILE"]
+__all__ = ["ProcessLimits", "process_limits", "rdma_devices", "runtime_process", "MEMLOCK",
+           "NOFILE", "RUNTIMES"]
 
 MEMLOCK, NOFILE = "Max locked memory", "Max open files"
+# Container runtimes whose limits the containers they start inherit (through their shims),
+# in the order they are looked for.
+RUNTIMES = ("containerd", "crio", "dockerd")
 _RLIMITS = {MEMLOCK: resource.RLIMIT_MEMLOCK, NOFILE: resource.RLIMIT_NOFILE}
 
 
@@ -66,3 +70,24 @@ def rdma_devices(root: HostRoot) -> list[str]:
         if exc.kind is FailureKind.NOT_FOUND:
             return []
         raise
+
+
+def runtime_process(root: HostRoot) -> tuple[str, str] | None:
+    """(pid, name) of the node's container runtime, from /proc/<pid>/comm; None if none runs
+    (or /proc cannot be listed). Pods inherit its limits, not those of the node's pid 1."""
+    try:
+        pids = [p for p in root.listdir("/proc") if p.isdigit()]
+    except ProbeError:
+        return None
+    found: dict[str, str] = {}
+    for pid in sorted(pids, key=int):
+        try:
+            comm = root.read_text(f"/proc/{pid}/comm", cap=64).strip()
+        except ProbeError:
+            continue
+        if comm in RUNTIMES and comm not in found:
+            found[comm] = pid
+    for name in RUNTIMES:
+        if name in found:
+            return found[name], name
+    return None
