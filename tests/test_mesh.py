@@ -21,11 +21,11 @@ from sgdoctor.parse.mesh import (
     Member,
     Probe,
     check_name,
-    judge,
     parse_member,
     parse_results,
     results_to_json,
 )
+from sgdoctor.parse.mesh_verdict import judge
 from sgdoctor.probe.nonce import NonceServer, dial
 
 
@@ -66,10 +66,16 @@ def test_registration_and_results_round_trip():
     assert parse_results(b"not json") is None
 
 
+def problems(verdict, status: str | None = None) -> list[tuple[str, str, str | None]]:
+    """(code, summary, remedy) of the findings worse than ok (of one status if given)."""
+    return [(f.code, f.summary, f.remedy) for f in verdict.findings.problems()
+            if status is None or f.status.value == status]
+
+
 def test_a_healthy_group_is_a_complete_matrix():
     names = ["a", "b", "c"]
     verdict = judge("g", "a", 3, {n: member(n) for n in names}, full(names), {})
-    assert verdict.fails == [] and verdict.warns == []
+    assert problems(verdict) == []
     assert all(len(row) == 2 and all(c["rtt_ms"] == 0.1 for c in row.values())
                for row in verdict.matrix.values())
 
@@ -79,7 +85,8 @@ def test_every_broken_pair_is_listed_and_a_loopback_target_is_named():
     members = {n: member(n) for n in names}
     members["c"] = member("c", address="127.0.0.1")
     verdict = judge("g", "a", 3, members, full(names, {("a", "c"), ("b", "c")}), {})
-    (summary, remedy), = verdict.fails
+    (code, summary, remedy), = problems(verdict, "fail")
+    assert code == "pairs_unreachable"
     assert summary.startswith("2 of 6 node pairs cannot connect over Gloo: a → c (x:1)")
     assert "b → c (x:1): connection refused" in summary
     assert "c registered a loopback address" in remedy
@@ -90,9 +97,9 @@ def test_missing_members_and_missing_results():
     names = ["a", "b"]
     views = {"a": full(names)["a"]}
     verdict = judge("g", "a", 4, {n: member(n) for n in names}, views, {})
-    assert verdict.fails[0][0] == ("only 2 of 4 expected nodes joined group g (2 missing); "
-                                   "joined: a, b")
-    assert "no results from b" in verdict.warns[0][0]
+    assert problems(verdict, "fail")[0][:2] == (
+        "nodes_missing", "only 2 of 4 expected nodes joined group g (2 missing); joined: a, b")
+    assert "no results from b" in problems(verdict, "warn")[0][1]
     assert verdict.matrix["b"]["a"] is None
 
 
@@ -101,15 +108,71 @@ def test_drift_names_the_odd_node_and_a_tie_has_no_majority():
     members = {n: member(n) for n in names}
     members["c"] = member("c", version="3.8.0", libs={"libmccl.so": {"soname": "libmccl.so.2",
                                                                      "path": "/usr/lib"}})
-    warns = judge("g", "a", 3, members, full(names), {}).warns
-    assert warns[0][0] == "fleet drift: c has MACA 3.8.0, while 2 of 3 nodes have MACA 3.7.1.5"
-    assert warns[1][0] == ("fleet drift: c has MACA libraries libmccl.so → /usr/lib (soname "
-                           "libmccl.so.2) (majority: /opt/maca/lib), while 2 of 3 nodes have "
-                           "the majority's set")
-    assert warns[1][1] == "Install the MACA library set of the majority on c"
+    verdict = judge("g", "a", 3, members, full(names), {})
+    (code, summary, remedy), = problems(verdict, "fail")
+    assert code == "maca_version_drift"
+    assert summary == "fleet drift: c has MACA 3.8.0, while 2 of 3 nodes have MACA 3.7.1.5"
+    assert remedy == "Install the MACA version of the majority on c"
+    (code, summary, remedy), = problems(verdict, "warn")
+    assert code == "maca_libraries_drift"
+    assert summary == ("fleet drift: c has MACA libraries libmccl.so → /usr/lib (soname "
+                       "libmccl.so.2) (majority: /opt/maca/lib), while 2 of 3 nodes have "
+                       "the majority's set")
+    assert remedy == "Install the MACA library set of the majority on c"
     tie = {"a": member("a"), "b": member("b", version="3.8.0")}
-    (summary, _), = judge("g", "a", 2, tie, full(["a", "b"]), {}).warns
-    assert "no majority (a; b)" in summary
+    (_, summary, _), = problems(judge("g", "a", 2, tie, full(["a", "b"]), {}))
+    assert "no majority (a: MACA 3.7.1.5; b: MACA 3.8.0)" in summary
+
+
+def _node(name: str, *, address: str = "10.0.0.1", mtu: int | None = 1500, devices: int = 1,
+          ifname: str | None = "eth1", **cluster: str | None) -> Member:
+    listeners = tuple(Listener("eth1", a, 4000, mtu) for a in address.split(","))
+    return Member(name, f"tok-{name}", listeners, "3.7.1.5", {}, "0.1.0", None, devices,
+                  ifname, {"NVSHMEM_SYMMETRIC_SIZE": None, "DYN_REQUEST_PLANE": None,
+                           "DYN_EVENT_PLANE": None, "DYN_RESPONSE_PLANE": None, **cluster})
+
+
+@pytest.mark.parametrize("odd,code,words", [
+    (_node("c", address="fd00::3"), "gloo_family_drift",
+     "c has IPv6 Gloo addresses, while 2 of 3 nodes have IPv4 Gloo addresses"),
+    (_node("c", address="10.0.0.3,10.1.0.3", mtu=1500, devices=2, ifname="eth1,eth2"),
+     "gloo_device_count_drift", "c has 2 gloo devices, while 2 of 3 nodes have 1 gloo device"),
+    (_node("c", address="10.0.0.3", devices=1, ifname=None), None, None),
+    (_node("c", mtu=9000), "mtu_drift", "c has MTU 9000, while 2 of 3 nodes have MTU 1500"),
+    (_node("c", NVSHMEM_SYMMETRIC_SIZE="2g"), "cluster_variable_drift",
+     "c has NVSHMEM_SYMMETRIC_SIZE=2 GiB, while 2 of 3 nodes have "
+     "NVSHMEM_SYMMETRIC_SIZE=unset (1 GiB)"),
+    (_node("c", DYN_REQUEST_PLANE="nats"), "cluster_variable_drift",
+     "c has DYN_REQUEST_PLANE=nats, while 2 of 3 nodes have DYN_REQUEST_PLANE=tcp"),
+    (_node("c", DYN_EVENT_PLANE="NATS"), "cluster_variable_drift",
+     "c has DYN_EVENT_PLANE=NATS, while 2 of 3 nodes have DYN_EVENT_PLANE=zmq"),
+])
+def test_what_must_agree_across_the_fleet_is_a_fail_naming_the_node(odd, code, words):
+    members = {"a": _node("a"), "b": _node("b", address="10.0.0.2"), "c": odd}
+    found = problems(judge("g", "a", 3, members, full(["a", "b", "c"]), {}), "fail")
+    if code is None:  # unset (the hostname) is one device, like one named interface
+        assert found == []
+        return
+    assert [c for c, _, _ in found] == [code], found
+    assert words in found[0][1]
+    assert "(c differ" in found[0][2] or found[0][2].endswith(" on c")
+
+
+def test_equal_meanings_are_not_drift():
+    """1024m and 1g, TCP and tcp, unset and "tcp": the consumer reads them alike."""
+    members = {"a": _node("a", NVSHMEM_SYMMETRIC_SIZE="1g", DYN_REQUEST_PLANE="TCP"),
+               "b": _node("b", NVSHMEM_SYMMETRIC_SIZE="1024m", DYN_REQUEST_PLANE="tcp"),
+               "c": _node("c", NVSHMEM_SYMMETRIC_SIZE="1G", DYN_REQUEST_PLANE=None)}
+    assert problems(judge("g", "a", 3, members, full(["a", "b", "c"]), {})) == []
+
+
+def test_the_new_record_fields_round_trip_and_hostile_ones_are_dropped():
+    node = _node("n1", devices=2, ifname="eth1,eth2", NVSHMEM_SYMMETRIC_SIZE="2g")
+    assert parse_member("n1", node.to_json().encode()) == node
+    hostile = json.loads(node.to_json())
+    hostile.update(gloo_devices=True, cluster={"PATH": "/x", "DYN_EVENT_PLANE": 5})
+    parsed = parse_member("n1", json.dumps(hostile).encode())
+    assert parsed.gloo_devices is None and parsed.cluster == {"DYN_EVENT_PLANE": None}
 
 
 # ------------------------------------------------------------------ the handshake server
@@ -388,7 +451,7 @@ def test_maca_version_is_read_like_maca_sdk(tmp_path):
 
 
 def test_the_matrix_has_an_ascii_form():
-    from sgdoctor.cli_mesh import matrix_text
+    from sgdoctor.report.matrix import matrix_text
 
     text = matrix_text({"a": {"b": {"rtt_ms": 0.5}}, "b": {"a": {"error": "refused"}},
                         "c": {}}, unicode=False)

@@ -202,14 +202,45 @@ def test_a_node_with_another_maca_version_is_named_as_drift(fleet, tmp_path):
     envs = [fleet.env(i, **(other if i == 3 else common).env()) for i in range(NODES)]
     results = finish([fleet.start(i, group, NODES, env=envs[i]) for i in range(NODES)])
     for code, result in results:
-        assert code == 0
-        assert result["status"] == "warn", result
+        assert code == 1
+        assert result["status"] == "fail", result
         assert "fleet drift: n4 has MACA 3.8.0.1, while 3 of 4 nodes have MACA 3.7.1.5" in \
             result["summary"]
         assert "Install the MACA version of the majority on n4" in result["remedy"]
         libs = result["details"]["members"]["n1"]["libraries"]
         assert libs["libmcruntime.so"]["soname"] == "libmcruntime.so"
         assert libs["libmcruntime.so"]["path"].startswith(str(common.maca_path))
+    assert fleet.keys(group) == []
+
+
+def test_drift_in_mtu_gloo_devices_and_cluster_variables_names_the_nodes(fleet):
+    """Real veth MTUs: n4's eth1 at 9000 while the others keep 1500."""
+    group = f"mtu-{secrets.token_hex(3)}"
+    envs = [fleet.env(i) for i in range(NODES)]
+    envs[2]["GLOO_SOCKET_IFNAME"] = "eth1,eth1"   # two gloo devices (contexts) on n3
+    envs[1]["NVSHMEM_SYMMETRIC_SIZE"] = "2g"
+    fleet.nodes[3].ip("link", "set", "eth1", "mtu", "9000")
+    try:
+        results = finish([fleet.start(i, group, NODES, env=envs[i]) for i in range(NODES)])
+    finally:
+        fleet.nodes[3].ip("link", "set", "eth1", "mtu", "1500")
+    for code, result in results:
+        assert code == 1, result
+        found = {f["code"]: f for f in result["details"]["findings"] if f["status"] == "fail"}
+        assert sorted(found) == ["cluster_variable_drift", "gloo_device_count_drift",
+                                 "mtu_drift"], result
+        assert ("n4 has MTU 9000, while 3 of 4 nodes have MTU 1500"
+                in found["mtu_drift"]["summary"])
+        assert ("n3 has 2 gloo devices, while 3 of 4 nodes have 1 gloo device"
+                in found["gloo_device_count_drift"]["summary"])
+        assert "n3 has GLOO_SOCKET_IFNAME=eth1,eth1" in found["gloo_device_count_drift"]["remedy"]
+        assert ("n2 has NVSHMEM_SYMMETRIC_SIZE=2 GiB, while 3 of 4 nodes have "
+                "NVSHMEM_SYMMETRIC_SIZE=unset (1 GiB)"
+                in found["cluster_variable_drift"]["summary"])
+        # Reachability itself is fine: every pair still connects.
+        assert all(cell and "rtt_ms" in cell for row in result["details"]["matrix"].values()
+                   for cell in row.values())
+        assert result["details"]["members"]["n4"]["listeners"][0]["mtu"] == 9000
     assert fleet.keys(group) == []
 
 

@@ -117,16 +117,11 @@ def explain_command(
     lang: Annotated[str, typer.Option("--lang", help="en|zh, for variables")] = "en",
 ) -> None:
     """What a check verifies, why it matters, and how to fix what it finds."""
-    from dataclasses import replace
-
-    from sgdoctor.mesh import mesh_gloo
-    from sgdoctor.registry import discover, specs_in
+    from sgdoctor.registry import discover
 
     env = env_snapshot()
     req = build_request(env, checks_dir=checks_dir, config=config)
-    # mesh.gloo is run by `sgdoctor mesh` only, but it is explained like any check.
-    specs = [*discover(req.checks_dirs),
-             *(replace(s, source="`sgdoctor mesh` only") for s in specs_in(mesh_gloo))]
+    specs = discover(req.checks_dirs)
     by_id = {s.id: s for s in specs}
     readers = [s for s in specs if name.upper() in s.env]
     if name in by_id:

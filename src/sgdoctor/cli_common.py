@@ -199,7 +199,8 @@ def expand_ignores(specs: Sequence[CheckSpec], ignore: Mapping[str, str]) -> dic
 def discover_selected(req: RunRequest) -> list[CheckSpec]:
     from sgdoctor.registry import discover
 
-    return select(discover(req.checks_dirs), req)
+    # Checks tagged "mesh" need the group's rendezvous: only `sgdoctor mesh` runs them.
+    return select([s for s in discover(req.checks_dirs) if "mesh" not in s.tags], req)
 
 
 def run_once(req: RunRequest, env: Mapping[str, str],

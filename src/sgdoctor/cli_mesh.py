@@ -1,16 +1,16 @@
 """`sgdoctor mesh --group NAME --expect N`: prove the Gloo full mesh across the fleet.
 
-Thin: options in, sgdoctor.mesh runs, one `mesh.gloo` result goes through the usual report
-pipeline (every --format, --output, exit codes); the table also draws the matrix.
+Thin: options in, the check mesh.gloo runs through the runner like any check (the rendezvous
+parameters as its options), one report through the usual pipeline (every --format, --output,
+exit codes); the table also draws the matrix.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import signal
 import socket
 import time
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +29,7 @@ from sgdoctor.cli_common import (
 from sgdoctor.errors import ConfigError
 
 DEFAULT_TIMEOUT = "60s"
+CHECK_ID = "mesh.gloo"
 
 
 def register(app: typer.Typer) -> None:
@@ -51,9 +52,10 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None, no_color: NoColorOpt = False,
     ) -> None:
         """Every node reaches every other over its Gloo interface (meeting in etcd)."""
+        from sgdoctor.cli import env_snapshot
         from sgdoctor.parse.mesh import check_name
 
-        env = dict(os.environ)
+        env = env_snapshot()
         req = build_request(env, format=format, output=output, fail_on=fail_on,
                             timeout=timeout, config=config, no_color=no_color)
         name = name if name is not None else socket.gethostname()
@@ -65,62 +67,59 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--expect {expect}: give the number of nodes (1 to 4096)")
         if not 0 <= port <= 65535:
             raise ConfigError(f"--port {port}: choose 1-65535, or 0 for an ephemeral port")
-        ttl = req.settings.get("mesh.gloo", {}).get("lease_ttl", 10)
+        ttl = req.settings.get(CHECK_ID, {}).get("lease_ttl", 10)
         if not isinstance(ttl, int) or isinstance(ttl, bool) or not 2 <= ttl <= 3600:
-            raise ConfigError(f'[checks."mesh.gloo"] lease_ttl = {ttl!r}: give whole seconds '
+            raise ConfigError(f'[checks."{CHECK_ID}"] lease_ttl = {ttl!r}: give whole seconds '
                               "from 2 to 3600")
         report, signum = _run(env, req, group=group, name=name, expect=expect, port=port)
+        from sgdoctor.report.matrix import matrix_text
+
         matrix = report.checks[0].details.get("matrix") or {}
         emit(report, req, trailer=matrix_text(matrix, unicode=utf8_stdout())
              if req.format == "table" else "")
         raise typer.Exit(exit_code_for(report, req, signum))
 
 
+class _Signals:
+    """SIGINT/SIGTERM while the mesh runs: remembered, and the check asked to stop (it then
+    leaves the group cleanly); a second signal changes nothing (the cleanup is bounded)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def reason(self) -> str | None:
+        return None if self.signum is None else \
+            f"interrupted by {signal.Signals(self.signum).name}"
+
+    def __enter__(self) -> _Signals:
+        def handler(signum: int, frame: object) -> None:
+            self.signum = self.signum or signum
+
+        self._previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, old in self._previous.items():
+            signal.signal(signum, old)
+
+
 def _run(env: dict[str, str], req: Any, *, group: str, name: str, expect: int,
          port: int) -> tuple[Any, int | None]:
-    from sgdoctor import mesh, waiting
-    from sgdoctor.api import SPEC_ATTR, Context
+    from sgdoctor.registry import builtin_specs
     from sgdoctor.report import build_report
-    from sgdoctor.runner import Outcome
+    from sgdoctor.runner import run_checks
 
-    spec = getattr(mesh.mesh_gloo, SPEC_ATTR)
+    spec = next(s for s in builtin_specs() if s.id == CHECK_ID)
+    # --timeout is the mesh check's own limit as well as the run's.
+    settings = {**req.settings, CHECK_ID: {**req.settings.get(CHECK_ID, {}),
+                                           "timeout": req.timeout}}
     started_wall, started = time.time(), time.monotonic()
-    ctx = Context(env, deadline=started + req.timeout, settings=req.settings.get(spec.id, {}),
-                  options={"group": group, "name": name, "expect": expect, "port": port,
-                           "settings": req.settings})
-    restore = waiting.raise_on_signals()
-    try:
-        result, signum = mesh.run(ctx)
-    finally:
-        restore()
-    duration = (time.monotonic() - started) * 1000
-    outcome = Outcome(spec, result, duration, env=tuple(dict.fromkeys([*spec.env,
-                                                                        *result.env])))
-    report = build_report([outcome], env, started_at=started_wall, duration_ms=duration)
-    return dataclasses.replace(report, hostname=name), signum
-
-
-def matrix_text(matrix: Mapping[str, Mapping[str, Any]], *, unicode: bool = True) -> str:
-    """Rows: the dialling node; columns: the node dialled; cells: RTT in ms, ✗ or ?."""
-    names = sorted(set(matrix) | {n for row in matrix.values() for n in row})
-    if len(names) < 2:
-        return ""
-    bad, unknown, self_cell = ("✗", "?", "—") if unicode else ("x", "?", "-")
-    cells = [[self_cell if src == dst else _cell(matrix.get(src, {}).get(dst), bad, unknown)
-              for dst in names] for src in names]
-    width = max(len(n) for n in names)
-    col = max(width, *(len(c) for row in cells for c in row))
-    arrow = "→" if unicode else "->"
-    lines = ["", f"Gloo reachability (row {arrow} column: round trip in ms; {bad} cannot "
-                 f"connect, {unknown} no result)",
-             " " * width + "  " + "  ".join(n.rjust(col) for n in names)]
-    for src, row in zip(names, cells, strict=True):
-        lines.append(src.ljust(width) + "  " + "  ".join(c.rjust(col) for c in row))
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any, bad: str, unknown: str) -> str:
-    if not isinstance(value, Mapping):
-        return unknown
-    rtt = value.get("rtt_ms")
-    return f"{rtt:.2f}" if isinstance(rtt, (int, float)) else bad
+    with _Signals() as signals:
+        options = {**req.options, "group": group, "name": name, "expect": expect,
+                   "port": port, "settings": req.settings, "stop": signals.reason}
+        outcomes = run_checks([spec], env, timeout=req.timeout, settings=settings,
+                              options=options)
+    report = build_report(outcomes, env, started_at=started_wall,
+                          duration_ms=(time.monotonic() - started) * 1000)
+    return dataclasses.replace(report, hostname=name), signals.signum
