@@ -113,7 +113,7 @@ def _need_text(gpus: int, source: str, need: int) -> str:
 
 
 def _size(value: int | None) -> str:
-    from sgdoctor.probe.writable import approx_bytes
+    from sgdoctor.parse.verdict import approx_bytes
 
     return "unknown size" if value is None else approx_bytes(value)
 

@@ -12,7 +12,7 @@ from sgdoctor.checks.expert_record import expert_record_dir
 
 from conftest import json_report, result_of, run_cli
 from sgdoctor.api import Context, Status
-from sgdoctor.probe.writable import PATH_LIMIT
+from sgdoctor.parse.verdict import PATH_LIMIT
 
 RECORDER = "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"
 SEED = "SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR"
@@ -42,6 +42,7 @@ def test_unset_means_sglang_default_tmp(config):
     assert "SGLang's default" in item["summary"] and "write+fsync ok" in item["summary"]
     assert item["details"]["directory"] == "/tmp"
     assert item["env"] == [RECORDER, SEED]
+    assert item["details"]["findings"] == []
 
 
 def test_recorder_dir_is_probed_and_described(tmp_path, config):
@@ -67,6 +68,9 @@ def test_only_the_seed_spelling_warns_that_sglang_writes_to_tmp(tmp_path, config
     assert item["details"]["directory"] == "/tmp"
     assert item["details"]["seed_directory_probe"]["path"] == str(rec)
     assert item["details"]["seed_directory_probe"]["write_test"].startswith("passed")
+    assert item["details"]["findings"] == [
+        {"code": "seed_spelling_only", "status": "warn", "summary": item["summary"].split(
+            ", but ", 1)[1], "remedy": f"export {RECORDER}={rec} (the name SGLang reads)"}]
 
 
 def test_only_the_seed_spelling_pointing_at_a_file_fails(tmp_path, config):
@@ -76,7 +80,12 @@ def test_only_the_seed_spelling_pointing_at_a_file_fails(tmp_path, config):
     assert proc.returncode == 1
     assert item["status"] == "fail"
     assert f"{SEED}'s directory: {bad} is a file" in item["summary"]
-    assert "would silently write to /tmp" in item["summary"]
+    assert "would silently write to /tmp" not in item["summary"]   # a warning, under a fail
+    assert [(f["code"], f["status"]) for f in item["details"]["findings"]] == [
+        ("seed_spelling_only", "warn"), ("seed_dir_not_a_directory", "fail")]
+    assert item["remedy"].splitlines() == [
+        f"remove or rename {bad}, or choose another directory",
+        f"export {RECORDER}={bad} (the name SGLang reads)"]
 
 
 def test_both_spellings_differing_warns_and_probes_the_one_sglang_reads(tmp_path, config):
@@ -88,6 +97,7 @@ def test_both_spellings_differing_warns_and_probes_the_one_sglang_reads(tmp_path
     assert item["details"]["directory"] == str(used)
     assert "seed_directory_probe" not in item["details"]
     assert f"unset {SEED}" in item["remedy"]
+    assert [f["code"] for f in item["details"]["findings"]] == ["spellings_differ"]
 
 
 def test_both_spellings_equal_is_fine(tmp_path, config):
@@ -99,18 +109,20 @@ def test_empty_value_means_the_working_directory(tmp_path, config):
     _, item = run({RECORDER: ""}, config(), cwd=tmp_path)
     assert item["status"] == "warn"
     assert "current working directory" in item["summary"]
+    assert [f["code"] for f in item["details"]["findings"]] == ["empty_value"]
     assert item["details"]["directory"] == str(tmp_path)
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("~/records", "does not expand '~'"),
-    ("$HOME/records", "does not expand variables"),
-    ("records", "is relative"),
+@pytest.mark.parametrize(("value", "words", "code"), [
+    ("~/records", "does not expand '~'", "tilde_not_expanded"),
+    ("$HOME/records", "does not expand variables", "variable_not_expanded"),
+    ("records", "is relative", "relative_path"),
 ])
-def test_values_sglang_does_not_expand_warn(tmp_path, config, value, words):
+def test_values_sglang_does_not_expand_warn(tmp_path, config, value, words, code):
     _, item = run({RECORDER: value}, config(), cwd=tmp_path)
     assert item["status"] == "warn"
     assert words in item["summary"]
+    assert [f["code"] for f in item["details"]["findings"]] == [code]
     assert item["details"]["directory"] == os.path.join(str(tmp_path), value)
     assert item["details"]["probe"]["will_be_created"] is True
     assert list(tmp_path.iterdir()) == [tmp_path / "sgdoctor.toml"]
@@ -134,6 +146,7 @@ def test_low_space_minimum_from_config_warns(tmp_path, config):
     _, item = run({RECORDER: str(tmp_path)}, config("min_free_bytes = 1125899906842624000"))
     assert item["status"] == "warn"
     assert "free on the filesystem" in item["summary"]
+    assert [f["code"] for f in item["details"]["findings"]] == ["low_space"]
 
 
 @pytest.mark.parametrize("body", ['min_free_bytes = "lots"', "min_free_inodes = -1",
@@ -172,6 +185,7 @@ def test_huge_value_is_a_verdict_with_a_bounded_summary(config):
     proc, item = run({RECORDER: "/" + "x" * 100_000}, config())
     assert item["status"] == "fail"
     assert "File name too long" in item["summary"]
+    assert [f["code"] for f in item["details"]["findings"]] == ["write_failed"]
     assert len(item["summary"]) < 3 * PATH_LIMIT and "100001 characters" in item["summary"]
 
 
@@ -186,3 +200,21 @@ def test_control_characters_in_the_value_cannot_garble_the_report(tmp_path, conf
     _, item = run({RECORDER: f"{tmp_path}/a\nb\x1b[31m"}, config())
     assert "\n" not in item["summary"] and "\x1b" not in item["summary"]
     assert "a\\nb\\x1b[31m" in item["summary"]
+
+
+def test_every_finding_of_both_directories_is_listed_with_its_code(tmp_path, config):
+    """Through the real CLI: the seed's spelling (warn), its value's trap (warn), and its
+    directory (a file: fail) — all in details.findings, the fail alone in the summary."""
+    (tmp_path / "rec").write_text("")
+    _, item = run({SEED: "rec"}, config(), cwd=tmp_path)
+    assert item["status"] == "fail"
+    assert [(f["code"], f["status"]) for f in item["details"]["findings"]] == [
+        ("seed_spelling_only", "warn"), ("seed_relative_path", "warn"),
+        ("seed_dir_not_a_directory", "fail")]
+    assert item["summary"] == (
+        f"Dumps go to /tmp ({RECORDER} unset: SGLang's default), but {SEED}'s directory: "
+        f"{tmp_path}/rec is a file, not a directory; the writer's mkdir would fail")
+    assert item["remedy"].splitlines() == [
+        f"remove or rename {tmp_path}/rec, or choose another directory",
+        f"export {RECORDER}=rec (the name SGLang reads)",
+        f"set {SEED} to an absolute path"]

@@ -92,6 +92,10 @@ def report(proc: subprocess.CompletedProcess[str]) -> dict:
     return result_of(json_report(proc), "expert_record.dir")
 
 
+def codes(item: dict) -> list[tuple[str, str]]:
+    return [(f["code"], f["status"]) for f in item["details"]["findings"]]
+
+
 def leftovers(proc: subprocess.CompletedProcess[str]) -> list[str]:
     for line in proc.stderr.splitlines():
         if line.startswith("LEFT="):
@@ -116,6 +120,11 @@ def test_read_only_tmpfs_fails_naming_the_mount(base):
     assert probe["filesystem"] == "tmpfs" and probe["read_only_mount"] is True
     assert probe["mount_options"].split(",")[0] == "ro"
     assert "writable" in item["remedy"]
+    assert codes(item) == [("low_space", "warn"), ("read_only", "fail")]   # a 1 MiB tmpfs
+    assert probe["failure"] == {"step": "create_file", "kind": "read_only", "errno": "EROFS",
+                                "path": str(target)}
+    assert item["remedy"].splitlines()[-1] == (
+        f"or point SGLang elsewhere: export {RECORDER}=/path/to/writable/dir")
 
 
 def test_read_only_bind_mount_fails_and_writes_nothing_to_its_source(base):
@@ -138,6 +147,8 @@ def test_missing_directory_under_a_read_only_mount_fails(base):
     item = report(proc)
     assert item["status"] == "fail" and "read-only" in item["summary"]
     assert item["details"]["probe"]["examined"] == str(target)
+    assert codes(item) == [("low_space", "warn"), ("read_only", "fail")]
+    assert item["details"]["probe"]["failure"]["step"] == "create_directory"
 
 
 def test_full_small_tmpfs_fails_with_enospc_and_leaves_nothing(base):
@@ -148,8 +159,12 @@ def test_full_small_tmpfs_fails_with_enospc_and_leaves_nothing(base):
     item = report(proc)
     assert item["status"] == "fail"
     assert "ENOSPC" in item["summary"]
-    codes = [f["code"] for f in item["details"]["probe"]["findings"]]
-    assert codes == ["low_space", "no_space"]
+    assert codes(item) == [("low_space", "warn"), ("no_space", "fail")]
+    assert "minimum" not in item["summary"]          # the warning is listed, not summarised
+    assert item["remedy"].splitlines()[:2] == [
+        "free space or inodes there, or point the recorder at a larger filesystem",
+        "free space there, or point the recorder at a larger filesystem; per-token and "
+        "per-pass dumps are written by every rank and can be large"]
     assert leftovers(proc) == []
 
 
@@ -163,6 +178,7 @@ def test_small_tmpfs_with_room_for_the_probe_warns_low_space(base):
     assert item["status"] == "warn"
     assert "free on the filesystem" in item["summary"] and "minimum 1.0 GiB" in item["summary"]
     assert item["details"]["probe"]["write_test"].startswith("passed")
+    assert codes(item) == [("low_space", "warn")]
     assert leftovers(proc) == []
 
 
@@ -184,6 +200,7 @@ def test_few_free_inodes_warn(base):
     item = report(proc)
     assert item["status"] == "warn"
     assert "free inodes" in item["summary"] and "minimum 10000" in item["summary"]
+    assert codes(item) == [("low_inodes", "warn")]
 
 
 def test_directory_of_another_user_fails_with_owner_mode_and_remedy(base):
@@ -198,6 +215,7 @@ def test_directory_of_another_user_fails_with_owner_mode_and_remedy(base):
     assert "owner root:root, mode 0755" in item["summary"]
     assert f"chown nobody {target}" in item["remedy"]
     assert item["details"]["probe"]["user"] == "nobody"
+    assert codes(item) == [("permission_denied", "fail")]
     assert list(target.iterdir()) == []
 
 
@@ -222,6 +240,7 @@ def test_missing_directory_the_dropped_user_cannot_create_fails(base):
     item = report(proc)
     assert item["status"] == "fail"
     assert f"nobody may not create a directory in {parent}" in item["summary"]
+    assert codes(item) == [("permission_denied", "fail")]
     assert list(parent.iterdir()) == []
 
 
@@ -242,6 +261,7 @@ def test_symlink_planted_at_the_probe_name_is_never_followed_nor_deleted(base):
         item = report(proc)
         assert item["status"] == "warn", item
         assert f"{name} (a symlink to " in item["summary"] and "left untouched" in item["summary"]
+        assert codes(item) == [("probe_name_taken", "warn")]
     assert victim.read_text() == "precious\n"
     assert planted.is_symlink() and os.readlink(planted) == str(victim)
     assert dangling.is_symlink() and not created_through.exists()
@@ -255,6 +275,7 @@ def test_path_that_is_a_file_fails(base):
     item = report(proc)
     assert item["status"] == "fail"
     assert f"{target} is a file, not a directory" in item["summary"]
+    assert codes(item) == [("not_a_directory", "fail")]
     assert target.read_text() == "x"
 
 
@@ -276,3 +297,4 @@ def test_unsearchable_parent_fails_saying_so(base):
     assert item["status"] == "fail"
     assert "a parent directory is not searchable" in item["summary"]
     assert "chmod" in item["remedy"]
+    assert codes(item) == [("permission_denied", "fail")]

@@ -1,5 +1,6 @@
-"""The pieces behind expert_record.dir, called directly: the mountinfo parser and the
-directory probe on this machine's real filesystem (tmp_path)."""
+"""The pieces behind expert_record.dir, called directly: the mountinfo parser, the directory
+probe on this machine's real filesystem (tmp_path), which returns facts, and the check's
+judgement of those facts (codes, summaries, remedies)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sgdoctor.checks.expert_record import _judge
 
+from sgdoctor.api import FailureKind, Status
 from sgdoctor.parse.mountinfo import mount_for, parse_mountinfo
 from sgdoctor.probe import writable
-from sgdoctor.probe.writable import probe_directory
+from sgdoctor.probe.writable import Obstacle, Step, probe_directory
 
 GIB = 1 << 30
 SAMPLE = """\
@@ -26,10 +29,6 @@ SAMPLE = """\
 42 40 0:51 / /data/scratch rw - tmpfs second ro,size=8k
 garbage line without separator
 """
-
-
-def loose(**kw):
-    return dict(min_free_bytes=0, min_free_inodes=0, **kw)
 
 
 # --- /proc/self/mountinfo -------------------------------------------------------------------
@@ -82,55 +81,64 @@ def test_this_hosts_mountinfo_finds_the_root_mount():
 
 # --- the probe ------------------------------------------------------------------------------
 
+def judged(facts, min_free_bytes: int = 0, min_free_inodes: int = 0) -> list[str]:
+    return [f.code for f in _judge(facts, min_free_bytes, min_free_inodes)]
+
+
 def test_writable_directory_passes_and_reports_owner_mode_filesystem(tmp_path):
-    report = probe_directory(str(tmp_path), **loose())
-    assert report.worst == "ok" and report.findings == []
-    facts = report.facts
-    assert facts["write_test"].startswith("passed")
-    assert facts["mode"] == f"{stat.S_IMODE(tmp_path.stat().st_mode):04o}"
-    assert facts["filesystem"] and facts["mount_point"]
-    assert facts["free_bytes"] > 0
+    facts = probe_directory(str(tmp_path))
+    assert facts.obstacle is None and facts.failure is None and judged(facts) == []
+    assert facts.write_test_passed and facts.exists and facts.examined == str(tmp_path)
+    assert facts.mode == f"{stat.S_IMODE(tmp_path.stat().st_mode):04o}"
+    assert facts.owner == "root" and facts.user == "root"
+    assert facts.mount is not None and facts.mount.fstype and facts.mount.mount_point
+    assert facts.free_bytes > 0
     assert list(tmp_path.iterdir()) == []
 
 
-def test_free_space_and_inode_minimums_warn(tmp_path):
-    report = probe_directory(str(tmp_path), min_free_bytes=1 << 60, min_free_inodes=1 << 60)
-    codes = {f.code for f in report.findings}
+def test_free_space_and_inode_minimums_are_the_checks_judgement(tmp_path):
+    facts = probe_directory(str(tmp_path))
+    codes = judged(facts, min_free_bytes=1 << 60, min_free_inodes=1 << 60)
     assert "low_space" in codes
-    assert report.worst == "warn"
-    if report.facts["free_inodes"] is not None:        # None: no inode table (btrfs)
+    if facts.free_inodes is not None:        # None: no inode table (btrfs)
         assert "low_inodes" in codes
+    assert all(f.status is Status.WARN for f in _judge(facts, 1 << 60, 1 << 60))
+    assert judged(facts) == []
 
 
 def test_missing_directory_is_ok_when_creatable_and_nothing_is_created(tmp_path):
     before = sorted(os.listdir(tmp_path))
-    report = probe_directory(str(tmp_path / "a" / "b" / "c"), **loose())
-    assert report.worst == "ok", report.findings
-    assert report.facts["will_be_created"] is True
-    assert report.examined == str(tmp_path)
-    assert report.facts["write_test"].startswith("passed")
+    facts = probe_directory(str(tmp_path / "a" / "b" / "c"))
+    assert judged(facts) == [], facts
+    assert facts.will_be_created is True and not facts.exists
+    assert facts.examined == str(tmp_path)
+    assert facts.write_test_passed
     assert sorted(os.listdir(tmp_path)) == before
 
 
 def test_a_file_is_not_a_directory(tmp_path):
     path = tmp_path / "f"
     path.write_text("keep")
-    report = probe_directory(str(path), **loose())
-    assert [f.code for f in report.findings] == ["not_a_directory"]
+    facts = probe_directory(str(path))
+    assert facts.obstacle is Obstacle.NOT_A_DIRECTORY and facts.regular_file
+    assert judged(facts) == ["not_a_directory"]
     assert path.read_text() == "keep"
 
 
 def test_a_file_among_the_parents_fails(tmp_path):
     (tmp_path / "f").write_text("")
-    report = probe_directory(str(tmp_path / "f" / "sub"), **loose())
-    assert [f.code for f in report.findings] == ["ancestor_not_directory"]
+    facts = probe_directory(str(tmp_path / "f" / "sub"))
+    assert facts.obstacle is Obstacle.ANCESTOR_NOT_DIRECTORY
+    assert judged(facts) == ["ancestor_not_directory"]
 
 
 def test_dangling_symlink_at_the_path_fails_like_mkdir_would(tmp_path):
     link = tmp_path / "records"
     link.symlink_to(tmp_path / "gone")
-    report = probe_directory(str(link), **loose())
-    assert [f.code for f in report.findings] == ["dangling_symlink"]
+    facts = probe_directory(str(link))
+    assert facts.obstacle is Obstacle.DANGLING_SYMLINK
+    assert facts.obstacle_path == str(tmp_path / "gone")
+    assert judged(facts) == ["dangling_symlink"]
     assert not (tmp_path / "gone").exists()
 
 
@@ -138,16 +146,16 @@ def test_symlink_to_a_directory_is_followed_like_the_writer_does(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real)
-    report = probe_directory(str(tmp_path / "link"), **loose())
-    assert report.worst == "ok"
+    facts = probe_directory(str(tmp_path / "link"))
+    assert judged(facts) == [] and facts.write_test_passed
     assert list(real.iterdir()) == []
 
 
 def test_symlink_loop_fails(tmp_path):
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
-    report = probe_directory(str(tmp_path / "a"), **loose())
-    assert [f.code for f in report.findings] == ["symlink_loop"]
+    facts = probe_directory(str(tmp_path / "a"))
+    assert facts.obstacle is Obstacle.SYMLINK_LOOP and judged(facts) == ["symlink_loop"]
 
 
 def test_planted_symlink_is_skipped_and_a_fresh_name_is_used(tmp_path):
@@ -156,9 +164,9 @@ def test_planted_symlink_is_skipped_and_a_fresh_name_is_used(tmp_path):
     (tmp_path / "planted").symlink_to(victim)
     names = iter(["planted", "fresh-probe"])
     try:
-        report = probe_directory(str(tmp_path), **loose(), probe_name=lambda: next(names))
-        assert report.worst == "ok"
-        assert report.facts["probe_names_taken"] == [f"planted (a symlink to {victim})"]
+        facts = probe_directory(str(tmp_path), probe_name=lambda: next(names))
+        assert judged(facts) == [] and facts.write_test_passed
+        assert facts.names_taken == [writable.Occupant("planted", "symlink", str(victim))]
         assert victim.read_text() == "precious"
         assert os.readlink(tmp_path / "planted") == str(victim)
         assert sorted(os.listdir(tmp_path)) == ["planted"]
@@ -168,9 +176,11 @@ def test_planted_symlink_is_skipped_and_a_fresh_name_is_used(tmp_path):
 
 def test_name_taken_on_every_attempt_warns_and_touches_nothing(tmp_path):
     (tmp_path / "mine").write_text("data")
-    report = probe_directory(str(tmp_path), **loose(), probe_name=lambda: "mine")
-    assert [f.code for f in report.findings] == ["probe_name_taken"]
-    assert "mine (a file)" in report.findings[0].message
+    facts = probe_directory(str(tmp_path), probe_name=lambda: "mine")
+    assert facts.write_test_skipped and not facts.write_test_passed
+    (finding,) = _judge(facts, 0, 0)
+    assert finding.code == "probe_name_taken" and finding.status is Status.WARN
+    assert "mine (a file)" in finding.summary
     assert (tmp_path / "mine").read_text() == "data"
 
 
@@ -190,15 +200,16 @@ def test_probe_is_removed_only_if_it_is_still_ours(tmp_path, monkeypatch):
             os.rename(tmp_path / name, tmp_path / "ours-moved")
             (tmp_path / name).write_text("theirs")
     monkeypatch.setattr(writable.os, "fsync", swap_then_fsync)
-    report = probe_directory(str(tmp_path), **loose(), probe_name=lambda: "probe")
-    assert report.worst == "ok"
+    facts = probe_directory(str(tmp_path), probe_name=lambda: "probe")
+    assert judged(facts) == []
     assert (tmp_path / "probe").read_text() == "theirs"
 
 
-@pytest.mark.parametrize(("code", "finding"),
-                         [(errno.EDQUOT, "quota"), (errno.EIO, "write_failed")])
+@pytest.mark.parametrize(("code", "kind", "finding"),
+                         [(errno.EDQUOT, FailureKind.NO_SPACE, "quota"),
+                          (errno.EIO, FailureKind.IO, "write_failed")])
 def test_errors_this_machine_cannot_produce_still_become_findings(tmp_path, monkeypatch,
-                                                                 code, finding):
+                                                                 code, kind, finding):
     """EROFS, EACCES and ENOSPC are produced for real in test_expert_record_fs.py; a quota
     or a failing disk cannot be had here, so only these are injected."""
     real_write = os.write
@@ -207,17 +218,30 @@ def test_errors_this_machine_cannot_produce_still_become_findings(tmp_path, monk
         real_write(fd, data[:10])
         raise OSError(code, os.strerror(code))
     monkeypatch.setattr(writable.os, "write", failing_write)
-    report = probe_directory(str(tmp_path), **loose())
-    assert [f.code for f in report.findings] == [finding]
-    assert report.findings[0].severity == "fail" and report.findings[0].remedy
+    facts = probe_directory(str(tmp_path))
+    assert facts.failure is not None
+    assert (facts.failure.kind, facts.failure.step, facts.failure.path) == (
+        kind, Step.CREATE_FILE, str(tmp_path))
+    assert facts.failure.errno == errno.errorcode[code]
+    (judgement,) = _judge(facts, 0, 0)
+    assert judgement.code == finding and judgement.status is Status.FAIL and judgement.remedy
     assert list(tmp_path.iterdir()) == []
 
 
-def test_non_utf8_path_is_reported_not_raised(tmp_path):
+@pytest.mark.parametrize(("code", "kind"), [
+    (errno.EROFS, FailureKind.READ_ONLY), (errno.EACCES, FailureKind.PERMISSION),
+    (errno.EPERM, FailureKind.PERMISSION), (errno.ENOSPC, FailureKind.NO_SPACE),
+    (errno.EDQUOT, FailureKind.NO_SPACE), (errno.ENOENT, FailureKind.NOT_FOUND),
+    (errno.EIO, FailureKind.IO), (None, FailureKind.IO)])
+def test_errno_kinds(code, kind):
+    assert writable.failure_kind(code) is kind
+
+
+def test_non_utf8_path_is_probed_not_raised(tmp_path):
     name = os.fsdecode(b"rec\xff")
-    report = probe_directory(os.path.join(str(tmp_path), name), **loose())
-    assert report.worst == "ok"
-    assert report.details()["path"].endswith("rec\\xff")
+    facts = probe_directory(os.path.join(str(tmp_path), name))
+    assert judged(facts) == [] and facts.write_test_passed
+    assert facts.path == os.path.join(str(tmp_path), name)
 
 
 def test_relative_path_without_a_working_directory_is_a_finding(tmp_path):
@@ -227,14 +251,18 @@ def test_relative_path_without_a_working_directory_is_a_finding(tmp_path):
     os.chdir(gone)
     try:
         gone.rmdir()
-        report = probe_directory("records", **loose())
+        facts = probe_directory("records")
     finally:
         os.chdir(here)
-    assert [f.code for f in report.findings] == ["no_working_directory"]
+    assert facts.obstacle is Obstacle.NO_WORKING_DIRECTORY
+    assert judged(facts) == ["no_working_directory"]
 
 
 @pytest.mark.parametrize("path", ["/tmp/a\0b", "/tmp/\ud800"])
 def test_impossible_paths_are_a_finding_not_an_exception(path):
-    report = probe_directory(path, **loose())
-    assert [f.code for f in report.findings] == ["invalid_path"]
-    assert report.details()["path"].startswith("/tmp/")
+    facts = probe_directory(path)
+    assert facts.obstacle is Obstacle.INVALID_PATH
+    (finding,) = _judge(facts, 0, 0)
+    assert finding.code == "invalid_path" and finding.summary.startswith("/tmp/")
+    finding.summary.encode("utf-8")      # escaped: no NUL, no lone surrogate
+    assert "\0" not in finding.summary

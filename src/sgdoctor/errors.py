@@ -41,6 +41,8 @@ class FailureKind(str, enum.Enum):
     TOO_LARGE = "too_large"        # the answer exceeds what we read
     NOT_FOUND = "not_found"        # a file or object that should exist does not
     PERMISSION = "permission"      # the OS refused access
+    READ_ONLY = "read_only"        # the filesystem is mounted read-only (EROFS)
+    NO_SPACE = "no_space"          # out of blocks, inodes or quota (ENOSPC, EDQUOT)
     NOT_A_FILE = "not_a_file"      # a FIFO, device or directory where a file belongs
     INVALID = "invalid"            # the file or value exists but cannot be used as it is
     IO = "io"                      # any other OS error

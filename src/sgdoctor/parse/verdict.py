@@ -12,12 +12,14 @@ from typing import Any
 
 from sgdoctor.api import Status
 
-__all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes", "SHOWN_LIMIT", "PATH_LIMIT"]
+__all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes", "approx_bytes", "SHOWN_LIMIT",
+           "PATH_LIMIT"]
 
 SHOWN_LIMIT = 120
 # Paths are cut only when absurd: a remedy such as `chown nobody <path>` or
-# `export MACA_PATH=<path>` is of use only with the whole path (PATH_MAX is 4096).
-PATH_LIMIT = 4096
+# `export MACA_PATH=<path>` is of use only with the whole path. Longer ones are mistakes or
+# attacks, and a summary naming two of them still fits the report's text cap.
+PATH_LIMIT = 1024
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,16 @@ def human_bytes(size: int) -> str:
                 return f"{whole} {unit}"
             return f"{size / scale:.2f} {unit} ({size} bytes)"
     return f"{size} bytes" if size != 1 else "1 byte"
+
+
+def approx_bytes(n: int) -> str:
+    """Rounded to one decimal, for sizes that change by the second (free space), where exact
+    bytes would be noise; human_bytes is the exact form, for values a user typed."""
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
