@@ -10,7 +10,7 @@ from sgdoctor.api import Context, FailureKind, Finding, Findings, Result, Status
 from sgdoctor.parse.verdict import PATH_LIMIT, approx_bytes, shown
 
 if TYPE_CHECKING:
-    from sgdoctor.probe.writable import DirectoryFacts, Occupant, OsFailure
+    from sgdoctor.probe.writable import DirectoryFacts, Obstacle, Occupant, OsFailure
 
 RECORDER = "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"   # what upstream SGLang reads
 SEED = "SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR"         # the seed's spelling, not read upstream
@@ -162,10 +162,10 @@ def _failure(facts: DirectoryFacts, failure: OsFailure) -> Finding:
                    "options), or choose another directory", "write_failed")
 
 
-def _obstacle(facts: DirectoryFacts) -> Finding:
+def _obstacle(facts: DirectoryFacts, obstacle: Obstacle) -> Finding:
     """What about the path stops the writer before it writes."""
     path = _p(facts.path)
-    code = facts.obstacle.value if facts.obstacle else "write_failed"
+    code = obstacle.value
     if code == "invalid_path":
         return Finding(Status.FAIL, f"{path} is not a possible file name",
                        "set a real directory path", code)
@@ -194,7 +194,7 @@ def _obstacle(facts: DirectoryFacts) -> Finding:
 def _judge(facts: DirectoryFacts, min_free_bytes: int, min_free_inodes: int) -> list[Finding]:
     """The probe's facts as findings, in the order the writer would meet them."""
     if facts.obstacle is not None:
-        return [_obstacle(facts)]
+        return [_obstacle(facts, facts.obstacle)]
     found = Findings()
     where = _p(facts.examined or facts.path)
     if facts.free_bytes is not None and facts.free_bytes < min_free_bytes:

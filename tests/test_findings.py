@@ -4,6 +4,9 @@ de-duplicated, one per line; every finding in details["findings"] with its stabl
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from conftest import json_report, result_of, run_cli
@@ -127,3 +130,38 @@ def test_a_plugin_written_against_the_api_alone_reports_its_codes_in_json(tmp_pa
          "summary": "'data' is not on the scratch volume", "remedy": "mount the scratch volume"}]
     ok = result_of(json_report(run_cli(args, {"SCRATCH_DIR": "/scratch/a"})), "site.scratch")
     assert ok["status"] == "ok" and ok["details"]["findings"] == []
+
+
+def _readme_block(after: str, lang: str) -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index(f"```{lang}\n", readme.index(after)) + len(lang) + 4
+    return readme[start:readme.index("```", start)]
+
+
+def test_the_readme_plugin_runs_as_documented(tmp_path):
+    """README's "Writing a check" example, through the real CLI, says what README shows."""
+    code = _readme_block("## Writing a check", "python")
+    assert code.startswith("# /etc/sgdoctor/checks.d/scratch.py")
+    checks = tmp_path / "checks.d"
+    checks.mkdir()
+    (checks / "scratch.py").write_text(code)
+    (tmp_path / "scratch").mkdir()
+    config = tmp_path / "sgdoctor.toml"
+    config.write_text('[checks."site.scratch"]\nmin_free_bytes = 1152921504606846976\n')
+    proc = run_cli(["--checks-dir", str(checks), "--config", str(config), "--only",
+                    "site.scratch", "--format", "json"], {"SCRATCH_DIR": "scratch"},
+                   cwd=tmp_path)
+    item = result_of(json_report(proc), "site.scratch")
+    assert proc.returncode == 1
+    shown = json.loads(_readme_block("With\n`SCRATCH_DIR=scratch`", "json"))
+    free = item["details"]["free_bytes"] >> 30
+    here = f"{tmp_path}/scratch"
+    expected = json.loads(json.dumps(shown).replace("/srv/scratch", here)
+                          .replace("3 GiB", f"{free} GiB"))
+    assert item["status"] == expected["status"] == "fail"
+    assert item["summary"] == expected["summary"]
+    assert item["remedy"] == expected["remedy"]
+    assert item["remedy"].splitlines() == [
+        "free space in scratch, or point SCRATCH_DIR at a larger disk",
+        f"export SCRATCH_DIR={here}"]
+    assert item["details"]["findings"] == expected["details"]["findings"]
