@@ -73,7 +73,7 @@ def _places(ctx: Context, root: HostRoot) -> tuple[dict[str, str], str | None]:
 def _judge(places: dict[str, str], hub_model: str | None, minimum: int,
            root: HostRoot) -> Result:
     from sgdoctor.probe.hostdisk import space_at
-    from sgdoctor.probe.writable import approx_bytes
+    from sgdoctor.parse.verdict import approx_bytes
 
     found = Findings()
     seen: dict[int, str] = {}
