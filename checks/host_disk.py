@@ -72,8 +72,8 @@ def _places(ctx: Context, root: HostRoot) -> tuple[dict[str, str], str | None]:
 
 def _judge(places: dict[str, str], hub_model: str | None, minimum: int,
            root: HostRoot) -> Result:
-    from sgdoctor.probe.hostdisk import space_at
     from sgdoctor.parse.verdict import approx_bytes
+    from sgdoctor.probe.hostdisk import space_at
 
     found = Findings()
     seen: dict[int, str] = {}
