@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from sgdoctor.api import Context, Finding, Findings, Result, Status, check
+from sgdoctor.api import Context, FailureKind, Finding, Findings, Result, Status, check
 from sgdoctor.parse.maca import (
     DEFAULT_DRIVER_DIR,
     DEFAULT_MACA_DIR,
@@ -127,9 +127,12 @@ def maca_sdk(ctx: Context) -> Result:
 def _judge_version(head: FileText, minimum: str) -> tuple[MacaVersion | None, Finding | None]:
     """Version.txt against the floor: the parsed version, and a finding unless all is well."""
     if head.problem is not None:
+        code = ("version_file_missing" if head.kind is FailureKind.NOT_FOUND else
+                "version_not_a_file" if head.kind is FailureKind.NOT_A_FILE else
+                "version_unreadable")
         return None, Finding(Status.WARN, f"Version.txt: {head.problem}; the MACA version is "
                              "unknown (mcoplib's build refuses an SDK without it)", REINSTALL,
-                             "version_unreadable")
+                             code)
     text = head.text or ""
     if head.truncated and "\n" not in text and "\r" not in text:
         return None, Finding(Status.WARN, "Version.txt's first line is longer than 64 KiB: "

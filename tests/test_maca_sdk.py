@@ -12,7 +12,7 @@ import pytest
 from sgdoctor.checks.maca_sdk import maca_sdk
 
 from conftest import json_report, result_of, run_cli
-from sgdoctor.api import Context, Status
+from sgdoctor.api import Context, FailureKind, Status
 
 
 def make_sdk(base: Path, version_text: str | bytes | None = "Version:3.7.1.5\n", *,
@@ -202,7 +202,7 @@ def test_maca_path_not_a_directory(tmp_path, path_with_gcc, kind):
 # --- hostile Version.txt ---------------------------------------------------------------
 
 @pytest.mark.parametrize("content, words, code", [
-    (None, "Version.txt: missing", "version_unreadable"),
+    (None, "Version.txt: missing", "version_file_missing"),
     ("", "Version.txt is empty", "version_empty"),
     ("hello\n", "holds no MACA version", "version_invalid"),
     (b"Version:\xff\xfe3.7\n", "not UTF-8", "version_not_utf8"),
@@ -234,6 +234,27 @@ def test_version_txt_fifo_does_not_block(tmp_path, path_with_gcc):
     worker.join(5)
     assert result, "the check blocked opening a FIFO"
     assert result[0].status is Status.WARN and "not a regular file" in result[0].summary
+    assert codes(result[0]) == ["version_not_a_file"]
+
+
+def test_unreadable_version_txt_warns_with_the_os_words(tmp_path, path_with_gcc, monkeypatch):
+    """EACCES cannot be had as root, so it is injected: the kind, not the words, picks the
+    code, and the OS's words are quoted."""
+    from sgdoctor.probe import maca as probe
+
+    sdk = make_sdk(tmp_path)
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).endswith("Version.txt"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(probe.os, "open", refuse)
+    r = run({"PATH": path_with_gcc, "MACA_PATH": str(sdk)}, tmp_path)
+    assert r.status is Status.WARN and "Version.txt: Permission denied" in r.summary
+    assert codes(r) == ["version_unreadable"]
+    head = probe.read_head(str(sdk / "Version.txt"))
+    assert (head.kind, head.problem) == (FailureKind.PERMISSION, "Permission denied")
 
 
 # --- the host C compiler (Triton's rule: CC, else gcc, else clang) ----------------------

@@ -13,6 +13,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sgdoctor.errors import FailureKind
 from sgdoctor.probe.accounts import group_name
 from sgdoctor.probe.process import RunResult, os_error, run_bounded
 
@@ -32,10 +33,12 @@ SDK_TOOLS = ("mxgpu_llvm/bin/mxcc", "mxgpu_llvm/bin/ld.lld")
 
 @dataclass(frozen=True)
 class FileText:
-    """The head of a small text file, or why it could not be read."""
+    """The head of a small text file, or why it could not be read: ``kind`` to judge on,
+    ``problem`` in words to quote ("missing", "not a regular file", the OS's words)."""
 
     text: str | None = None
-    problem: str | None = None      # "missing", "not a regular file", an OS error, ...
+    problem: str | None = None
+    kind: FailureKind | None = None
     undecodable: bool = False       # not valid UTF-8 (shown with U+FFFD replacements)
     truncated: bool = False         # larger than the cap: only the head was read
 
@@ -46,13 +49,15 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        return FileText(problem="missing")
+        return FileText(problem="missing", kind=FailureKind.NOT_FOUND)
+    except PermissionError as exc:
+        return FileText(problem=os_error(exc), kind=FailureKind.PERMISSION)
     except OSError as exc:
-        return FileText(problem=os_error(exc))
+        return FileText(problem=os_error(exc), kind=FailureKind.IO)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return FileText(problem="not a regular file")
+            return FileText(problem="not a regular file", kind=FailureKind.NOT_A_FILE)
         chunks: list[bytes] = []
         left = cap + 1
         while left > 0:
@@ -62,7 +67,7 @@ def read_head(path: str, cap: int = VERSION_FILE_CAP) -> FileText:
             chunks.append(chunk)
             left -= len(chunk)
     except OSError as exc:
-        return FileText(problem=os_error(exc))
+        return FileText(problem=os_error(exc), kind=FailureKind.IO)
     finally:
         os.close(fd)
     data = b"".join(chunks)
@@ -116,7 +121,7 @@ class SdkLayout:
     via_symlink: bool = False
     dirs: Mapping[str, Entry] = field(default_factory=dict)     # lib, include
     tools: Mapping[str, Entry] = field(default_factory=dict)    # mxcc, ld.lld
-    version: FileText = FileText(problem="missing")
+    version: FileText = FileText(problem="missing", kind=FailureKind.NOT_FOUND)
 
 
 def sdk_layout(path: str) -> SdkLayout:
