@@ -17,7 +17,7 @@ SEED = "SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR"         # the seed's spelling, no
 UPSTREAM_DEFAULT = "/tmp"
 GIB = 1 << 30
 DEFAULT_MIN_FREE_INODES = 10_000
-# What each probe step is, in "<user> may not <step> in <dir>".
+# What each probe step (probe.writable.Step) is, in "<user> may not <step> in <dir>".
 STEP_WORDS = {"look_up": "look up", "open_directory": "open the directory",
               "create_file": "create a file", "create_directory": "create a directory",
               "write_file": "write a file"}
@@ -125,12 +125,14 @@ def _occupant(item: Occupant) -> str:
 
 def _failure(facts: DirectoryFacts, failure: OsFailure) -> Finding:
     """A refused step, judged on its kind: what it means for the writer and what to do."""
+    from sgdoctor.probe.writable import Step
+
     where = _p(failure.path)
     step = STEP_WORDS[failure.step.value]
     mount = facts.mount
     if failure.kind is FailureKind.READ_ONLY:
         on = (f" ({mount.fstype} {_p(mount.source)} mounted read-only at "
-              f"{_p(mount.mount_point)})" if mount and failure.step.value != "look_up" else "")
+              f"{_p(mount.mount_point)})" if mount and failure.step is not Step.LOOK_UP else "")
         return Finding(Status.FAIL, f"{where} is on a read-only filesystem{on}",
                        "mount a writable volume there (docker: drop `:ro`), or choose a "
                        "directory on a writable filesystem", "read_only")
@@ -164,25 +166,27 @@ def _failure(facts: DirectoryFacts, failure: OsFailure) -> Finding:
 
 def _obstacle(facts: DirectoryFacts, obstacle: Obstacle) -> Finding:
     """What about the path stops the writer before it writes."""
+    from sgdoctor.probe.writable import Obstacle
+
     path = _p(facts.path)
     code = obstacle.value
-    if code == "invalid_path":
+    if obstacle is Obstacle.INVALID_PATH:
         return Finding(Status.FAIL, f"{path} is not a possible file name",
                        "set a real directory path", code)
-    if code == "no_working_directory":
+    if obstacle is Obstacle.NO_WORKING_DIRECTORY:
         why = f": {facts.failure.message}" if facts.failure else ""
         return Finding(Status.FAIL, f"cannot resolve {path}: the working directory{why}",
                        "use an absolute path", code)
-    if code == "not_a_directory":
+    if obstacle is Obstacle.NOT_A_DIRECTORY:
         kind = "a file" if facts.regular_file else "not a directory"
         return Finding(Status.FAIL, f"{path} is {kind}, not a directory; the writer's mkdir "
                        "would fail", f"remove or rename {path}, or choose another directory",
                        code)
-    if code == "dangling_symlink":
+    if obstacle is Obstacle.DANGLING_SYMLINK:
         return Finding(Status.FAIL, f"{path} is a symlink to {_p(facts.obstacle_path or '')}, "
                        "which does not exist; the writer's mkdir would fail",
                        "create the symlink's target directory, or remove the symlink", code)
-    if code == "symlink_loop":
+    if obstacle is Obstacle.SYMLINK_LOOP:
         return Finding(Status.FAIL, f"{path}: too many levels of symlinks",
                        "fix the symlinks on the path", code)
     summary = (f"{path} cannot be created: {_p(facts.obstacle_path)} is not a directory"
