@@ -4,13 +4,16 @@ de-duplicated, one per line; every finding in details["findings"] with its stabl
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from conftest import json_report, result_of, run_cli
 from sgdoctor.api import SEVERITY, Finding, Findings, Result, Status
+from sgdoctor.probe.writable import Obstacle
 
 
 def test_no_finding_is_ok_with_the_ok_summary_and_an_empty_list():
@@ -165,3 +168,52 @@ def test_the_readme_plugin_runs_as_documented(tmp_path):
         "free space in scratch, or point SCRATCH_DIR at a larger disk",
         f"export SCRATCH_DIR={here}"]
     assert item["details"]["findings"] == expected["details"]["findings"]
+
+
+def _module_codes(path: Path) -> tuple[set[str], list[re.Pattern[str]], set[str]]:
+    """A check module's finding codes: the literals given as a code (``code=`` or Finding's
+    fourth argument), the f-string templates given as one (as patterns), and every string
+    literal of the module (a code may reach Finding through a helper)."""
+    tree = ast.parse(path.read_text())
+    given: list[ast.expr] = []
+    literals = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            literals.add(node.value)
+        if isinstance(node, ast.Call):
+            given += [k.value for k in node.keywords if k.arg == "code"]
+            if getattr(node.func, "id", None) == "Finding" and len(node.args) == 4:
+                given.append(node.args[3])
+    codes, templates = set(), []
+    for expr in given:
+        if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+            codes.add(expr.value)
+        elif isinstance(expr, ast.JoinedStr):
+            parts = [re.escape(v.value) if isinstance(v, ast.Constant) else "[a-z_]+"
+                     for v in expr.values]
+            templates.append(re.compile("".join(parts)))
+    return codes, templates, literals
+
+
+OBSTACLES = {o.value for o in Obstacle}     # expert_record.dir's code is the obstacle's value
+
+
+@pytest.mark.parametrize(("module", "marker", "extra"), [
+    ("maca_sdk", "- `maca.sdk`: ", set()), ("maca_devices", "- `maca.devices`: ", set()),
+    ("expert_record", "- **Codes** in `details.findings`: ", OBSTACLES)])
+def test_readme_lists_the_codes_each_check_can_give(module, marker, extra):
+    """Monitoring is written from README's lists: they must match the code, both ways."""
+    root = Path(__file__).resolve().parent.parent
+    readme = root / "README.md"
+    text = readme.read_text()
+    start = text.index(marker)
+    item = text[start:text.index(".\n", start)]
+    listed = set(re.findall(r"`([a-z][a-z0-9_]*)`", item)) - {"seed_", "seed_dir_"}
+    codes, templates, literals = _module_codes(root / "checks" / f"{module}.py")
+    codes, literals = codes | extra, literals | extra
+    assert codes <= listed, f"codes missing from README: {sorted(codes - listed)}"
+    for template in templates:
+        assert any(template.fullmatch(c) for c in listed), f"no code listed for {template}"
+    unknown = {c for c in listed if c not in literals
+               and not any(t.fullmatch(c) for t in templates)}
+    assert not unknown, f"README lists codes the check never gives: {sorted(unknown)}"
