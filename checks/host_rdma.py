@@ -9,6 +9,7 @@ from sgdoctor.api import Context, Findings, ProbeError, Result, check
 from sgdoctor.parse.hca import (
     NCCL_HCA_VARS,
     NVSHMEM_HCA_VAR,
+    NVSHMEM_PE_MAPPING_VAR,
     HcaEntry,
     HcaSpec,
     gpudirect_requests,
@@ -50,7 +51,8 @@ def host_rdma(ctx: Context) -> Result:
     missing or inactive HCA and falls back to TCP sockets; a RoCE port without an IPv4 GID; and,
     when GPUDirect RDMA is asked for (NCCL_NET_GDR_LEVEL, NVSHMEM IBGDA), the peer-memory
     module (nvidia_peermem / nv_peer_mem; MetaX's equivalent is UNCONFIRMED). Memlock is
-    host.limits' business. Setting: min_rate_gbps (100): a selected ACTIVE port slower warns."""
+    host.limits' business. Problems are failures when a variable asks for RDMA, else warnings
+    (NCCL falls back to TCP sockets). Setting: min_rate_gbps (100): a used port slower warns."""
     from sgdoctor.parse.settings import int_setting
     from sgdoctor.probe.hostroot import HostRoot
     from sgdoctor.probe.rdma import probe_rdma
@@ -71,10 +73,10 @@ def host_rdma(ctx: Context) -> Result:
                            details={"host_root": root.root})
     found = Findings()
     disabled = rdma_disabled(ctx.env)
-    # NCCL uses IB by itself whenever a device is there, unless NCCL_IB_DISABLE says no.
-    in_use = bool(requests) or not disabled
-    severe = found.fail if in_use else found.warn
-    why = ", ".join(requests) if requests else "NCCL uses RDMA whenever a device is present"
+    # Asked for, an unusable device stops the transport that wants it; not asked for, NCCL
+    # tries IB by itself and falls back to TCP sockets: it works, slowly.
+    severe = found.fail if requests else found.warn
+    why = ", ".join(requests)
 
     if facts.class_problem:
         severe(f"cannot list /sys/class/infiniband: {shown(facts.class_problem)}",
@@ -177,14 +179,19 @@ def _judge_selections(ctx: Context, facts: RdmaFacts,
         value = shown(spec.raw, 200)
         label = f"{spec.variable}={value!r}"
         effective = True
-        if spec.variable == NVSHMEM_HCA_VAR and \
-                not nvshmem_true(ctx.env.get("NVSHMEM_ENABLE_NIC_PE_MAPPING")):
+        nvshmem = spec.variable.startswith("NVSHMEM_")
+        if nvshmem and not nvshmem_true(ctx.env.get("NVSHMEM_ENABLE_NIC_PE_MAPPING")):
             effective = False
             found.warn(f"{label} is set without NVSHMEM_ENABLE_NIC_PE_MAPPING=1: NVSHMEM's "
-                       "documentation (and its recent source) ignore the list then (older "
+                       "documentation (and its recent source) ignore it then (older "
                        "releases applied it anyway: which one changed that is UNCONFIRMED)",
-                       "Set NVSHMEM_ENABLE_NIC_PE_MAPPING=1 beside NVSHMEM_HCA_LIST.",
+                       f"Set NVSHMEM_ENABLE_NIC_PE_MAPPING=1 beside {spec.variable}.",
                        code="nvshmem_list_ignored")
+        if spec.variable == NVSHMEM_HCA_VAR and NVSHMEM_PE_MAPPING_VAR in ctx.env:
+            found.warn(f"{label} and {NVSHMEM_PE_MAPPING_VAR} are both set: NVSHMEM ignores "
+                       "the mapping (\"Found conflicting parameters\")",
+                       f"Unset one of {NVSHMEM_HCA_VAR} and {NVSHMEM_PE_MAPPING_VAR}.",
+                       code="nvshmem_conflict")
         for entry in spec.entries:
             matching = [(n, p) for n, p in ports if spec.matches(entry, n, p.number)]
             port0 = " (':' followed by no number reads as port 0, which no HCA has)" \
@@ -193,7 +200,7 @@ def _judge_selections(ctx: Context, facts: RdmaFacts,
                 found.fail(f"{label}: {_entry_text(entry)} matches no HCA port on this node"
                            f"{port0} (HCAs: {listing}); "
                            + ("NVSHMEM skips it (\"could not find user specified HCA name\")"
-                              if spec.variable == NVSHMEM_HCA_VAR else
+                              if nvshmem else
                               "NCCL ignores it silently"),
                            f"Name HCAs that exist: {listing}.", code="hca_missing")
             elif not matching:

@@ -195,13 +195,25 @@ def test_nvshmem_list_is_exact_and_needs_nic_pe_mapping(base):
     assert result["details"]["selections"]["NVSHMEM_HCA_LIST"]["active"] == ["mlx5_0:1"]
 
 
+def test_nvshmem_pe_mapping(base):
+    root = make_tree(base, {"mlx5_0": {1: ACTIVE, 2: DOWN}})
+    env = {"NVSHMEM_HCA_PE_MAPPING": "mlx5_0:1:2,mlx5_0:2:2", "NVSHMEM_ENABLE_NIC_PE_MAPPING": "1"}
+    result = rdma(root, env)
+    assert result["status"] == "fail" and codes(result) == ["hca_inactive"], result
+    assert "mlx5_0 port 2 is DOWN" in result["summary"]
+    both = rdma(root, {**env, "NVSHMEM_HCA_LIST": "mlx5_0:1"})
+    assert both["status"] == "warn" and codes(both) == ["nvshmem_conflict"], both
+    assert list(both["details"]["selections"]) == ["NVSHMEM_HCA_LIST"]
+
+
 def test_no_active_port_anywhere(base):
     root = make_tree(base, {"mlx5_0": {1: DOWN}})
-    result = rdma(root)
-    assert result["status"] == "fail" and codes(result) == ["no_active_port"], result
-    # With NCCL's IB transport turned off and nothing else asking, it is only a warning.
-    off = rdma(root, {"NCCL_IB_DISABLE": "1", "MCCL_IB_DISABLE": "1"})
-    assert off["status"] == "warn", off
+    asked = rdma(root, {"NCCL_NET": "IB"})
+    assert asked["status"] == "fail" and codes(asked) == ["no_active_port"], asked
+    assert "NET/IB : No device found" in asked["summary"]
+    # Nothing asks: NCCL falls back to TCP sockets by itself, so it is a warning.
+    unasked = rdma(root)
+    assert unasked["status"] == "warn" and codes(unasked) == ["no_active_port"], unasked
 
 
 def test_roce_without_ipv4_gid_and_slow_port(base):
@@ -226,7 +238,9 @@ def test_bad_setting_is_an_error_of_configuration(base):
                                         ((UNREGISTERED_MAJOR, 0), "uverbs_unusable")])
 def test_uverbs_node_that_cannot_serve(base, what, code):
     root = make_tree(base, {"mlx5_0": {1: ACTIVE}}, devices={"uverbs0": what})
-    result = rdma(root)
+    assert rdma(root)["status"] == "warn"
+    result = rdma(root, {"NVSHMEM_HCA_LIST": "mlx5_0", "NVSHMEM_ENABLE_NIC_PE_MAPPING": "1",
+                         "NCCL_NET_GDR_LEVEL": "LOC"})
     assert result["status"] == "fail", result
     assert codes(result) == [code]
     assert "/dev/infiniband/uverbs0 (HCA mlx5_0)" in result["summary"]
@@ -234,11 +248,11 @@ def test_uverbs_node_that_cannot_serve(base, what, code):
 
 def test_uverbs_missing_and_unmapped(base):
     missing = make_tree(base, {"mlx5_0": {1: ACTIVE}}, devices={})
-    result = rdma(missing)
+    result = rdma(missing, {"NCCL_IB_HCA": "mlx5"})
     assert result["status"] == "fail" and codes(result) == ["uverbs_missing"], result
     shutil.rmtree(missing)
     unmapped = make_tree(base, {"mlx5_0": {1: ACTIVE}}, verbs={}, devices={})
-    result = rdma(unmapped)
+    result = rdma(unmapped, {"NCCL_IB_HCA": "mlx5"})
     assert result["status"] == "fail" and codes(result) == ["no_uverbs"], result
 
 
@@ -251,7 +265,8 @@ def test_uverbs_denied_to_an_unprivileged_user(base, needs_root):
         if path.is_dir():
             path.chmod(0o755)
     code = ("import json, sys; sys.path.insert(0, sys.argv[2]); "
-            "from test_host_rdma import rdma; print(json.dumps(rdma(sys.argv[1])))")
+            "from test_host_rdma import rdma; "
+            "print(json.dumps(rdma(sys.argv[1], {'MCCL_IB_HCA': 'mlx5_0'})))")
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                            sys.executable, "-c", code, str(root), str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=60, cwd="/")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 NCCL_HCA_VARS = ("NCCL_IB_HCA", "MCCL_IB_HCA")
 NVSHMEM_HCA_VAR = "NVSHMEM_HCA_LIST"
+NVSHMEM_PE_MAPPING_VAR = "NVSHMEM_HCA_PE_MAPPING"
 # Port states and physical states of the kernel's sysfs ABI (sysfs-class-infiniband).
 PORT_STATES = {0: "NOP", 1: "DOWN", 2: "INIT", 3: "ARMED", 4: "ACTIVE", 5: "ACTIVE_DEFER"}
 PHYS_STATES = {1: "Sleep", 2: "Polling", 3: "Disabled", 4: "PortConfigurationTraining",
@@ -95,14 +96,17 @@ def parse_nccl_hca(variable: str, raw: str) -> HcaSpec:
     return HcaSpec(variable, raw, exclude, exact, tuple(entries))
 
 
-def parse_nvshmem_hca(raw: str) -> HcaSpec:
+def parse_nvshmem_hca(raw: str, variable: str = NVSHMEM_HCA_VAR) -> HcaSpec:
+    """NVSHMEM_HCA_LIST (or NVSHMEM_HCA_PE_MAPPING, ``name:port:count``, where a leading ``^``
+    is skipped but excludes nothing)."""
     text = raw[1:] if raw.startswith("^") else raw
     entries = []
     for piece in text.split(","):
         parts = piece.split(":")
         if parts[0]:
             entries.append(HcaEntry(parts[0], _atoi(parts[1]) if len(parts) > 1 else None))
-    return HcaSpec(NVSHMEM_HCA_VAR, raw, raw.startswith("^"), True, tuple(entries))
+    exclude = raw.startswith("^") and variable == NVSHMEM_HCA_VAR
+    return HcaSpec(variable, raw, exclude, True, tuple(entries))
 
 
 def nvshmem_true(value: str | None) -> bool:
@@ -114,6 +118,8 @@ def hca_specs(env: Mapping[str, str]) -> list[HcaSpec]:
     specs = [parse_nccl_hca(v, env[v]) for v in NCCL_HCA_VARS if v in env]
     if NVSHMEM_HCA_VAR in env:
         specs.append(parse_nvshmem_hca(env[NVSHMEM_HCA_VAR]))
+    elif NVSHMEM_PE_MAPPING_VAR in env:   # NVSHMEM ignores the mapping when the list is set
+        specs.append(parse_nvshmem_hca(env[NVSHMEM_PE_MAPPING_VAR], NVSHMEM_PE_MAPPING_VAR))
     return specs
 
 
