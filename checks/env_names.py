@@ -9,7 +9,7 @@ spelling point to the name the reader really uses.
 from __future__ import annotations
 
 from sgdoctor.api import Context, Result, check
-from sgdoctor.catalogue import CATALOGUE, FAMILIES
+from sgdoctor.parse.catalogue import CATALOGUE, FAMILIES
 from sgdoctor.parse.names import find_misspellings
 from sgdoctor.parse.verdict import shown
 

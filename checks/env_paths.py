@@ -7,7 +7,7 @@ libraries; a world-writable entry lets any user do so; a missing one is usually 
 from __future__ import annotations
 
 from sgdoctor.api import CheckFunc, Context, Result, Status, check
-from sgdoctor.catalogue import lookup
+from sgdoctor.parse.catalogue import lookup
 from sgdoctor.parse.pathlist import SEPARATORS, assess_path_list, split_path_list
 
 

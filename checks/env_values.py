@@ -9,7 +9,7 @@ lists (checks/env_paths.py) are not generated here.
 from __future__ import annotations
 
 from sgdoctor.api import CheckFunc, Context, Result, Status, check
-from sgdoctor.catalogue import Entry, entries
+from sgdoctor.parse.catalogue import Entry, entries
 from sgdoctor.parse.verdict import shown
 
 

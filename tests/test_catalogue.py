@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sgdoctor.catalogue import CATALOGUE, FAMILIES, entries, env_check_id, explain_text, lookup
+from sgdoctor.parse.catalogue import (
+    CATALOGUE,
+    FAMILIES,
+    entries,
+    env_check_id,
+    explain_text,
+    lookup,
+)
 from sgdoctor.redact import is_secret_name
 
 SEED_VARIABLES = [

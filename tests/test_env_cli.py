@@ -184,7 +184,7 @@ def by_name(doc: dict) -> dict[str, dict]:
 
 
 def test_env_lists_every_catalogue_variable() -> None:
-    from sgdoctor.catalogue import CATALOGUE
+    from sgdoctor.parse.catalogue import CATALOGUE
 
     rows = by_name(env_json({"NVSHMEM_SYMMETRIC_SIZE": "3g"}))
     assert set(rows) == set(CATALOGUE)
@@ -243,7 +243,7 @@ def test_explain_a_variable() -> None:
 
 
 def test_catalogue_check_ids_exist_and_declare_the_variable() -> None:
-    from sgdoctor.catalogue import entries
+    from sgdoctor.parse.catalogue import entries
 
     proc = run_cli(["list", "--format", "json"])
     assert proc.returncode == 0, proc.stderr
@@ -256,7 +256,7 @@ def test_catalogue_check_ids_exist_and_declare_the_variable() -> None:
 def test_the_seed_containers_own_values() -> None:
     """The owner's example values: all fine except TORCHDYNAMO_DISABLE, which upstream
     PyTorch never reads (and MMA prefetch is off, as the seed intends)."""
-    from sgdoctor.catalogue import entries
+    from sgdoctor.parse.catalogue import entries
 
     env = {e.name: e.example for e in entries() if e.example and e.parse and "、" not in e.example}
     env["DYN_LOG"] = "info"

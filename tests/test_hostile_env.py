@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import validate_report
-from sgdoctor.catalogue import entries
+from sgdoctor.parse.catalogue import entries
 from sgdoctor.redact import MAX_TEXT
 
 NAMES = [e.name for e in entries()]

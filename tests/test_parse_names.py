@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sgdoctor.catalogue import CATALOGUE, FAMILIES
+from sgdoctor.parse.catalogue import CATALOGUE, FAMILIES
 from sgdoctor.parse.names import edit_distance, find_misspellings, suggest
 
 CANONICAL = {e.name: e.canonical for e in CATALOGUE.values() if e.canonical}

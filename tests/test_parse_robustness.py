@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sgdoctor.api import Status
-from sgdoctor.catalogue import entries
 from sgdoctor.parse import dynlog, flags, nvshmem
+from sgdoctor.parse.catalogue import entries
 from sgdoctor.parse.names import suggest
 from sgdoctor.parse.pathlist import DirFacts, assess_path_list, split_path_list
 from sgdoctor.parse.url import parse_base_url

@@ -131,7 +131,7 @@ def explain_command(
         typer.echo("")
         typer.echo(spec.explain or "(this check has no explanation)")
         return
-    from sgdoctor.catalogue import explain_text, lookup
+    from sgdoctor.parse.catalogue import explain_text, lookup
 
     entry = lookup(name)
     if entry is not None:

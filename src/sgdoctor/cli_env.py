@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 
 from sgdoctor.api import SPEC_ATTR, CheckSpec, Context, Result
-from sgdoctor.catalogue import Entry, entries
 from sgdoctor.errors import ConfigError
+from sgdoctor.parse.catalogue import Entry, entries
 from sgdoctor.parse.verdict import shown
 from sgdoctor.redact import MASK
 
