@@ -41,14 +41,23 @@ def one(env: dict[str, str], check_id: str) -> dict:
     ("DYN_LOG", "info,dynamo_runtime=debug", "ok", "target dynamo_runtime at debug"),
     ("DYN_LOGGING_JSONL", "y", "warn", "as FALSE"),
     ("PYTORCH_ENABLE_PG_HIGH_PRIORITY_STREAM", "1", "ok", "enabled"),
-    ("PYTORCH_ENABLE_PG_HIGH_PRIORITY_STREAM", "enabled", "fail", "raises ValueError"),
-    ("PYTORCH_ENABLE_PG_HIGH_PRIORITY_STREAM", "on", "fail", "not a PyTorch boolean"),
+    ("PYTORCH_ENABLE_PG_HIGH_PRIORITY_STREAM", "0", "warn", "may ENABLE it"),
+    ("PYTORCH_ENABLE_PG_HIGH_PRIORITY_STREAM", "on", "warn", "UNCONFIRMED"),
     ("MACA_GRAPH_LAUNCH_QUEUE_POLICY", "3", "ok", "queue policy 3"),
     ("MACA_GRAPH_LAUNCH_QUEUE_POLICY", "high", "warn", "not an integer"),
     ("FUSED_RMSNORM_QUANT", "True", "ok", "UNCONFIRMED"),
     ("MACA_SMALL_PAGESIZE_ENABLE", "yes", "warn", "not a shape seen"),
-    ("TORCHDYNAMO_DISABLE", "1", "warn", "does not read TORCHDYNAMO_DISABLE"),
-    ("TORCH_COMPILE_DISABLE", "0", "warn", "older releases"),
+    ("TORCHDYNAMO_DISABLE", "1", "ok", "torch.compile disabled"),
+    ("TORCHDYNAMO_DISABLE", "0", "warn", "has no effect"),
+    ("TORCH_COMPILE_DISABLE", "true", "warn", "only exactly 1 disables"),
+    ("DYN_REQUEST_PLANE", "http", "fail", "Invalid request plane mode"),
+    ("DYN_EVENT_PLANE", "NATS", "fail", "Invalid event_plane value"),
+    ("DYN_DISCOVERY_BACKEND", "", "fail", "Unknown key-value store type"),
+    ("DYN_DISCOVERY_BACKEND", "ETCD", "fail", "Unknown key-value store type"),
+    ("DYN_RESPONSE_PLANE", "udp", "fail", "not a response plane"),
+    ("TRITON_ENABLE_MACA_COMPILER_INT8_OPT", "1", "warn", "does not read"),
+    ("TRITON_DISABLE_MACA_COMPILER_INT8_OPT", "0", "warn", "ENABLES"),
+    ("TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT", "0", "warn", "anyway"),
     ("RUSTUP_DIST_SERVER", "http://mirror.local/rust", "warn", "plain HTTP"),
     ("RUSTUP_DIST_SERVER", "mirrors.ustc.edu.cn/rust-static", "warn", "not an http(s) URL"),
     ("RUSTUP_UPDATE_ROOT", "https://mirrors.ustc.edu.cn/rust-static/rustup", "ok",
@@ -71,7 +80,8 @@ def test_a_fail_makes_exit_code_1_and_warn_does_not() -> None:
 def test_unset_optional_variable_is_skipped_with_its_default() -> None:
     result = one({}, "env.nvshmem_symmetric_size")
     assert result["status"] == "skip"
-    assert result["summary"] == "NVSHMEM_SYMMETRIC_SIZE is not set; default: 1 GiB per PE"
+    assert result["summary"] == ("NVSHMEM_SYMMETRIC_SIZE is not set; default: 1 GiB per PE "
+                                 "(NVSHMEM 3.8.0)")
 
 
 def test_torchdynamo_disable_is_fine_when_torch_compile_disable_is_set() -> None:
@@ -254,17 +264,16 @@ def test_catalogue_check_ids_exist_and_declare_the_variable() -> None:
 
 
 def test_the_seed_containers_own_values() -> None:
-    """The owner's example values: all fine except TORCHDYNAMO_DISABLE, which upstream
-    PyTorch never reads (and MMA prefetch is off, as the seed intends)."""
-    from sgdoctor.parse.catalogue import entries
+    """The owner's example values: all fine except the two mcTriton ENABLE names that
+    mcTriton never reads (and MMA prefetch is off, as the seed intends)."""
+    from sgdoctor.parse.catalogue import entries, env_check_id
 
     env = {e.name: e.example for e in entries() if e.example and e.parse and "、" not in e.example}
     env["DYN_LOG"] = "info"
     doc = report(env)
-    statuses = {c["id"]: c["status"] for c in doc["checks"] if c["id"] != "env.names"
-                and c["id"] not in ("env.path", "env.pythonpath", "env.ld_library_path")}
+    set_ids = {env_check_id(name) for name in env}
+    statuses = {c["id"]: c["status"] for c in doc["checks"] if c["id"] in set_ids}
     assert {k for k, v in statuses.items() if v != "ok"} == {
-        "env.torchdynamo_disable", "env.rustup_dist_server", "env.rustup_update_root",
-        "env.torch_compile_disable", "env.dyn_logging_jsonl", "env.maca_mps_mode"}
-    assert statuses["env.torchdynamo_disable"] == "warn"
+        "env.triton_enable_maca_compiler_int8_opt", "env.triton_enable_elementwise_pk_fma_opt"}
+    assert statuses["env.torchdynamo_disable"] == "ok"
     assert result_of(doc, "env.names")["status"] == "ok"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sgdoctor.api import Status
-from sgdoctor.parse import dynlog, flags, nvshmem
+from sgdoctor.parse import dynamo, dynlog, flags, nvshmem
 from sgdoctor.parse.catalogue import entries
 from sgdoctor.parse.names import suggest
 from sgdoctor.parse.pathlist import DirFacts, assess_path_list, split_path_list
@@ -21,10 +21,19 @@ from sgdoctor.parse.verdict import Verdict
 PARSERS: dict[str, Callable[[str], Verdict]] = {
     "nvshmem.size": nvshmem.parse_size,
     "nvshmem.bool": nvshmem.parse_bool,
-    "pytorch_bool": flags.pytorch_bool,
+    "c10d_bool": flags.c10d_bool,
+    "c10_check_env": flags.c10_check_env,
     "presence": partial(flags.presence_flag, what="x disabled"),
     "truthy": partial(flags.python_truthy_flag, what="x enabled"),
-    "dynamo_bool": flags.dynamo_bool,
+    "dynamo_bool": dynamo.dynamo_bool,
+    "request_plane": dynamo.request_plane,
+    "event_plane": dynamo.event_plane,
+    "response_plane": dynamo.response_plane,
+    "discovery_backend": dynamo.discovery_backend,
+    "seconds": partial(dynamo.seconds, name="X", default=10),
+    "keepalive": partial(dynamo.keepalive_interval, name="X"),
+    "not_read": partial(flags.not_read, instead="Y", reader="Z"),
+    "presence_suspect": flags.metax_presence_suspect,
     "metax_flag": partial(flags.metax_flag, what="x"),
     "metax_int": partial(flags.metax_int, what="x", seen=(3,)),
     "torch_compile_disable": flags.torch_compile_disable,

@@ -16,14 +16,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from sgdoctor.parse import dynlog, flags, nvshmem
+from sgdoctor.parse import dynamo, dynlog, flags, nvshmem
 from sgdoctor.parse.url import parse_base_url
 from sgdoctor.parse.verdict import Verdict
 
 __all__ = ["Entry", "CATALOGUE", "FAMILIES", "lookup", "entries", "env_check_id",
            "explain_text"]
 
-Parser = Callable[[str, Mapping[str, str]], Verdict]
+# (value, the whole environment, the installed release of the entry's package or None)
+Parser = Callable[[str, Mapping[str, str], "str | None"], Verdict]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Entry:
     parse: Parser | None = field(default=None, compare=False, repr=False)
     canonical: str | None = None  # the spelling the consumer really reads, if not this one
     reads: tuple[str, ...] = ()  # other variables the verdict depends on
+    package: str | None = None  # the consumer (probe.consumers name) whose release matters
+    verified: str | None = None  # the releases of that consumer the rule was verified for
 
     def meaning(self, lang: str = "en") -> str:
         return self.meaning_zh if lang == "zh" else self.meaning_en
@@ -58,37 +61,46 @@ def env_check_id(name: str) -> str:
 
 
 def _value_only(fn: Callable[[str], Verdict]) -> Parser:
-    return lambda value, env: fn(value)
+    def parse(value: str, env: Mapping[str, str], release: str | None = None) -> Verdict:
+        return fn(value)
+
+    return parse
 
 
-def _torchdynamo(value: str, env: Mapping[str, str]) -> Verdict:
+def _torchdynamo(value: str, env: Mapping[str, str], release: str | None = None) -> Verdict:
     return flags.torchdynamo_disable(value,
                                      torch_compile_disable_value=env.get("TORCH_COMPILE_DISABLE"))
 
 
+def _torch_compile(value: str, env: Mapping[str, str], release: str | None = None) -> Verdict:
+    return flags.torch_compile_disable(value, release=release)
+
+
+def _seconds(name: str, default: int) -> Parser:
+    return _value_only(partial(dynamo.seconds, name=name, default=default))
+
+
 _METAX = "MetaX runtime (closed source)"
 _MCTRITON = "MetaX Triton (mcTriton)"
-_NVSHMEM_CONF = ("; recent NVSHMEM lets /etc/nvshmem.conf, ~/.nvshmem.conf and "
-                 "$NVSHMEM_CONF_FILE override the environment")
+_NVSHMEM_CONF = ("; NVSHMEM 3.8 reads $NVSHMEM_CONF_FILE, ~/.nvshmem.conf and "
+                 "/etc/nvshmem.conf too, and a value there beats the environment")
 _MCTRITON_SRC = "MetaX-MACA/mcTriton third_party/metax"
 _CLOSED = ("closed source, UNCONFIRMED: the shapes seen in MetaX configs are accepted "
            "(1, 0, True, False, integers), anything else is a warning")
-_NEWER_DEFAULT_EN = (" Newer mcTriton enables this optimisation by default and reads a "
-                     "TRITON_DISABLE_… variable instead, so this ENABLE form may be a no-op "
-                     "there.")
-_NEWER_DEFAULT_ZH = ("较新的 mcTriton 默认已开启该优化，并改读对应的 TRITON_DISABLE_… 变量，"
-                     "因此这个 ENABLE 形式在新版本中可能不起作用。")
+_DYNAMO = "NVIDIA Dynamo runtime"
+
 
 
 def _e(*, name: str, title: str, consumer: str, source: str, rule: str, default: str,
        en: str, zh: str, example: str | None = None, check: str | None = None,
        parse: Parser | None = None, secret: bool = False, canonical: str | None = None,
-       reads: tuple[str, ...] = ()) -> Entry:
+       reads: tuple[str, ...] = (), package: str | None = None,
+       verified: str | None = None) -> Entry:
     """One catalogue row; ``check`` defaults to the generated ``env.<name>`` check."""
     return Entry(name=name, title=title, consumer=consumer, source=source, rule=rule,
                  default=default, example=example, meaning_en=en, meaning_zh=zh,
                  check=check or env_check_id(name), secret=secret, parse=parse,
-                 canonical=canonical, reads=reads)
+                 canonical=canonical, reads=reads, package=package, verified=verified)
 
 
 _ENTRIES = [
@@ -129,8 +141,9 @@ _ENTRIES = [
         title="Gloo network interface",
         consumer="PyTorch ProcessGroupGloo and gloo",
         source="pytorch torch/csrc/distributed/c10d/init.cpp; gloo transport/tcp/device.cc",
-        rule="used only if longer than 1 character; split on ','; exact interface names; the "
-             "first IPv4/IPv6 address of each is used",
+        rule="used only if longer than 1 character; split on ',' (a trailing empty piece is "
+             "dropped, any other empty piece aborts); exact interface names; the first "
+             "IPv4/IPv6 address of each is used, and every rank must get the same family",
         default="gloo resolves the host name (127.x falls back to loopback, which breaks "
                 "multi-node)",
         example="bond0",
@@ -139,6 +152,8 @@ _ENTRIES = [
         zh="Gloo 用于跨节点 CPU 集合通信与 rendezvous 的网卡名（逗号分隔，名称须完全一致）。网卡"
            "不存在或没有地址时进程以 'Unable to find address for: <name>' 退出。",
         check="gloo.interface",
+        package="torch",
+        verified=flags.TORCH_VERIFIED,
     ),
     _e(
         name="NCCL_SOCKET_IFNAME",
@@ -264,7 +279,7 @@ _ENTRIES = [
         source="NVIDIA/nvshmem env_defs_internal.h (nvshmemi_atol_scaled)",
         rule="sscanf(\"%lf%c\"): a number, then at most one k/m/g/t suffix (powers of 1024) with "
              "nothing in between; anything after the suffix is ignored" + _NVSHMEM_CONF,
-        default="1 GiB per PE",
+        default="1 GiB per PE (NVSHMEM 3.8.0)",
         example="3g",
         en="Size of the symmetric heap every PE (GPU process) reserves for NVSHMEM; all PEs use "
            "the same size. An invalid value stops NVSHMEM at init with 'Invalid size in "
@@ -272,6 +287,8 @@ _ENTRIES = [
         zh="NVSHMEM 对称堆大小：每个 PE（GPU 进程）预留同样大小。写法为数字加可选单位 k/m/g/t（"
            "按 1024 计），数字与单位之间不能有空格；非法值会让 NVSHMEM 初始化失败。",
         parse=_value_only(nvshmem.parse_size),
+        package="nvshmem",
+        verified=nvshmem.RELEASE,
     ),
     _e(
         name="NVSHMEM_DISABLE_CUDA_VMM",
@@ -280,13 +297,15 @@ _ENTRIES = [
         source="NVIDIA/nvshmem env_defs_internal.h (nvshmemi_getenv_bool)",
         rule="false iff the first character is 0, N, n, F or f; ANY other set value (off, 2, "
              "empty) is true" + _NVSHMEM_CONF,
-        default="NVSHMEM's build default",
+        default="false (NVSHMEM 3.8.0)",
         example="1",
         en="When true, NVSHMEM does not use the CUDA virtual memory management API for its "
            "heap. Beware: only the first character is looked at, so 'off' means TRUE.",
         zh="为真时 NVSHMEM 不使用 CUDA 虚拟内存管理（VMM）接口分配对称堆。注意只看首字符：仅 "
            "0/N/n/F/f 开头为假，'off'、空字符串等都被当作“真”。",
         parse=_value_only(nvshmem.parse_bool),
+        package="nvshmem",
+        verified=nvshmem.RELEASE,
     ),
     # --- MetaX Triton -------------------------------------------------------------------
     _e(
@@ -333,30 +352,66 @@ _ENTRIES = [
     ),
     _e(
         name="TRITON_ENABLE_MACA_COMPILER_INT8_OPT",
-        title="mcTriton INT8 compiler optimisation",
-        consumer=_MCTRITON,
-        source=_MCTRITON_SRC,
-        rule=_CLOSED,
-        default="mcTriton's default (on in newer releases)",
+        title="mcTriton INT8 compiler optimisation (not read)",
+        consumer="nobody in mcTriton (only MetaX tuning scripts set it)",
+        source="mcTriton third_party/metax reads TRITON_DISABLE_MACA_COMPILER_INT8_OPT instead",
+        rule="not read: no value has any effect",
+        default="mcTriton's INT8 optimisation is on unless "
+                "TRITON_DISABLE_MACA_COMPILER_INT8_OPT is set",
         example="1",
-        en="Enables mcTriton's INT8 code generation optimisations." + _NEWER_DEFAULT_EN,
-        zh="开启 mcTriton 的 INT8 代码生成优化。" + _NEWER_DEFAULT_ZH,
-        parse=_value_only(partial(flags.metax_flag, what="INT8 optimisation (may be a no-op "
-                                  "on newer mcTriton, where it is on by default)")),
+        en="Meant to enable mcTriton's INT8 code generation optimisation, but mcTriton does not "
+           "read this name: the optimisation is on by default and "
+           "TRITON_DISABLE_MACA_COMPILER_INT8_OPT turns it off.",
+        zh="本意是开启 mcTriton 的 INT8 代码生成优化，但 mcTriton 并不读取这个名字：该优化默认开"
+           "启，关闭请用 TRITON_DISABLE_MACA_COMPILER_INT8_OPT。",
+        parse=_value_only(partial(flags.not_read,
+                                  instead="TRITON_DISABLE_MACA_COMPILER_INT8_OPT",
+                                  reader="mcTriton")),
+    ),
+    _e(
+        name="TRITON_DISABLE_MACA_COMPILER_INT8_OPT",
+        title="mcTriton INT8 compiler optimisation off",
+        consumer=_MCTRITON,
+        source="mcTriton backend/compiler.py: Python truthiness of os.getenv",
+        rule="Python truthiness: any non-empty string (0 and false included) disables",
+        default="INT8 optimisation on",
+        en="Turns mcTriton's INT8 code generation optimisation off. mcTriton tests the string's "
+           "truthiness, so 0 and false DISABLE it too; only unset or empty keeps it.",
+        zh="关闭 mcTriton 的 INT8 代码生成优化。mcTriton 按 Python 字符串真值判断，因此 0、"
+           "false 也会“关闭”；只有不设置或设为空字符串才保持开启。",
+        parse=_value_only(partial(flags.python_truthy_flag,
+                                  what="INT8 compiler optimisation disabled")),
     ),
     _e(
         name="TRITON_ENABLE_ELEMENTWISE_PK_FMA_OPT",
-        title="mcTriton packed-FMA optimisation",
-        consumer=_MCTRITON,
-        source=_MCTRITON_SRC,
-        rule=_CLOSED,
-        default="mcTriton's default (on in newer releases)",
+        title="mcTriton packed-FMA optimisation (not read)",
+        consumer="nobody in mcTriton (only MetaX tuning scripts set it)",
+        source="mcTriton third_party/metax reads TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT instead",
+        rule="not read: no value has any effect",
+        default="packed FMA on unless TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT is set",
         example="True",
-        en="Enables mcTriton's packed fused multiply-add for element-wise code."
-           + _NEWER_DEFAULT_EN,
-        zh="开启 mcTriton 对逐元素运算使用打包（packed）FMA 指令的优化。" + _NEWER_DEFAULT_ZH,
-        parse=_value_only(partial(flags.metax_flag, what="packed-FMA optimisation (may be a "
-                                  "no-op on newer mcTriton, where it is on by default)")),
+        en="Meant to enable mcTriton's packed fused multiply-add for element-wise code, but "
+           "mcTriton does not read this name; TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT is the "
+           "switch it has.",
+        zh="本意是开启 mcTriton 对逐元素运算使用打包（packed）FMA 指令的优化，但 mcTriton 并不读"
+           "取这个名字；它读取的是 TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT。",
+        parse=_value_only(partial(flags.not_read,
+                                  instead="TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT",
+                                  reader="mcTriton")),
+    ),
+    _e(
+        name="TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT",
+        title="mcTriton packed-FMA optimisation off",
+        consumer=_MCTRITON,
+        source="mcTriton ElementwiseOpToLLVM.cpp (one version): getenv(...) == nullptr",
+        rule="presence only: ANY value (0, false, empty included) disables packed FMA",
+        default="packed FMA on",
+        en="Setting this variable at all turns off mcTriton's packed FMA for element-wise code "
+           "(in the mcTriton version that reads it); its value is never read, so 0 disables it "
+           "too.",
+        zh="只要设置了该变量（无论取值，包括 0 和空字符串），读取它的 mcTriton 版本就关闭逐元素"
+           "运算的打包 FMA 优化；变量值本身不会被读取。",
+        parse=_value_only(partial(flags.presence_flag, what="packed FMA disabled")),
     ),
     _e(
         name="FUSED_RMSNORM_QUANT",
@@ -481,62 +536,152 @@ _ENTRIES = [
         title="etcd CA certificate",
         consumer="NVIDIA Dynamo runtime",
         source="dynamo etcd.rs",
-        rule="PEM text (starts with -----BEGIN) or a file path; TLS needs all three "
-             "ETCD_AUTH_CA, _CLIENT_CERT, _CLIENT_KEY",
+        rule="PEM text (-----BEGIN …) in Dynamo 1.6.1, a file path makes start-up fail; TLS "
+             "needs all three ETCD_AUTH_CA, _CLIENT_CERT, _CLIENT_KEY",
         default="no TLS client setup",
-        en="CA certificate that signs the etcd server certificate (PEM text or a path).",
-        zh="签发 etcd 服务器证书的 CA 证书（PEM 文本或文件路径）。",
+        en="CA certificate that signs the etcd server certificate (PEM text, not a path, in "
+           "1.6.1).",
+        zh="签发 etcd 服务器证书的 CA 证书（1.6.1 中须为 PEM 文本，不能是文件路径）。",
         check="etcd.endpoints",
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     _e(
         name="ETCD_AUTH_CLIENT_CERT",
         title="etcd client certificate",
         consumer="NVIDIA Dynamo runtime",
         source="dynamo etcd.rs",
-        rule="PEM text or a file path",
+        rule="PEM text in Dynamo 1.6.1 (a file path makes start-up fail)",
         default="no TLS client setup",
-        en="Client certificate for mutual TLS with etcd (PEM text or a path).",
-        zh="与 etcd 双向 TLS 认证的客户端证书（PEM 文本或文件路径）。",
+        en="Client certificate for mutual TLS with etcd (PEM text, not a path, in 1.6.1).",
+        zh="与 etcd 双向 TLS 认证的客户端证书（1.6.1 中须为 PEM 文本，不能是文件路径）。",
         check="etcd.endpoints",
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     _e(
         name="ETCD_AUTH_CLIENT_KEY",
         title="etcd client key",
         consumer="NVIDIA Dynamo runtime",
         source="dynamo etcd.rs",
-        rule="PEM text or a file path",
+        rule="PEM text in Dynamo 1.6.1 (a file path makes start-up fail)",
         default="no TLS client setup",
         en="Private key of the etcd client certificate. Secret: never shown.",
         zh="etcd 客户端证书的私钥。属于机密，永不显示。",
         check="etcd.endpoints",
         secret=True,
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     _e(
         name="DYN_DISCOVERY_BACKEND",
         title="Dynamo discovery backend",
-        consumer="NVIDIA Dynamo runtime",
-        source="dynamo lib/runtime",
-        rule="etcd | kubernetes | file (uses DYN_FILE_KV) | mem",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/config.rs (Unknown key-value store type)",
+        rule="exactly etcd, file (uses DYN_FILE_KV), mem or kubernetes, case-sensitive; "
+             "anything else, '' and ETCD included, stops start-up",
         default="etcd",
         en="Where Dynamo registers and discovers workers; etcd.endpoints is skipped for any "
-           "backend other than etcd.",
-        zh="Dynamo 注册与发现 worker 的后端（etcd、kubernetes、file、mem）；非 etcd 时不检查 "
-           "etcd。",
-        check="etcd.endpoints",
+           "backend other than etcd. Any other value, the empty string included, makes Dynamo "
+           "stop at start-up.",
+        zh="Dynamo 注册与发现 worker 的后端（etcd、kubernetes、file、mem，区分大小写）；非 etcd "
+           "时不检查 etcd。其他任何取值（包括空字符串）都会让 Dynamo 启动失败。",
+        parse=_value_only(dynamo.discovery_backend),
+        package="dynamo",
+        verified=dynamo.RELEASE,
+    ),
+    _e(
+        name="ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS",
+        title="etcd start-up connection timeout",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/transports/etcd.rs",
+        rule="whole seconds (Rust u64); 0 or invalid: a warning in the log and 120",
+        default="120 s",
+        en="How long Dynamo keeps retrying its first connection to etcd before it gives up with "
+           "'etcd startup connection timed out'.",
+        zh="Dynamo 首次连接 etcd 时重试的总时长，超时后以 'etcd startup connection timed out' 退"
+           "出。",
+        parse=_seconds("ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS", 120),
+        package="dynamo",
+        verified=dynamo.RELEASE,
+    ),
+    _e(
+        name="ETCD_LEASE_TTL",
+        title="etcd lease TTL",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/transports/etcd.rs",
+        rule="whole seconds (Rust u64); 0 or invalid: a warning in the log and 10",
+        default="10 s",
+        en="Lifetime of the lease that keeps a worker's registration in etcd; a worker that "
+           "stops renewing it disappears from discovery after this long.",
+        zh="worker 在 etcd 中注册所用租约的存活时间；停止续约的 worker 在这段时间后从服务发现中"
+           "消失。",
+        parse=_seconds("ETCD_LEASE_TTL", 10),
+        package="dynamo",
+        verified=dynamo.RELEASE,
+    ),
+    _e(
+        name="ETCD_KEEPALIVE_INTERVAL_SECONDS",
+        title="etcd gRPC keep-alive interval",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/transports/etcd.rs",
+        rule="whole seconds; below etcd's --grpc-keepalive-min-time (5 s by default) the server "
+             "may close the connection (GOAWAY too_many_pings)",
+        default="the etcd client's default (UNCONFIRMED)",
+        en="How often Dynamo's etcd client pings the server on an idle connection.",
+        zh="Dynamo 的 etcd 客户端在空闲连接上发送 keep-alive ping 的间隔。",
+        parse=_value_only(partial(dynamo.keepalive_interval,
+                                  name="ETCD_KEEPALIVE_INTERVAL_SECONDS")),
+        package="dynamo",
+        verified=dynamo.RELEASE,
+    ),
+    _e(
+        name="ETCD_KEEPALIVE_TIMEOUT_SECONDS",
+        title="etcd gRPC keep-alive timeout",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/transports/etcd.rs",
+        rule="whole seconds (Rust u64)",
+        default="the etcd client's default (UNCONFIRMED)",
+        en="How long Dynamo's etcd client waits for a keep-alive answer before it treats the "
+           "connection as dead.",
+        zh="Dynamo 的 etcd 客户端等待 keep-alive 应答的时长，超时即认为连接已断开。",
+        parse=_seconds("ETCD_KEEPALIVE_TIMEOUT_SECONDS", 20),
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     # --- Dynamo: NATS ---------------------------------------------------------------------
     _e(
         name="NATS_SERVER",
-        title="NATS servers",
-        consumer="NVIDIA Dynamo runtime",
+        title="NATS server",
+        consumer=_DYNAMO,
         source="ai-dynamo/dynamo lib/runtime/src/transports/nats.rs",
-        rule="split on ','; every entry must start with nats:// (tls:// is rejected)",
-        default="nats://localhost:4222",
-        en="The NATS server(s) Dynamo uses for messaging; JetStream must be enabled on them or "
-           "Dynamo fails with 'JetStream not available'.",
-        zh="Dynamo 使用的 NATS 服务器（逗号分隔，必须以 nats:// 开头）；服务器必须开启 "
-           "JetStream，否则 Dynamo 报 'JetStream not available'。",
+        rule="ONE address (not split on ','), starting with nats:// or tls://; nats:// with "
+             "NATS_TLS_* set stops start-up; set, it makes Dynamo use NATS unless "
+             "DYN_EVENT_PLANE is set explicitly",
+        default="nats://localhost:4222 (used only when a plane selects NATS)",
+        en="The NATS server Dynamo uses for messaging when the request or event plane is NATS, "
+           "or when it is set and no event plane is chosen. Dynamo 1.6.1 starts without "
+           "JetStream; older releases required it ('JetStream not available').",
+        zh="Dynamo 使用的 NATS 服务器（只能一个地址，以 nats:// 或 tls:// 开头）。请求面或事件面"
+           "选择 NATS 时使用；设置了它且未显式选择事件面时也会使用。1.6.1 不需要 JetStream，旧版"
+           "本需要。",
         check="nats.server",
+        package="dynamo",
+        verified=dynamo.RELEASE,
+    ),
+    _e(
+        name="NATS_STARTUP_CONNECT_TIMEOUT_SECONDS",
+        title="NATS start-up connection timeout",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/transports/nats.rs",
+        rule="whole seconds (Rust u64); 0 or invalid: a warning in the log and 120",
+        default="120 s",
+        en="How long Dynamo keeps retrying its first connection to NATS before it gives up with "
+           "'Failed to connect to NATS'.",
+        zh="Dynamo 首次连接 NATS 时重试的总时长，超时后以 'Failed to connect to NATS' 退出。",
+        parse=_seconds("NATS_STARTUP_CONNECT_TIMEOUT_SECONDS", 120),
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     _e(
         name="NATS_AUTH_USERNAME",
@@ -645,101 +790,134 @@ _ENTRIES = [
     _e(
         name="DYN_REQUEST_PLANE",
         title="Dynamo request plane",
-        consumer="NVIDIA Dynamo runtime",
-        source="dynamo lib/runtime (newer releases)",
-        rule="tcp | nats | …",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime/src/distributed.rs (Invalid request plane mode)",
+        rule="nats or tcp, case-insensitive; anything else (http included) stops start-up",
         default="tcp",
-        en="Transport for requests between Dynamo components; NATS is needed only when this or "
-           "DYN_EVENT_PLANE selects it (older releases always used NATS).",
-        zh="Dynamo 组件间请求传输方式（默认 tcp）；只有它或 DYN_EVENT_PLANE 选择 NATS 时才需要 "
-           "NATS（旧版本总是使用 NATS）。",
-        check="nats.server",
+        en="Transport for requests between Dynamo components. nats makes Dynamo use NATS; older "
+           "releases always used NATS.",
+        zh="Dynamo 组件间请求的传输方式（nats 或 tcp，不区分大小写，默认 tcp）；其他取值会让 "
+           "Dynamo 启动失败。旧版本总是使用 NATS。",
+        parse=_value_only(dynamo.request_plane),
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     _e(
         name="DYN_EVENT_PLANE",
         title="Dynamo event plane",
-        consumer="NVIDIA Dynamo runtime",
-        source="dynamo lib/runtime (newer releases)",
-        rule="nats | …",
-        default="the release's default",
-        en="Transport for Dynamo's events (KV cache events, metrics); decides with "
-           "DYN_REQUEST_PLANE whether NATS is used.",
-        zh="Dynamo 事件（KV cache 事件、指标等）的传输方式；与 DYN_REQUEST_PLANE 一起决定是否使"
-           "用 NATS。",
-        check="nats.server",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime (Invalid event_plane value)",
+        rule="exactly nats or zmq, case-sensitive; unset or empty is zmq; anything else stops "
+             "start-up",
+        default="zmq (Dynamo 1.6.1)",
+        en="Transport for Dynamo's events (KV cache events, metrics). nats makes Dynamo use "
+           "NATS; an explicit zmq keeps the standard workers off NATS even with NATS_SERVER set "
+           "(components started through dynamo_worker() still connect).",
+        zh="Dynamo 事件（KV cache 事件、指标等）的传输方式：nats 或 zmq（区分大小写），默认 "
+           "zmq。显式设为 zmq 时标准 worker 即使设置了 NATS_SERVER 也不连 NATS。",
+        parse=_value_only(dynamo.event_plane),
+        package="dynamo",
+        verified=dynamo.RELEASE,
+    ),
+    _e(
+        name="DYN_RESPONSE_PLANE",
+        title="Dynamo response plane",
+        consumer=_DYNAMO,
+        source="dynamo lib/runtime (invalid response plane … expected 'tcp' or 'quic')",
+        rule="tcp or quic; anything else stops start-up",
+        default="tcp",
+        en="Transport for streamed responses between Dynamo components.",
+        zh="Dynamo 组件间流式响应的传输方式（tcp 或 quic）。",
+        parse=_value_only(dynamo.response_plane),
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     # --- Dynamo logging -----------------------------------------------------------------
     _e(
         name="DYN_LOG",
         title="Dynamo log filter",
-        consumer="NVIDIA Dynamo runtime",
-        source="ai-dynamo/dynamo lib/runtime/src/logging.rs (tracing EnvFilter)",
-        rule="comma-separated directives 'level' or 'target=level' (levels trace, debug, info, "
-             "warn, error, off); invalid ones are dropped; no global level silences other "
-             "targets",
+        consumer=_DYNAMO,
+        source="ai-dynamo/dynamo lib/runtime/src/logging.rs (tracing-subscriber 0.3.23 "
+               "EnvFilter)",
+        rule="split on ','; each piece 'level', 'target=level' or 'target[span{f=v}]=level'; a "
+             "target may hold any character (' info' is a target); '=level' is global; "
+             "'target=' means error; a bad level part is dropped with a note on stderr",
         default="info",
         example="info",
         en="Dynamo's log filter, read once at start-up. 'warning' is not a level (it becomes a "
-           "target name) and a filter of targets only silences everything else.",
+           "target name), and whitespace makes a piece a target that matches nothing.",
         zh="Dynamo 的日志过滤规则（启动时读取一次）：逗号分隔的 'level' 或 'target=level'。"
-           "'warning' 不是合法级别（会被当作 target 名）；只写 target 会让其他模块全部静默。",
+           "'warning' 不是合法级别（会被当作 target 名）；带空格的片段也会变成匹配不到任何模块的"
+           " target。",
         parse=_value_only(dynlog.parse_dyn_log),
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     _e(
         name="DYN_LOGGING_JSONL",
         title="Dynamo JSON-lines logs",
-        consumer="NVIDIA Dynamo runtime",
+        consumer=_DYNAMO,
         source="dynamo lib/runtime/src/config.rs",
-        rule="true for 1|true|on|yes (case-insensitive), else false",
+        rule="trimmed, then true for 1|true|on|yes (case-insensitive), else false",
         default="false",
         en="Makes Dynamo write its logs as JSON lines instead of text.",
-        zh="让 Dynamo 以 JSON Lines 格式输出日志（仅 1/true/on/yes 为真）。",
-        parse=_value_only(flags.dynamo_bool),
+        zh="让 Dynamo 以 JSON Lines 格式输出日志（去掉首尾空白后，仅 1/true/on/yes 为真）。",
+        parse=_value_only(dynamo.dynamo_bool),
+        package="dynamo",
+        verified=dynamo.RELEASE,
     ),
     # --- PyTorch ------------------------------------------------------------------------
     _e(
         name="PYTORCH_ENABLE_PG_HIGH_PRIORITY_STREAM",
         title="High-priority process-group streams",
-        consumer="MetaX PyTorch build (not upstream PyTorch)",
-        source="MetaX configs; upstream's twin is TORCH_NCCL_HIGH_PRIORITY",
-        rule="a PyTorch boolean: y|yes|1|t|true|n|no|0|f|false, anything else raises (assumed, "
-             "UNCONFIRMED for the MetaX build)",
+        consumer="MetaX PyTorch build (mcPytorch; reader not public)",
+        source="MetaX configs; mcPytorch reads its other PYTORCH_* flags by presence (ATen "
+               "Context.cpp); upstream's twin is TORCH_NCCL_HIGH_PRIORITY",
+        rule="UNCONFIRMED: if it is read like MetaX's other PYTORCH_* flags, ANY value (0 "
+             "included) enables it",
         default="normal-priority streams",
         example="1",
         en="Asks the process group to run collectives on high-priority GPU streams. Found only "
-           "in MetaX configs; upstream PyTorch reads TORCH_NCCL_HIGH_PRIORITY instead.",
-        zh="让进程组（ProcessGroup）的集合通信使用高优先级 GPU 流。仅见于 MetaX 配置；上游 "
-           "PyTorch 对应的变量是 TORCH_NCCL_HIGH_PRIORITY。",
-        parse=_value_only(flags.pytorch_bool),
+           "in MetaX configs; its reader is not public, and MetaX's other PYTORCH_* flags are "
+           "read by presence, so 0 may ENABLE it. Upstream PyTorch reads "
+           "TORCH_NCCL_HIGH_PRIORITY instead.",
+        zh="让进程组（ProcessGroup）的集合通信使用高优先级 GPU 流。仅见于 MetaX 配置，读取方未公"
+           "开；MetaX 的其他 PYTORCH_* 开关按“是否设置”判断，因此 0 也可能“开启”（未确认）。上游"
+           " PyTorch 对应的变量是 TORCH_NCCL_HIGH_PRIORITY。",
+        parse=_value_only(flags.metax_presence_suspect),
     ),
     _e(
         name="TORCHDYNAMO_DISABLE",
-        title="TorchDynamo off (legacy name)",
-        consumer="nobody in upstream PyTorch",
-        source="pytorch torch/_dynamo/config.py reads TORCH_COMPILE_DISABLE",
-        rule="not read upstream; see TORCH_COMPILE_DISABLE",
-        default="TorchDynamo enabled",
+        title="TorchDynamo off",
+        consumer="PyTorch (every torch.compile() call)",
+        source="pytorch torch/_dynamo/eval_frame.py",
+        rule="exactly 1 disables torch.compile; any other value has no effect",
+        default="torch.compile enabled",
         example="1",
-        en="Meant to turn TorchDynamo (torch.compile) off, but upstream PyTorch does not read "
-           "this name; TORCH_COMPILE_DISABLE=1 does. A MetaX build may read it (UNCONFIRMED).",
-        zh="本意是关闭 TorchDynamo（torch.compile），但上游 PyTorch 并不读取这个名字，应使用 "
-           "TORCH_COMPILE_DISABLE=1；MetaX 版本是否读取未确认。",
+        en="Turns torch.compile off: with exactly 1, torch.compile returns the function "
+           "unchanged. Any other value (0, true, yes) does nothing at all.",
+        zh="关闭 torch.compile：只有取值恰为 1 时，torch.compile 直接返回原函数；其他任何取值（"
+           "0、true、yes 等）都不起作用。",
         parse=_torchdynamo,
         reads=("TORCH_COMPILE_DISABLE",),
+        package="torch",
+        verified=flags.TORCH_VERIFIED,
     ),
     _e(
         name="TORCH_COMPILE_DISABLE",
         title="torch.compile off",
         consumer="PyTorch",
         source="pytorch torch/_dynamo/config.py",
-        rule="newer releases: disabled only for exactly 1; older releases: any non-empty value "
-             "(0 included) disables",
+        rule="PyTorch 2.13: exactly 1 disables; older releases: any non-empty value (0 "
+             "included) disables",
         default="torch.compile enabled",
         en="Turns torch.compile / TorchDynamo off. Use exactly 1: other values mean different "
            "things in different PyTorch releases.",
         zh="关闭 torch.compile / TorchDynamo。请只用 1：其他取值在不同 PyTorch 版本中含义不同（"
            "旧版本中任何非空值，包括 0，都会关闭）。",
-        parse=_value_only(flags.torch_compile_disable),
+        parse=_torch_compile,
+        package="torch",
+        verified=flags.TORCH_VERIFIED,
     ),
 ]
 

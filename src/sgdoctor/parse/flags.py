@@ -12,8 +12,9 @@ import re
 from sgdoctor.parse.verdict import Verdict, fail, ok, shown, warn
 
 __all__ = [
-    "pytorch_bool", "presence_flag", "python_truthy_flag", "dynamo_bool", "metax_flag",
-    "metax_int", "torch_compile_disable", "torchdynamo_disable", "FALSE_LOOKING",
+    "c10d_bool", "c10_check_env", "presence_flag", "python_truthy_flag", "metax_flag",
+    "metax_int", "not_read", "metax_presence_suspect", "torch_compile_disable",
+    "torchdynamo_disable", "FALSE_LOOKING", "TORCH_VERIFIED",
 ]
 
 # Values a person writes when they mean "off"; used to spot flags that read them as "on".
@@ -23,16 +24,26 @@ _PYTORCH_TRUE = frozenset({"y", "yes", "1", "t", "true"})
 _PYTORCH_FALSE = frozenset({"n", "no", "0", "f", "false"})
 
 
-def pytorch_bool(text: str) -> Verdict:
-    """PyTorch's environment booleans: y|yes|1|t|true / n|no|0|f|false, case-insensitive;
-    anything else raises when PyTorch reads it."""
+def c10d_bool(text: str) -> Verdict:
+    """c10d's ``getCvarBool`` (TORCH_NCCL_* and friends): y|yes|1|t|true / n|no|0|f|false,
+    case-insensitive; anything else raises when PyTorch reads it."""
     low = text.lower()
     if low in _PYTORCH_TRUE:
-        return ok("enabled (PyTorch reads this as true)", True)
+        return ok("enabled (c10d reads this as true)", True)
     if low in _PYTORCH_FALSE:
-        return ok("disabled (PyTorch reads this as false)", False)
-    return fail(f"'{shown(text)}' is not a PyTorch boolean: PyTorch raises ValueError when it "
-                "reads it", "Use 1 or 0 (accepted: y, yes, 1, t, true, n, no, 0, f, false)")
+        return ok("disabled (c10d reads this as false)", False)
+    return fail(f"'{shown(text)}' is not a c10d boolean: PyTorch raises when it reads it",
+                "Use 1 or 0 (accepted: y, yes, 1, t, true, n, no, 0, f, false)")
+
+
+def c10_check_env(text: str) -> Verdict:
+    """c10's ``check_env`` (c10/util/env.cpp): only 0 and 1; anything else is a warning in
+    PyTorch's log and counts as unset."""
+    if text in ("0", "1"):
+        return ok(f"{'enabled' if text == '1' else 'disabled'} (c10 reads only 0 and 1)",
+                  text == "1")
+    return warn(f"'{shown(text)}' is neither 0 nor 1: c10 warns and uses the default",
+                "Use exactly 1 or 0", None)
 
 
 def presence_flag(text: str, *, what: str) -> Verdict:
@@ -53,20 +64,6 @@ def python_truthy_flag(text: str, *, what: str) -> Verdict:
                     f"'{shown(text)}' ENABLES it", "Unset the variable (or set it to the empty "
                     "string) to turn it off; set 1 to turn it on", True)
     return ok(what, True)
-
-
-_DYNAMO_TRUE = frozenset({"1", "true", "on", "yes"})
-
-
-def dynamo_bool(text: str) -> Verdict:
-    """Dynamo's boolean settings: true only for 1|true|on|yes (case-insensitive)."""
-    low = text.lower()
-    if low in _DYNAMO_TRUE:
-        return ok("enabled (Dynamo reads this as true)", True)
-    if low in FALSE_LOOKING or not text:
-        return ok("disabled (Dynamo reads this as false)", False)
-    return warn(f"Dynamo reads '{shown(text)}' as FALSE: only 1, true, on and yes are true",
-                "Use 1 (true) or 0 (false)", False)
 
 
 # Up to 9 digits: fits the C int a closed-source reader most likely converts to.
@@ -106,27 +103,76 @@ def _seen(seen: tuple[int, ...]) -> str:
     return f" ({_seen_list(seen)} is the value MetaX uses)" if seen else ""
 
 
-def torch_compile_disable(text: str) -> Verdict:
-    """TORCH_COMPILE_DISABLE: newer PyTorch disables only for ``1``; older releases for
-    any non-empty value (``0`` included). Values outside 1/empty differ by release."""
+def not_read(text: str, *, instead: str, reader: str) -> Verdict:
+    """A name its supposed reader never reads: no value changes anything."""
+    return warn(f"{reader} does not read this variable, so '{shown(text)}' has no effect",
+                f"Remove it; {instead} is the switch {reader} reads", None)
+
+
+def metax_presence_suspect(text: str) -> Verdict:
+    """A PYTORCH_* flag of mcPytorch whose reader is not public; its siblings are read by
+    presence (``getenv != nullptr``), so a false-looking value may turn it ON."""
+    if text.strip().lower() in FALSE_LOOKING or not text.strip():
+        return warn(f"'{shown(text)}' may ENABLE it: mcPytorch reads its other PYTORCH_* flags "
+                    "by presence, so any value counts as set (UNCONFIRMED: the reader of this "
+                    "one is not public)", "Unset the variable to keep it off; set 1 to turn it "
+                    "on", None)
     if text == "1":
-        return ok("torch.compile/TorchDynamo disabled (every PyTorch release)", True)
+        return ok("enabled (reader not public; UNCONFIRMED)", True)
+    return warn(f"'{shown(text)}' is not 1: whether the non-public reader takes it is unknown "
+                "(UNCONFIRMED)", "Set 1 to turn it on, or unset it", None)
+
+
+TORCH_VERIFIED = "2.13"  # the PyTorch release the rules below were verified against
+
+
+def _torch_release(release: str | None) -> str:
+    return (f"PyTorch {release}" if release
+            else f"assumed PyTorch {TORCH_VERIFIED}: no installed torch was found")
+
+
+def _older_than_2_13(release: str | None) -> bool:
+    if not release:
+        return False
+    match = re.match(r"(\d+)\.(\d+)", release)
+    if match is None:
+        return False
+    return (int(match[1]), int(match[2])) < (2, 13)
+
+
+def torch_compile_disable(text: str, release: str | None = None) -> Verdict:
+    """TORCH_COMPILE_DISABLE (``torch/_dynamo/config.py``): 2.13 disables for exactly ``1``;
+    older releases (the boundary is UNCONFIRMED) for any non-empty value, ``0`` included."""
+    where = _torch_release(release)
+    if text == "1":
+        return ok(f"torch.compile disabled ({where}; every release)", True)
     if not text:
-        return ok("not disabled (empty)", False)
-    return warn(f"'{shown(text)}' means different things by release: newer PyTorch disables "
-                "only for exactly 1, older releases for any non-empty value",
-                "Set exactly 1 to disable, or unset the variable to keep torch.compile", None)
+        return ok(f"not disabled: the value is empty ({where}; every release)", False)
+    if _older_than_2_13(release):
+        return warn(f"'{shown(text)}' may DISABLE torch.compile in {where}: releases before "
+                    "2.13 (boundary UNCONFIRMED) disable it for any non-empty value",
+                    "Set exactly 1 to disable, or unset the variable to keep torch.compile",
+                    None)
+    if text.strip().lower() in FALSE_LOOKING:
+        if release:
+            return ok(f"not disabled ({where}: only exactly 1 disables)", False)
+        return warn(f"'{shown(text)}' does not disable torch.compile in 2.13 ({where}), but "
+                    "releases before 2.13 disable it for any non-empty value",
+                    "Unset the variable to keep torch.compile in every release", False)
+    return warn(f"'{shown(text)}' has no effect ({where}): only exactly 1 disables "
+                "torch.compile", "Set exactly 1 to disable, or unset the variable", False)
 
 
 def torchdynamo_disable(text: str, *, torch_compile_disable_value: str | None) -> Verdict:
-    """TORCHDYNAMO_DISABLE is not read by upstream PyTorch; TORCH_COMPILE_DISABLE is."""
-    if text.strip().lower() in FALSE_LOOKING:
-        return ok("no effect in upstream PyTorch; TorchDynamo stays enabled, as the value "
-                  "suggests", None)
+    """TORCHDYNAMO_DISABLE (``torch/_dynamo/eval_frame.py``, every 2.x): exactly ``1``
+    disables torch.compile; any other value does nothing."""
+    if text == "1":
+        return ok("torch.compile disabled (PyTorch 2.x: exactly 1)", True)
     if torch_compile_disable_value == "1":
-        return ok("no effect in upstream PyTorch, but TORCH_COMPILE_DISABLE=1 disables "
-                  "TorchDynamo anyway", None)
-    return warn("upstream PyTorch does not read TORCHDYNAMO_DISABLE, so TorchDynamo stays "
-                "enabled unless a MetaX build reads it (UNCONFIRMED)",
-                "Set TORCH_COMPILE_DISABLE=1 to disable TorchDynamo in every PyTorch release",
-                None)
+        return ok(f"'{shown(text)}' has no effect, but TORCH_COMPILE_DISABLE=1 disables "
+                  "torch.compile anyway", False)
+    if not text:
+        return ok("no effect: only exactly 1 disables torch.compile", False)
+    return warn(f"'{shown(text)}' has no effect: PyTorch disables torch.compile only for "
+                "exactly 1, so torch.compile stays on",
+                "Set TORCHDYNAMO_DISABLE=1 to disable torch.compile, or unset it", False)

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from sgdoctor.parse.verdict import Verdict, fail, human_bytes, ok, shown, warn
 
-__all__ = ["ScanResult", "scan_double_char", "parse_size", "parse_bool", "DEFAULT_SIZE"]
+__all__ = ["ScanResult", "scan_double_char", "parse_size", "parse_bool", "DEFAULT_SIZE",
+           "RELEASE"]
 
+RELEASE = "3.8.0"  # the NVSHMEM release these rules were verified against
 DEFAULT_SIZE = 1 << 30
 _C_SPACE = " \t\n\v\f\r"
 _DIGITS = "0123456789"

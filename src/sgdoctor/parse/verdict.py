@@ -30,6 +30,7 @@ class Verdict:
     meaning: str
     remedy: str | None = None
     value: Any = None
+    code: str | None = None  # a stable finding code when the parser knows a specific one
 
     @property
     def ok(self) -> bool:
@@ -40,12 +41,12 @@ def ok(meaning: str, value: Any = None) -> Verdict:
     return Verdict(Status.OK, meaning, None, value)
 
 
-def warn(meaning: str, remedy: str, value: Any = None) -> Verdict:
-    return Verdict(Status.WARN, meaning, remedy, value)
+def warn(meaning: str, remedy: str, value: Any = None, *, code: str | None = None) -> Verdict:
+    return Verdict(Status.WARN, meaning, remedy, value, code)
 
 
-def fail(meaning: str, remedy: str, value: Any = None) -> Verdict:
-    return Verdict(Status.FAIL, meaning, remedy, value)
+def fail(meaning: str, remedy: str, value: Any = None, *, code: str | None = None) -> Verdict:
+    return Verdict(Status.FAIL, meaning, remedy, value, code)
 
 
 def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
