@@ -47,31 +47,41 @@ class DirFacts:
     error: str | None = None
 
 
+def _classify(raw: str) -> tuple[str, str]:
+    if raw == "":
+        return "empty", raw
+    if _TOKEN.search(raw):
+        return "token", raw
+    if raw.startswith("/"):
+        return "absolute", posixpath.normpath(raw)
+    return "relative", raw
+
+
 def split_path_list(text: str, separators: str = ":") -> list[PathEntry]:
-    """Split like the reader does; every piece, empty ones included, is an entry."""
+    """Split like the reader does; every piece, empty ones included, is an entry.
+    (Each distinct piece is classified once: a hostile list repeats the same piece.)"""
     pieces = re.split(f"[{re.escape(separators)}]", text)
     seen: dict[str, int] = {}
+    kinds: dict[str, tuple[str, str]] = {}
+    make = tuple.__new__
     out = []
     for index, raw in enumerate(pieces, start=1):
-        if raw == "":
-            kind = "empty"
-        elif _TOKEN.search(raw):
-            kind = "token"
-        elif raw.startswith("/"):
-            kind = "absolute"
-        else:
-            kind = "relative"
-        key = posixpath.normpath(raw) if kind == "absolute" else raw
-        duplicate_of = seen.get(key) if kind != "empty" else None
-        seen.setdefault(key, index)
-        out.append(PathEntry(index, raw, kind, duplicate_of))
+        known = kinds.get(raw)
+        if known is None:
+            known = kinds[raw] = _classify(raw)
+        kind, key = known
+        duplicate_of = seen.setdefault(key, index) if kind != "empty" else None
+        if duplicate_of == index:
+            duplicate_of = None
+        out.append(make(PathEntry, (index, raw, kind, duplicate_of)))
     return out
 
 
 def _names(entries: list[PathEntry]) -> str:
-    named = [f"#{e.index} '{shown(e.raw, 200)}'" if e.raw else f"#{e.index}" for e in entries]
-    if len(named) > _LISTED:
-        named = [*named[:_LISTED], f"and {len(named) - _LISTED} more"]
+    named = [f"#{e.index} '{shown(e.raw, 200)}'" if e.raw else f"#{e.index}"
+             for e in entries[:_LISTED]]
+    if len(entries) > _LISTED:
+        named.append(f"and {len(entries) - _LISTED} more")
     return ", ".join(named)
 
 
