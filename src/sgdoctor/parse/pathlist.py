@@ -12,9 +12,9 @@ from __future__ import annotations
 import gc
 import posixpath
 import re
-from functools import partial
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
