@@ -77,7 +77,8 @@ def split_path_list(text: str, separators: str = ":") -> list[PathEntry]:
     collecting = gc.isenabled()
     gc.disable()  # a million new tuples hold no cycles; collecting them costs seconds
     try:
-        return list(map(make, zip(range(1, len(pieces) + 1), pieces, kinds, duplicates)))
+        return list(map(make, zip(range(1, len(pieces) + 1), pieces, kinds, duplicates,
+                                  strict=True)))
     finally:
         if collecting:
             gc.enable()
