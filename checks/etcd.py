@@ -10,7 +10,6 @@ from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
 
 from sgdoctor.api import Context, FailureKind, Findings, Result, check
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint, etcd_config, etcd_usage
-from sgdoctor.probe.tls_material import TlsMaterialError, TlsProblem
 
 if TYPE_CHECKING:
     from sgdoctor.probe.etcd import MemberReport
@@ -36,23 +35,16 @@ REMEDIES = remedies(SERVICE, {
                              "it accepts",
     FailureKind.TLS: f"Match the scheme to the server: https:// with {TLS_VARS_TEXT} for a "
                      "TLS port, http:// for a plain one",
-    FailureKind.TLS_CONFIG: f"Give {TLS_VARS_TEXT} as PEM text or as paths to readable PEM "
-                            "files",
-    FailureKind.NOT_FOUND: f"Give {TLS_VARS_TEXT} as PEM text or as paths to readable PEM "
-                           "files",
-    FailureKind.PERMISSION: f"Give {TLS_VARS_TEXT} as PEM text or as paths to PEM files this "
-                            "user can read",
-    FailureKind.NOT_A_FILE: f"Give {TLS_VARS_TEXT} as PEM text or as paths to regular PEM "
-                            "files (not pipes or devices)",
     FailureKind.AUTH: "Set ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD to an etcd user allowed "
                       "to read and write Dynamo's keys",
     FailureKind.SERVER: "Look at the member's logs: it answered with an error of its own",
     FailureKind.PROTOCOL: "This port does not speak etcd's HTTP API: check the host and port "
                           "(etcd's client port is 2379 by default)",
     FailureKind.TOO_LARGE: "This port does not speak etcd's HTTP API: check the host and port",
+    FailureKind.TLS_CONFIG: f"Give {TLS_VARS_TEXT} as PEM text or as paths to readable PEM "
+                            "files",
+    FailureKind.INVALID: "Fix the etcd setting named in the finding",
 })
-ENCRYPTED_KEY_REMEDY = ("Give ETCD_AUTH_CLIENT_KEY an unencrypted key (openssl pkey -in "
-                        "key.pem -out plain.pem); nothing can type its pass phrase")
 CONFIG_REMEDY = ("Fix ETCD_ENDPOINTS: comma-separated URLs, no spaces, e.g. "
                  "http://10.0.0.5:2379,http://10.0.0.6:2379")
 ALARM_REMEDY = ("Free space: compact and defragment (etcdctl compact/defrag), raise "
@@ -75,7 +67,9 @@ class Member:
 
     def details(self) -> dict[str, Any]:
         out = self.report.facts()
-        out.pop("failure", None)
+        for said_below in ("failure", "member_errors", "alarms_refused", "authenticated_as",
+                           "auth_required"):
+            out.pop(said_below, None)
         out["healthy"] = self.healthy
         notes = list(self.report.notes)
         notes += [f"member reports: {problem}" for problem in self.report.member_errors]
@@ -104,10 +98,8 @@ def judge(endpoint: Endpoint, report: MemberReport, username: str | None) -> Mem
     if failure is not None:
         text = _failure_text(report, username)
         kind = failure.kind.value
-        lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port)
-        if isinstance(failure, TlsMaterialError) and \
-                failure.problem is TlsProblem.ENCRYPTED_KEY:
-            lines = [ENCRYPTED_KEY_REMEDY]
+        lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port,
+                             pem_text_ok=True)
         if report.other_scheme:
             kind, text = "tls", f"{text}: {SCHEME_HINTS[report.other_scheme]}"
             lines = [REMEDIES[FailureKind.TLS]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
@@ -30,11 +31,6 @@ REMEDIES = remedies(SERVICE, {
     FailureKind.TLS: "Match TLS to the server: NATS_TLS_CA_CERT_PATH (and client cert/key if "
                      "required)",
     FailureKind.TLS_CONFIG: f"Point {_FILES} at readable PEM files",
-    FailureKind.NOT_FOUND: f"Point {_FILES} and NATS_AUTH_CREDENTIALS_FILE at files that exist",
-    FailureKind.PERMISSION: f"Make {_FILES} and NATS_AUTH_CREDENTIALS_FILE readable by this "
-                            "user",
-    FailureKind.NOT_A_FILE: f"Point {_FILES} and NATS_AUTH_CREDENTIALS_FILE at regular files "
-                            "(not pipes or devices)",
     FailureKind.CERTIFICATE: "Set NATS_TLS_CA_CERT_PATH to the CA that signed the server "
                              "certificate",
     FailureKind.SERVER: "The server turned the connection away: look at its limits and logs",
@@ -44,27 +40,33 @@ REMEDIES = remedies(SERVICE, {
 CONFIG_REMEDY = "Set NATS_SERVER to ONE URL starting with nats://, e.g. nats://10.0.0.5:4222"
 JETSTREAM_REMEDY = ("Run nats-server with JetStream enabled (`-js`, or `jetstream {}` in its "
                     "config) and give it a --store_dir")
-ENCRYPTED_KEY_REMEDY = ("Give NATS_TLS_CLIENT_KEY_PATH an unencrypted key (openssl pkey -in "
-                        "key.pem -out plain.pem); nothing can type its pass phrase")
 EXPLICIT_REMEDY = ("If your Dynamo does not use NATS, set DYN_EVENT_PLANE=zmq and "
                    "DYN_REQUEST_PLANE=tcp to make that explicit")
 
 
-def _problem(report: NatsReport) -> tuple[str, str, str, list[str]]:
-    """(code, error kind for the details, text, remedy lines) of a server that is not ok."""
-    from sgdoctor.probe.tls_material import TlsMaterialError, TlsProblem
+@dataclass(frozen=True)
+class Problem:
+    """Why one server is not usable: finding code, kind for the details, text, remedies."""
 
+    code: str
+    kind: str
+    text: str
+    remedy: tuple[str, ...] = ()
+
+
+def _problem(report: NatsReport) -> Problem:
     failure = report.failure
+    if report.missing_dependency:
+        return Problem("missing_dependency", "error", f"cannot test {report.auth} auth: the "
+                       f"{report.missing_dependency} package is missing (pip install "
+                       f"{report.missing_dependency} beside sgdoctor)")
     if failure is None:
-        return ("jetstream_disabled", "jetstream",
-                f"JetStream not enabled on this server (account info request: "
-                f"{report.jetstream_error or '?'}); Dynamo refuses to start without it",
-                [JETSTREAM_REMEDY])
+        return Problem("jetstream_disabled", "jetstream",
+                       f"JetStream not enabled on this server (account info request: "
+                       f"{report.jetstream_error or '?'}); Dynamo refuses to start without it",
+                       (JETSTREAM_REMEDY,))
     kind = failure.kind
     words = describe(failure, report.peer_local, report.port)
-    lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port)
-    if isinstance(failure, TlsMaterialError) and failure.problem is TlsProblem.ENCRYPTED_KEY:
-        lines = [ENCRYPTED_KEY_REMEDY]
     if kind is FailureKind.AUTH:
         text = f"the server refused our credentials ({report.auth}): {words}"
     elif kind is FailureKind.INVALID:
@@ -74,10 +76,11 @@ def _problem(report: NatsReport) -> tuple[str, str, str, list[str]]:
                         else " (no NATS greeting; a NATS server sends INFO at once)")
     else:
         text = words
-    return kind.value, kind.value, text, lines
+    return Problem(kind.value, kind.value, text,
+                   tuple(remedy_lines(REMEDIES, failure, report.peer_local, report.port)))
 
 
-def _details(report: NatsReport, error: tuple[str, ...] | None) -> dict[str, Any]:
+def _details(report: NatsReport, error: tuple[str, str] | None) -> dict[str, Any]:
     """The report's facts plus the verdict on them (ok, error_kind, error)."""
     out = report.facts()
     out["ok"] = report.ok
@@ -101,12 +104,15 @@ def nats_server(ctx: Context) -> Result:
     env = tuple(dict.fromkeys((*cfg.env, *usage.env)))
     deadline = time.monotonic() + ctx.timeout(float(ctx.setting("timeout", 5.0)))
     reports = probe_servers(cfg.servers, ctx.env, deadline=deadline)
-    problems = {id(r): _problem(r) for r in reports if r.probed and not r.ok}
     servers = []
     for server, report in zip(cfg.servers, reports, strict=False):
-        problem = problems.get(id(report))
-        servers.append(_details(report, ("config", server.error or "invalid")
-                                if not report.probed else problem[1:3] if problem else None))
+        error = None
+        if not report.probed:
+            error = ("config", server.error or "invalid")
+        elif not report.ok:
+            problem = _problem(report)
+            error = (problem.kind, problem.text)
+        servers.append(_details(report, error))
     details = {"servers": servers, "auth": cfg.auth,
                "source": "default (NATS_SERVER unset)" if cfg.servers[0].defaulted
                else "NATS_SERVER",
@@ -117,14 +123,10 @@ def nats_server(ctx: Context) -> Result:
         return found.result("", details=details, env=env)
 
     report = reports[0]
-    if report.missing_dependency:
-        return Result.error(f"cannot probe {report.server}: cannot test {report.auth} auth: "
-                            f"the {report.missing_dependency} package is missing (pip install "
-                            f"{report.missing_dependency} beside sgdoctor)", details=details,
-                            env=env)
-    if report.failure is not None and report.failure.kind is FailureKind.INTERNAL:
+    if report.missing_dependency or (report.failure is not None
+                                     and report.failure.kind is FailureKind.INTERNAL):
         # a fault of sgdoctor or its install, not of the server
-        return Result.error(f"cannot probe {report.server}: {report.failure.message}",
+        return Result.error(f"cannot probe {report.server}: {_problem(report).text}",
                             details=details, env=env)
     defaulted = cfg.servers[0].defaulted
     where = f"{report.server} (the default: NATS_SERVER is unset)" if defaulted \
@@ -134,13 +136,13 @@ def nats_server(ctx: Context) -> Result:
         return found.result(f"NATS {report.version or '?'} at {where} with JetStream "
                             f"(rtt {report.rtt_ms or 0.0:.1f} ms, max_payload {payload})",
                             details=details, env=env)
-    code, _, text, lines = problems[id(report)]
-    if defaulted:
-        lines = ["Set NATS_SERVER (it is unset)", *lines]
-    summary = f"NATS at {where}: {text}"
+    problem = _problem(report)
+    lines = ["Set NATS_SERVER (it is unset)", *problem.remedy] if defaulted \
+        else list(problem.remedy)
+    summary = f"NATS at {where}: {problem.text}"
     if usage.used is None:
         found.warn(f"{summary} — NATS may not be needed: {usage.reason}",
-                   "\n".join([*lines, EXPLICIT_REMEDY]), code=code)
+                   "\n".join([*lines, EXPLICIT_REMEDY]), code=problem.code)
     else:
-        found.fail(summary, "\n".join(lines) or "Check the NATS server", code=code)
+        found.fail(summary, "\n".join(lines) or "Check the NATS server", code=problem.code)
     return found.result("", details=details, env=env)

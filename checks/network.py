@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from sgdoctor.api import FailureKind, ProbeError
+from sgdoctor.probe.tls_material import TlsMaterialError, TlsProblem
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,29 @@ def describe(failure: ProbeError, peer_local: bool | None, port: int | None) -> 
     return failure.message
 
 
+def material_remedy(error: TlsMaterialError, *, pem_text_ok: bool) -> str:
+    """What to do about one unusable file or PEM value, naming its variable."""
+    name = error.variable
+    give = "PEM text or a path to a readable PEM file" if pem_text_ok else "a readable file"
+    return {
+        TlsProblem.MISSING: f"Point {name} at a file that exists"
+                            + (" (or give the PEM text itself)" if pem_text_ok else ""),
+        TlsProblem.UNREADABLE: f"Make the file named by {name} readable by this user",
+        TlsProblem.NOT_A_FILE: f"Point {name} at a regular file, not a pipe, device or "
+                               "directory",
+        TlsProblem.ENCRYPTED_KEY: f"Give {name} an unencrypted key (openssl pkey -in key.pem "
+                                  "-out plain.pem); nothing can type its pass phrase",
+        TlsProblem.BAD_PAIR: f"Give {name} the private key of the client certificate",
+    }.get(error.problem, f"Give {name} as {give}")
+
+
 def remedy_lines(table: Mapping[FailureKind, str], failure: ProbeError,
-                 peer_local: bool | None, port: int | None) -> list[str]:
-    """The remedy for one failure: its row, then the firewall line when it applies."""
+                 peer_local: bool | None, port: int | None, *,
+                 pem_text_ok: bool = False) -> list[str]:
+    """The remedy for one failure: its row (or the material's), then the firewall line when
+    it applies."""
+    if isinstance(failure, TlsMaterialError):
+        return [material_remedy(failure, pem_text_ok=pem_text_ok)]
     lines = [table[failure.kind]] if failure.kind in table else []
     if firewall_suspected(failure.kind, peer_local):
         lines.append(firewall_remedy(port))

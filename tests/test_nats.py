@@ -182,3 +182,17 @@ def test_tls_unreadable_ca_file(nats_tls):
     result, _ = run({"NATS_SERVER": server.url, "NATS_TLS_CA_CERT_PATH": "/nonexistent/ca.pem"})
     assert result.status is Status.FAIL
     assert "NATS_TLS_CA_CERT_PATH=/nonexistent/ca.pem is not a readable file" in result.summary
+
+
+def test_a_missing_nkeys_package_is_an_error_of_the_tool(monkeypatch):
+    """Without nkeys, nkey auth cannot be tested: that is sgdoctor's install, not a fail of
+    the server (no server is dialled)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nkeys", None)  # import nkeys → ImportError
+    seed = "SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4"
+    result, _ = run({"NATS_SERVER": f"nats://127.0.0.1:{free_port()}", "NATS_AUTH_NKEY": seed})
+    assert result.status is Status.ERROR
+    assert "cannot test nkey auth: the nkeys package is missing" in result.summary
+    assert result.details["servers"][0]["error_kind"] == "error"
+    assert seed not in str(result.details)

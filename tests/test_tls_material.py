@@ -61,7 +61,7 @@ def test_etcd_fifo_as_ca_is_a_quick_fail_naming_it(pki, fifo):
     assert time.monotonic() - began < 8
     assert item["status"] == "fail", item
     assert f"ETCD_AUTH_CA={fifo} is a named pipe (FIFO)" in item["summary"]
-    assert "regular PEM files" in item["remedy"]
+    assert item["remedy"] == "Point ETCD_AUTH_CA at a regular file, not a pipe, device or directory"
     assert item["details"]["endpoints"][0]["error_kind"] == "not_a_file"
 
 

@@ -15,7 +15,6 @@ import enum
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -181,6 +180,8 @@ def _memory_files(texts: list[str]) -> Iterator[list[str]]:
     finally:
         for fd in fds:
             os.close(fd)
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="sgdoctor-tls-") as tmp:
         os.chmod(tmp, 0o700)
         paths = []
