@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from sgdoctor.api import Context, Findings, Result, check
 from sgdoctor.parse.maca import DEFAULT_DRIVER_DIR, DEFAULT_MACA_DIR, MACA_LIBRARIES
 from sgdoctor.probe.ldso import LoadError, LoadKind
 
+if TYPE_CHECKING:
+    from sgdoctor.probe.ldso.child import ChildLoad
+
 DEFAULT_LIBRARIES = list(MACA_LIBRARIES)
 # Where MetaX's image keeps its libraries, relative to MACA_PATH (facts.md).
 MACA_LIB_DIRS = ("lib", "mxgpu_llvm/lib", "ompi/lib", "ucx/lib")
-_DLOPEN = "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
 
 
 def export_line(driver_dir: str) -> str:
@@ -58,7 +61,7 @@ def maca_libs(ctx: Context) -> Result:
         return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
 
     found = Findings()
-    if not _on_search_path(resolver, os.path.join(maca, "lib")):
+    if not resolver.on_library_path(os.path.join(maca, "lib")):
         found.fail(f"LD_LIBRARY_PATH does not contain {maca}/lib (MACA_PATH/lib)",
                    export_line(driver), code="maca_lib_not_on_path")
     owned_dirs = [os.path.join(maca, sub) for sub in MACA_LIB_DIRS] + [f"{driver}/lib"]
@@ -76,33 +79,6 @@ def maca_libs(ctx: Context) -> Result:
                         f"symbol versions ({total} dependencies)", details=details, env=env_read)
 
 
-def _on_search_path(resolver, directory: str) -> bool:
-    """Is ``directory`` (or the same directory by another name) on LD_LIBRARY_PATH?"""
-    from sgdoctor.probe.ldso.paths import split_search_path
-
-    value = resolver.env.get("LD_LIBRARY_PATH") or ""
-    facts = resolver.facts
-    wanted = os.path.normpath(directory)
-    for entry in split_search_path(value, separators=":;", origin=os.path.dirname(
-            facts.executable), lib=facts.lib, platform=facts.platform):
-        if entry and os.path.normpath(entry) == wanted:
-            return True
-        try:
-            if os.path.samefile(entry or ".", directory):
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 def _load_failure(name: str, error: LoadError, driver: str, found: Findings) -> None:
     """``name`` itself does not load: what the loader said, and what fixes that kind."""
     if error.kind is LoadKind.NOT_FOUND:
@@ -118,6 +94,8 @@ def _load_failure(name: str, error: LoadError, driver: str, found: Findings) -> 
 def _library(resolver, name: str, owned_dirs: list[str], driver: str,
              found: Findings) -> dict:
     """One library: where it resolves, why, its dependencies; what is wrong goes to found."""
+    from sgdoctor.probe.ldso.resolver import file_identity
+
     result = resolver.dlopen(name)
     info: dict = {"path": None, "found_by": result.how or None}
     if result.skipped:
@@ -150,8 +128,8 @@ def _library(resolver, name: str, owned_dirs: list[str], driver: str,
     copies = resolver.copies(name)
     if len(copies) > 1:
         info["shadowed"] = [{"path": p, "found_by": how} for p, how in copies[1:]]
-    own = [os.path.join(d, name) for d in owned_dirs if _identity(os.path.join(d, name))]
-    own_ids = {_identity(p) for p in own}
+    own = [os.path.join(d, name) for d in owned_dirs if file_identity(os.path.join(d, name))]
+    own_ids = {file_identity(p) for p in own}
     if own and root.obj.identity not in own_ids:
         info["maca_copy"] = own[0]
         found.fail(f"{name} resolves to {root.path}, not MACA's own {own[0]}",
@@ -168,13 +146,12 @@ def _library(resolver, name: str, owned_dirs: list[str], driver: str,
 
 def _deep(ctx: Context, names: list[str], libraries: dict, found: Findings) -> None:
     """dlopen every statically sound library in its own child, in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
+    from sgdoctor.probe.ldso.child import dlopen_each
 
     sound = [n for n in names if libraries[n].get("path") and not libraries[n].get("errors")
              and None not in libraries[n].get("dependencies", {}).values()]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        outcomes = list(pool.map(lambda n: _dlopen_in_child(ctx, n), sound))
-    for name, problem in zip(sound, outcomes, strict=True):
+    for name, load in dlopen_each(sound, ctx.env, ctx.timeout(5.0)).items():
+        problem = _child_problem(load)
         libraries[name]["dlopen"] = problem or "ok"
         if problem:
             found.fail(f"dlopen({name}) in a child Python failed although every file "
@@ -184,22 +161,16 @@ def _deep(ctx: Context, names: list[str], libraries: dict, found: Findings) -> N
                        "SDK install", code="dlopen_failed")
 
 
-def _dlopen_in_child(ctx: Context, name: str) -> str | None:
-    """Load ``name`` for real in a child Python (constructors run there, not here)."""
-    from sgdoctor.probe.process import run_bounded
-
-    timeout = ctx.timeout(5.0)
-    run = run_bounded([sys.executable, "-c", _DLOPEN, name], timeout=timeout, env=ctx.env)
-    if run.error:
-        return f"cannot start {sys.executable}: {run.error}"
-    if run.timed_out:
-        stuck = " and is still stuck after SIGKILL" if run.lingering else ""
-        return (f"did not return within {timeout:.1f} s (a library constructor hangs?)"
-                f"{stuck}")
-    if run.returncode == 0:
+def _child_problem(load: ChildLoad) -> str | None:
+    """What went wrong in the child, in words (None: it loaded)."""
+    if load.ok:
         return None
-    lines = run.stderr.strip().splitlines()
-    if run.returncode is not None and run.returncode < 0:
-        return f"the child was killed by signal {-run.returncode}"
-    status = f"exit status {run.returncode}"
-    return f"{lines[-1]} ({status})" if lines else status
+    if load.start_error:
+        return f"cannot start {sys.executable}: {load.start_error}"
+    if load.timed_out:
+        stuck = " and is still stuck after SIGKILL" if load.lingering else ""
+        return f"did not return within {load.timeout:.1f} s (a library constructor hangs?){stuck}"
+    if load.signal is not None:
+        return f"the child was killed by signal {load.signal}"
+    status = f"exit status {load.returncode}"
+    return f"{load.last_line} ({status})" if load.last_line else status

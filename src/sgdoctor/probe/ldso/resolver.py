@@ -204,6 +204,20 @@ class Resolver:
                     out.append((path, step))
         return out
 
+    def on_library_path(self, directory: str) -> bool:
+        """Is ``directory`` (or the same directory by another name) on LD_LIBRARY_PATH?"""
+        wanted = os.path.normpath(directory)
+        for entry in self._dirs(self.env.get("LD_LIBRARY_PATH") or "", ":;",
+                                os.path.dirname(self.facts.executable)):
+            if entry and os.path.normpath(entry) == wanted:
+                return True
+            try:
+                if os.path.samefile(entry or ".", directory):
+                    return True
+            except OSError:
+                continue
+        return False
+
     def python_namespace(self) -> Namespace:
         """The objects a fresh Python has loaded once ``import ctypes`` ran."""
         if self._python is None:
@@ -472,6 +486,15 @@ class Resolver:
                 os.close(fd)
         self._files[path] = outcome
         return outcome
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names, following links; None if it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _absent_reason(path: str, exc: OSError) -> str | None:
