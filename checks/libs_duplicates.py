@@ -45,7 +45,8 @@ def libs_duplicates(ctx: Context) -> Result:
         resolver.python_namespace()
     except LoaderError as exc:
         return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
-    facts = find_duplicates(ctx.env, resolver, extra_dirs=extra, max_files=cap)
+    facts = find_duplicates(ctx.env, resolver, extra_dirs=extra, max_files=cap,
+                            budget=max(0.0, ctx.remaining() - 1.0))
     found = Findings()
     dups = [d for d in facts.duplicates if d.name not in ignore]
     for dup in dups:
@@ -55,6 +56,9 @@ def libs_duplicates(ctx: Context) -> Result:
     if facts.truncated:
         found.ok(f"only the first {cap} library names of {', '.join(facts.truncated)} were "
                  "compared (setting max_files_per_dir)", code="truncated")
+    if facts.unexamined:
+        found.ok(f"time ran out before {facts.unexamined} library names were compared (the "
+                 "check's timeout)", code="partial")
     details: dict[str, Any] = {
         "duplicates": [{"name": d.name, "winner": d.winner.path if d.winner else None,
                         "sonames": list(d.sonames),
@@ -65,6 +69,7 @@ def libs_duplicates(ctx: Context) -> Result:
                            "distributions": [f"{n}=={ver}" for n, ver in v.distributions],
                            "shared_files": list(v.shared_paths)} for v in facts.variants],
         "directories": facts.dirs, "truncated": facts.truncated,
+        "unexamined": facts.unexamined,
         "ignored": sorted(ignore), "loader": resolver.facts.interpreter,
     }
     if facts.cache_problem:

@@ -188,6 +188,9 @@ def test_settings_ignore_cap_and_bad_values(base):
     assert ignored["details"]["ignored"] == ["libdup.so.1"]
     capped = dups(env, base=base, config='[checks."libs.duplicates"]\nmax_files_per_dir = 1\n')
     assert str(base / "a") in capped["details"]["truncated"], capped
+    hurried = dups(env, base=base, config='[checks."libs.duplicates"]\ntimeout = 1\n')
+    assert hurried["status"] in ("ok", "warn") and hurried["details"]["unexamined"] > 0, hurried
+    assert "partial" in [f["code"] for f in hurried["details"]["findings"]]
     bad = dups(env, base=base, config='[checks."libs.duplicates"]\nignore = "libdup.so.1"\n')
     assert bad["status"] == "error" and "ignore" in bad["summary"], bad
 

@@ -73,6 +73,7 @@ class DuplicateFacts:
     dirs: dict[str, str] = field(default_factory=dict)      # scanned directory → role
     truncated: list[str] = field(default_factory=list)      # directories cut at the file cap
     cache_problem: str | None = None
+    unexamined: int = 0          # candidate names left when the time budget ran out
 
 
 def maca_dirs(env: Mapping[str, str]) -> list[str]:
@@ -208,10 +209,15 @@ def cuda_variants(sites: Iterable[str]) -> list[CudaVariants]:
 
 
 def find_duplicates(env: Mapping[str, str], resolver, *, extra_dirs: Iterable[str] = (),
-                    sites: Iterable[str] | None = None,
-                    max_files: int = MAX_FILES_PER_DIR) -> DuplicateFacts:
-    """Every library name with two or more distinct providers, winner first."""
+                    sites: Iterable[str] | None = None, max_files: int = MAX_FILES_PER_DIR,
+                    budget: float = 60.0) -> DuplicateFacts:
+    """Every library name with two or more distinct providers, winner first; names still
+    unexamined after ``budget`` seconds are counted, not examined."""
+    import time
+
     from sgdoctor.probe.ldso.paths import split_search_path
+
+    deadline = time.monotonic() + budget
 
     facts = resolver.facts
     result = DuplicateFacts()
@@ -235,7 +241,11 @@ def find_duplicates(env: Mapping[str, str], resolver, *, extra_dirs: Iterable[st
             listed.setdefault(name, []).append(directory)
     cache, result.cache_problem = _read_cache(resolver)
     extras = _cache_extras(cache, facts.cache_flags)
-    for name in sorted(set(listed) | set(extras)):
+    names = sorted(set(listed) | set(extras))
+    for index, name in enumerate(names):
+        if time.monotonic() > deadline:
+            result.unexamined = len(names) - index
+            break
         if not _maybe_twice(name, listed.get(name, ()), extras.get(name, ()), cache, facts):
             continue
         providers: list[Provider] = []
