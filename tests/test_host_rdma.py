@@ -324,6 +324,19 @@ def test_hostile_sysfs_gets_a_verdict(base):
     assert list(details["mlx5_1"]["ports"]) == ["1"]
 
 
+def test_fifo_proc_modules_and_a_file_for_dev_infiniband(base):
+    root = make_tree(base, {"mlx5_0": {1: ACTIVE}}, devices={})
+    (root / "proc/modules").unlink()
+    os.mkfifo(root / "proc/modules")
+    shutil.rmtree(root / "dev/infiniband")
+    (root / "dev/infiniband").write_text("not a directory\n")
+    result = rdma(root, {"NCCL_NET_GDR_LEVEL": "SYS", "NCCL_IB_HCA": "mlx5_0"})
+    assert result["status"] == "fail", result
+    assert sorted(codes(result)) == ["peermem_missing", "uverbs_missing", "uverbs_unusable"]
+    assert "not a directory" in result["summary"]
+    assert "not a regular file" in result["details"]["gpudirect"]["problem"]
+
+
 def test_unusable_host_root_is_an_error(base):
     result = rdma(base / "missing")
     assert result["status"] == "error" and "--host-root" in result["summary"], result
