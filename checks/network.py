@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from sgdoctor.api import FailureKind, ProbeError
-from sgdoctor.probe.tls_material import TlsMaterialError, TlsProblem
+
+if TYPE_CHECKING:
+    from sgdoctor.probe.tls_material import TlsMaterialError
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ def describe(failure: ProbeError, peer_local: bool | None, port: int | None) -> 
 
 def material_remedy(error: TlsMaterialError, *, pem_text_ok: bool) -> str:
     """What to do about one unusable file or PEM value, naming its variable."""
+    from sgdoctor.probe.tls_material import TlsProblem
+
     name = error.variable
     give = "PEM text or a path to a readable PEM file" if pem_text_ok else "a readable file"
     return {
@@ -105,6 +110,8 @@ def remedy_lines(table: Mapping[FailureKind, str], failure: ProbeError,
                  pem_text_ok: bool = False) -> list[str]:
     """The remedy for one failure: its row (or the material's), then the firewall line when
     it applies."""
+    from sgdoctor.probe.tls_material import TlsMaterialError
+
     if isinstance(failure, TlsMaterialError):
         return [material_remedy(failure, pem_text_ok=pem_text_ok)]
     lines = [table[failure.kind]] if failure.kind in table else []

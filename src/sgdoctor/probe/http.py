@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import socket
 import sys
 import time
@@ -109,6 +108,8 @@ def classify_os_error(exc: OSError) -> ProbeError:
 
 def is_local_address(address: str) -> bool:
     """Whether ``address`` (an IP) belongs to this host: loopback, or bindable here."""
+    import ipaddress
+
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
