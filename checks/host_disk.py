@@ -52,7 +52,10 @@ def _places(ctx: Context, root: HostRoot) -> tuple[dict[str, str], str | None]:
     from sgdoctor.parse.hfcache import hf_home, hf_hub_cache, is_hub_id
 
     places: dict[str, str] = {}
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:            # the working directory was removed under us
+        cwd = "/"
     for label, value in (("HF_HUB_CACHE", hf_hub_cache(ctx.env)), ("HF_HOME", hf_home(ctx.env))):
         if value:
             places[label] = os.path.normpath(os.path.join(cwd, value))

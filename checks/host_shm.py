@@ -61,6 +61,7 @@ def host_shm(ctx: Context) -> Result:
             "mount_point": shown(facts.mount.mount_point), "fstype": shown(facts.mount.fstype),
             "read_only": facts.mount.read_only},
         "write_tested": facts.write_tested,
+        "segments": {"count": facts.segments, "bytes": facts.segment_bytes},
     }
     fix = _remedy(max(floor, need))
     found = Findings()
@@ -139,6 +140,10 @@ def _judge_mount(found: Findings, facts: ShmFacts, path: str, fix: str) -> None:
     elif facts.mount.fstype != "tmpfs":
         found.warn(f"{path} is {shown(facts.mount.fstype)}, not tmpfs: segments are not "
                    "in memory", fix, code="not_tmpfs")
+    if not facts.visible:
+        found.warn(f"{path} is not the node's /dev/shm: the mount table names a tmpfs there, "
+                   "but this directory is another filesystem (mount the node's / with "
+                   "mountPropagation: HostToContainer)", code="not_visible")
     if facts.mount is not None and facts.own_mount and facts.mount.read_only:
         found.fail(f"{path} is mounted read-only", fix, code="read_only")
 
@@ -178,7 +183,9 @@ def _judge_space(found: Findings, facts: ShmFacts, path: str, gpus: int, source:
                    "(NCCL/MCCL fail with \"Error while creating shared memory segment\")",
                    fix, code="too_small")
     elif need and free < need:
-        found.fail(f"{path} has only {_size(free)} free of {_size(size)}: "
+        held = (f"; {facts.segments} nccl-*/mccl-* segment(s) hold "
+                f"{_size(facts.segment_bytes)}" if facts.segments else "")
+        found.fail(f"{path} has only {_size(free)} free of {_size(size)}{held}: "
                    f"{_need_text(gpus, source, need)}", fix + f"\nls -la {path}  "
                    "(stale nccl-* segments of a crashed run can be removed)", code="low_free")
     elif size < floor:

@@ -74,8 +74,16 @@ def tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
     return root
 
 
-def mountinfo_line(mount_point: str, fstype: str = "tmpfs", options: str = "rw") -> str:
-    return f"30 1 0:99 / {mount_point} {options},nosuid,nodev shared:1 - {fstype} {fstype} rw\n"
+def mountinfo_line(mount_point: str, fstype: str = "tmpfs", options: str = "rw", *,
+                   device: str = "0:99") -> str:
+    return (f"30 1 {device} / {mount_point} {options},nosuid,nodev shared:1 - {fstype} "
+            f"{fstype} rw\n")
+
+
+def device_of(path: Path) -> str:
+    """``major:minor`` of the filesystem holding ``path``, as mountinfo writes it."""
+    st = os.stat(path)
+    return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
 
 
 _IN_NAMESPACE = """

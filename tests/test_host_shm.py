@@ -12,6 +12,7 @@ from host_helpers import (
     cli_result,
     codes,
     config_args,
+    device_of,
     mountinfo_line,
     need_unshare,
     run_check,
@@ -69,7 +70,7 @@ def test_big_enough_is_ok(unshare_ok):
 
 
 def test_probe_leaves_nothing_behind(tmp_path):
-    root = _root(tmp_path, mountinfo_line("/") + mountinfo_line("/dev/shm"))
+    root = _root(tmp_path, _shm_mounts(tmp_path))
     (root / "dev" / "shm" / "nccl-other").write_text("kept")
     result = run_check("host.shm", options={"host_root": str(root)})
     assert result.details["write_tested"] is True
@@ -122,6 +123,11 @@ def test_unwritable_for_this_user_fails(unshare_ok):
 
 # --- --host-root trees: the kernel's file layout, with the hostile shapes in it -----------
 
+def _shm_mounts(tmp_path) -> str:
+    """/ and a /dev/shm mount whose device is the tree's own, as on a real node."""
+    return mountinfo_line("/") + mountinfo_line("/dev/shm", device=device_of(tmp_path))
+
+
 def _root(tmp_path, mounts: str, shm_dir: bool = True):
     files = {"proc/1/mountinfo": mounts}
     if shm_dir:
@@ -130,7 +136,7 @@ def _root(tmp_path, mounts: str, shm_dir: bool = True):
 
 
 def test_tp_size_from_the_launch_command_wins(tmp_path):
-    root = _root(tmp_path, mountinfo_line("/") + mountinfo_line("/dev/shm"))
+    root = _root(tmp_path, _shm_mounts(tmp_path))
     result = run_check("host.shm", env={"MACA_VISIBLE_DEVICES": "0"},
                        settings={"multi_gpu_min_bytes": 0, "per_pair_bytes": "1TiB"},
                        options={"host_root": str(root), "tp_size": 4})
@@ -139,14 +145,14 @@ def test_tp_size_from_the_launch_command_wins(tmp_path):
 
 
 def test_tp_size_over_nodes_counts_this_nodes_share(tmp_path):
-    root = _root(tmp_path, mountinfo_line("/") + mountinfo_line("/dev/shm"))
+    root = _root(tmp_path, _shm_mounts(tmp_path))
     result = run_check("host.shm", options={"host_root": str(root), "tp_size": 16,
                                              "nnodes": 2})
     assert result.details["gpus"] == 8
 
 
 def test_render_nodes_beside_mxcd_count_gpus(tmp_path):
-    root = _root(tmp_path, mountinfo_line("/") + mountinfo_line("/dev/shm"))
+    root = _root(tmp_path, _shm_mounts(tmp_path))
     (root / "dev" / "mxcd").write_text("")
     (root / "dev" / "dri").mkdir()
     for n in (128, 129, 130):
@@ -176,7 +182,8 @@ def test_shm_on_the_root_filesystem_is_a_warning(tmp_path):
 
 
 def test_shm_not_tmpfs_is_a_warning(tmp_path):
-    root = _root(tmp_path, mountinfo_line("/", "overlay") + mountinfo_line("/dev/shm", "ext4"))
+    root = _root(tmp_path, mountinfo_line("/", "overlay")
+                 + mountinfo_line("/dev/shm", "ext4", device=device_of(tmp_path)))
     result = run_check("host.shm", settings={"warn_below_bytes": 0},
                        options={"host_root": str(root)})
     assert codes(result) == {"not_tmpfs"}, result
@@ -204,3 +211,22 @@ def test_shm_that_is_a_fifo_fails(tmp_path):
 def test_missing_host_root_is_an_error(tmp_path):
     result = run_check("host.shm", options={"host_root": str(tmp_path / "absent")})
     assert result.status is Status.ERROR and "host root" in result.summary
+
+
+def test_a_dev_shm_not_propagated_into_the_container_is_said(tmp_path):
+    root = _root(tmp_path, mountinfo_line("/") + mountinfo_line("/dev/shm", device="0:4242"))
+    result = run_check("host.shm", settings={"warn_below_bytes": 0},
+                       options={"host_root": str(root)})
+    assert result.status is Status.WARN and codes(result) == {"not_visible"}, result
+    assert "mountPropagation: HostToContainer" in result.summary
+
+
+def test_segments_already_there_are_counted(unshare_ok, tmp_path):
+    args = config_args(tmp_path, "host.shm", 'multi_gpu_min_bytes = "64MiB"\n'
+                       'per_pair_bytes = 0\nwarn_below_bytes = 0')
+    fill = ("fallocate -l 40m /dev/shm/nccl-a1\nfallocate -l 40m /dev/shm/nccl-b2\n"
+            "fallocate -l 20m /dev/shm/other\n")
+    code, item = cli_result("host.shm", args, TWO_GPUS, setup=shm("128m", fill))
+    assert item["status"] == "fail" and codes(item) == {"low_free"}, item
+    assert item["details"]["segments"] == {"count": 2, "bytes": 80 << 20}
+    assert "2 nccl-*/mccl-* segment(s) hold 80.0 MiB" in item["summary"]

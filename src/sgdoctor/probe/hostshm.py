@@ -37,10 +37,20 @@ class ShmFacts:
     write_error: ProbeError | None = None
     write_errno: int | None = None       # errno of the failed write probe (ENOSPC, EROFS, ...)
     write_tested: bool = False
+    device: tuple[int, int] | None = None  # major, minor of the directory actually probed
+    segments: int = 0                    # nccl-*/mccl-* files already there
+    segment_bytes: int = 0
 
     @property
     def own_mount(self) -> bool:
         return self.mount is not None and self.mount.mount_point == SHM_PATH
+
+    @property
+    def visible(self) -> bool:
+        """False when the directory probed is not the mount the table names (under
+        --host-root: the node's /dev/shm is not propagated into this container)."""
+        return not (self.own_mount and self.mount is not None and self.device is not None
+                    and self.mount.device != self.device)
 
 
 def _mount(root: HostRoot) -> tuple[MountEntry | None, ProbeError | None]:
@@ -93,5 +103,25 @@ def probe_shm(root: HostRoot, *, probe_bytes: int = PROBE_BYTES) -> ShmFacts:
     except OSError as exc:
         space_error = os_failure(exc, path)
     write_error, write_errno = _write_probe(path, probe_bytes)
+    segments, segment_bytes = _segments(path)
     return ShmFacts(path, "dir", mount, mount_error, size, free, space_error, write_error,
-                    write_errno, write_tested=True)
+                    write_errno, write_tested=True,
+                    device=(os.major(st.st_dev), os.minor(st.st_dev)),
+                    segments=segments, segment_bytes=segment_bytes)
+
+
+def _segments(path: str, limit: int = 10_000) -> tuple[int, int]:
+    """How many NCCL/MCCL segments are there and the bytes they hold (bounded scan)."""
+    count = size = 0
+    try:
+        with os.scandir(path) as entries:
+            for n, entry in enumerate(entries):
+                if n >= limit:
+                    break
+                if entry.name.startswith(("nccl-", "mccl-")):
+                    with contextlib.suppress(OSError):
+                        size += entry.stat(follow_symlinks=False).st_blocks * 512
+                        count += 1
+    except OSError:
+        pass
+    return count, size
