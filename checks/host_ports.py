@@ -22,7 +22,7 @@ ENV_PORTS = {"DYN_HTTP_PORT": "Dynamo frontend HTTP (DYN_HTTP_PORT)",
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
               8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
 LAUNCH_KEYS = ("port", "dist_init_addr", "nnodes", "node_rank", "enable_dp_attention",
-               "nccl_port")
+               "nccl_port", "disaggregation_mode", "disaggregation_bootstrap_port")
 
 
 @check("host.ports", title="TCP ports the server binds", env=ENV, timeout=5.0, tags=("host",))
@@ -152,7 +152,9 @@ def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], str]:
             port=port, dist_init_addr=_text(launch.get("dist_init_addr")),
             nnodes=_count(launch.get("nnodes"), 1), node_rank=_count(launch.get("node_rank"), 0),
             dp_attention=launch.get("enable_dp_attention") is True,
-            nccl_port=_port(launch.get("nccl_port")))
+            nccl_port=_port(launch.get("nccl_port")),
+            disaggregation_mode=_text(launch.get("disaggregation_mode")),
+            bootstrap_port=_port(launch.get("disaggregation_bootstrap_port")) or 8998)
         source = "the launch command" if launch else "SGLang's defaults"
     for var, name in ENV_PORTS.items():
         port = _port(ctx.env.get(var))

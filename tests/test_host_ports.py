@@ -196,6 +196,13 @@ def test_sglang_derives_from_dist_init_addr_on_rank_0_only():
         30000, 5000]
 
 
+def test_a_prefill_server_binds_its_bootstrap_port():
+    assert [p.port for p in sglang_ports(disaggregation_mode="prefill")] == [30000, 8998]
+    assert [p.port for p in sglang_ports(disaggregation_mode="prefill", bootstrap_port=9000,
+                                         node_rank=1)] == [30000, 9000]
+    assert [p.port for p in sglang_ports(disaggregation_mode="decode")] == [30000]
+
+
 def test_launch_options_feed_the_derivation(tmp_path):
     root = tree(tmp_path, {"proc/sys/net/ipv4/ip_local_port_range": "5000\t6000\n",
                            "proc/1/net/tcp": TCP_HEADER})

@@ -10,7 +10,9 @@ without one (``ZMQ_TCP_PORT_DELTA``), and ``port_base = dist_init_port + 1``; th
 ``port_base``, detokenizer ``+1``, rpc ``+2``, metrics ``+3``, scheduler input ``+4`` and,
 on multi-node runs, the load collector ``+5`` (current source; older releases stop at
 ``+3``), all bound on node rank 0. Without DP attention those are IPC sockets. The
-NCCL port is chosen free at start-up unless ``--nccl-port`` names it.
+NCCL port is chosen free at start-up unless ``--nccl-port`` names it. A prefill server of a
+disaggregated deployment (``--disaggregation-mode prefill``) also binds its bootstrap server
+on ``--disaggregation-bootstrap-port`` (default 8998).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = ["PlannedPort", "sglang_ports", "SGLANG_DEFAULT_PORT", "ZMQ_TCP_PORT_D
 
 SGLANG_DEFAULT_PORT = 30000
 ZMQ_TCP_PORT_DELTA = 233
+BOOTSTRAP_DEFAULT_PORT = 8998
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,13 @@ def split_host_port(addr: str) -> tuple[str, int] | None:
 
 def sglang_ports(*, port: int = SGLANG_DEFAULT_PORT, dist_init_addr: str | None = None,
                  nnodes: int = 1, node_rank: int = 0, dp_attention: bool = False,
-                 nccl_port: int | None = None) -> list[PlannedPort]:
+                 nccl_port: int | None = None, disaggregation_mode: str | None = None,
+                 bootstrap_port: int = BOOTSTRAP_DEFAULT_PORT) -> list[PlannedPort]:
     """The ports this node's SGLang binds, in a stable order."""
     ports = [PlannedPort(port, "SGLang HTTP server (--port)")]
+    if disaggregation_mode == "prefill":
+        ports.append(PlannedPort(bootstrap_port, "SGLang disaggregation bootstrap server "
+                                 "(--disaggregation-bootstrap-port)"))
     dist = split_host_port(dist_init_addr) if dist_init_addr else None
     if nccl_port is not None:
         ports.append(PlannedPort(nccl_port, "SGLang NCCL port (--nccl-port)"))
