@@ -14,7 +14,8 @@ from sgdoctor.parse.names import find_misspellings
 from sgdoctor.parse.verdict import shown
 
 
-@check("env.names", title="Misspelt variable names", timeout=2.0, tags=("env",))
+@check("env.names", title="Misspelt variable names", timeout=2.0, tags=("env",),
+       settings={"ignore": (str, list[str])})
 def names(ctx: Context) -> Result:
     """Finds set variables one or two edits away from a known name, a known name with extra
     characters appended, or an unknown member of a closed family such as NATS_AUTH_*.

@@ -41,6 +41,7 @@ _TITLES = {"PATH": "Program search path hygiene",
 
 CHECKS = [
     check(f"env.{name.lower()}", title=title, env=[name], timeout=2.0, tags=("env",),
+          settings={},
           explain=f"Checks every entry of {name}: empty entries (the current directory), "
                   "relative entries, missing directories, world-writable directories and "
                   "duplicates.")(path_check(name))

@@ -75,7 +75,7 @@ def value_check(entry: Entry) -> CheckFunc:
 CHECKS = [
     check(entry.check, title=entry.title, env=(entry.name, *entry.reads),
           timeout=3.0 if entry.package else 1.0,
-          tags=("env",))(value_check(entry))
+          tags=("env",), settings={})(value_check(entry))
     for entry in entries()
     if entry.has_env_check and entry.parse is not None
 ]

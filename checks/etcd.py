@@ -143,7 +143,7 @@ def _failure_text(report: MemberReport, username: str | None) -> str:
 
 
 @check("etcd.endpoints", title="etcd endpoints", env=ENV, timeout=5.0,
-       tags=("network", "dynamo"))
+       tags=("network", "dynamo"), settings={})
 def etcd_endpoints(ctx: Context) -> Result:
     """Every ETCD_ENDPOINTS entry, split exactly like Dynamo (no trimming), probed in
     parallel: TCP connect, /health, authentication, status (version, leader, raft term,

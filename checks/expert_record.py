@@ -276,7 +276,8 @@ def _health(facts: DirectoryFacts) -> str:
 
 
 @check("expert_record.dir", title="Expert distribution record directory",
-       env=[RECORDER, SEED], timeout=10.0, tags=["sglang", "disk"])
+       env=[RECORDER, SEED], timeout=10.0, tags=["sglang", "disk"],
+       settings={"min_free_bytes": int, "min_free_inodes": int, "probe_name": str})
 def expert_record_dir(ctx: Context) -> Result:
     """SGLang's expert distribution recorder (--expert-distribution-recorder-mode) writes
     expert_distribution_recorder_<time>[_<rank>].pt into

@@ -33,7 +33,7 @@ def _show(text: str) -> str:
 
 
 @check("gloo.interface", title="Gloo network interface", env=["GLOO_SOCKET_IFNAME", *NCCL_VARS],
-       timeout=5.0, tags=("network",))
+       timeout=5.0, tags=("network",), settings={})
 def gloo_interface(ctx: Context) -> Result:
     """GLOO_SOCKET_IFNAME names the interfaces PyTorch's gloo backend binds to, exactly as gloo
     reads it (verified against PyTorch 2.13): a value of 1 character or less is ignored (the

@@ -18,7 +18,8 @@ RESOLVE_TIMEOUT = 2.0
 WARN_KINDS = ("wireless", "docker", "bridge")
 
 
-@check("host.ip", title="IP SGLang advertises", env=ENV, timeout=6.0, tags=("network", "host"))
+@check("host.ip", title="IP SGLang advertises", env=ENV, timeout=6.0, tags=("network", "host"),
+       settings={})
 def host_ip(ctx: Context) -> Result:
     """The IP SGLang 0.5.23 advertises to the other nodes for its cross-node message queue
     (sglang/srt/utils/network.py::get_local_ip_auto, mirrored): SGLANG_HOST_IP, else HOST_IP,

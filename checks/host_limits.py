@@ -32,7 +32,8 @@ NOFILE_REMEDY = ("ulimit -Hn 1048576 && ulimit -n 65535\n"
 
 
 @check("host.limits", title="Resource limits (memlock, nofile)", env=ENV, timeout=3.0,
-       tags=("host",))
+       tags=("host",), settings={"rdma_memlock_min_bytes": (int, str),
+       "memlock_min_bytes": (int, str), "nofile_min": int, "pid": (int, str)})
 def host_limits(ctx: Context) -> Result:
     """RLIMIT_MEMLOCK bounds how much memory an RDMA NIC may register: NCCL's IB transport
     fails with "ibv_reg_mr ... Cannot allocate memory" at the common 8 MiB. It is a fail

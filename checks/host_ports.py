@@ -25,7 +25,8 @@ LAUNCH_KEYS = ("port", "dist_init_addr", "nnodes", "node_rank", "enable_dp_atten
                "nccl_port", "disaggregation_mode", "disaggregation_bootstrap_port")
 
 
-@check("host.ports", title="TCP ports the server binds", env=ENV, timeout=5.0, tags=("host",))
+@check("host.ports", title="TCP ports the server binds", env=ENV, timeout=5.0, tags=("host",),
+       settings={"ports": list[int], "in_use": str})
 def host_ports(ctx: Context) -> Result:
     """SGLang binds its HTTP --port (30000), node rank 0 the --dist-init-addr port, and with
     DP attention the ZMQ ports derived from them (dist-init port + 1 … + 6, or --port + 233 …

@@ -16,7 +16,7 @@ SCOPE_MEANING = {0: "classic ptrace permissions", 1: "restricted to descendants"
 
 
 @check("host.ptrace", title="ptrace / pidfd_getfd permission", env=ENV, timeout=3.0,
-       tags=("host",))
+       tags=("host",), settings={"pid": (int, str)})
 def host_ptrace(ctx: Context) -> Result:
     """GPU memory shared between the server's processes through expandable segments
     (PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True) travels as file descriptors taken with

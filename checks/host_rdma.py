@@ -39,7 +39,7 @@ PEERMEM_REMEDY = ("Load the peer-memory module on the node (`modprobe nvidia_pee
 
 
 @check("host.rdma", title="RDMA devices and HCA selection", env=ENV, timeout=5.0,
-       tags=("host", "network"))
+       tags=("host", "network"), settings={"min_rate_gbps": int})
 def host_rdma(ctx: Context) -> Result:
     """Skipped when the node has no RDMA device and nothing asks for one. Otherwise, from the
     kernel's sysfs ABI (/sys/class/infiniband, /sys/class/infiniband_verbs) and /dev/infiniband:

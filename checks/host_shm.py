@@ -19,7 +19,9 @@ MULTI_GPU_MIN_BYTES = 1 * GIB      # NVIDIA's own container guidance: --shm-size
 WARN_BELOW_BYTES = 4 * GIB         # generous floor: SGLang's examples use --shm-size 32g
 
 
-@check("host.shm", title="Shared memory (/dev/shm)", env=ENV, timeout=5.0, tags=("host",))
+@check("host.shm", title="Shared memory (/dev/shm)", env=ENV, timeout=5.0, tags=("host",),
+       settings=dict.fromkeys(("per_pair_bytes", "multi_gpu_min_bytes", "warn_below_bytes"),
+                              (int, str)))
 def host_shm(ctx: Context) -> Result:
     """NCCL and MCCL put a shared-memory segment in /dev/shm for every pair of GPUs on the
     node that talk over it (segments of 7-10 MB each are reported); when one cannot be made

@@ -29,7 +29,8 @@ LOADER_EXIT = 127
 UNCONFIRMED = "(MACA's parsing is UNCONFIRMED; CUDA's rules assumed)"
 
 
-@check("maca.devices", title="MetaX GPU devices", env=ENV, timeout=8.0, tags=("maca",))
+@check("maca.devices", title="MetaX GPU devices", env=ENV, timeout=8.0, tags=("maca",),
+       settings={"root": str, "driver_dir": str, "maca_dir": str, "mx_smi_timeout": float})
 def maca_devices(ctx: Context) -> Result:
     """MACA programs open /dev/mxcd and a /dev/dri/renderD* node per GPU, read-write;
     containers get them only with --device=/dev/mxcd --device=/dev/dri --group-add video.

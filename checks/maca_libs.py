@@ -26,7 +26,8 @@ def export_line(driver_dir: str) -> str:
 
 
 @check("maca.libs", title="MACA shared libraries", env=["MACA_PATH", "LD_LIBRARY_PATH"],
-       timeout=10.0, tags=["maca"])
+       timeout=10.0, tags=["maca"],
+       settings={"libraries": list[str], "maca_dir": str, "driver_dir": str})
 def maca_libs(ctx: Context) -> Result:
     """Resolves each required MACA library (setting `libraries`) exactly as glibc's ld.so
     would for a dlopen from this Python — LD_LIBRARY_PATH, DT_RPATH/DT_RUNPATH with

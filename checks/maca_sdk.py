@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from sgdoctor.probe.maca import Compiler, FileText
 
 
-@check("maca.sdk", title="MACA SDK (MACA_PATH)", env=ENV, timeout=3.0, tags=("maca",))
+@check("maca.sdk", title="MACA SDK (MACA_PATH)", env=ENV, timeout=3.0, tags=("maca",),
+       settings={"maca_dir": str, "driver_dir": str, "min_version": str})
 def maca_sdk(ctx: Context) -> Result:
     """MetaX Triton asserts "Not found MACA_PATH" when MACA_PATH is unset, then runs
     $MACA_PATH/mxgpu_llvm/bin/mxcc and ld.lld and builds C launchers with the host compiler;

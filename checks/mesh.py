@@ -345,7 +345,7 @@ def _maca_settings(env: Mapping[str, str],
 
 
 @check("mesh.gloo", title="Gloo full mesh across the group", env=ENV, timeout=60.0,
-       tags=("network", "fleet", "mesh"))
+       tags=("network", "fleet", "mesh"), settings={"lease_ttl": int})
 def mesh_gloo(ctx: Context) -> Result:
     """Run only by `sgdoctor mesh --group NAME --expect N`, on every node of a deployment at
     about the same time: each node listens on its Gloo address (the facts gloo.interface

@@ -89,7 +89,8 @@ def _details(report: NatsReport, error: tuple[str, str] | None) -> dict[str, Any
     return out
 
 
-@check("nats.server", title="NATS server", env=ENV, timeout=5.0, tags=("network", "dynamo"))
+@check("nats.server", title="NATS server", env=ENV, timeout=5.0, tags=("network", "dynamo"),
+       settings={})
 def nats_server(ctx: Context) -> Result:
     """NATS_SERVER as Dynamo reads it (must start with nats://; default
     nats://localhost:4222), connected with Dynamo's auth precedence: server version, id,

@@ -15,7 +15,7 @@ RESOLVE_TIMEOUT = 2.0
 
 
 @check("nccl.interface", title="NCCL/MCCL socket interface",
-       env=[*NCCL_VARS, "GLOO_SOCKET_IFNAME"], timeout=6.0, tags=("network",))
+       env=[*NCCL_VARS, "GLOO_SOCKET_IFNAME"], timeout=6.0, tags=("network",), settings={})
 def nccl_interface(ctx: Context) -> Result:
     """NCCL_SOCKET_IFNAME and MCCL_SOCKET_IFNAME (MetaX's twin; parsing alike is UNCONFIRMED)
     evaluated with NCCL's own rules (comma-separated name prefixes, a leading '^' excludes,

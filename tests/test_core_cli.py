@@ -104,8 +104,14 @@ def test_every_format_renders(fmt):
         assert cases["demo.fail"].find("failure") is not None
         assert cases["demo.ok"].find("failure") is None
     else:
-        assert out.startswith("SGDOCTOR CRITICAL - ") and "fail=1" in out
-        assert len(out.strip().splitlines()) == 1
+        status, *long_output = out.strip().splitlines()
+        assert status.startswith("SGDOCTOR CRITICAL - ") and "fail=1" in status
+        # Nagios turns ';' into ':': none in the text. Problems worst first (demo.warn comes
+        # before demo.fail in the report), each with its remedy on the line after it.
+        assert ";" not in out
+        assert status.index("demo.fail") < status.index("demo.warn")
+        assert long_output == ["FAIL demo.fail: DEMO_FAIL=1", "  fix: unset DEMO_FAIL",
+                               "WARN demo.warn: something is risky", "  fix: look at it"]
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "prometheus", "junit"])

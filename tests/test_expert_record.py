@@ -149,13 +149,19 @@ def test_low_space_minimum_from_config_warns(tmp_path, config):
     assert [f["code"] for f in item["details"]["findings"]] == ["low_space"]
 
 
-@pytest.mark.parametrize("body", ['min_free_bytes = "lots"', "min_free_inodes = -1",
-                                  'probe_name = "../escape"', "probe_name = 3"])
+@pytest.mark.parametrize("body", ["min_free_inodes = -1", 'probe_name = "../escape"'])
 def test_bad_settings_are_a_check_error_naming_them(config, body):
     proc, item = run({}, config(body))
     assert proc.returncode == 3
     assert item["status"] == "error"
     assert body.split(" ")[0] in item["summary"]
+
+
+@pytest.mark.parametrize("body", ['min_free_bytes = "lots"', "probe_name = 3"])
+def test_settings_of_the_wrong_type_are_a_usage_error_naming_them(config, body):
+    proc = run_cli(["--only", "expert_record.dir", *config(body)])
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert f'[checks."expert_record.dir"] {body.split(" ")[0]}' in proc.stderr
 
 
 def test_table_output_names_the_problem(tmp_path):

@@ -176,8 +176,13 @@ def test_extra_ports_setting_and_bad_env(ns, tmp_path):
 def test_bad_ports_setting_is_an_error(tmp_path):
     from host_helpers import cli_result
     code, item = cli_result("host.ports", config_args(tmp_path, "host.ports",
-                                                      'ports = ["30000"]'))
+                                                      'ports = [70000]'))
     assert code == 3 and item["status"] == "error", item
+    # A wrong type is caught before anything runs: a usage error naming check and key.
+    from conftest import run_cli
+    proc = run_cli(["--only", "host.ports",
+                    *config_args(tmp_path, "host.ports", 'ports = ["30000"]')])
+    assert proc.returncode == 2 and '[checks."host.ports"] ports' in proc.stderr
 
 
 # --- what SGLang derives ------------------------------------------------------------------

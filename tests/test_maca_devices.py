@@ -438,5 +438,11 @@ def test_cli_no_devices_in_a_maca_container(tmp_path):
 def test_cli_bad_timeout_setting_is_an_error(tmp_path, needs_root):
     make_nodes(tmp_path)
     fake_smi(tmp_path / "mxdriver", HEALTHY)
-    code, res, _ = cli(tmp_path, {}, mx_smi_timeout="soon")
+    code, res, _ = cli(tmp_path, {}, mx_smi_timeout=-1)
     assert code == 3 and res["status"] == "error" and "mx_smi_timeout" in res["summary"]
+    # The wrong type is caught before anything runs: a usage error naming check and key.
+    config = tmp_path / "typed.toml"
+    config.write_text('[checks."maca.devices"]\nmx_smi_timeout = "soon"\n')
+    proc = run_cli(["--only", "maca.devices", "--config", str(config)])
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert '[checks."maca.devices"] mx_smi_timeout' in proc.stderr

@@ -19,7 +19,7 @@ from typing import Any
 from sgdoctor.errors import FailureKind, ProbeError
 
 __all__ = ["Status", "Result", "Finding", "Findings", "Context", "CheckSpec", "CheckFunc",
-           "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError"]
+           "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError", "SETTING_TYPES"]
 
 SPEC_ATTR = "__sgdoctor_check__"
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
@@ -195,6 +195,32 @@ class Context:
 
 CheckFunc = Callable[[Context], Result]
 
+# What a setting may be declared as: one of these types (float also takes an int), list[T]
+# of one of the scalars (a list whose items are all T), or a tuple of those (any of them).
+SETTING_TYPES: tuple[type, ...] = (str, int, float, bool, list, dict)
+_SCALARS = (str, int, float, bool)
+
+
+def _declared_type(kind: Any) -> bool:
+    if isinstance(kind, tuple):
+        return bool(kind) and all(_declared_type(k) and not isinstance(k, tuple) for k in kind)
+    if getattr(kind, "__origin__", None) is list:
+        args: tuple[Any, ...] = getattr(kind, "__args__", ())
+        return len(args) == 1 and args[0] in _SCALARS
+    return kind in SETTING_TYPES
+
+
+def _settings(declared: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+    if declared is None:
+        return None
+    for name, kind in declared.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"setting name {name!r} must be a non-empty string")
+        if not _declared_type(kind):
+            raise ValueError(f"setting {name!r}: declare str, int, float, bool, list, dict, "
+                             f"list[str] (or another scalar) or a tuple of them, not {kind!r}")
+    return tuple(declared.items())
+
 
 @dataclass(frozen=True)
 class CheckSpec:
@@ -209,6 +235,8 @@ class CheckSpec:
     tags: tuple[str, ...] = ()
     explain: str = ""
     source: str = "built-in"
+    # (name, type) of every setting the check reads; None: not declared (any key passes).
+    settings: tuple[tuple[str, Any], ...] | None = None
 
     def run(self, ctx: Context) -> Result:
         return self.func(ctx)
@@ -222,18 +250,27 @@ def _clean_doc(text: str) -> str:
 
 def check(id: str, *, title: str, env: Iterable[str] = (), timeout: float = 5.0,
           depends_on: Iterable[str] = (), tags: Iterable[str] = (),
-          explain: str | None = None) -> Callable[[CheckFunc], CheckFunc]:
-    """Declare a check. ``explain`` (default: the docstring) feeds ``sgdoctor explain``."""
+          explain: str | None = None,
+          settings: Mapping[str, Any] | None = None) -> Callable[[CheckFunc], CheckFunc]:
+    """Declare a check. ``explain`` (default: the docstring) feeds ``sgdoctor explain``.
+
+    ``settings`` names the keys of its config section (``[checks."<id>"]``) with their
+    types, e.g. ``{"libraries": list[str], "maca_dir": str}``; ``timeout`` is always
+    accepted. The runner validates them once: an unknown key or a wrong type is a usage
+    error (exit 2) naming the check and the key. Without a declaration any key passes.
+    """
 
     if not _ID.fullmatch(id):
         raise ValueError(f"invalid check id {id!r}: use letters, digits, '.', '_' and '-' "
                          "(monitoring keys on ids)")
+    declared = _settings(settings)
 
     def decorate(func: CheckFunc) -> CheckFunc:
         spec = CheckSpec(
             id=id, title=title, func=func, env=tuple(env), timeout=float(timeout),
             depends_on=tuple(depends_on), tags=tuple(tags),
             explain=_clean_doc(explain if explain is not None else (func.__doc__ or "")),
+            settings=declared,
         )
         setattr(func, SPEC_ATTR, spec)
         return func

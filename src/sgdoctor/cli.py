@@ -18,6 +18,7 @@ from sgdoctor.cli_common import (
     DeepOpt,
     FailOnOpt,
     FormatOpt,
+    HostRootOpt,
     IgnoreOpt,
     IntervalOpt,
     NoColorOpt,
@@ -29,10 +30,12 @@ from sgdoctor.cli_common import (
     WaitOpt,
     build_request,
     emit,
+    execute,
     exit_code_for,
-    run_gated,
+    plan_for,
     stdout_to_stderr,
 )
+from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError, Interrupted, SgdoctorError
 
 # Each module exposes register(app); subcommands live beside their own logic.
@@ -44,11 +47,6 @@ app = typer.Typer(
     help="Preflight doctor for SGLang on MetaX (MACA) nodes: probes the live host and says "
          "what is wrong and how to fix it.",
 )
-
-
-def env_snapshot() -> dict[str, str]:
-    """The environment, taken once: every check sees the same values."""
-    return dict(os.environ)
 
 
 def _version(value: bool) -> None:
@@ -63,21 +61,21 @@ def check_command(
     skip: SkipOpt = None, ignore: IgnoreOpt = None, fail_on: FailOnOpt = None,
     timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False, no_color: NoColorOpt = False, deep: DeepOpt = False,
-    wait: WaitOpt = None, interval: IntervalOpt = None,
+    wait: WaitOpt = None, interval: IntervalOpt = None, host_root: HostRootOpt = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Run the checks and print the report (the default command)."""
     if ctx.invoked_subcommand:
         return
-    env = env_snapshot()
+    env = snapshot()
     req = build_request(env, format=format, output=output, only=only, skip=skip,
                         ignore=ignore, fail_on=fail_on, timeout=timeout, checks_dir=checks_dir,
                         config=config, verbose=verbose, no_color=no_color, deep=deep,
-                        wait=wait, interval=interval)
-    report, signum = run_gated(req, env)
-    emit(report, req)
-    raise typer.Exit(exit_code_for(report, req, signum))
+                        wait=wait, interval=interval, host_root=host_root)
+    result = execute(plan_for(req), env)
+    emit(result.report, req)
+    raise typer.Exit(exit_code_for(result.report, req, result.signum))
 
 
 app.callback(invoke_without_command=True)(check_command)
@@ -92,7 +90,7 @@ def list_command(
     """Every check sgdoctor knows: id, title, variables read, where it comes from."""
     from sgdoctor.registry import discover
 
-    env = env_snapshot()
+    env = snapshot()
     req = build_request(env, checks_dir=checks_dir, config=config)
     with stdout_to_stderr():
         specs = discover(req.checks_dirs)
@@ -119,7 +117,7 @@ def explain_command(
     """What a check verifies, why it matters, and how to fix what it finds."""
     from sgdoctor.registry import discover
 
-    env = env_snapshot()
+    env = snapshot()
     req = build_request(env, checks_dir=checks_dir, config=config)
     specs = discover(req.checks_dirs)
     by_id = {s.id: s for s in specs}

@@ -8,37 +8,31 @@ point to that check instead of probing here, which keeps this command instant.
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import shutil
 import sys
-import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
 
-from sgdoctor.api import SPEC_ATTR, CheckSpec, Context, Result
+from sgdoctor.api import SPEC_ATTR, CheckSpec, Result
+from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError
 from sgdoctor.parse.catalogue import Entry, entries
 from sgdoctor.parse.verdict import shown
 from sgdoctor.redact import MASK
 
-__all__ = ["register", "rows", "render_table"]
+__all__ = ["register", "rows"]
 
 FORMATS = ("table", "json")
 LANGS = ("en", "zh")
-HEADERS = {"en": ("variable", "value", "verdict", "effect", "meaning"),
-           "zh": ("变量", "值", "结论", "实际效果", "含义")}
-UNSET = {"en": "(unset)", "zh": "（未设置）"}
+TIMEOUT = 5.0   # these checks are pure; the limit only guards against a bug in one
 
 
-def _env_checks() -> dict[str, CheckSpec]:
+def _env_checks() -> list[CheckSpec]:
     from sgdoctor.checks import env_paths, env_values
 
-    funcs = [*env_values.CHECKS, *env_paths.CHECKS]
-    return {getattr(f, SPEC_ATTR).id: getattr(f, SPEC_ATTR) for f in funcs}
+    return [getattr(f, SPEC_ATTR) for f in [*env_values.CHECKS, *env_paths.CHECKS]]
 
 
 def _value(entry: Entry, env: Mapping[str, str], redact: Any) -> str | None:
@@ -50,15 +44,12 @@ def _value(entry: Entry, env: Mapping[str, str], redact: Any) -> str | None:
     return shown(redact.text(env[entry.name]), 200)
 
 
-def _judge(entry: Entry, env: Mapping[str, str],
-           checks: Mapping[str, CheckSpec]) -> Result | None:
-    """The same verdict `sgdoctor check` gives (these checks are pure: no probing)."""
-    from sgdoctor.runner import call_check
+def _judge(env: Mapping[str, str]) -> dict[str, Result]:
+    """The same verdicts `sgdoctor check` gives, through the same runner."""
+    from sgdoctor.runner import RunPlan, run_plan
 
-    spec = checks.get(entry.check)
-    if spec is None:
-        return None
-    return call_check(spec, Context(env, deadline=time.monotonic() + 5))
+    plan = RunPlan(specs=tuple(_env_checks()), timeout=TIMEOUT)
+    return {o.spec.id: o.result for o in run_plan(plan, env)}
 
 
 def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
@@ -66,10 +57,10 @@ def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
     from sgdoctor.redact import Redactor
 
     redact = Redactor(env)
-    checks = _env_checks()
+    verdicts = _judge(env)
     out = []
     for entry in entries():
-        result = _judge(entry, env, checks)
+        result = verdicts.get(entry.check)
         is_set = entry.name in env
         if result is None:
             status = None
@@ -92,36 +83,6 @@ def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
     return [redact.any(row) for row in out]
 
 
-def render_table(data: list[dict[str, Any]], lang: str, width: int) -> str:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from sgdoctor.api import Status
-    from sgdoctor.report.table import STYLE
-
-    out = io.StringIO()
-    console = Console(file=out, width=width, no_color=True, color_system=None, emoji=False,
-                      highlight=False, legacy_windows=False)
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    head = HEADERS[lang]
-    table.add_column(head[0], no_wrap=True, overflow="fold")
-    table.add_column(head[1], overflow="fold", max_width=30)
-    table.add_column(head[2], no_wrap=True)
-    table.add_column(head[3], overflow="fold", ratio=3)
-    table.add_column(head[4], overflow="fold", ratio=2)
-    for row in data:
-        status = row["status"]
-        label = Text(status or "see", style=STYLE.get(Status(status), "") if status else "dim")
-        effect = Text(row["effect"])
-        if row["remedy"] and status in ("warn", "fail"):
-            effect.append(f"\n→ {row['remedy']}")
-        value = row["value"] if row["set"] else UNSET[lang]
-        table.add_row(row["name"], value, label, effect, row["meaning"])
-    console.print(table)
-    return "\n".join(line.rstrip() for line in out.getvalue().split("\n"))
-
-
 def _write(text: str) -> None:
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     sys.stdout.flush()
@@ -139,13 +100,16 @@ def env_command(
         raise ConfigError(f"--format {format!r}: choose table or json")
     if lang not in LANGS:
         raise ConfigError(f"--lang {lang!r}: choose en or zh")
-    env = dict(os.environ)
+    from sgdoctor.report import envtable
+    from sgdoctor.report.output import terminal_width, utf8_stream
+
+    env = snapshot()
     data = [r for r in rows(env, lang) if r["set"] or not only_set]
     if format == "json":
         _write(json.dumps({"lang": lang, "variables": data}, indent=2, ensure_ascii=False) + "\n")
         return
-    width = max(100, shutil.get_terminal_size((160, 24)).columns)
-    _write(render_table(data, lang, width))
+    _write(envtable.render(data, lang, terminal_width(sys.stdout),
+                           unicode=utf8_stream(sys.stdout)))
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from sgdoctor.cli_common import (
     ConfigOpt,
     DeepOpt,
     FailOnOpt,
+    HostRootOpt,
     IgnoreOpt,
     IntervalOpt,
     NoColorOpt,
@@ -28,12 +29,14 @@ from sgdoctor.cli_common import (
     VerboseOpt,
     WaitOpt,
     build_request,
+    execute,
     exit_code_for,
-    render,
-    run_gated,
-    write_atomic,
+    plan_for,
+    render_options,
 )
-from sgdoctor.report import Report
+from sgdoctor.environ import snapshot
+from sgdoctor.report import Report, reporter
+from sgdoctor.report.output import write_atomic
 
 ReportOpt = Annotated[str | None, typer.Option(
     "--report", help="Also write the JSON report to FILE (atomically).")]
@@ -77,25 +80,11 @@ def startup_environment() -> dict[bytes, bytes] | None:
     return {key: value for key, sep, value in pairs if sep and key}
 
 
-def compact_lines(report: Report) -> str:
-    """One line per check that is not ok or skipped: greppable in container logs."""
-    lines = []
-    for c in report.checks:
-        if c.status.value in ("ok", "skip"):
-            continue
-        line = f"sgdoctor: {c.status.value} {c.id}: {c.summary}"
-        if c.remedy:
-            line += f" -- fix: {c.remedy}"
-        lines.append(line.replace("\n", " "))
-    counts = ", ".join(f"{v} {k}" for k, v in report.counts.items() if v)
-    lines.append(f"sgdoctor: {report.status.value}: {counts or 'no checks'}")
-    return "\n".join(lines) + "\n"
-
-
 def report_to_stderr(report: Report, req: RunRequest) -> None:
+    """The table on a terminal; log lines (one per problem) anywhere else."""
     tty = sys.stderr.isatty()
-    sys.stderr.write(render(report, "table", color=req.color and tty, stream=sys.stderr)
-                     if tty else compact_lines(report))
+    options = render_options(req, sys.stderr, color=req.color and tty)
+    sys.stderr.write(reporter("table" if tty else "lines").render(report, options))
     sys.stderr.flush()
 
 
@@ -107,22 +96,21 @@ def register(app: typer.Typer) -> None:
         fail_on: FailOnOpt = None, timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None,
         config: ConfigOpt = None, wait: WaitOpt = None, interval: IntervalOpt = None,
         report: ReportOpt = None, verbose: VerboseOpt = False, no_color: NoColorOpt = False,
-        deep: DeepOpt = False,
+        deep: DeepOpt = False, host_root: HostRootOpt = None,
     ) -> None:
         """Run the checks; unless one fails, replace sgdoctor with COMMAND (same PID)."""
-        env = dict(os.environ)
+        env = snapshot()
         req = build_request(env, only=only, skip=skip, ignore=ignore, fail_on=fail_on,
                             timeout=timeout, checks_dir=checks_dir, config=config,
                             verbose=verbose, no_color=no_color, deep=deep, wait=wait,
-                            interval=interval)
+                            interval=interval, host_root=host_root)
+        plan = plan_for(req)
         program = resolve_command(command[0], env.get("PATH"))
-        result, signum = run_gated(req, env)
+        run = execute(plan, env)
         if report:
-            from sgdoctor.report import json as json_fmt
-
-            write_atomic(report, json_fmt.render(result))
-        report_to_stderr(result, req)
-        code = exit_code_for(result, req, signum)
+            write_atomic(report, reporter("json").render(run.report, render_options(req)))
+        report_to_stderr(run.report, req)
+        code = exit_code_for(run.report, req, run.signum)
         if code not in (0, 3):
             raise typer.Exit(code)
         sys.stdout.flush()

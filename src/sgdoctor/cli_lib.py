@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError
 
 
@@ -127,7 +128,7 @@ def lib_command(
     if format not in ("table", "json"):
         raise ConfigError(f"--format {format!r}: choose table or json")
     try:
-        resolver = Resolver(dict(os.environ))
+        resolver = Resolver(snapshot())
         items = [describe(resolver, name) for name in names]
     except LoaderError as exc:
         raise ConfigError(f"cannot model the dynamic loader: {exc}") from None

@@ -52,10 +52,10 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None, no_color: NoColorOpt = False,
     ) -> None:
         """Every node reaches every other over its Gloo interface (meeting in etcd)."""
-        from sgdoctor.cli import env_snapshot
+        from sgdoctor.environ import snapshot
         from sgdoctor.parse.mesh import check_name
 
-        env = env_snapshot()
+        env = snapshot()
         req = build_request(env, format=format, output=output, fail_on=fail_on,
                             timeout=timeout, config=config, no_color=no_color)
         name = name if name is not None else socket.gethostname()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -15,19 +14,19 @@ from sgdoctor.cli_common import (
     ConfigOpt,
     DeepOpt,
     FailOnOpt,
+    HostRootOpt,
     IgnoreOpt,
     OnlyOpt,
     SkipOpt,
     TimeoutOpt,
     VerboseOpt,
     build_request,
-    discover_selected,
-    exit_code_for,
-    parse_duration,
-    render,
-    run_once,
+    plan_for,
 )
+from sgdoctor.durations import parse_duration
+from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError
+from sgdoctor.report import RenderOptions, exit_code
 
 DEFAULT_LISTEN = "127.0.0.1:9796"
 
@@ -43,29 +42,32 @@ def register(app: typer.Typer) -> None:
         only: OnlyOpt = None, skip: SkipOpt = None, ignore: IgnoreOpt = None,
         fail_on: FailOnOpt = None, timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None,
         config: ConfigOpt = None, verbose: VerboseOpt = False, deep: DeepOpt = False,
+        host_root: HostRootOpt = None,
     ) -> None:
         """Serve /healthz, /metrics and /report from checks run every interval."""
+        from sgdoctor import runner
         from sgdoctor.serve import Checker, Latest, Server, make_handler, parse_listen
 
-        env = dict(os.environ)
+        env = snapshot()
         req = build_request(env, only=only, skip=skip, ignore=ignore, fail_on=fail_on,
                             timeout=timeout, checks_dir=checks_dir, config=config,
-                            verbose=verbose, no_color=True, deep=deep)
+                            verbose=verbose, no_color=True, deep=deep, host_root=host_root)
         every = parse_duration(interval, "--interval")
         try:
             address = parse_listen(listen)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        specs = discover_selected(req)
+        # serve re-runs every interval: its own loop, not --wait's.
+        plan = plan_for(req, wait=False)
         latest = Latest()
         handler = make_handler(
-            latest, lambda report, fmt: render(report, fmt, fail_on=req.fail_on),
-            lambda report: exit_code_for(report, req) != 1, first_wait=req.timeout + 1.0)
+            latest, RenderOptions(fail_on=req.fail_on, verbose=req.verbose),
+            lambda report: exit_code(report, req.fail_on) != 1, first_wait=req.timeout + 1.0)
         try:
             server = Server(address, handler)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {listen}: {exc.strerror}") from None
-        checker = Checker(lambda: run_once(req, env, specs), every, latest)
+        checker = Checker(lambda: runner.run(plan, env).report, every, latest)
 
         def stop(signum: int, frame: object) -> None:
             checker.stopped.set()
@@ -75,7 +77,7 @@ def register(app: typer.Typer) -> None:
         signal.signal(signal.SIGINT, stop)
         host, port = server.server_address[:2]
         sys.stderr.write(f"sgdoctor serve: listening on {host}:{port}, "
-                         f"running {len(specs)} checks every {every:g} s\n")
+                         f"running {len(plan.specs)} checks every {every:g} s\n")
         sys.stderr.flush()
         checker.start()
         server.serve_forever(poll_interval=0.2)

@@ -77,5 +77,5 @@ def nagios_spec(path: Path) -> CheckSpec:
         id="plugin." + (re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "_"),
         title=f"Plugin {path.name}", func=run, timeout=10.0,
         explain=f"Nagios-protocol plugin {path}: exit 0/1/2/3 maps to ok/warn/fail/error.",
-        source=f"dir {path}",
+        source=f"dir {path}", settings=(("args", list[str]),),
     )

@@ -115,3 +115,4 @@ def discover(checks_dirs: Iterable[str] = (), *, entry_points: bool = True) -> l
                 f"and by {spec.source}")
         seen[spec.id] = spec
     return specs
+

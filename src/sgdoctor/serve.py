@@ -14,15 +14,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from sgdoctor.report import Report
+from sgdoctor.report import FORMATS, RenderOptions, Report, reporter
 
-CONTENT_TYPES = {
-    "json": "application/json; charset=utf-8",
-    "prometheus": "text/plain; version=0.0.4; charset=utf-8",
-    "table": "text/plain; charset=utf-8",
-    "nagios": "text/plain; charset=utf-8",
-    "junit": "application/xml; charset=utf-8",
-}
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json; charset=utf-8"
 
 
 class Latest:
@@ -68,8 +63,10 @@ class Checker(threading.Thread):
             self.stopped.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
 
-def make_handler(latest: Latest, render: Callable[[Report, str], str],
+def make_handler(latest: Latest, options: RenderOptions,
                  healthy: Callable[[Report], bool], first_wait: float) -> type:
+    """Every path renders the latest report through the reporter registry."""
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "sgdoctor"
         sys_version = ""
@@ -91,24 +88,24 @@ def make_handler(latest: Latest, render: Callable[[Report, str], str],
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             url = urlsplit(self.path)
             if url.path not in ("/healthz", "/metrics", "/report"):
-                self._send(404, "not found: try /healthz, /metrics or /report\n",
-                           CONTENT_TYPES["table"])
+                self._send(404, "not found: try /healthz, /metrics or /report\n", TEXT)
                 return
             fmt = {"/healthz": "json", "/metrics": "prometheus"}.get(url.path, "json")
             if url.path == "/report":
                 fmt = parse_qs(url.query).get("format", ["json"])[0]
-                if fmt not in CONTENT_TYPES:
+                if fmt not in FORMATS:
                     self._send(400, f"unknown format {fmt!r}: choose one of "
-                               f"{', '.join(CONTENT_TYPES)}\n", CONTENT_TYPES["table"])
+                               f"{', '.join(FORMATS)}\n", TEXT)
                     return
             report = latest.get(first_wait)
             if report is None:
                 self._send(503, json.dumps({"status": "starting",
                                             "detail": "the first run has not finished"}) + "\n",
-                           CONTENT_TYPES["json"])
+                           JSON)
                 return
             code = 200 if url.path != "/healthz" or healthy(report) else 503
-            self._send(code, render(report, fmt), CONTENT_TYPES[fmt])
+            chosen = reporter(fmt)
+            self._send(code, chosen.render(report, options), chosen.content_type)
 
         do_HEAD = do_GET  # noqa: N815
 

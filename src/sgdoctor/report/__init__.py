@@ -1,21 +1,31 @@
-"""The report: what every format renders. Built once, redacted once, never probed again."""
+"""The report: what every format renders. Built once, redacted once, never probed again.
+
+Reporters (one per file here) share one interface, :class:`Reporter`, and one registry,
+:func:`reporter`: the CLI, `serve` and `exec` all render through it. A format's module is
+imported only when that format is used (the table's rich is slow to import).
+"""
 
 from __future__ import annotations
 
+import importlib
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from sgdoctor import __version__
 from sgdoctor.api import Status
+from sgdoctor.engine import Outcome
 from sgdoctor.redact import Redactor
-from sgdoctor.runner import Outcome
 
 SCHEMA_VERSION = 1
+# The formats a user can ask for (--format, serve's ?format=), in the order help lists them.
 FORMATS = ("table", "json", "prometheus", "junit", "nagios")
+# Every reporter: format name -> module under sgdoctor.report ("lines": exec's log lines).
+_MODULES = {"table": "table", "json": "json", "prometheus": "prometheus", "junit": "junit",
+            "nagios": "nagios", "lines": "lines"}
 ORDER = (Status.OK, Status.WARN, Status.FAIL, Status.SKIP, Status.ERROR)
 
 
@@ -93,6 +103,45 @@ def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started
         for o in outcomes
     ]
     return Report(socket.gethostname(), started_at, duration_ms, checks)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to show a report: the gate (`fail_on`), colour, `verbose` (the table lists
+    skipped checks in full), the terminal's `width` (None: the reporter's default) and
+    whether the output can carry non-ASCII glyphs."""
+
+    fail_on: str = "fail"
+    color: bool = False
+    verbose: bool = False
+    width: int | None = None
+    unicode: bool = True
+
+
+def _default_exit(report: Report, options: RenderOptions) -> int:
+    return exit_code(report, options.fail_on)
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """One output format: its name, HTTP content type, how to render a report, and the
+    exit code a report means in this format (design.md's, or Nagios' for nagios)."""
+
+    name: str
+    content_type: str
+    render: Callable[[Report, RenderOptions], str]
+    exit_code: Callable[[Report, RenderOptions], int] = _default_exit
+
+
+def reporter(name: str) -> Reporter:
+    """The registered reporter for a format name; KeyError for an unknown one."""
+    module = importlib.import_module(f"sgdoctor.report.{_MODULES[name]}")
+    found: Reporter = module.REPORTER
+    return found
+
+
+def render(report: Report, name: str, options: RenderOptions | None = None) -> str:
+    return reporter(name).render(report, options or RenderOptions())
 
 
 def exit_code(report: Report, fail_on: str = "fail") -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from sgdoctor.api import Status
-from sgdoctor.report import Report
+from sgdoctor.report import RenderOptions, Report, Reporter
 
 _XML_SAFE = {i: None for i in range(32) if i not in (9, 10, 13)}
 
@@ -14,7 +14,7 @@ def _clean(text: str) -> str:
     return text.translate(_XML_SAFE)
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     counts = report.counts
     suite = ET.Element("testsuite", {
         "name": "sgdoctor", "tests": str(len(report.checks)),
@@ -39,3 +39,6 @@ def render(report: Report) -> str:
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+REPORTER = Reporter("junit", "application/xml; charset=utf-8", render)

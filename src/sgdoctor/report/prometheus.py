@@ -6,14 +6,14 @@ with no regex.
 
 from __future__ import annotations
 
-from sgdoctor.report import ORDER, Report
+from sgdoctor.report import ORDER, RenderOptions, Report, Reporter
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     lines = [
         "# HELP sgdoctor_check_status 1 when the check ended in that status, else 0.",
         "# TYPE sgdoctor_check_status gauge",
@@ -42,3 +42,6 @@ def render(report: Report) -> str:
         "sgdoctor_up 1",
     ]
     return "\n".join(lines) + "\n"
+
+
+REPORTER = Reporter("prometheus", "text/plain; version=0.0.4; charset=utf-8", render)

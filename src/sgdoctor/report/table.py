@@ -1,52 +1,75 @@
-"""The operator's table: a row per check, the remedy under every problem, counts last."""
+"""The operator's table: a row per check, every remedy on its own line under the problem,
+counts last. Check ids, paths and commands are never split (report.layout); an id wider
+than its column gets the row's first line to itself."""
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from sgdoctor.api import Status
-from sgdoctor.report import ORDER, Report
+from sgdoctor.report import ORDER, RenderOptions, Report, Reporter
+from sgdoctor.report.layout import style, width_of, wrap
 
 STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red",
          Status.SKIP: "dim", Status.ERROR: "magenta"}
 GLYPH = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "?"}
+ID_MAX = 28      # widest check column; longer ids take a line of their own
+MIN_TEXT = 30    # the finding column never gets narrower than this (if the terminal allows)
+PROBLEMS = (Status.WARN, Status.FAIL, Status.ERROR)
 
 
-def render(report: Report, *, color: bool = False, width: int | None = None,
-           unicode: bool = True, show_skipped: bool = False) -> str:
-    """Skipped checks are one line unless asked for: not applicable is not news."""
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, color_system=(
-        "standard" if color else None), width=width or 100, emoji=False, highlight=False,
-        legacy_windows=False)
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False,
-                  expand=False)
-    table.add_column("status", no_wrap=True)
-    table.add_column("check", overflow="fold", max_width=28)
-    table.add_column("finding", overflow="fold", ratio=1)
-    skipped = [c for c in report.checks if c.status is Status.SKIP]
-    for c in report.checks:
-        if c.status is Status.SKIP and not show_skipped:
+def _label(status: Status, unicode: bool) -> str:
+    return f"{GLYPH[status]} {status.value}" if unicode else status.value.upper()
+
+
+def remedy_lines(remedy: str, width: int, arrow: str, color: bool = False) -> list[str]:
+    """One arrow line per remedy (remedies are joined by newlines), wrapped at spaces under
+    the arrow; also used by `sgdoctor env`."""
+    lines = []
+    pad = " " * (width_of(arrow) + 1)
+    for item in (r.strip() for r in remedy.splitlines()):
+        if not item:
             continue
-        label = f"{GLYPH[c.status]} {c.status.value}" if unicode else c.status.value.upper()
-        finding = Text(c.summary)
-        if c.remedy and c.status in (Status.WARN, Status.FAIL, Status.ERROR):
-            finding.append("\n→ " if unicode else "\n-> ", style="bold")
-            finding.append(c.remedy)
-        table.add_row(Text(label, style=STYLE[c.status]), Text(c.id), finding)
-    console.print(table)
-    if skipped and not show_skipped:
-        console.print(Text(f"skipped (not applicable here; --verbose says why): "
-                           f"{', '.join(c.id for c in skipped)}", style="dim"))
+        wrapped = wrap(item, width - len(pad))
+        lines.append(style(arrow, "bold", color) + " " + wrapped[0])
+        lines += [pad + line for line in wrapped[1:]]
+    return lines
+
+
+def render(report: Report, options: RenderOptions | None = None) -> str:
+    """Skipped checks are one line unless asked for (verbose): not applicable is not news."""
+    opts = options or RenderOptions()
+    width, color = opts.width or 100, opts.color
+    arrow = "→" if opts.unicode else "->"
+    shown = [c for c in report.checks if c.status is not Status.SKIP or opts.verbose]
+    status_w = max([len("status"), *(width_of(_label(c.status, opts.unicode)) for c in shown)])
+    longest = max([len("check"), *(len(c.id) for c in shown)])
+    id_w = max(len("check"), min(longest, ID_MAX, width - status_w - 4 - MIN_TEXT))
+    indent = " " * (status_w + 2 + id_w + 2)
+    text_w = max(10, width - len(indent))
+    out = [style("status".ljust(status_w) + "  " + "check".ljust(id_w) + "  finding",
+                 "bold", color)]
+    for c in shown:
+        body = wrap(c.summary, text_w)
+        if c.remedy and c.status in PROBLEMS:
+            body += remedy_lines(c.remedy, text_w, arrow, color)
+        label = _label(c.status, opts.unicode)
+        head = style(label, STYLE[c.status], color) + " " * (status_w - width_of(label) + 2)
+        if len(c.id) > id_w:
+            out.append(head + c.id)
+        else:
+            out.append(head + c.id.ljust(id_w) + "  " + body.pop(0))
+        out += [indent + line for line in body]
+    skipped = [c.id for c in report.checks if c.status is Status.SKIP]
+    if skipped and not opts.verbose:
+        text = ("skipped (not applicable here; --verbose says why): " + ", ".join(skipped))
+        out += [style(line, "dim", color) for line in wrap(text, width)]
     counts = report.counts
     parts = [f"{counts[s.value]} {s.value}" for s in ORDER if counts[s.value]]
-    closing = Text(f"{report.status.value.upper()}: ", style=STYLE[report.status])
-    closing.append(", ".join(parts) or "no checks")
-    closing.append(f" in {report.duration_ms:.0f} ms on {report.hostname}")
-    console.print(closing)
-    text = out.getvalue()
-    return text if color else "\n".join(line.rstrip() for line in text.split("\n"))
+    verdict = f"{report.status.value.upper()}:"
+    closing = wrap(f"{verdict} {', '.join(parts) or 'no checks'} in "
+                   f"{report.duration_ms:.0f} ms on {report.hostname}", width)
+    closing[0] = style(verdict, STYLE[report.status], color) + closing[0][len(verdict):]
+    out += closing
+    return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+REPORTER = Reporter("table", "text/plain; charset=utf-8", render)

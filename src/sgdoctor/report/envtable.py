@@ -1,0 +1,47 @@
+"""`sgdoctor env`'s table: per variable a line with its verdict, name and value, then its
+effect (remedies under it, one per line) and its meaning, indented. Fits any width from 40
+columns: names and remedies are never split, values fold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sgdoctor.api import Status
+from sgdoctor.report.layout import style, width_of, wrap
+from sgdoctor.report.table import STYLE, remedy_lines
+
+HEADERS = {"en": ("variable", "value", "verdict", "effect", "meaning"),
+           "zh": ("变量", "值", "结论", "实际效果", "含义")}
+UNSET = {"en": "(unset)", "zh": "（未设置）"}
+VERDICT_W = 8
+
+
+def render(rows: Sequence[Mapping[str, Any]], lang: str, width: int, *,
+           color: bool = False, unicode: bool = True) -> str:
+    """Rows as `cli_env.rows` makes them (already redacted)."""
+    head = HEADERS[lang]
+    arrow = "→" if unicode else "->"
+    indent = " " * VERDICT_W
+    text_w = max(20, width - VERDICT_W)
+    out = [style(_pad(head[2], VERDICT_W) + f"{head[0]} = {head[1]}", "bold", color)]
+    for row in rows:
+        status = row["status"]
+        label = status or "see"
+        value = f"= {row['value']}" if row["set"] else UNSET[lang]
+        if len(row["name"]) + 1 + width_of(value) <= text_w:
+            first, rest = f"{row['name']} {value}", []
+        else:  # the name whole on its line; the value folds under it
+            first, rest = row["name"], wrap(value, text_w, fold=True)
+        name_style = STYLE[Status(status)] if status else "dim"
+        out.append(style(label, name_style, color) + " " * (VERDICT_W - len(label)) + first)
+        out += [indent + part for part in rest]
+        out += [indent + part for part in wrap(f"{head[3]}: {row['effect']}", text_w)]
+        if row["remedy"] and status in ("warn", "fail"):
+            out += [indent + part for part in remedy_lines(row["remedy"], text_w, arrow, color)]
+        out += [indent + part for part in wrap(f"{head[4]}: {row['meaning']}", text_w)]
+    return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(1, width - width_of(text))

@@ -1,0 +1,69 @@
+"""Where a rendered report goes: stdout, or a file written atomically; and what the
+terminal can show (its width, whether it takes UTF-8)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from sgdoctor.errors import ConfigError
+
+STDOUT = "-"
+
+
+def utf8_stream(stream: Any = None) -> bool:
+    encoding = (getattr(stream or sys.stdout, "encoding", None) or "").lower()
+    return encoding.replace("-", "") == "utf8"
+
+
+def terminal_width(stream: Any = None, env: Mapping[str, str] | None = None) -> int:
+    """$COLUMNS when set (as shutil does), else the terminal's width, else 80 on a terminal
+    that reports none (a 0×0 pty) and 100 off one (a log line); never below 40."""
+    columns = (os.environ if env is None else env).get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return max(40, int(columns))
+    stream = stream or sys.stdout
+    try:
+        if stream.isatty():
+            size = os.get_terminal_size(stream.fileno()).columns
+            return max(40, size) if size > 0 else 80
+    except (OSError, ValueError):
+        pass
+    return 100
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: readers never see half a report."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".sgdoctor-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_text(text: str, path: str | None = None, stream: TextIO | None = None) -> None:
+    """To `path` atomically, or to the stream (stdout) when there is none or it is '-'."""
+    if path and path != STDOUT:
+        write_atomic(path, text)
+        return
+    stream = stream or sys.stdout
+    stream.write(text)
+    stream.flush()

@@ -1,0 +1,89 @@
+"""Per-check settings (`[checks."<id>"]` in the config file), validated once per plan.
+
+One outcome for every bad setting: a ConfigError (exit 2) naming the check and the key,
+with a "did you mean" when a known name is close. A check's own limits on a value (a
+positive number, a plain file name) stay in the check; the key and its type are checked
+here, before anything runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sgdoctor.api import CheckSpec
+from sgdoctor.errors import ConfigError
+
+# Every check takes `timeout`: its own time limit in seconds, applied by the engine.
+COMMON = {"timeout": float}
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest known word, else ''."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def type_name(kind: Any) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(type_name(k) for k in kind)
+    if getattr(kind, "__origin__", None) is list:
+        item = kind.__args__[0]
+        return "a list of " + {str: "strings", int: "whole numbers", float: "numbers",
+                               bool: "booleans"}.get(item, type_name(item))
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+            list: "a list", dict: "a table"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def fits(value: Any, kind: Any) -> bool:
+    """Whether a TOML value has the declared type (float takes an int; bool is no number)."""
+    if isinstance(kind, tuple):
+        return any(fits(value, k) for k in kind)
+    if getattr(kind, "__origin__", None) is list:
+        return isinstance(value, list) and all(fits(v, kind.__args__[0]) for v in value)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _where(check_id: str) -> str:
+    return f'[checks."{check_id}"]'
+
+
+def validate_section(spec: CheckSpec, section: Mapping[str, Any]) -> None:
+    """Every key of one check's section is declared and has its declared type."""
+    declared = {**COMMON, **dict(spec.settings or ())}
+    for key, value in section.items():
+        if key not in declared:
+            if spec.settings is None:
+                continue
+            known = ", ".join(sorted(declared))
+            raise ConfigError(f"{_where(spec.id)} {key}: unknown setting of {spec.id}"
+                              f"{did_you_mean(key, declared)}; it takes: {known}")
+        kind = declared[key]
+        if not fits(value, kind):
+            raise ConfigError(f"{_where(spec.id)} {key} = {value!r}: expected "
+                              f"{type_name(kind)}")
+        if key == "timeout" and not value > 0:
+            raise ConfigError(f"{_where(spec.id)} timeout = {value!r}: expected a number of "
+                              "seconds above zero")
+
+
+def validate(settings: Mapping[str, Mapping[str, Any]], specs: Sequence[CheckSpec],
+             known_ids: Iterable[str] | None = None) -> None:
+    """Sections of the given specs are valid; with `known_ids` (every check this host
+    knows, selected or not) a section for an id that names no check is an error too."""
+    by_id = {s.id: s for s in specs}
+    if known_ids is not None:
+        ids = set(known_ids) | set(by_id)
+        for check_id in settings:
+            if check_id not in ids:
+                raise ConfigError(f"{_where(check_id)}: no check has the id {check_id!r}"
+                                  f"{did_you_mean(check_id, ids)} (see `sgdoctor list`)")
+    for check_id, section in settings.items():
+        spec = by_id.get(check_id)
+        if spec is not None:
+            validate_section(spec, section)
