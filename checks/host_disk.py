@@ -18,7 +18,7 @@ MIN_FREE_BYTES = 50 * GIB     # a 32B model in bf16 is ~65 GB, a 7-8B one ~16 GB
 
 
 @check("host.disk", title="Disk space for models and caches", env=ENV, timeout=3.0,
-       tags=("host",))
+       tags=("host",), settings={"min_free_bytes": (int, str)})
 def host_disk(ctx: Context) -> Result:
     """A model given as a hub id is downloaded into huggingface_hub's cache (HF_HUB_CACHE,
     else $HF_HOME/hub, else ~/.cache/huggingface/hub); a full disk there stops the server

@@ -16,7 +16,8 @@ SHOWN_PROVIDERS = 6
 
 
 @check("libs.duplicates", title="Libraries provided twice", env=ENV, timeout=15.0,
-       tags=("libs",))
+       tags=("libs",), settings={"max_files_per_dir": int, "ignore": list[str],
+                                 "extra_dirs": list[str]})
 def libs_duplicates(ctx: Context) -> Result:
     """Two files providing one library name on the loader's search path (LD_LIBRARY_PATH, the
     ld.so cache, the system directories), in MACA's directories, or vendored in site-packages

@@ -191,8 +191,13 @@ def test_settings_ignore_cap_and_bad_values(base):
     hurried = dups(env, base=base, config='[checks."libs.duplicates"]\ntimeout = 1\n')
     assert hurried["status"] in ("ok", "warn") and hurried["details"]["unexamined"] > 0, hurried
     assert "partial" in [f["code"] for f in hurried["details"]["findings"]]
-    bad = dups(env, base=base, config='[checks."libs.duplicates"]\nignore = "libdup.so.1"\n')
+    bad = dups(env, base=base, config='[checks."libs.duplicates"]\nignore = [""]\n')
     assert bad["status"] == "error" and "ignore" in bad["summary"], bad
+    # A wrong type is caught before anything runs: a usage error naming check and key.
+    (base / "typed.toml").write_text('[checks."libs.duplicates"]\nignore = "libdup.so.1"\n')
+    proc = run_cli(["--only", "libs.duplicates"],
+                   {**env, "SGDOCTOR_CONFIG": str(base / "typed.toml")})
+    assert proc.returncode == 2 and '[checks."libs.duplicates"] ignore' in proc.stderr
 
 
 def test_hostile_search_path_gets_a_verdict(base):
