@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import json_report, result_of, run_cli
 from sgdoctor.api import SPEC_ATTR, Context
 from sgdoctor.runner import call_check
 
@@ -340,3 +341,26 @@ def test_fifo_proc_modules_and_a_file_for_dev_infiniband(base):
 def test_unusable_host_root_is_an_error(base):
     result = rdma(base / "missing")
     assert result["status"] == "error" and "--host-root" in result["summary"], result
+
+
+def test_through_the_cli_with_host_root_in_json_and_prometheus(base):
+    """The real CLI, --host-root pointing at the prepared tree: JSON and Prometheus agree."""
+    root = make_tree(base, {"mlx5_0": {1: ACTIVE}, "mlx5_1": {1: DOWN}})
+    env = {"NCCL_IB_HCA": "=mlx5_1"}
+    proc = run_cli(["--host-root", str(root), "--only", "host.rdma", "--format", "json"], env)
+    assert proc.returncode == 1, proc.stderr
+    item = result_of(json_report(proc), "host.rdma")
+    assert item["status"] == "fail" and "mlx5_1 port 1 is DOWN, Polling" in item["summary"]
+    assert item["details"]["host_root"] == str(root)
+    assert [f["code"] for f in item["details"]["findings"]] == ["hca_inactive"]
+    prom = run_cli(["--host-root", str(root), "--only", "host.rdma", "--format",
+                    "prometheus"], env)
+    assert 'sgdoctor_check_status{check="host.rdma",status="fail"} 1' in prom.stdout
+    assert 'sgdoctor_check_status{check="host.rdma",status="ok"} 0' in prom.stdout
+    if os.path.exists("/sys/class/infiniband"):
+        return
+    # Without --host-root this machine has no RDMA device: the same variable fails there.
+    here = result_of(json_report(run_cli(["--only", "host.rdma", "--format", "json"], env)),
+                     "host.rdma")
+    assert here["status"] == "fail" and "no_devices" in [
+        f["code"] for f in here["details"]["findings"]], here
