@@ -154,7 +154,8 @@ def test_daemonset_sees_the_node_and_resolves_cluster_names():
     assert spec["hostNetwork"] is True
     assert spec["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert spec["nodeSelector"] and spec["tolerations"]
-    host_root = "/host"
+    command = _daemonset_container()["command"]
+    host_root = command[command.index("--host-root") + 1]
     (mount,) = [m for m in _daemonset_container()["volumeMounts"]
                 if m["mountPath"] == host_root]
     assert mount["readOnly"] is True
@@ -196,6 +197,7 @@ def test_daemonset_command_serves_a_node_mounted_read_only(tmp_path, needs_root)
     command[command.index("--listen") + 1] = "127.0.0.1:0"
     host = tmp_path / "host"
     host.mkdir()
+    command[command.index("--host-root") + 1] = str(host)
     argv = shlex.join([sys.executable, "-m", "sgdoctor", *command[1:]])
     script = (f"mount --rbind / {shlex.quote(str(host))} && "
               f"mount -o remount,bind,ro {shlex.quote(str(host))} && exec {argv}")
@@ -217,6 +219,10 @@ def test_daemonset_command_serves_a_node_mounted_read_only(tmp_path, needs_root)
         (devices,) = [c for c in doc["checks"] if c["id"] == "maca.devices"]
         assert devices["ignored"]["status"] == "fail"
         assert "given no GPU" in devices["ignored"]["reason"]
+        # The host checks read the node through the host root, not the container's own /.
+        (shm,) = [c for c in doc["checks"] if c["id"] == "host.shm"]
+        assert shm["details"]["path"] == f"{host}/dev/shm"
+        assert shm["status"] != "fail", shm
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
