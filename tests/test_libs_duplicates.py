@@ -84,6 +84,25 @@ def test_the_same_file_twice_is_not_a_duplicate(base):
     assert result["status"] == "ok", result
 
 
+def test_glibc_hwcaps_variants_are_not_duplicates(base):
+    """A build for newer CPUs in glibc-hwcaps/ beside the plain one is on purpose."""
+    help_text = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--help"], capture_output=True,
+                               text=True).stdout
+    if "x86-64-v2 (supported, searched)" not in help_text:
+        pytest.skip("this CPU/loader does not search glibc-hwcaps/x86-64-v2")
+    variant = lib(base / "a" / "glibc-hwcaps" / "x86-64-v2", "libdup.so.1", 2)
+    lib(base / "a", "libdup.so.1", 1)
+    result = dups({"LD_LIBRARY_PATH": str(base / "a")})
+    assert result["status"] == "ok", result
+    # Another directory's copy still counts, and the hwcaps variant is the winner named.
+    other = lib(base / "b", "libdup.so.1", 3)
+    two = dups({"LD_LIBRARY_PATH": f"{base / 'a'}:{base / 'b'}"})
+    assert two["status"] == "warn", two
+    entry = two["details"]["duplicates"][0]
+    assert entry["winner"] == str(variant)
+    assert [p["path"] for p in entry["providers"]] == [str(variant), str(other)]
+
+
 def test_files_the_loader_would_not_take_are_not_providers(base):
     lib(base / "a", "libdup.so.1", 1)
     (base / "fifo").mkdir()

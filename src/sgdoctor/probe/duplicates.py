@@ -249,19 +249,42 @@ def find_duplicates(env: Mapping[str, str], resolver, *, extra_dirs: Iterable[st
         if not _maybe_twice(name, listed.get(name, ()), extras.get(name, ()), cache, facts):
             continue
         providers: list[Provider] = []
-        on_path = resolver.copies(name)
+        on_path = _one_per_directory(resolver.copies(name), facts.subdirs())
         for path, step in on_path:
             _add(providers, path, step, facts.abi)
         for path in extras.get(name, ()):
             _add(providers, path, "ld.so.cache (never chosen)" if providers else "ld.so.cache",
                  facts.abi)
+        covered = {_base_dir(path, facts.subdirs()) for path, _ in on_path}
         for directory in listed.get(name, ()):
-            _add(providers, os.path.join(directory, name), roles[directory], facts.abi)
+            if os.path.normpath(directory) not in covered:
+                _add(providers, os.path.join(directory, name), roles[directory], facts.abi)
         if len(providers) > 1:
             winner = providers[0] if on_path else None
             result.duplicates.append(Duplicate(name, tuple(providers), winner))
     result.variants = cuda_variants(site_list)
     return result
+
+
+def _base_dir(path: str, subdirs: tuple[str, ...]) -> str:
+    """The search directory a copy was found in, capability subdirectory stripped."""
+    parent = os.path.normpath(os.path.dirname(path))
+    return next((parent[:-len(sub) - 1] for sub in subdirs
+                 if sub and parent.endswith("/" + sub)), parent)
+
+
+def _one_per_directory(copies: list[tuple[str, str]],
+                       subdirs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Drop glibc-hwcaps (and legacy HWCAP) variants beside the copy the loader takes from the
+    same directory: they are builds of one library for other CPUs, on purpose."""
+    out: list[tuple[str, str]] = []
+    bases: set[str] = set()
+    for path, step in copies:
+        base = _base_dir(path, subdirs)
+        if base not in bases:
+            bases.add(base)
+            out.append((path, step))
+    return out
 
 
 def _maybe_twice(name: str, dirs: Iterable[str], cached: Iterable[str], cache, facts) -> bool:
