@@ -93,7 +93,8 @@ def _judge(places: dict[str, str], hub_model: str | None, minimum: int,
             continue
         if facts.device is None or facts.free_bytes is None:
             continue
-        if hub_model and label == downloads_to and facts.read_only:
+        # Under --host-root the node's / is usually mounted read-only into the monitor.
+        if hub_model and label == downloads_to and facts.read_only and root.on_host:
             found.fail(f"{where} is on a read-only filesystem, but the model {shown(hub_model)} "
                        "must be downloaded there", f"point {label} at a writable "
                        "directory, or download the model beforehand and pass its path",

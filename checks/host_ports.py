@@ -14,6 +14,7 @@ from sgdoctor.parse.verdict import shown
 if TYPE_CHECKING:
     from sgdoctor.parse.ports import PlannedPort
     from sgdoctor.probe.hostports import PortFacts
+    from sgdoctor.probe.hostroot import HostRoot
 
 ENV = ("DYN_HTTP_PORT", "DYN_SYSTEM_PORT", "MASTER_PORT")
 ENV_PORTS = {"DYN_HTTP_PORT": "Dynamo frontend HTTP (DYN_HTTP_PORT)",
@@ -37,8 +38,9 @@ def host_ports(ctx: Context) -> Result:
     starts: a warning.
 
     Ports come from the launch command when sgdoctor knows it, else SGLang's defaults and
-    the variables above. Settings: ports (more ports to check), in_use ("fail"; "warn" or
-    "ignore" when monitoring a node whose server already runs and holds its ports).
+    the variables above. Settings: ports (more ports to check), in_use ("fail", "warn" or
+    "ignore"; default fail, and ignore under --host-root, where the node's running servers
+    hold their own ports).
     """
     from sgdoctor.parse.settings import choice_setting, ints_setting
     from sgdoctor.probe.hostports import port_facts
@@ -46,8 +48,11 @@ def host_ports(ctx: Context) -> Result:
 
     try:
         extra = ints_setting(ctx, "ports")
-        in_use = choice_setting(ctx, "in_use", "fail", ("fail", "warn", "ignore"))
         root = HostRoot.from_options(ctx.options)
+        # Under --host-root sgdoctor watches a node whose servers already run and hold
+        # their ports; before a launch (on the node itself) a held port is a fail.
+        in_use = choice_setting(ctx, "in_use", "fail" if root.on_host else "ignore",
+                                ("fail", "warn", "ignore"))
         planned, source = _planned(ctx, extra)
     except ValueError as exc:
         return Result.error(f'[checks."host.ports"] {exc}', env=ENV)
@@ -180,7 +185,7 @@ def _count(value: Any, default: int) -> int:
         else default
 
 
-def _holders(root: Any, facts: PortFacts, planned: list[PlannedPort],
+def _holders(root: HostRoot, facts: PortFacts, planned: list[PlannedPort],
              budget: float) -> dict[int, str]:
     from sgdoctor.parse.host import TCP_CLOSE, TCP_TIME_WAIT
     from sgdoctor.probe.hostports import socket_owners
@@ -191,7 +196,7 @@ def _holders(root: Any, facts: PortFacts, planned: list[PlannedPort],
     return socket_owners(root, inodes, time.monotonic() + budget) if inodes else {}
 
 
-def _judge_port(report: Any, root: Any, facts: PortFacts, item: PlannedPort,
+def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort,
                 holders: dict[int, str]) -> dict[str, Any]:
     from sgdoctor.parse.host import TCP_CLOSE, TCP_LISTEN, TCP_TIME_WAIT
     from sgdoctor.probe.hostports import try_bind

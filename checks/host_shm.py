@@ -29,7 +29,8 @@ def host_shm(ctx: Context) -> Result:
     Docker gives containers a 64 MB /dev/shm by default, which fails at two GPUs already.
 
     The check finds the mount holding /dev/shm (mountinfo), creates and allocates a real
-    1 MiB file there and removes it, then compares size and free space with what the node's
+    1 MiB file there and removes it (not under --host-root: that view of the node is a
+    monitor's, read-only), then compares size and free space with what the node's
     GPU count needs: the TP size when the launch command is known, else MACA_VISIBLE_DEVICES,
     else the render nodes beside /dev/mxcd.
 
@@ -53,7 +54,7 @@ def host_shm(ctx: Context) -> Result:
     gpus, source = _gpu_count(ctx, root)
     need = max(multi_min, gpus * (gpus - 1) * per_pair) if gpus >= 2 else 0
     floor = max(floor, need)
-    facts = probe_shm(root)
+    facts = probe_shm(root, write=root.on_host)
     path = shown(facts.path)
     details: dict[str, Any] = {
         "path": path, "gpus": gpus, "gpus_from": source, "required_bytes": need,
@@ -82,7 +83,8 @@ def host_shm(ctx: Context) -> Result:
     _judge_write(found, facts, path, fix)
     _judge_space(found, facts, path, gpus, source, need, floor, fix)
     size = _size(facts.size_bytes)
-    return found.result(f"{path}: {size}, {_size(facts.free_bytes)} free, writable; "
+    written = "writable" if facts.write_tested else "not write-tested under --host-root"
+    return found.result(f"{path}: {size}, {_size(facts.free_bytes)} free, {written}; "
                         f"{_need_text(gpus, source, need)}", details=details, env=ENV)
 
 

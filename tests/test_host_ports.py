@@ -224,9 +224,15 @@ def test_ports_given_by_the_launch_command(tmp_path):
                            "proc/1/net/tcp": TCP_HEADER + _tcp_line(40000, 0x0A, 777)})
     result = run_check("host.ports", options={"host_root": str(root),
                                                "ports": [{"port": 40000, "name": "--port"}]})
-    assert result.status is Status.FAIL, result
-    assert codes(result) == {"port_in_use", "ephemeral"}
-    assert result.summary.startswith("port 40000 (--port) is already in use")
+    assert result.status is Status.WARN, result      # under --host-root: in_use = "ignore"
+    assert codes(result) == {"ephemeral"}
+    assert ("port_in_use", "ok") in [(f["code"], f["status"])
+                                     for f in result.details["findings"]]
+    failing = run_check("host.ports", settings={"in_use": "fail"},
+                        options={"host_root": str(root), "ports": [{"port": 40000,
+                                                                    "name": "--port"}]})
+    assert failing.status is Status.FAIL and codes(failing) == {"port_in_use", "ephemeral"}
+    assert failing.summary.startswith("port 40000 (--port) is already in use")
     empty = run_check("host.ports", options={"host_root": str(root), "ports": []})
     assert empty.status is Status.SKIP
 

@@ -70,11 +70,24 @@ def test_big_enough_is_ok(unshare_ok):
 
 
 def test_probe_leaves_nothing_behind(tmp_path):
+    from sgdoctor.probe.hostroot import HostRoot
+    from sgdoctor.probe.hostshm import probe_shm
+
     root = _root(tmp_path, _shm_mounts(tmp_path))
     (root / "dev" / "shm" / "nccl-other").write_text("kept")
-    result = run_check("host.shm", options={"host_root": str(root)})
-    assert result.details["write_tested"] is True
+    facts = probe_shm(HostRoot(str(root)), write=True)
+    assert facts.write_tested and facts.write_error is None
     assert os.listdir(root / "dev" / "shm") == ["nccl-other"]
+
+
+def test_under_a_host_root_nothing_is_written(tmp_path):
+    root = _root(tmp_path, _shm_mounts(tmp_path))
+    result = run_check("host.shm", settings={"warn_below_bytes": 0},
+                       options={"host_root": str(root)})
+    assert result.status is Status.OK, result
+    assert result.details["write_tested"] is False
+    assert "not write-tested under --host-root" in result.summary
+    assert os.listdir(root / "dev" / "shm") == []
 
 
 def test_thresholds_are_settings(unshare_ok, tmp_path):

@@ -83,8 +83,10 @@ def _write_probe(path: str, size: int) -> tuple[ProbeError | None, int | None]:
     return None, None
 
 
-def probe_shm(root: HostRoot, *, probe_bytes: int = PROBE_BYTES) -> ShmFacts:
-    """Never raises: every failure is in the facts."""
+def probe_shm(root: HostRoot, *, write: bool = True,
+              probe_bytes: int = PROBE_BYTES) -> ShmFacts:
+    """Never raises: every failure is in the facts. ``write=False`` skips the segment probe
+    (a monitoring pod's view of the node is read-only, and the node's /dev/shm not its own)."""
     path = root.path(SHM_PATH)
     mount, mount_error = _mount(root)
     try:
@@ -102,10 +104,10 @@ def probe_shm(root: HostRoot, *, probe_bytes: int = PROBE_BYTES) -> ShmFacts:
         size, free = vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
     except OSError as exc:
         space_error = os_failure(exc, path)
-    write_error, write_errno = _write_probe(path, probe_bytes)
+    write_error, write_errno = _write_probe(path, probe_bytes) if write else (None, None)
     segments, segment_bytes = _segments(path)
     return ShmFacts(path, "dir", mount, mount_error, size, free, space_error, write_error,
-                    write_errno, write_tested=True,
+                    write_errno, write_tested=write,
                     device=(os.major(st.st_dev), os.minor(st.st_dev)),
                     segments=segments, segment_bytes=segment_bytes)
 
