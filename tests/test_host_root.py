@@ -105,3 +105,18 @@ def test_listdir_of_a_file_is_not_a_directory(tmp_path):
     with pytest.raises(ProbeError) as caught:
         root.listdir("/file/below")
     assert caught.value.kind is FailureKind.NOT_FOUND
+
+
+def test_resolve_follows_links_inside_the_root(tmp_path):
+    (tmp_path / "run" / "shm").mkdir(parents=True)
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "shm").symlink_to("/run/shm")           # absolute: the node's /run
+    (tmp_path / "data").symlink_to("run/../run")                # relative
+    (tmp_path / "loop").symlink_to("/loop")
+    root = HostRoot(str(tmp_path))
+    assert root.resolve("/dev/shm") == f"{tmp_path}/run/shm"
+    assert root.resolve("/data/shm/x") == f"{tmp_path}/run/shm/x"
+    assert root.resolve("/../../etc") == f"{tmp_path}/etc"      # never above the root
+    assert root.resolve("/loop/a") == f"{tmp_path}/loop/a"      # a loop ends, as ELOOP would
+    assert root.resolve("/") == str(tmp_path)
+    assert HostRoot().resolve("/dev/shm") == "/dev/shm"

@@ -243,3 +243,15 @@ def test_segments_already_there_are_counted(unshare_ok, tmp_path):
     assert item["status"] == "fail" and codes(item) == {"low_free"}, item
     assert item["details"]["segments"] == {"count": 2, "bytes": 80 << 20}
     assert "2 nccl-*/mccl-* segment(s) hold 80.0 MiB" in item["summary"]
+
+
+def test_a_dev_shm_symlink_is_followed_inside_the_host_root(tmp_path):
+    root = tree(tmp_path, {"proc/1/mountinfo": mountinfo_line("/")
+                           + mountinfo_line("/run/shm", device=device_of(tmp_path)),
+                           "run/shm/": "", "dev/": ""})
+    (root / "dev" / "shm").symlink_to("/run/shm")
+    result = run_check("host.shm", settings={"warn_below_bytes": 0},
+                       options={"host_root": str(root)})
+    assert result.details["path"] == f"{root}/run/shm" and result.details["kind"] == "dir"
+    assert result.status is Status.OK, result               # its own tmpfs, at /run/shm
+    assert result.details["mount"]["mount_point"] == "/run/shm"

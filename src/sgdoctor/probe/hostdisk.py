@@ -37,7 +37,7 @@ def _nearest_existing(path: str) -> tuple[str, bool]:
 
 def space_at(root: HostRoot, host_path: str) -> SpaceFacts:
     """Never raises; ``host_path`` is absolute on the node."""
-    local = os.path.normpath(root.path(host_path))
+    local = os.path.normpath(root.resolve(host_path))
     if os.path.lexists(local) and not os.path.isdir(local):
         return SpaceFacts(local, error=ProbeError(FailureKind.NOT_A_FILE,
                                                   f"{local}: not a directory"))

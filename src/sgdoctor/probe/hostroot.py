@@ -73,6 +73,38 @@ class HostRoot:
             raise ValueError(f"host path must be absolute: {host_path!r}")
         return host_path if self.on_host else self.root + host_path
 
+    def resolve(self, host_path: str) -> str:
+        """The local path of a node path with its symlinks followed INSIDE the root, as the
+        node would follow them (an absolute link such as /dev/shm -> /run/shm points into
+        the node's tree, not ours). Missing parts are kept as they are; never raises."""
+        if self.on_host:
+            return host_path
+        parts = [p for p in host_path.split("/") if p]
+        done: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            local = self.root + "/" + "/".join([*done, part])
+            try:
+                target = os.readlink(local)
+            except OSError:              # not a link, or missing: keep it
+                done.append(part)
+                continue
+            hops += 1
+            if hops > 40:                # ELOOP, as the kernel gives up
+                done.append(part)
+                continue
+            if target.startswith("/"):
+                done = []
+            parts = [p for p in target.split("/") if p] + parts
+        return self.root + "/" + "/".join(done) if done else self.root
+
     def proc_self(self, name: str) -> str:
         """``/proc/<node pid>/<name>`` under the root."""
         return self.path(f"/proc/{self.pid}/{name}")

@@ -28,6 +28,7 @@ PROBE_BYTES = 1 << 20
 @dataclass(frozen=True)
 class ShmFacts:
     path: str                            # the local path probed
+    node_path: str                       # the same path on the node, symlinks followed
     kind: str                            # "dir", "missing", "other" (a file, FIFO, ...)
     mount: MountEntry | None = None      # the mount holding the path, by mountinfo
     mount_error: ProbeError | None = None
@@ -43,7 +44,7 @@ class ShmFacts:
 
     @property
     def own_mount(self) -> bool:
-        return self.mount is not None and self.mount.mount_point == SHM_PATH
+        return self.mount is not None and self.mount.mount_point == self.node_path
 
     @property
     def visible(self) -> bool:
@@ -53,7 +54,7 @@ class ShmFacts:
                     and self.mount.device != self.device)
 
 
-def _mount(root: HostRoot) -> tuple[MountEntry | None, ProbeError | None]:
+def _mount(root: HostRoot, node_path: str) -> tuple[MountEntry | None, ProbeError | None]:
     try:
         text = root.read_text(f"/proc/{root.pid}/mountinfo")
     except ProbeError as exc:
@@ -62,7 +63,7 @@ def _mount(root: HostRoot) -> tuple[MountEntry | None, ProbeError | None]:
     if not entries:
         return None, ProbeError(FailureKind.INVALID, f"{root.proc_self('mountinfo')}: "
                                 "no mount line could be read")
-    return mount_for(entries, SHM_PATH), None
+    return mount_for(entries, node_path), None
 
 
 def _write_probe(path: str, size: int) -> tuple[ProbeError | None, int | None]:
@@ -87,16 +88,18 @@ def probe_shm(root: HostRoot, *, write: bool = True,
               probe_bytes: int = PROBE_BYTES) -> ShmFacts:
     """Never raises: every failure is in the facts. ``write=False`` skips the segment probe
     (a monitoring pod's view of the node is read-only, and the node's /dev/shm not its own)."""
-    path = root.path(SHM_PATH)
-    mount, mount_error = _mount(root)
+    path = root.resolve(SHM_PATH)
+    node_path = path if root.on_host else path[len(root.root):] or "/"
+    mount, mount_error = _mount(root, node_path)
     try:
         st = os.stat(path)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return ShmFacts(path, "missing", mount, mount_error)
-        return ShmFacts(path, "other", mount, mount_error, space_error=os_failure(exc, path))
+            return ShmFacts(path, node_path, "missing", mount, mount_error)
+        return ShmFacts(path, node_path, "other", mount, mount_error,
+                        space_error=os_failure(exc, path))
     if not stat.S_ISDIR(st.st_mode):
-        return ShmFacts(path, "other", mount, mount_error)
+        return ShmFacts(path, node_path, "other", mount, mount_error)
     size = free = None
     space_error = None
     try:
@@ -106,8 +109,8 @@ def probe_shm(root: HostRoot, *, write: bool = True,
         space_error = os_failure(exc, path)
     write_error, write_errno = _write_probe(path, probe_bytes) if write else (None, None)
     segments, segment_bytes = _segments(path)
-    return ShmFacts(path, "dir", mount, mount_error, size, free, space_error, write_error,
-                    write_errno, write_tested=write,
+    return ShmFacts(path, node_path, "dir", mount, mount_error, size, free, space_error,
+                    write_error, write_errno, write_tested=write,
                     device=(os.major(st.st_dev), os.minor(st.st_dev)),
                     segments=segments, segment_bytes=segment_bytes)
 
