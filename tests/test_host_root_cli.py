@@ -5,9 +5,13 @@ here), judged as a monitor of a node whose servers already run."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
-from conftest import json_report, result_of, run_cli
+from conftest import json_report, result_of, run_cli, unavailable
 from host_helpers import codes, config_args, device_of, mountinfo_line, tree
 
 LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
@@ -86,3 +90,40 @@ def test_a_missing_host_root_is_a_usage_error(tmp_path):
     proc = run_cli(["--only", "host.shm", "--host-root", str(tmp_path / "absent")])
     assert proc.returncode == 2
     assert "host root" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreadable_files_end_in_clear_verdicts():
+    """Root reads everything, so the CLI runs as nobody over a tree it may enter but whose
+    kernel files it may not read."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        unavailable("this test needs root and setpriv(1)")
+    base = tempfile.mkdtemp(prefix="sgdoctor-unreadable-")
+    try:
+        os.chmod(base, 0o755)
+        root = tree(Path(base), {
+            "proc/1/limits": LIMITS, "proc/1/mountinfo": mountinfo_line("/"),
+            "proc/1/status": "CapEff:\t0\nSeccomp:\t2\n", "proc/1/net/tcp": TCP,
+            "proc/sys/kernel/yama/ptrace_scope": "1\n",
+            "proc/sys/net/ipv4/ip_local_port_range": "32768 60999\n", "dev/shm/": ""})
+        for rel in ("proc/1/limits", "proc/1/mountinfo", "proc/sys/kernel/yama/ptrace_scope",
+                    "proc/sys/net/ipv4/ip_local_port_range", "proc/1/net/tcp"):
+            os.chmod(root / rel, 0)
+        for path in [root, *root.rglob("*")]:
+            if path.is_dir():
+                os.chmod(path, 0o755)
+        proc = run_cli(["--format", "json", "--only", "host.shm,host.limits,host.ptrace,"
+                        "host.ports", "--host-root", str(root)],
+                       prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        assert "Traceback" not in proc.stderr, proc.stderr
+        doc = json_report(proc)
+        expected = {"host.shm": {"mountinfo_unreadable"},
+                    "host.limits": {"limits_unreadable"},
+                    "host.ptrace": {"yama_unreadable"},
+                    "host.ports": {"range_unreadable", "sockets_unreadable"}}
+        for check_id, wanted in expected.items():
+            item = result_of(doc, check_id)
+            assert item["status"] == "warn", item
+            assert wanted <= codes(item), (check_id, item)
+            assert "Permission denied" in item["summary"], item
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
