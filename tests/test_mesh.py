@@ -310,9 +310,13 @@ def test_every_format_reports_the_mesh(etcd, fmt, expect, marker, code):
 
 
 def test_output_file_and_a_lone_node(etcd, tmp_path):
+    """Also: the config file's only/skip choose what `check` runs, never the mesh's check."""
     out = tmp_path / "mesh.json"
+    config = tmp_path / "sgdoctor.toml"
+    config.write_text('only = ["etcd.*"]\nskip = ["mesh.*"]\n')
     proc = run_cli(["mesh", "--group", "lone", "--expect", "1", "--timeout", "5s",
-                    "--format", "json", "--output", str(out), "--name", "solo"], _env(etcd))
+                    "--format", "json", "--output", str(out), "--name", "solo",
+                    "--config", str(config)], _env(etcd))
     assert proc.returncode == 0 and proc.stdout == ""
     doc = json.loads(out.read_text())
     result = result_of(doc, "mesh.gloo")

@@ -1,8 +1,8 @@
 """`sgdoctor mesh --group NAME --expect N`: prove the Gloo full mesh across the fleet.
 
-Thin: options in, the check mesh.gloo runs through the runner like any check (the rendezvous
-parameters as its options), one report through the usual pipeline (every --format, --output,
-exit codes); the table also draws the matrix.
+Thin: options in, a run plan with the one check mesh.gloo (the rendezvous parameters as its
+options) through the runner like any other, one report through the usual pipeline (every
+--format, --output, exit codes); the table also draws the matrix.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import signal
 import socket
-import time
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +27,10 @@ from sgdoctor.cli_common import (
     utf8_stdout,
 )
 from sgdoctor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sgdoctor.plan import RunRequest
+    from sgdoctor.report import Report
 
 DEFAULT_TIMEOUT = "60s"
 CHECK_ID = "mesh.gloo"
@@ -104,22 +108,21 @@ class _Signals:
             signal.signal(signum, old)
 
 
-def _run(env: dict[str, str], req: Any, *, group: str, name: str, expect: int,
-         port: int) -> tuple[Any, int | None]:
+def _run(env: Mapping[str, str], req: RunRequest, *, group: str, name: str, expect: int,
+         port: int) -> tuple[Report, int | None]:
+    """mesh.gloo through the run plan: --timeout is its own limit as well as the run's, the
+    rendezvous parameters are its options; the config's only/skip are `check`'s, not ours."""
+    from sgdoctor import runner
+    from sgdoctor.cli_common import plan_for
     from sgdoctor.registry import builtin_specs
-    from sgdoctor.report import build_report
-    from sgdoctor.runner import run_checks
 
     spec = next(s for s in builtin_specs() if s.id == CHECK_ID)
-    # --timeout is the mesh check's own limit as well as the run's.
     settings = {**req.settings, CHECK_ID: {**req.settings.get(CHECK_ID, {}),
                                            "timeout": req.timeout}}
-    started_wall, started = time.time(), time.monotonic()
+    mine = dataclasses.replace(req, only=(), skip=(), wait=None, settings=settings)
     with _Signals() as signals:
-        options = {**req.options, "group": group, "name": name, "expect": expect,
-                   "port": port, "settings": req.settings, "stop": signals.reason}
-        outcomes = run_checks([spec], env, timeout=req.timeout, settings=settings,
-                              options=options)
-    report = build_report(outcomes, env, started_at=started_wall,
-                          duration_ms=(time.monotonic() - started) * 1000)
-    return dataclasses.replace(report, hostname=name), signals.signum
+        plan = plan_for(mine, known=[spec], wait=False, extra_options={
+            "group": group, "name": name, "expect": expect, "port": port,
+            "settings": req.settings, "stop": signals.reason})
+        result = runner.run(plan, env)
+    return dataclasses.replace(result.report, hostname=name), signals.signum
