@@ -54,7 +54,7 @@ ETCD_REMEDY = ("Check the etcd cluster from this node (`sgdoctor --only etcd.end
 class Abort(Exception):
     """The run cannot go on; the summary and remedy become a finding."""
 
-    def __init__(self, summary: str, remedy: str, code: str) -> None:
+    def __init__(self, summary: str, remedy: str, *, code: str) -> None:
         super().__init__(summary)
         self.summary, self.remedy, self.code = summary, remedy, code
 
@@ -138,7 +138,7 @@ class _Mesh:
                           if exc.errno == errno.EADDRINUSE else
                           "Fix GLOO_SOCKET_IFNAME (see `sgdoctor --only gloo.interface`)")
                 raise Abort(f"cannot listen on the Gloo address {where}: "
-                            f"{exc.strerror or exc}", remedy, "listen_failed") from None
+                            f"{exc.strerror or exc}", remedy, code="listen_failed") from None
             iface = facts.interfaces.get(interface or "")
             listeners.append(Listener(interface, address, port,
                                       iface.mtu if iface is not None else None))
@@ -218,25 +218,27 @@ class _Mesh:
         at = self.meeting.endpoint
         if exc.stage is Stage.CONNECT:
             return Abort(f"no usable etcd endpoint to meet the group: {exc.message}",
-                         ETCD_REMEDY, "etcd_unusable")
+                         ETCD_REMEDY, code="etcd_unusable")
         if exc.stage is Stage.NAME_TAKEN:
             return Abort(f"another node is already registered as {self.name} in group "
                          f"{self.group}",
                          "Give every node its own --name (the default is the hostname), or "
-                         f"wait {self.ttl} s for a crashed run's lease to expire", "name_taken")
+                         f"wait {self.ttl} s for a crashed run's lease to expire",
+                         code="name_taken")
         if exc.stage is Stage.REGISTER:
             return Abort(f"cannot register in etcd at {at}: {exc.message}", ETCD_REMEDY,
-                         "etcd_unusable")
+                         code="etcd_unusable")
         if exc.stage is Stage.STOPPED:
             return Abort(f"{self.stop_reason() or 'stopped'} before the mesh was proven",
-                         "Let the run finish (see --timeout)", "interrupted")
+                         "Let the run finish (see --timeout)", code="interrupted")
         if exc.stage is Stage.LEASE_ENDED:
             return Abort(f"this node's etcd lease ended while {what}: {exc.message}",
-                         ETCD_REMEDY, "etcd_lost")
+                         ETCD_REMEDY, code="etcd_lost")
         if exc.stage is Stage.VANISHED:
             return Abort(f"this node's registration vanished from etcd while {what} "
-                         f"({exc.message})", ETCD_REMEDY, "etcd_lost")
-        return Abort(f"lost etcd at {at} while {what}: {exc.message}", ETCD_REMEDY, "etcd_lost")
+                         f"({exc.message})", ETCD_REMEDY, code="etcd_lost")
+        return Abort(f"lost etcd at {at} while {what}: {exc.message}", ETCD_REMEDY,
+                     code="etcd_lost")
 
     def cleanup(self) -> None:
         """Stop serving and leave the group (revoking the lease deletes our keys)."""

@@ -47,3 +47,34 @@ def test_any_value_gives_an_encodable_verdict(gloo, nccl, mccl):
     # Everything sgdoctor prints must encode as UTF-8 (env bytes arrive surrogateescape'd).
     json.dumps({"s": result.summary, "r": result.remedy, "d": result.details},
                ensure_ascii=False).encode("utf-8")
+
+
+def _codes(*files: str) -> set[str]:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = "".join((root / f).read_text() for f in files)
+    # Keyword codes, and the fleet verdict's drift rules (a table of (code, ...) tuples).
+    return set(re.findall(r'code="([a-z_]+)"', text)) | set(re.findall(r'\("([a-z_]+_drift)"',
+                                                                        text))
+
+
+def _readme_section(heading: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = text.index(heading)
+    return text[start:text.index("\n## ", start + len(heading))]
+
+
+def test_readme_names_every_finding_code():
+    """Monitoring keys on check id + code: README's gloo.interface and mesh sections list them."""
+    gloo = _codes("checks/gloo.py")
+    assert {"empty_entry", "family_mismatch", "numeric_hostname"} <= gloo
+    section = _readme_section("## `gloo.interface`")
+    assert not {c for c in gloo if f"`{c}`" not in section}
+    mesh = _codes("checks/mesh.py", "src/sgdoctor/parse/mesh_verdict.py")
+    assert {"mtu_drift", "gloo_device_count_drift", "cluster_variable_drift"} <= mesh
+    section = _readme_section("## Across the fleet: `sgdoctor mesh`")
+    assert not {c for c in mesh if f"`{c}`" not in section}
