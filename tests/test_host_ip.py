@@ -172,6 +172,14 @@ def test_missing_local_ip_nic_falls_through(site):
     assert any("SGLANG_LOCAL_IP_NIC='bond9'" in n for n in result["details"]["notes"])
 
 
+def test_address_on_a_down_interface_fails(site):
+    site.node.down("bond0")
+    result = host_ip(site.node, {"SGLANG_HOST_IP": site.node_ip})
+    assert result["status"] == "fail", result
+    assert "interface_down" in codes(result)
+    assert "on bond0, which is down (administratively down)" in result["summary"]
+
+
 def test_a_name_is_not_an_ip(site):
     result = host_ip(site.node, {"SGLANG_HOST_IP": "node-7"})
     assert result["status"] == "warn" and codes(result) == ["not_an_ip"], result
