@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import errno
 import functools
-import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgdoctor import __version__
 from sgdoctor.api import Context, Findings, Result, check
@@ -36,10 +35,11 @@ from sgdoctor.parse.mesh import (
     results_key,
     results_to_json,
 )
-from sgdoctor.parse.mesh_verdict import judge
 from sgdoctor.parse.verdict import shown
-from sgdoctor.probe.gloo import GlooFacts, probe_gloo
-from sgdoctor.probe.rendezvous import Rendezvous, RendezvousError, Snapshot, Stage
+
+if TYPE_CHECKING:  # the run's machinery loads only when `sgdoctor mesh` runs the check
+    from sgdoctor.probe.gloo import GlooFacts
+    from sgdoctor.probe.rendezvous import RendezvousError, Snapshot
 
 DIAL_TIMEOUT = 3.0     # connect + handshakes with one peer
 GLOO_TIMEOUT = 2.0     # resolving the hostname and the etcd/NATS hosts
@@ -82,6 +82,10 @@ class _Mesh:
         self.cleanup_at = self.end - min(1.0, 0.1 * total)
         self.join_until = self.cleanup_at - min(5.0, 0.35 * total)
         self.results_until = self.cleanup_at - min(1.0, 0.1 * total)
+        import secrets
+
+        from sgdoctor.probe.rendezvous import Rendezvous, Snapshot
+
         self.token = secrets.token_hex(16)
         self.server: Any = None
         self.meeting = Rendezvous(self.env, self.group, self.name, ttl=self.ttl,
@@ -119,6 +123,8 @@ class _Mesh:
         from sgdoctor.probe.nonce import NonceServer
 
         budget = max(0.05, min(GLOO_TIMEOUT, self.join_until - time.monotonic()))
+        from sgdoctor.probe.gloo import probe_gloo
+
         self.gloo = facts = probe_gloo(self.env, budget)
         problem = _gloo_problem(facts)
         wanted: dict[str, str | None] = {}
@@ -146,6 +152,7 @@ class _Mesh:
 
     def register(self, listeners: list[Listener], problem: str | None) -> None:
         from sgdoctor.probe.fleet import node_facts
+        from sgdoctor.probe.rendezvous import RendezvousError
 
         assert self.gloo is not None
         maca_dir, names = _maca_settings(self.env, self.settings)
@@ -203,18 +210,24 @@ class _Mesh:
 
     # ---------------------------------------------------------------- etcd, in the check's words
     def wait(self, what: str, until: float, ready: Callable[[Snapshot], bool]) -> None:
+        from sgdoctor.probe.rendezvous import RendezvousError
+
         try:
             self.snap = self.meeting.wait_until(until, ready)
         except RendezvousError as exc:
             raise self._abort(exc, what) from None
 
     def publish(self, key: str, value: str) -> None:
+        from sgdoctor.probe.rendezvous import RendezvousError
+
         try:
             self.meeting.put(key, value)
         except RendezvousError as exc:
             raise self._abort(exc, "publishing") from None
 
     def _abort(self, exc: RendezvousError, what: str) -> Abort:
+        from sgdoctor.probe.rendezvous import Stage
+
         at = self.meeting.endpoint
         if exc.stage is Stage.CONNECT:
             return Abort(f"no usable etcd endpoint to meet the group: {exc.message}",
@@ -262,6 +275,8 @@ class _Mesh:
         if self.me is not None:
             members[self.name] = self.me
         if self.abort is None:
+            from sgdoctor.parse.mesh_verdict import judge
+
             verdict = judge(self.group, self.name, self.expect, members, self.views,
                             self.joined.unreadable)
             found.extend(verdict.findings)
