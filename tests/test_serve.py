@@ -173,3 +173,65 @@ def test_healthz_follows_a_real_etcd_going_down(served):
         while s.get("/healthz")[0] != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert s.get("/healthz")[0] == 200
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return int(next(line for line in fh if line.startswith("Threads:")).split()[1])
+
+
+def _wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_idle_connections_are_bounded_and_closed(served):
+    import socket
+
+    from sgdoctor.serve import IDLE_TIMEOUT, MAX_CONNECTIONS
+
+    s = served(["--checks-dir", PLUGINS, "--only", "demo.ok"])
+    assert s.get("/healthz")[0] == 200
+    idle = []
+    for _ in range(MAX_CONNECTIONS):
+        idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=20))
+    # Every slot is held by an idle client: one more is told so at once, and closed.
+    extra = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+    reply = extra.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 503 ") and b"too many connections" in reply
+    assert extra.recv(4096) == b""
+    assert _threads(s.proc.pid) <= MAX_CONNECTIONS + 8
+    # Idle connections are closed by the server, which then serves again.
+    began = time.monotonic()
+    for sock in idle:
+        assert sock.recv(4096) == b""
+    assert time.monotonic() - began < IDLE_TIMEOUT + 20
+    for sock in [*idle, extra]:
+        sock.close()
+    _wait_for(lambda: s.get("/healthz")[0] == 200)
+    _wait_for(lambda: _threads(s.proc.pid) <= 8)
+
+
+def test_listen_backlog_takes_a_scrape_storm(served):
+    s = served(["--checks-dir", PLUGINS, "--only", "demo.ok"])
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{s.port}"], capture_output=True,
+                         text=True, timeout=20).stdout.split()
+    assert out and int(out[2]) >= 128, out   # Send-Q of a listening socket: its backlog
+
+
+def test_a_client_resetting_the_connection_is_no_traceback(served):
+    import socket
+    import struct
+
+    s = served(["--checks-dir", PLUGINS, "--only", "demo.ok"])
+    assert s.get("/healthz")[0] == 200
+    for request in (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"GET /report HTTP/1.1\r\n\r\n"):
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        sock.sendall(request)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()   # RST, not FIN
+    assert s.get("/metrics")[0] == 200
+    _, err = s.stop()
+    assert "Traceback" not in err and "Error" not in err, err

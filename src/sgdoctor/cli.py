@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve", "lib", "mesh")
 app = typer.Typer(
     name="sgdoctor", add_completion=False, no_args_is_help=False,
     pretty_exceptions_enable=False, rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Preflight doctor for SGLang on MetaX (MACA) nodes: probes the live host and says "
          "what is wrong and how to fix it.",
 )
@@ -94,9 +96,10 @@ def list_command(
     req = build_request(env, checks_dir=checks_dir, config=config)
     with stdout_to_stderr():
         specs = discover(req.checks_dirs)
-    rows = [{"id": s.id, "title": s.title, "env": list(s.env), "source": s.source,
-             "timeout": s.timeout, "depends_on": list(s.depends_on), "tags": list(s.tags)}
-            for s in specs]
+    rows: list[dict[str, Any]] = [
+        {"id": s.id, "title": s.title, "env": list(s.env), "source": s.source,
+         "timeout": s.timeout, "depends_on": list(s.depends_on), "tags": list(s.tags)}
+        for s in specs]
     if format == "json":
         typer.echo(json.dumps({"checks": rows}, indent=2))
         return
@@ -146,8 +149,102 @@ def explain_command(
                               f"(see `sgdoctor list`)")
 
 
+@app.command("help")
+def help_command(
+    ctx: typer.Context,
+    command: Annotated[str | None, typer.Argument(help="A command (default: sgdoctor's own "
+                                                       "help).", show_default=False)] = None,
+) -> None:
+    """The help of sgdoctor or of one command (the same as --help / -h)."""
+    root = ctx.parent
+    assert root is not None  # help is always a subcommand
+    group: Any = root.command
+    if command is None:
+        typer.echo(group.get_help(root))
+        return
+    sub = group.get_command(root, command)
+    if sub is None:
+        from sgdoctor.settings import did_you_mean
+
+        raise ConfigError(f"no command {command!r}{did_you_mean(command, group.commands)} "
+                          "(see `sgdoctor help`)")
+    with type(root)(sub, info_name=command, parent=root) as sub_ctx:
+        typer.echo(sub.get_help(sub_ctx))
+
+
 for _name in COMMAND_MODULES:
     importlib.import_module(f"sgdoctor.cli_{_name}").register(app)
+
+
+def _option_names(params: Any) -> dict[str, Any]:
+    return {name: p for p in params for name in
+            [*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ())]}
+
+
+def hoist_options(group: Any, argv: list[str]) -> list[str]:
+    """Options given before a subcommand apply to it: `sgdoctor --format json list` runs as
+    `sgdoctor list --format json`. One the subcommand does not take is a usage error that
+    says where it belongs, never silently dropped."""
+    known = _option_names(group.params)
+    moved: list[tuple[str, list[str]]] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", "--"):
+        name, eq, _ = argv[i].partition("=")
+        param = known.get(name)
+        if param is None or name == "--version":
+            return argv  # click answers: an unknown option, --help, --version
+        takes_value = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+        size = 2 if takes_value and not eq else 1
+        moved.append((name, argv[i:i + size]))
+        i += size
+    if not moved or i >= len(argv) or argv[i] not in group.commands:
+        return argv
+    sub = argv[i]
+    takes = _option_names(group.commands[sub].params)
+    for name, _ in moved:
+        if name not in takes:
+            raise ConfigError(f"{name} is not an option of `sgdoctor {sub}` (see `sgdoctor "
+                              f"{sub} --help`); the check options go after `sgdoctor` or "
+                              "`sgdoctor check`")
+    return [sub, *(token for _, tokens in moved for token in tokens), *argv[i + 1:]]
+
+
+class ClosedStdout:
+    """sys.stdout when fd 1 was closed at start: writing the report there is a usage error
+    (give --output FILE), never a traceback."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise StdoutClosed(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return 1
+
+
+class StdoutClosed(OSError):
+    pass
+
+
+def _guard_stdout() -> None:
+    """With fd 1 closed, fd 1 becomes /dev/null (so fd plumbing works) and sys.stdout a
+    ClosedStdout (so writing the report is a one-line error)."""
+    try:
+        os.fstat(1)
+        return
+    except OSError:
+        pass
+    fd = os.open(os.devnull, os.O_WRONLY)
+    if fd != 1:
+        os.dup2(fd, 1)
+        os.close(fd)
+    sys.stdout = ClosedStdout()  # type: ignore[assignment]
 
 
 def _asked_for_nagios(argv: list[str]) -> bool:
@@ -156,24 +253,32 @@ def _asked_for_nagios(argv: list[str]) -> bool:
         a in ("--format", "-f") and b == "nagios" for a, b in pairs)
 
 
-def _usage_error(message: str, argv: list[str] | None) -> int:
+def _usage_error(message: str, argv: list[str]) -> int:
     """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead."""
     sys.stderr.write(f"sgdoctor: error: {message}\n")
-    if _asked_for_nagios(sys.argv[1:] if argv is None else argv):
-        sys.stdout.write(f"SGDOCTOR UNKNOWN - usage error: {message.splitlines()[0]}\n")
+    if _asked_for_nagios(argv):
+        with contextlib.suppress(OSError):
+            sys.stdout.write(f"SGDOCTOR UNKNOWN - usage error: {message.splitlines()[0]}\n")
         return 3
     return 2
 
 
 def _dispatch(argv: list[str] | None) -> int:
     """Run the command; every way out becomes an exit code (errors: one line on stderr)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = app(args=argv, standalone_mode=False)
+        command = typer.main.get_command(app)
+        code = command.main(args=hoist_options(command, args), prog_name="sgdoctor",
+                            standalone_mode=False)
+    except StdoutClosed:
+        sys.stderr.write("sgdoctor: error: stdout is closed: nowhere to write the report "
+                         "(give --output FILE)\n")
+        return 2
     except Interrupted as exc:
         sys.stderr.write(f"sgdoctor: {exc} before the first run finished\n")
         return 128 + exc.signum
     except SgdoctorError as exc:
-        return _usage_error(str(exc), argv)
+        return _usage_error(str(exc), args)
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
@@ -181,11 +286,13 @@ def _dispatch(argv: list[str] | None) -> int:
         return 130
     except Exception as exc:
         # Usage errors come from click, or from the copy of click newer typers vendor.
-        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
-            if exc.exit_code != 2:
-                sys.stderr.write(f"sgdoctor: error: {exc.format_message()}\n")
-                return exc.exit_code
-            return _usage_error(exc.format_message(), argv)
+        exit_code = getattr(exc, "exit_code", None)
+        format_message = getattr(exc, "format_message", None)
+        if callable(format_message) and isinstance(exit_code, int):
+            if exit_code != 2:
+                sys.stderr.write(f"sgdoctor: error: {format_message()}\n")
+                return exit_code
+            return _usage_error(format_message(), args)
         if type(exc).__name__ == "Abort":  # click's form of Ctrl-C
             sys.stderr.write("sgdoctor: interrupted\n")
             return 130
@@ -197,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point. The process ends here and now: a probe thread that is still
     stuck (a resolver no timeout reaches, a library's own executor) must not keep a
     finished run alive, so the exit does not wait for threads."""
+    _guard_stdout()
     try:
         code = _dispatch(argv)
     except SystemExit as exc:

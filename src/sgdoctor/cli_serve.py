@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        host, port = server.server_address[:2]
+        host, port = server.socket.getsockname()[:2]
         sys.stderr.write(f"sgdoctor serve: listening on {host}:{port}, "
                          f"running {len(plan.specs)} checks every {every:g} s\n")
         sys.stderr.flush()

@@ -1,23 +1,35 @@
 """`sgdoctor serve`: the last run's verdict over HTTP, for sidecars and DaemonSets.
 
 One background thread runs the checks every interval; requests only ever read the last
-report, so twenty concurrent scrapes never start twenty runs.
+report, so twenty concurrent scrapes never start twenty runs. Connections are bounded: at
+most MAX_CONNECTIONS at once (more get a 503 and are closed), an idle one is closed after
+IDLE_TIMEOUT, and the listen backlog takes a scrape storm. A client that resets or goes
+away costs one closed socket, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sgdoctor.report import FORMATS, RenderOptions, Report, reporter
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json; charset=utf-8"
+MAX_CONNECTIONS = 64   # connections served at once; more are refused with a 503
+IDLE_TIMEOUT = 10.0    # seconds a connection may sit idle (or trickle a request)
+BACKLOG = 256          # listen queue: a fleet's scrapes arriving at once
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+         b"too many connections\n")
 
 
 class Latest:
@@ -71,6 +83,7 @@ def make_handler(latest: Latest, options: RenderOptions,
         server_version = "sgdoctor"
         sys_version = ""
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -130,10 +143,40 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class Server(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them."""
+
     daemon_threads = True
+    request_queue_size = BACKLOG
 
-    def __init__(self, address: tuple[str, int], handler: type) -> None:
-        import socket
-
+    def __init__(self, address: tuple[str, int], handler: type,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets, times out or hangs up is routine: no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        sys.stderr.write(f"sgdoctor serve: request from {client_address[0]} failed: "
+                         f"{type(error).__name__}: {error}\n")

@@ -29,16 +29,16 @@ def render(rows: Sequence[Mapping[str, Any]], lang: str, width: int, *,
         status = row["status"]
         label = status or "see"
         value = f"= {row['value']}" if row["set"] else UNSET[lang]
-        if len(row["name"]) + 1 + width_of(value) <= text_w:
-            first, rest = f"{row['name']} {value}", []
-        else:  # the name whole on its line; the value folds under it
+        if len(row["name"]) > text_w:  # the name whole on its line; the value under it
             first, rest = row["name"], wrap(value, text_w, fold=True)
+        else:  # the name is the first word: folding cuts only the value
+            first, *rest = wrap(f"{row['name']} {value}", text_w, fold=True)
         name_style = STYLE[Status(status)] if status else "dim"
         out.append(style(label, name_style, color) + " " * (VERDICT_W - len(label)) + first)
         out += [indent + part for part in rest]
         out += [indent + part for part in wrap(f"{head[3]}: {row['effect']}", text_w)]
         if row["remedy"] and status in ("warn", "fail"):
-            out += [indent + part for part in remedy_lines(row["remedy"], text_w, arrow, color)]
+            out += remedy_lines(row["remedy"], VERDICT_W, VERDICT_W + text_w, arrow, color)
         out += [indent + part for part in wrap(f"{head[4]}: {row['meaning']}", text_w)]
     return "\n".join(line.rstrip() for line in out) + "\n"
 

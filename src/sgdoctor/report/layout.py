@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-_ATOM = re.compile(r"`[^`]*`\S*|export\s+\S+|\S+")
+_ATOM = re.compile(r"\S*`[^`]*`\S*|export\s+\S+|\S+")
 _WIDE = re.compile(r"[\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]|"
                    r"[^\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]+")
 _CODES = {"green": "32", "yellow": "33", "bold red": "1;31", "dim": "2", "magenta": "35",
@@ -36,14 +36,19 @@ def style(text: str, name: str | None, color: bool) -> str:
 def _pieces(text: str, width: int, fold: bool) -> Iterator[tuple[str, bool]]:
     """(piece, joined) pairs; `joined` pieces follow the previous one without a space."""
     for atom in _ATOM.findall(text):
-        if not atom.isascii():
-            chunks = _WIDE.findall(atom)  # a wide script (Chinese) wraps between characters
-        elif fold and len(atom) > width:
-            chunks = [atom[i:i + width] for i in range(0, len(atom), width)]
-        else:
-            chunks = [atom]
+        # A wide script (Chinese) wraps between characters; with `fold`, a word longer than
+        # the line is cut into line-sized pieces.
+        runs = _WIDE.findall(atom) if not atom.isascii() else [atom]
+        chunks = [piece for run in runs for piece in
+                  ([run[i:i + width] for i in range(0, len(run), width)]
+                   if fold and width_of(run) > width else [run])]
         for n, chunk in enumerate(chunks):
             yield chunk, n > 0
+
+
+def longest_atom(text: str) -> int:
+    """Columns of the widest piece `wrap` will not split (0 for empty text)."""
+    return max((width_of(piece) for piece, _ in _pieces(text, 1 << 30, False)), default=0)
 
 
 def wrap(text: str, width: int, *, fold: bool = False) -> list[str]:

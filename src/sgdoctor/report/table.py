@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from sgdoctor.api import Status
 from sgdoctor.report import ORDER, RenderOptions, Report, Reporter
-from sgdoctor.report.layout import style, width_of, wrap
+from sgdoctor.report.layout import longest_atom, style, width_of, wrap
 
 STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red",
          Status.SKIP: "dim", Status.ERROR: "magenta"}
 GLYPH = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "?"}
 ID_MAX = 28      # widest check column; longer ids take a line of their own
 MIN_TEXT = 30    # the finding column never gets narrower than this (if the terminal allows)
+OUTDENT = 4      # where a remedy goes when a command in it is too wide for the column
 PROBLEMS = (Status.WARN, Status.FAIL, Status.ERROR)
 
 
@@ -20,17 +21,21 @@ def _label(status: Status, unicode: bool) -> str:
     return f"{GLYPH[status]} {status.value}" if unicode else status.value.upper()
 
 
-def remedy_lines(remedy: str, width: int, arrow: str, color: bool = False) -> list[str]:
+def remedy_lines(remedy: str, indent: int, width: int, arrow: str,
+                 color: bool = False) -> list[str]:
     """One arrow line per remedy (remedies are joined by newlines), wrapped at spaces under
-    the arrow; also used by `sgdoctor env`."""
+    the arrow at column `indent` of a `width`-column line. When a command in one of them is
+    too wide for that column they all start further left instead (flutter doctor's way),
+    so the command stays whole on one line. Also used by `sgdoctor env`."""
+    items = [item for item in (r.strip() for r in remedy.splitlines()) if item]
+    pad = width_of(arrow) + 1
+    if any(longest_atom(item) > width - indent - pad for item in items):
+        indent = min(indent, OUTDENT)
     lines = []
-    pad = " " * (width_of(arrow) + 1)
-    for item in (r.strip() for r in remedy.splitlines()):
-        if not item:
-            continue
-        wrapped = wrap(item, width - len(pad))
-        lines.append(style(arrow, "bold", color) + " " + wrapped[0])
-        lines += [pad + line for line in wrapped[1:]]
+    for item in items:
+        wrapped = wrap(item, width - indent - pad)
+        lines.append(" " * indent + style(arrow, "bold", color) + " " + wrapped[0])
+        lines += [" " * (indent + pad) + line for line in wrapped[1:]]
     return lines
 
 
@@ -43,14 +48,13 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
     status_w = max([len("status"), *(width_of(_label(c.status, opts.unicode)) for c in shown)])
     longest = max([len("check"), *(len(c.id) for c in shown)])
     id_w = max(len("check"), min(longest, ID_MAX, width - status_w - 4 - MIN_TEXT))
-    indent = " " * (status_w + 2 + id_w + 2)
-    text_w = max(10, width - len(indent))
+    column = status_w + 2 + id_w + 2
+    indent = " " * column
+    text_w = max(10, width - column)
     out = [style("status".ljust(status_w) + "  " + "check".ljust(id_w) + "  finding",
                  "bold", color)]
     for c in shown:
         body = wrap(c.summary, text_w)
-        if c.remedy and c.status in PROBLEMS:
-            body += remedy_lines(c.remedy, text_w, arrow, color)
         label = _label(c.status, opts.unicode)
         head = style(label, STYLE[c.status], color) + " " * (status_w - width_of(label) + 2)
         if len(c.id) > id_w:
@@ -58,6 +62,8 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         else:
             out.append(head + c.id.ljust(id_w) + "  " + body.pop(0))
         out += [indent + line for line in body]
+        if c.remedy and c.status in PROBLEMS:
+            out += remedy_lines(c.remedy, column, max(width, column + 10), arrow, color)
     skipped = [c.id for c in report.checks if c.status is Status.SKIP]
     if skipped and not opts.verbose:
         text = ("skipped (not applicable here; --verbose says why): " + ", ".join(skipped))
