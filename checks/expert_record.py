@@ -315,6 +315,12 @@ def expert_record_dir(ctx: Context) -> Result:
                                          code=f"seed_dir_{f.code}")
                      for f in _judge(seed_facts, min_bytes, min_inodes))
 
+    mode = ctx.options.get("expert_recorder_mode")
+    if isinstance(mode, str) and mode:   # the launch records: a risk becomes a failure
+        found = Findings(dataclasses.replace(f, status=Status.FAIL, summary=f"{f.summary} "
+                                             f"(the launch sets --expert-distribution-recorder"
+                                             f"-mode {shown(mode, 40)})")
+                         if f.status is Status.WARN else f for f in found)
     where = f"Dumps go to {_p(target)} ({plan.source})"
     result = found.result(f"{where}: {_health(facts)}", details=details, env=env)
     if result.status is Status.OK:

@@ -70,18 +70,41 @@ def check_command(
     """Run the checks and print the report (the default command)."""
     if ctx.invoked_subcommand:
         return
+    _check(None, format=format, output=output, only=only, skip=skip, ignore=ignore,
+           fail_on=fail_on, timeout=timeout, checks_dir=checks_dir, config=config,
+           verbose=verbose, no_color=no_color, deep=deep, wait=wait, interval=interval,
+           host_root=host_root)
+
+
+def _check(command: list[str] | None, **flags: Any) -> None:
+    from sgdoctor.cli_launch import launch_options
+
     env = snapshot()
-    req = build_request(env, format=format, output=output, only=only, skip=skip,
-                        ignore=ignore, fail_on=fail_on, timeout=timeout, checks_dir=checks_dir,
-                        config=config, verbose=verbose, no_color=no_color, deep=deep,
-                        wait=wait, interval=interval, host_root=host_root)
-    result = execute(plan_for(req), env)
+    req = build_request(env, **flags)
+    result = execute(plan_for(req, extra_options=launch_options(command, env)), env)
     emit(result.report, req)
     raise typer.Exit(exit_code_for(result.report, req, result.signum))
 
 
+def check_launch_command(
+    format: FormatOpt = None, output: OutputOpt = None, only: OnlyOpt = None,
+    skip: SkipOpt = None, ignore: IgnoreOpt = None, fail_on: FailOnOpt = None,
+    timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
+    verbose: VerboseOpt = False, no_color: NoColorOpt = False, deep: DeepOpt = False,
+    wait: WaitOpt = None, interval: IntervalOpt = None, host_root: HostRootOpt = None,
+    command: Annotated[list[str] | None, typer.Argument(
+        help="-- COMMAND [ARGS...]: also check what this launch command implies (it is "
+             "not run).")] = None,
+) -> None:
+    """Run the checks and print the report; `check -- COMMAND…` adds the launch checks."""
+    _check(command, format=format, output=output, only=only, skip=skip, ignore=ignore,
+           fail_on=fail_on, timeout=timeout, checks_dir=checks_dir, config=config,
+           verbose=verbose, no_color=no_color, deep=deep, wait=wait, interval=interval,
+           host_root=host_root)
+
+
 app.callback(invoke_without_command=True)(check_command)
-app.command("check")(check_command)
+app.command("check", context_settings={"allow_interspersed_args": False})(check_launch_command)
 
 
 @app.command("list")

@@ -34,6 +34,7 @@ from sgdoctor.cli_common import (
     plan_for,
     render_options,
 )
+from sgdoctor.cli_launch import launch_options
 from sgdoctor.environ import snapshot
 from sgdoctor.report import Report, reporter
 from sgdoctor.report.output import write_atomic
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
                             timeout=timeout, checks_dir=checks_dir, config=config,
                             verbose=verbose, no_color=no_color, deep=deep, wait=wait,
                             interval=interval, host_root=host_root)
-        plan = plan_for(req)
+        plan = plan_for(req, extra_options=launch_options(command, env))
         program = resolve_command(command[0], env.get("PATH"))
         run = execute(plan, env)
         if report:

@@ -1,0 +1,79 @@
+"""`launch.topology`: --nnodes / --node-rank agree, and this node sees the GPUs its share of
+the launch needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sgdoctor.api import Context, Findings, ProbeError, Result, check
+from sgdoctor.parse.launch import from_options
+
+ENV = ("MACA_VISIBLE_DEVICES",)
+
+
+@check("launch.topology", title="Launch topology and GPUs", env=ENV, timeout=5.0,
+       tags=("launch",))
+def launch_topology(ctx: Context) -> Result:
+    """SGLang 0.5.23 (srt/arg_groups/validation_hook.py): `--tp-size × --pp-size` must be
+    divisible by `--nnodes`, `--dp-size > 1` is single-node only, `0 <= --node-rank <
+    --nnodes`. This node runs `tp × pp / nnodes` GPUs of a multi-node launch, `tp × pp × dp`
+    of a single-node one, starting at `--base-gpu-id` every `--gpu-id-step`: the highest
+    index it takes must be below the GPUs it sees (MACA_VISIBLE_DEVICES when set, else the
+    /dev/dri render nodes beside /dev/mxcd, else `mx-smi -L`)."""
+    from sgdoctor.probe.hostroot import HostRoot
+    from sgdoctor.probe.launch import visible_gpus
+
+    launch = from_options(ctx.options)
+    if launch is None or not launch.parsed:
+        return Result.skip("no parsed SGLang launch command", env=ENV)
+    if launch.program == "dynamo.frontend":
+        return Result.skip("the Dynamo frontend runs no GPU work", env=ENV)
+    v = launch.values
+    tp, pp, dp = (_int(v, "tp_size", 1), _int(v, "pp_size", 1), _int(v, "dp_size", 1))
+    nnodes, rank = _int(v, "nnodes", 1), _int(v, "node_rank", 0)
+    base, step = _int(v, "base_gpu_id", 0), _int(v, "gpu_id_step", 1)
+    found = Findings()
+    details: dict[str, Any] = {"tp_size": tp, "pp_size": pp, "dp_size": dp, "nnodes": nnodes,
+                               "node_rank": rank, "base_gpu_id": base, "gpu_id_step": step}
+    if nnodes < 1:
+        found.fail(f"--nnodes {nnodes}: a launch needs at least one node",
+                   "set --nnodes to the number of nodes", code="bad_nnodes")
+        return found.result("", details=details, env=ENV)
+    if not 0 <= rank < nnodes:
+        found.fail(f"--node-rank {rank} is outside 0..{nnodes - 1} for --nnodes {nnodes}",
+                   f"give each node a distinct --node-rank from 0 to {nnodes - 1}",
+                   code="node_rank_out_of_range")
+    if (tp * pp) % nnodes:
+        found.fail(f"--tp-size {tp} × --pp-size {pp} is not divisible by --nnodes {nnodes} "
+                   "(SGLang: \"tp_size must be divisible by number of nodes\")",
+                   "choose a TP × PP size that is a multiple of the node count",
+                   code="tp_not_divisible")
+    if dp > 1 and nnodes > 1:
+        found.fail(f"--dp-size {dp} across {nnodes} nodes: SGLang 0.5.23 refuses multi-node "
+                   "data-parallel replicas", "use attention DP (--attn-dp-size) across nodes, "
+                   "or one launch per node", code="multi_node_dp")
+    per_node = max(1, (tp * pp) // nnodes) if nnodes > 1 else tp * pp * dp
+    highest = base + (per_node - 1) * step
+    details.update(gpus_per_node=per_node, highest_gpu_index=highest)
+    try:
+        root = HostRoot.from_options(ctx.options)
+    except ProbeError as exc:
+        return Result.error(f"--host-root: {exc.message}", env=ENV)
+    gpus = visible_gpus(ctx.env, root.root, mx_smi_timeout=ctx.timeout(3.0))
+    details.update(visible_gpus=gpus.count, gpus_from=gpus.source)
+    if highest >= gpus.count:
+        need = f"{per_node} GPU(s)" + (f" from index {base} every {step}"
+                                      if (base, step) != (0, 1) else "")
+        found.fail(f"this node's share of the launch needs {need} (up to index {highest}), "
+                   f"but it sees {gpus.count} ({gpus.source})",
+                   "give the container the GPUs (MACA_VISIBLE_DEVICES, the device plugin's "
+                   "resource limit), or lower --tp-size / --dp-size", code="not_enough_gpus")
+    return found.result(f"{per_node} GPU(s) on this node (tp {tp} × pp {pp}"
+                        + (f" × dp {dp}" if nnodes == 1 and dp > 1 else
+                           f" over {nnodes} nodes" if nnodes > 1 else "")
+                        + f"); {gpus.count} visible ({gpus.source})", details=details, env=ENV)
+
+
+def _int(values: dict[str, Any], key: str, default: int) -> int:
+    value = values.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
