@@ -53,6 +53,7 @@ def launch_router(ctx: Context) -> Result:
     jetstream = ("whether Dynamo 1.6.1's KV router needs JetStream is UNCONFIRMED "
                  "(a 1.6.1 worker starts without it)")
     if nats:
+        found.ok(jetstream[0].upper() + jetstream[1:], code="jetstream_unconfirmed")
         summary = ("KV routing: workers' KV events reach the router over NATS "
                    f"({shown(ctx.env.get('NATS_SERVER', 'nats://localhost:4222'), 80)}; "
                    f"nats.server judges it); {jetstream}")

@@ -120,8 +120,20 @@ class _Parser(argparse.ArgumentParser):
         raise _Refused(message or f"exit {status}")
 
 
+_BUILT: dict[tuple[int, bool, int], _Parser] = {}
+
+
 def _build(rows: Sequence[tuple[Any, ...]], *, add_help: bool,
            extra: Sequence[tuple[Any, ...]] = ()) -> _Parser:
+    """One parser per table, built once (parsing never changes it)."""
+    key = (id(rows), add_help, id(extra))
+    if key not in _BUILT:
+        _BUILT[key] = _make(rows, add_help=add_help, extra=extra)
+    return _BUILT[key]
+
+
+def _make(rows: Sequence[tuple[Any, ...]], *, add_help: bool,
+          extra: Sequence[tuple[Any, ...]]) -> _Parser:
     parser = _Parser(add_help=False, allow_abbrev=True, exit_on_error=False)
     if add_help:
         parser.add_argument("-h", "--help", action="store_true", dest="help", default=False)
