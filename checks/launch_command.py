@@ -11,7 +11,8 @@ NO_COMMAND = ("no launch command given (`sgdoctor check -- COMMAND…` or "
               "`sgdoctor exec -- COMMAND…` reads it)")
 
 
-@check("launch.command", title="Launch command", timeout=2.0, tags=("launch",))
+@check("launch.command", title="Launch command", timeout=2.0,
+       tags=("launch",), settings={})
 def launch_command(ctx: Context) -> Result:
     """Parses `python -m sglang.launch_server …`, `sglang serve …`, `python -m dynamo.sglang …`
     and `python -m dynamo.frontend …` as their own argparse does (abbreviations, `--x=v`,

@@ -13,7 +13,8 @@ from sgdoctor.parse.verdict import shown
 ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")
 
 
-@check("launch.model", title="Launch model path", env=ENV, timeout=3.0, tags=("launch",))
+@check("launch.model", title="Launch model path", env=ENV, timeout=3.0,
+       tags=("launch",), settings={})
 def launch_model(ctx: Context) -> Result:
     """A local --model-path must be a directory this user can list, with a readable
     config.json (SGLang reads it first), or a .gguf file. A path that does not exist and looks

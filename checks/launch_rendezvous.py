@@ -17,7 +17,7 @@ ENV = ("MASTER_ADDR", "MASTER_PORT")
 
 
 @check("launch.rendezvous", title="Launch rendezvous address", env=ENV, timeout=10.0,
-       tags=("launch", "network"))
+       tags=("launch", "network"), settings={})
 def launch_rendezvous(ctx: Context) -> Result:
     """The address comes from --dist-init-addr HOST:PORT, else MASTER_ADDR and MASTER_PORT.
     It must resolve (a numeric host name such as `12345`, which getaddrinfo reads as

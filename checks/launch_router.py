@@ -11,7 +11,8 @@ from sgdoctor.parse.verdict import shown
 ENV = ("DYN_ROUTER_MODE", "DYN_ROUTER_USE_KV_EVENTS", "DYN_EVENT_PLANE", "NATS_SERVER")
 
 
-@check("launch.router", title="KV routing needs", env=ENV, timeout=2.0, tags=("launch",))
+@check("launch.router", title="KV routing needs", env=ENV, timeout=2.0,
+       tags=("launch",), settings={})
 def launch_router(ctx: Context) -> Result:
     """Dynamo 1.6.1's frontend with `--router-mode kv` (or DYN_ROUTER_MODE=kv), or a worker
     advertising it: with KV events on (the default; --no-router-kv-events turns them off and

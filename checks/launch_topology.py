@@ -12,7 +12,7 @@ ENV = ("MACA_VISIBLE_DEVICES",)
 
 
 @check("launch.topology", title="Launch topology and GPUs", env=ENV, timeout=5.0,
-       tags=("launch",))
+       tags=("launch",), settings={})
 def launch_topology(ctx: Context) -> Result:
     """SGLang 0.5.23 (srt/arg_groups/validation_hook.py): `--tp-size × --pp-size` must be
     divisible by `--nnodes`, `--dp-size > 1` is single-node only, `0 <= --node-rank <
