@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
         code = _dispatch(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    from sgdoctor.cleanup import run_hooks
+
+    run_hooks()  # os._exit skips atexit: what probes still have on disk goes now
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

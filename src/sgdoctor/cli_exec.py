@@ -115,6 +115,9 @@ def register(app: typer.Typer) -> None:
         if code not in (0, 3):
             raise typer.Exit(code)
         sys.stdout.flush()
+        from sgdoctor.cleanup import run_hooks
+
+        run_hooks()  # exec skips atexit: what probes still have on disk goes now
         environment = startup_environment()
         try:
             if environment is None:

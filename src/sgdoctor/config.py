@@ -3,19 +3,26 @@
 Looked up at --config, else $SGDOCTOR_CONFIG (an empty value means "no file"), else
 /etc/sgdoctor/config.toml when it exists. Unknown keys are errors: a typo must not
 silently turn a check off.
+
+The file is opened non-blocking and must be a regular file: a FIFO, a device (/dev/zero)
+or a directory named by $SGDOCTOR_CONFIG is a usage error at once, never a hang, and at
+most MAX_BYTES are read.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.errors import ConfigError
+from sgdoctor.textsafe import shown
 
 DEFAULT_PATH = "/etc/sgdoctor/config.toml"
+MAX_BYTES = 1 << 20
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "output": str, "timeout": (int, float, str), "fail_on": str,
@@ -50,30 +57,58 @@ def config_path(explicit: str | None, env: Mapping[str, str]) -> str | None:
     return DEFAULT_PATH if os.path.exists(DEFAULT_PATH) else None
 
 
+def _read_regular(path: str) -> bytes:
+    """The file's bytes; a ConfigError for anything but a readable regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a valid path"
+        raise ConfigError(f"cannot read config file {shown(path)}: {reason}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise ConfigError(f"config file {shown(path)} is {kind}, not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {shown(path)}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES:
+        raise ConfigError(f"config file {shown(path)} is larger than {MAX_BYTES // 1024} KiB")
+    return b"".join(chunks)
+
+
 def load(explicit: str | None, env: Mapping[str, str]) -> FileConfig:
     path = config_path(explicit, env)
     if path is None:
         return FileConfig()
     try:
-        with open(path, "rb") as fh:
-            text = fh.read(1 << 20).decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        text = _read_regular(path).decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        raise ConfigError(f"config file {shown(path)} is not UTF-8 text") from None
     try:
         data = _toml_loads(text)
     except ValueError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {shown(path)} is not valid TOML: {exc}") from None
     for key, value in data.items():
         if key not in _TYPES:
-            raise ConfigError(f"config file {path}: unknown option {key!r} "
+            raise ConfigError(f"config file {shown(path)}: unknown option {key!r} "
                               f"(known: {', '.join(sorted(_TYPES))})")
         if not isinstance(value, _TYPES[key]):
-            raise ConfigError(f"config file {path}: option {key!r} has the wrong type "
+            raise ConfigError(f"config file {shown(path)}: option {key!r} has the wrong type "
                               f"({type(value).__name__})")
     checks = data.pop("checks", {})
     for check_id, section in checks.items():
         if not isinstance(section, dict):
-            raise ConfigError(f"config file {path}: [checks.{check_id!r}] must be a table")
+            raise ConfigError(f"config file {shown(path)}: [checks.{check_id!r}] must be a table")
     return FileConfig(path=path, options=data, checks=checks)

@@ -143,7 +143,7 @@ def make_plan(req: RunRequest, *, known: Sequence[CheckSpec] | None = None,
 
     discovered: Sequence[CheckSpec] | None = None
     if known is None:
-        discovered = discover(req.checks_dirs)
+        discovered = discover(req.checks_dirs, import_timeout=req.timeout)
         known = [s for s in discovered if RENDEZVOUS_TAG not in s.tags]
     chosen = select(known, req.only, req.skip)
     ids = {s.id for s in known}

@@ -2,6 +2,12 @@
 
 A module contributes every module-level object (or item of a module-level list or
 tuple) that carries a check spec, so checks can be declared one by one or generated.
+
+Plugins (entry points and checks-directory modules) are imported under a deadline, each in
+a daemon thread: a module that hangs while being imported is a usage error naming it, not
+a run that never ends. A usage error rather than an error result, because a module that
+never finished importing has declared no check id to hang a result on (nor can --only,
+--skip and the config be checked against it), and a module that raises is one already.
 """
 
 from __future__ import annotations
@@ -10,14 +16,19 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import stat
 import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from sgdoctor.api import SPEC_ATTR, CheckSpec
 from sgdoctor.errors import ConfigError
+from sgdoctor.textsafe import shown
 
 ENTRY_POINT_GROUP = "sgdoctor.checks"
 
@@ -46,13 +57,53 @@ def builtin_specs() -> list[CheckSpec]:
     return specs
 
 
-def entry_point_specs() -> list[CheckSpec]:
+class _Deadline:
+    """When plugin imports must be over; None: no limit (library use)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+        self.seconds = seconds
+
+    def left(self) -> float | None:
+        return None if self.at is None else max(0.0, self.at - time.monotonic())
+
+
+def _bounded(load: Any, what: str, deadline: _Deadline) -> Any:
+    """load() in a daemon thread, waited for until the deadline; its exception re-raised."""
+    if deadline.at is None:
+        return load()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = load()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"import {what}", daemon=True)
+    worker.start()
+    worker.join(deadline.left())
+    if worker.is_alive():
+        raise ConfigError(f"{what} did not finish importing within the run's "
+                          f"{deadline.seconds:g} s timeout (it hangs while being imported)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def entry_point_specs(deadline: _Deadline | None = None) -> list[CheckSpec]:
     from importlib.metadata import entry_points
 
+    from sgdoctor.syspath import prune_sys_path
+
+    prune_sys_path()  # a FIFO or device on sys.path would hang the metadata scan
+    deadline = deadline or _Deadline(None)
     specs: list[CheckSpec] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            loaded = ep.load()
+            loaded = _bounded(ep.load, f"entry point {ep.name!r} ({ep.value})", deadline)
+        except ConfigError:
+            raise
         except Exception as exc:
             raise ConfigError(
                 f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP} failed to "
@@ -61,52 +112,73 @@ def entry_point_specs() -> list[CheckSpec]:
     return specs
 
 
-def _load_file_module(path: Path) -> ModuleType:
+def _load_file_module(path: Path, deadline: _Deadline | None = None) -> ModuleType:
     name = f"sgdoctor_plugin_{path.stem}_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load check module {path}")
+        raise ConfigError(f"cannot load check module {shown(path)}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    loader = spec.loader
     try:
-        spec.loader.exec_module(module)
+        _bounded(lambda: loader.exec_module(module), f"check module {shown(path)}",
+                 deadline or _Deadline(None))
+    except ConfigError:
+        sys.modules.pop(name, None)
+        raise
     except Exception as exc:
         sys.modules.pop(name, None)
         raise ConfigError(
-            f"check module {path} failed to import: {type(exc).__name__}: {exc}") from None
+            f"check module {shown(path)} failed to import: {type(exc).__name__}: {exc}") from None
     return module
 
 
-def directory_specs(directory: str) -> list[CheckSpec]:
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError):  # ENAMETOOLONG, ELOOP, a vanished entry
+        return False
+
+
+def directory_specs(directory: str, deadline: _Deadline | None = None) -> list[CheckSpec]:
     """`.py` modules and Nagios-protocol executables from a checks directory."""
     from sgdoctor.external import nagios_spec
 
     root = Path(directory)
-    if not root.is_dir():
-        raise ConfigError(f"checks directory {directory} does not exist or is not a directory")
+    try:
+        is_dir = stat.S_ISDIR(root.stat().st_mode)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "an invalid path"
+        raise ConfigError(f"checks directory {shown(directory)}: {reason}") from None
+    if not is_dir:
+        raise ConfigError(f"checks directory {shown(directory)} is not a directory")
     specs: list[CheckSpec] = []
     try:
         entries = sorted(root.iterdir())
     except OSError as exc:
-        raise ConfigError(f"cannot read checks directory {directory}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read checks directory {shown(directory)}: "
+                          f"{exc.strerror}") from None
     for path in entries:
-        if path.name.startswith((".", "_")) or not path.is_file():
+        if path.name.startswith((".", "_")) or not _is_file(path):
             continue
         if path.suffix == ".py":
-            module = _load_file_module(path)
+            module = _load_file_module(path, deadline)
             specs.extend(replace(s, source=f"dir {path}") for s in specs_in(module))
         elif os.access(path, os.X_OK):
             specs.append(nagios_spec(path))
     return specs
 
 
-def discover(checks_dirs: Iterable[str] = (), *, entry_points: bool = True) -> list[CheckSpec]:
-    """Every check this run knows of, in a stable order; duplicate ids are a config error."""
+def discover(checks_dirs: Iterable[str] = (), *, entry_points: bool = True,
+             import_timeout: float | None = None) -> list[CheckSpec]:
+    """Every check this run knows of, in a stable order; duplicate ids are a config error.
+    With `import_timeout`, plugin imports together must end within that many seconds."""
+    deadline = _Deadline(import_timeout)
     specs = builtin_specs()
     if entry_points:
-        specs += entry_point_specs()
+        specs += entry_point_specs(deadline)
     for directory in checks_dirs:
-        specs += directory_specs(directory)
+        specs += directory_specs(directory, deadline)
     seen: dict[str, CheckSpec] = {}
     for spec in specs:
         if spec.id in seen:

@@ -7,6 +7,9 @@ and how much room is left. It leaves nothing behind: the probe file is created w
 ``O_CREAT|O_EXCL|O_NOFOLLOW`` (a symlink planted at its name is never followed), removed only
 if it is still the very file we created (never deleted through), and a missing directory is
 never created (the write test then runs in a probe directory of our own, removed afterwards).
+While they exist, the probe file and directory are registered (sgdoctor.cleanup): when the
+process ends with the check still writing (the runner gave up on it at the deadline), the
+exit removes them, under the same "still the very file we created" rule.
 
 It returns facts (:class:`DirectoryFacts`); judging them, and every sentence about them, is
 the check's (checks/expert_record.py).
@@ -18,6 +21,7 @@ import enum
 import errno
 import os
 import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -132,6 +136,55 @@ class DirectoryFacts:
     left_behind: list[LeftBehind] = field(default_factory=list)
 
 
+class _InFlight:
+    """Probe files and directories that exist right now, by absolute path and identity.
+
+    Creating one and registering it happen under one lock, which the exit's sweep takes:
+    after the sweep nothing new is created, so nothing is missed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.closed = False
+        self.entries: dict[str, tuple[int, int, bool]] = {}
+
+    def create(self, make: Callable[[], os.stat_result], path: str,
+               is_dir: bool) -> os.stat_result:
+        from sgdoctor.cleanup import at_exit
+
+        at_exit(self.sweep)
+        with self.lock:
+            if self.closed:
+                raise OSError(errno.ESHUTDOWN, "sgdoctor is exiting")
+            created = make()
+            self.entries[path] = (created.st_dev, created.st_ino, is_dir)
+        return created
+
+    def forget(self, path: str) -> None:
+        with self.lock:
+            self.entries.pop(path, None)
+
+    def sweep(self) -> None:
+        """Remove what is still ours: files first, then (emptied) probe directories."""
+        if not self.lock.acquire(timeout=0.5):  # a creation stuck in the kernel
+            return
+        try:
+            self.closed = True
+            for path, (dev, ino, is_dir) in sorted(self.entries.items(),
+                                                   key=lambda e: e[1][2]):
+                try:
+                    now = os.lstat(path)
+                    if (now.st_dev, now.st_ino) == (dev, ino):
+                        (os.rmdir if is_dir else os.unlink)(path)
+                except OSError:
+                    pass
+            self.entries.clear()
+        finally:
+            self.lock.release()
+
+
+_IN_FLIGHT = _InFlight()
+
+
 def default_probe_name() -> str:
     """Unpredictable, so nobody can plant something at the name before we create it."""
     return f".sgdoctor-probe-{os.getpid()}-{os.urandom(8).hex()}"
@@ -184,15 +237,22 @@ def _occupant(dir_fd: int, name: str) -> Occupant:
     return Occupant(name, "directory" if stat.S_ISDIR(st.st_mode) else "file")
 
 
-def _write_probe(dir_fd: int, name: str) -> None:
+def _write_probe(dir_fd: int, name: str, directory: str) -> None:
     """Create ``name`` exclusively, write 1 MiB, fsync, and remove it again.
 
     Raises FileExistsError untouched when the name is taken (a planted symlink included:
     O_EXCL and O_NOFOLLOW never follow it); any other OSError means the write failed.
     """
     flags = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | os.O_CLOEXEC
-    fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
-    created = os.fstat(fd)
+    opened: list[int] = []
+
+    def make() -> os.stat_result:
+        opened.append(os.open(name, flags, 0o600, dir_fd=dir_fd))
+        return os.fstat(opened[0])
+
+    path = os.path.join(directory, name)
+    created = _IN_FLIGHT.create(make, path, is_dir=False)
+    fd = opened[0]
     try:
         try:
             block = memoryview(os.urandom(_CHUNK))
@@ -204,6 +264,7 @@ def _write_probe(dir_fd: int, name: str) -> None:
             os.close(fd)
     finally:
         _remove_if_ours(dir_fd, name, created)
+        _IN_FLIGHT.forget(path)
 
 
 def _remove_if_ours(dir_fd: int, name: str, created: os.stat_result) -> None:
@@ -247,7 +308,7 @@ def _try_names(facts: DirectoryFacts, directory: str, probe_name: Callable[[], s
 def _write_test(facts: DirectoryFacts, directory: str, probe_name: Callable[[], str],
                 step: Step) -> None:
     def attempt(dir_fd: int, name: str) -> None:
-        _write_probe(dir_fd, name)
+        _write_probe(dir_fd, name, directory)
         facts.write_test_passed = True
 
     _try_names(facts, directory, probe_name, step, attempt)
@@ -292,15 +353,20 @@ def _probe_missing(facts: DirectoryFacts, path: str, probe_name: Callable[[], st
     _measure_space(facts, ancestor)
 
     def attempt(dir_fd: int, name: str) -> None:
-        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        def make() -> os.stat_result:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+            return os.lstat(name, dir_fd=dir_fd)
+
+        probe_dir = os.path.join(ancestor, name)
+        _IN_FLIGHT.create(make, probe_dir, is_dir=True)
         try:
-            _write_test(facts, os.path.join(ancestor, name), default_probe_name, Step.WRITE_FILE)
+            _write_test(facts, probe_dir, default_probe_name, Step.WRITE_FILE)
         finally:
             try:
                 os.rmdir(name, dir_fd=dir_fd)
             except OSError as exc:
-                facts.left_behind.append(LeftBehind(os.path.join(ancestor, name),
-                                                    exc.strerror or str(exc)))
+                facts.left_behind.append(LeftBehind(probe_dir, exc.strerror or str(exc)))
+            _IN_FLIGHT.forget(probe_dir)
 
     _try_names(facts, ancestor, probe_name, Step.CREATE_DIRECTORY, attempt)
 

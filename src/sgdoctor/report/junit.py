@@ -1,17 +1,24 @@
-"""JUnit XML: one testcase per check, for CI dashboards that already read JUnit."""
+"""JUnit XML: one testcase per check, for CI dashboards that already read JUnit.
+
+The document is pure ASCII (everything else as character references) so it is well formed
+whatever stdout's encoding (a C locale, PYTHONIOENCODING=ascii); characters XML cannot
+carry at all (control characters, lone surrogates from undecodable bytes, U+FFFE/U+FFFF)
+become U+FFFD.
+"""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from sgdoctor.api import Status
 from sgdoctor.report import RenderOptions, Report, Reporter
 
-_XML_SAFE = {i: None for i in range(32) if i not in (9, 10, 13)}
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(text: str) -> str:
-    return text.translate(_XML_SAFE)
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def render(report: Report, options: RenderOptions | None = None) -> str:
@@ -24,7 +31,7 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
     })
     for c in report.checks:
         case = ET.SubElement(suite, "testcase", {
-            "classname": "sgdoctor", "name": c.id, "time": f"{c.duration_ms / 1000:.3f}",
+            "classname": "sgdoctor", "name": _clean(c.id), "time": f"{c.duration_ms / 1000:.3f}",
         })
         message = _clean(c.summary)
         body = _clean(c.remedy or "")
@@ -38,7 +45,7 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
             ET.SubElement(case, "system-out").text = _clean(f"warning: {c.summary}\n{body}")
     root = ET.Element("testsuites")
     root.append(suite)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return ET.tostring(root, encoding="us-ascii", xml_declaration=True).decode("ascii") + "\n"
 
 
 REPORTER = Reporter("junit", "application/xml; charset=utf-8", render)

@@ -2,6 +2,10 @@
 
 Nagios rewrites ';' to ':' and cuts at '|', so neither appears in the text. Problems come
 worst first (fail, error, warn), each with its remedies on the lines after it.
+
+The text is always encodable: undecodable bytes (kept as surrogates) are shown as \\xNN,
+and where the output cannot take UTF-8 every non-ASCII character as a backslash escape, so
+the status line is never lost to an encoding error.
 """
 
 from __future__ import annotations
@@ -28,8 +32,18 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("|", "/").replace(";", ",").split())
 
 
+def encodable(text: str, unicode: bool = True) -> str:
+    """`text` with what UTF-8 (or, without `unicode`, ASCII) cannot carry escaped."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate not from undecodable bytes
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if unicode else text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def render(report: Report, options: RenderOptions | None = None) -> str:
-    fail_on = (options or RenderOptions()).fail_on
+    options = options or RenderOptions()
+    fail_on = options.fail_on
     worst = sorted((c for c in report.checks if c.status in PROBLEMS),
                    key=lambda c: -SEVERITY[c.status])
     counts = report.counts
@@ -42,7 +56,7 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         lines.append(f"{c.status.value.upper()} {c.id}: {_clean(c.summary)}")
         lines += [f"  fix: {_clean(line)}" for line in (c.remedy or "").splitlines()
                   if line.strip()]
-    return "\n".join(lines) + "\n"
+    return encodable("\n".join(lines), options.unicode) + "\n"
 
 
 def _exit_code(report: Report, options: RenderOptions) -> int:

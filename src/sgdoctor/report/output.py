@@ -23,7 +23,7 @@ def terminal_width(stream: Any = None, env: Mapping[str, str] | None = None) -> 
     """$COLUMNS when set (as shutil does), else the terminal's width, else 80 on a terminal
     that reports none (a 0×0 pty) and 100 off one (a log line); never below 40."""
     columns = (os.environ if env is None else env).get("COLUMNS", "").strip()
-    if columns.isdigit() and int(columns) > 0:
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:  # not "²"
         return max(40, int(columns))
     stream = stream or sys.stdout
     try:
@@ -45,7 +45,7 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
