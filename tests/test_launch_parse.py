@@ -57,6 +57,17 @@ def test_what_the_server_refuses_is_reported_and_parsing_goes_on():
     assert launch.values["port"] is None and "port" not in launch.options()
 
 
+def test_secrets_on_the_command_line_are_never_echoed():
+    launch = parse_launch([*SERVER, "--api-keyy", "s3cr3t-value", "--hf-token=tok-123",
+                           "--dyn-secret", "x9y8", "--enable-dp-attention", "--tp", "2"])
+    text = repr(launch.problems) + repr(launch.as_json())
+    assert "unrecognized arguments: --api-keyy *** --hf-token=*** --dyn-secret ***" in text
+    for secret in ("s3cr3t-value", "tok-123", "x9y8"):
+        assert secret not in text
+    front = parse_launch(["python", "-m", "dynamo.frontend", "--nats-token", "pw-42"])
+    assert "pw-42" not in repr(front.problems) and "'***'" in repr(front.problems)
+
+
 def test_help_is_said_not_run():
     launch = parse_launch([*SERVER, "--help"])
     assert any("prints and exits" in p for p in launch.problems)

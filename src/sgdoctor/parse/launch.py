@@ -27,8 +27,8 @@ from typing import Any
 
 from sgdoctor.parse import launch_tables as tables
 
-__all__ = ["Launch", "parse_launch", "RELEASES", "INT_KEYS", "from_options", "numeric_reading",
-           "flag_of"]
+__all__ = ["Launch", "parse_launch", "masked", "RELEASES", "INT_KEYS", "from_options",
+           "numeric_reading", "flag_of"]
 
 # The mirrored tables: consumer -> release mirrored (newest first).
 RELEASES: Mapping[str, tuple[str, ...]] = {"sglang": ("0.5.23",), "dynamo": ("1.6.1",)}
@@ -97,6 +97,30 @@ class Launch:
                 "notes": list(self.notes),
                 "values": {k: self.values[k] for k in keys
                            if k in self.values and _plain(self.values[k])}}
+
+
+# Option names whose values are never echoed (as sgdoctor.redact's variable names).
+_SECRET = re.compile(r"PASSWORD|TOKEN|SECRET|KEY|CREDENTIAL", re.I)
+
+
+def masked(tokens: Sequence[str]) -> list[str]:
+    """Command-line tokens fit to print: the value of an option named like a secret
+    (``--api-key X``, ``--hf-token=X``) is shown as ***."""
+    out: list[str] = []
+    hide_next = False
+    for token in tokens:
+        if hide_next and not token.startswith("-"):
+            out.append("***")
+            hide_next = False
+            continue
+        hide_next = False
+        head, eq, _ = token.partition("=")
+        if token.startswith("-") and _SECRET.search(head):
+            out.append(f"{head}=***" if eq else token)
+            hide_next = not eq
+        else:
+            out.append(token)
+    return out
 
 
 def _plain(value: Any) -> bool:
@@ -218,8 +242,10 @@ def _tolerant(parser: _Parser, argv: Sequence[str],
             refused = _Refused(str(exc), exc.argument_name)
         except _Refused as exc:
             refused = exc
-        problems.append(refused.message)
         index = _culprit(parser, tokens, refused)
+        secret = index is not None and _SECRET.search(tokens[index].split("=", 1)[0])
+        problems.append(re.sub(r"explicit argument .*", "explicit argument '***'",
+                               refused.message) if secret else refused.message)
         if index is None:
             break
         del tokens[index]
@@ -413,7 +439,7 @@ def _sglang_stage(launch: Launch, argv: list[str], read_file: Any) -> None:
     argv = _merge_config(parser, argv, launch.problems, launch.notes, read_file)
     values, extras, given = _tolerant(parser, argv, launch.problems)
     if extras:
-        launch.problems.append("unrecognized arguments: " + " ".join(extras))
+        launch.problems.append("unrecognized arguments: " + " ".join(masked(extras)))
     launch.values.update(values)
     launch.given |= given
 
@@ -517,7 +543,7 @@ def _frontend(launch: Launch, args: list[str], env: Mapping[str, str]) -> None:
         more, rest, _ = _tolerant(extra, rest, launch.problems)
         launch.values.update({k: v for k, v in more.items() if v is not None})
     if rest:
-        launch.problems.append(f"Unknown arguments specified: {rest}")
+        launch.problems.append(f"Unknown arguments specified: {masked(rest)}")
 
 
 def _convert(launch: Launch) -> None:
