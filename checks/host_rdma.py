@@ -47,7 +47,8 @@ def host_rdma(ctx: Context) -> Result:
     every port's state, physical state, link layer, rate and GIDs; the HCAs that NCCL_IB_HCA /
     MCCL_IB_HCA (NCCL's syntax: prefixes, '^' excludes, '=' exact, ':port') and
     NVSHMEM_HCA_LIST (exact names, '^' excludes, 'name:port[:count]'; honoured only with
-    NVSHMEM_ENABLE_NIC_PE_MAPPING=1) name exist and have an ACTIVE port — NCCL silently drops a
+    NVSHMEM_ENABLE_NIC_PE_MAPPING=1), and the launch's --disaggregation-ib-device, name exist
+    and have an ACTIVE port — NCCL silently drops a
     missing or inactive HCA and falls back to TCP sockets; a RoCE port without an IPv4 GID; and,
     when GPUDirect RDMA is asked for (NCCL_NET_GDR_LEVEL, NVSHMEM IBGDA), the peer-memory
     module (nvidia_peermem / nv_peer_mem; MetaX's equivalent is UNCONFIRMED). Memlock is
@@ -67,6 +68,11 @@ def host_rdma(ctx: Context) -> Result:
         return Result.error(f"--host-root: {exc.message}", env=env_read)
     facts = probe_rdma(root)
     requests = rdma_requests(ctx.env)
+    device = ctx.options.get("ib_device")        # the launch's --disaggregation-ib-device
+    devices = [d.strip() for d in device.split(",") if d.strip()] \
+        if isinstance(device, str) else []
+    if devices:
+        requests.append(f"--disaggregation-ib-device {shown(device, 60)}")
     if not facts.hcas and not facts.verbs and not requests and not facts.class_problem:
         return Result.skip("no RDMA device on this node (/sys/class/infiniband is empty or "
                            "absent) and nothing asks for one", env=env_read,
@@ -88,6 +94,17 @@ def host_rdma(ctx: Context) -> Result:
                    "transports do not start", DEVICE_REMEDY, code="no_devices")
     _judge_verbs(facts, found, severe)
     selections = _judge_selections(ctx, facts, found)
+    for name in devices if facts.hcas else ():
+        hca = facts.hcas.get(name)
+        if hca is None:
+            found.fail(f"--disaggregation-ib-device {shown(name, 40)} is not an HCA on this "
+                       f"node (HCAs: {', '.join(facts.hcas)})", "name an HCA that exists "
+                       "(`ibv_devices`)", code="hca_missing")
+        elif not any(_usable(p) for p in hca.ports):
+            found.fail("--disaggregation-ib-device: " + "; ".join(
+                _port_text(name, p) for p in hca.ports) + " — the transfer engine needs an "
+                "ACTIVE port", "Check the cable and the subnet manager (`ibstat`), or name an "
+                "ACTIVE HCA.", code="hca_inactive")
     _judge_ports(facts, selections, found, severe, min_rate, bool(requests))
     gpudirect = _judge_peermem(ctx, facts, found)
 

@@ -223,3 +223,18 @@ def test_exec_a_malformed_command_line_still_starts_with_same_pid_and_env(tmp_pa
     info = json.loads(out.read_text())
     assert info["pid"] == proc.pid and info["argv"] == argv
     assert info["env"] == env
+
+
+def test_ib_device_reaches_host_rdma(tmp_path):
+    """No RDMA hardware here: a host root following the kernel's sysfs ABI (as
+    test_host_rdma.py builds it) stands in for the node."""
+    from test_host_rdma import ACTIVE, DOWN, make_tree
+
+    root = make_tree(tmp_path, {"mlx5_0": {1: ACTIVE}, "mlx5_1": {1: DOWN}})
+    for device, status, expected in (("mlx5_0", "ok", set()), ("mlx5_1", "fail", {"hca_inactive"}),
+                                     ("mlx5_9", "fail", {"hca_missing"})):
+        doc = check("host.rdma", [*SERVER, "--disaggregation-ib-device", device],
+                    args=("--host-root", str(root)))
+        item = result_of(doc, "host.rdma")
+        assert item["status"] == status and set(codes(item)) >= expected, item
+        assert f"--disaggregation-ib-device {device}" in item["details"]["requests"]
