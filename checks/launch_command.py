@@ -4,7 +4,6 @@ the server will refuse (never a fail: the server is the judge of its own command
 from __future__ import annotations
 
 from sgdoctor.api import Context, Findings, Result, check
-from sgdoctor.parse.launch import from_options
 from sgdoctor.parse.verdict import shown
 
 NO_COMMAND = ("no launch command given (`sgdoctor check -- COMMAND…` or "
@@ -21,6 +20,10 @@ def launch_command(ctx: Context) -> Result:
     found: said so). Commands behind torchrun or a shell are not parsed: skipped, saying so.
     An argument the server will refuse is a warning; the other launch.* checks and the
     host checks use what was understood."""
+    if ctx.options.get("launch") is None:
+        return Result.skip(NO_COMMAND)
+    from sgdoctor.parse.launch import from_options
+
     launch = from_options(ctx.options)
     if launch is None:
         return Result.skip(NO_COMMAND)

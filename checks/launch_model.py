@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 from sgdoctor.api import Context, Findings, Result, check
-from sgdoctor.parse.launch import from_options
 from sgdoctor.parse.verdict import shown
 
 ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")
@@ -23,6 +22,10 @@ def launch_model(ctx: Context) -> Result:
     host.disk is handed the model path and judges the free space."""
     from sgdoctor.parse.hfcache import hf_hub_cache, is_hub_id
     from sgdoctor.probe.launch import model_facts, writable_at
+
+    if ctx.options.get("launch") is None:
+        return Result.skip("no launch command given", env=ENV)
+    from sgdoctor.parse.launch import from_options
 
     launch = from_options(ctx.options)
     if launch is None or not launch.parsed:

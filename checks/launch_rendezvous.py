@@ -9,7 +9,6 @@ import ipaddress
 from typing import Any
 
 from sgdoctor.api import Context, Findings, Result, check
-from sgdoctor.parse.launch import from_options, numeric_reading
 from sgdoctor.parse.ports import split_host_port
 from sgdoctor.parse.verdict import shown
 
@@ -26,6 +25,10 @@ def launch_rendezvous(ctx: Context) -> Result:
     store listens there); on the other ranks it must accept a TCP connection within the
     check's time — under `--wait` the check is retried until rank 0 is up."""
     from sgdoctor.probe.launch import bind_here, dial, resolve
+
+    if ctx.options.get("launch") is None:
+        return Result.skip("no launch command given", env=ENV)
+    from sgdoctor.parse.launch import from_options, numeric_reading
 
     launch = from_options(ctx.options)
     if launch is None or not launch.parsed:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sgdoctor.api import Context, Findings, Result, check
-from sgdoctor.parse.launch import from_options
 from sgdoctor.parse.verdict import shown
 
 ENV = ("DYN_ROUTER_MODE", "DYN_ROUTER_USE_KV_EVENTS", "DYN_EVENT_PLANE", "NATS_SERVER")
@@ -20,6 +19,10 @@ def launch_router(ctx: Context) -> Result:
     event plane — NATS when --event-plane / DYN_EVENT_PLANE is nats, or unset with
     NATS_SERVER set (facts.md); else ZMQ. Then NATS_SERVER must name the server (nats.server
     judges it). Whether 1.6.1's KV router needs JetStream is UNCONFIRMED: said, not judged."""
+    if ctx.options.get("launch") is None:
+        return Result.skip("no launch command given", env=ENV)
+    from sgdoctor.parse.launch import from_options
+
     launch = from_options(ctx.options)
     if launch is None or not launch.parsed:
         return Result.skip("no parsed Dynamo launch command", env=ENV)

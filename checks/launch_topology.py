@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from sgdoctor.api import Context, Findings, ProbeError, Result, check
-from sgdoctor.parse.launch import from_options
 
 ENV = ("MACA_VISIBLE_DEVICES",)
 
@@ -22,6 +21,10 @@ def launch_topology(ctx: Context) -> Result:
     /dev/dri render nodes beside /dev/mxcd, else `mx-smi -L`)."""
     from sgdoctor.probe.hostroot import HostRoot
     from sgdoctor.probe.launch import visible_gpus
+
+    if ctx.options.get("launch") is None:
+        return Result.skip("no launch command given", env=ENV)
+    from sgdoctor.parse.launch import from_options
 
     launch = from_options(ctx.options)
     if launch is None or not launch.parsed:
