@@ -47,6 +47,10 @@ def test_raising_check_is_an_error_with_exit_3():
     assert "traceback" not in item["details"]
     verbose = json_report(run_cli([*DEMO, "--format", "json", "-v"], {"DEMO_RAISE": "1"}))
     assert "Traceback" in result_of(verbose, "demo.raise")["details"]["traceback"]
+    table = run_cli([*DEMO, "-v"], {"DEMO_RAISE": "1"}).stdout
+    assert "Traceback (most recent call last)" in table
+    assert "RuntimeError: boom from a plugin" in table.split("Traceback")[1]
+    assert "Traceback" not in run_cli(DEMO, {"DEMO_RAISE": "1"}).stdout
 
 
 def test_hanging_check_does_not_hang_the_run():

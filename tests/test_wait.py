@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -90,6 +91,8 @@ def test_sigterm_while_waiting_ends_promptly_with_the_last_report(tmp_path):
     assert proc.returncode == 143, err
     doc = validate_report(json.loads(out))
     assert result_of(doc, "demo.file")["status"] == "fail"
+    assert re.search(r"interrupted by SIGTERM while waiting: the report is that of attempt "
+                     r"\d+, the last to complete", err), err
 
 
 def test_sigint_gives_130(tmp_path):

@@ -5,6 +5,7 @@ options to plan, plan to runner, report to reporter. The work lives below: plan.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -17,8 +18,8 @@ from sgdoctor.report.output import terminal_width, utf8_stream, write_text
 from sgdoctor.runner import RunPlan, RunResult
 from sgdoctor.stdio import stdout_to_stderr
 
-__all__ = ["RunRequest", "build_request", "make_plan", "plan_for", "execute", "run_gated",
-           "emit", "exit_code_for", "render_options", "utf8_stdout", "stdout_to_stderr"]
+__all__ = ["RunRequest", "build_request", "make_plan", "plan_for", "execute", "emit",
+           "exit_code_for", "render_options", "utf8_stdout", "stdout_to_stderr"]
 
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f",
@@ -96,18 +97,17 @@ def execute(plan: RunPlan, env: Mapping[str, str]) -> RunResult:
         tty = sys.stderr.isatty()
         restore = waiting.raise_on_signals()
         try:
-            return runner.run(plan, env, progress=waiting.tty_progress if tty
-                              else waiting.stderr_progress)
+            result = runner.run(plan, env, progress=waiting.tty_progress if tty
+                                else waiting.stderr_progress)
         finally:
             restore()
             if tty:
                 sys.stderr.write("\r\x1b[K")
-
-
-def run_gated(req: RunRequest, env: Mapping[str, str]) -> tuple[Report, int | None]:
-    """Plan, then run: the report and the signal that ended a --wait, if any."""
-    result = execute(plan_for(req), env)
-    return result.report, result.signum
+    if result.signum:
+        name = signal.Signals(result.signum).name
+        sys.stderr.write(f"sgdoctor: interrupted by {name} while waiting: the report is "
+                         f"that of attempt {result.attempts}, the last to complete\n")
+    return result
 
 
 def utf8_stdout() -> bool:

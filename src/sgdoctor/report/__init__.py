@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import socket
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -153,7 +152,3 @@ def exit_code(report: Report, fail_on: str = "fail") -> int:
         return 3
     return 0
 
-
-def now() -> tuple[float, float]:
-    """Wall-clock start (for the report) and monotonic start (for durations)."""
-    return time.time(), time.monotonic()

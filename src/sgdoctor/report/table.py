@@ -64,6 +64,9 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         out += [indent + line for line in body]
         if c.remedy and c.status in PROBLEMS:
             out += remedy_lines(c.remedy, column, max(width, column + 10), arrow, color)
+        trace = c.details.get("traceback") if opts.verbose else None
+        if isinstance(trace, str):  # --verbose: the crash as Python printed it, unwrapped
+            out += [" " * OUTDENT + line for line in trace.rstrip().splitlines()]
     skipped = [c.id for c in report.checks if c.status is Status.SKIP]
     if skipped and not opts.verbose:
         text = ("skipped (not applicable here; --verbose says why): " + ", ".join(skipped))
