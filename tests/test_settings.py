@@ -102,3 +102,12 @@ def test_every_built_in_check_declares_its_settings():
 
     undeclared = [s.id for s in builtin_specs() if s.settings is None]
     assert undeclared == []
+
+
+def test_the_readme_config_example_is_valid_on_a_fresh_host(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### The config file"):]
+    example = section[section.index("```toml\n") + 8:section.index("\n```")]
+    proc = run_with_config(tmp_path, example, "--only", "env.path", "--format", "json")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert result_of(json_report(proc), "env.path")["status"] in ("ok", "warn", "fail")
