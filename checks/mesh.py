@@ -73,6 +73,7 @@ class _Mesh:
         self.name: str = opts["name"]
         self.expect: int = int(opts["expect"])
         self.port: int = int(opts.get("port") or 0)
+        self.expected_names: tuple[str, ...] = tuple(opts.get("expected_names") or ())
         self.settings: Mapping[str, Mapping[str, Any]] = opts.get("settings") or {}
         self.ttl = int(ctx.setting("lease_ttl", DEFAULT_TTL))
         self.stop_reason = _stopped(ctx)
@@ -278,7 +279,7 @@ class _Mesh:
             from sgdoctor.parse.mesh_verdict import judge
 
             verdict = judge(self.group, self.name, self.expect, members, self.views,
-                            self.joined.unreadable)
+                            self.joined.unreadable, expected_names=self.expected_names)
             found.extend(verdict.findings)
             self.details["matrix"] = verdict.matrix
             self.details["pairs"] = verdict.pairs

@@ -41,6 +41,15 @@ from sgdoctor.report.output import write_atomic
 
 ReportOpt = Annotated[str | None, typer.Option(
     "--report", help="Also write the JSON report to FILE (atomically).")]
+MeshOpt = Annotated[bool | None, typer.Option(
+    "--mesh/--no-mesh", help="Prove the Gloo full mesh with the launch's other nodes (through "
+                             "etcd) before COMMAND starts; default: on for --nnodes N > 1 "
+                             "with an etcd configured.")]
+MeshGroupOpt = Annotated[str | None, typer.Option(
+    "--mesh-group", metavar="NAME", help="The mesh group (default: the --dist-init-addr).")]
+MeshTimeoutOpt = Annotated[str | None, typer.Option(
+    "--mesh-timeout", metavar="DURATION",
+    help="How long the mesh may take, all nodes joining included (default 120s).")]
 
 
 def _die(code: int, message: str) -> typer.Exit:
@@ -97,7 +106,8 @@ def register(app: typer.Typer) -> None:
         fail_on: FailOnOpt = None, timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None,
         config: ConfigOpt = None, wait: WaitOpt = None, interval: IntervalOpt = None,
         report: ReportOpt = None, verbose: VerboseOpt = False, no_color: NoColorOpt = False,
-        deep: DeepOpt = False, host_root: HostRootOpt = None,
+        deep: DeepOpt = False, host_root: HostRootOpt = None, mesh: MeshOpt = None,
+        mesh_group: MeshGroupOpt = None, mesh_timeout: MeshTimeoutOpt = None,
     ) -> None:
         """Run the checks; unless one fails, replace sgdoctor with COMMAND (same PID)."""
         env = snapshot()
@@ -105,8 +115,15 @@ def register(app: typer.Typer) -> None:
                             timeout=timeout, checks_dir=checks_dir, config=config,
                             verbose=verbose, no_color=no_color, deep=deep, wait=wait,
                             interval=interval, host_root=host_root)
-        plan = plan_for(req, extra_options=launch_options(command, env))
+        from sgdoctor.cli_mesh import launch_mesh, with_mesh
+
+        options = launch_options(command, env)
+        decided = launch_mesh(options, env, req, mesh=mesh, group=mesh_group,
+                              timeout=mesh_timeout)
+        plan = with_mesh(plan_for(req, extra_options=options), decided)
         program = resolve_command(command[0], env.get("PATH"))
+        if decided.note:
+            sys.stderr.write(f"sgdoctor: {decided.note}\n")
         run = execute(plan, env)
         if report:
             write_atomic(report, reporter("json").render(run.report, render_options(req)))

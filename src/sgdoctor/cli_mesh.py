@@ -8,6 +8,7 @@ options) through the runner like any other, one report through the usual pipelin
 from __future__ import annotations
 
 import dataclasses
+import re
 import signal
 import socket
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from sgdoctor.errors import ConfigError
 if TYPE_CHECKING:
     from sgdoctor.plan import RunRequest
     from sgdoctor.report import Report
+    from sgdoctor.runner import RunPlan
 
 DEFAULT_TIMEOUT = "60s"
 CHECK_ID = "mesh.gloo"
@@ -126,3 +128,90 @@ def _run(env: Mapping[str, str], req: RunRequest, *, group: str, name: str, expe
             "settings": req.settings, "stop": signals.reason})
         result = runner.run(plan, env)
     return dataclasses.replace(result.report, hostname=name), signals.signum
+
+
+# ---------------------------------------------------------------- the mesh at launch (exec)
+DEFAULT_LAUNCH_TIMEOUT = "120s"   # pods of one deployment start minutes apart at worst
+_GROUP_CHARS = re.compile(r"[^A-Za-z0-9._:@+-]")
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchMesh:
+    """What `exec --mesh` decided: ``options`` for mesh.gloo (None: no mesh), or ``note``
+    saying why the default stayed off."""
+
+    options: Mapping[str, Any] | None
+    timeout: float = 0.0
+    note: str | None = None
+
+
+def launch_group(address: str) -> str:
+    """A mesh group name from a --dist-init-addr (one etcd key segment)."""
+    name = _GROUP_CHARS.sub("_", address).strip("_")[:128]
+    return name if name and name[0].isalnum() else f"g{name}"[:128]
+
+
+def _etcd_configured(env: Mapping[str, str]) -> bool:
+    """ETCD_ENDPOINTS set, or Dynamo's default (localhost:2379) answers a TCP connect."""
+    if env.get("ETCD_ENDPOINTS"):
+        return True
+    try:
+        socket.create_connection(("localhost", 2379), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def launch_mesh(launch: Mapping[str, Any], env: Mapping[str, str], req: RunRequest, *,
+                mesh: bool | None, group: str | None, timeout: str | None) -> LaunchMesh:
+    """Decide the mesh at launch from the parsed launch's options (nnodes, node_rank,
+    dist_init_addr): on by default for --nnodes N > 1 with an etcd configured; ``mesh``
+    True/False is --mesh/--no-mesh. Explicit --mesh without what it needs is a usage error;
+    the default never blocks (a command line sgdoctor cannot read means no mesh)."""
+    from sgdoctor.durations import parse_duration
+    from sgdoctor.parse.mesh import check_name
+
+    if mesh is False:
+        return LaunchMesh(None)
+    nnodes, rank = launch.get("nnodes"), launch.get("node_rank", 0)
+    address = launch.get("dist_init_addr")
+    if not (isinstance(nnodes, int) and nnodes > 1 and isinstance(rank, int)
+            and 0 <= rank < nnodes):
+        if mesh:
+            raise ConfigError("--mesh needs a launch with --nnodes N > 1 and a --node-rank "
+                              "below N")
+        return LaunchMesh(None)
+    if group is not None:
+        problem = check_name(group, "--mesh-group")
+        if problem:
+            raise ConfigError(problem)
+    elif isinstance(address, str) and address:
+        group = launch_group(address)
+    elif mesh:
+        raise ConfigError("--mesh needs --mesh-group NAME (the launch has no --dist-init-addr)")
+    else:
+        return LaunchMesh(None, note="mesh skipped: the launch has no --dist-init-addr to "
+                                     "name the group (give --mesh-group NAME)")
+    if not mesh and not _etcd_configured(env):
+        return LaunchMesh(None, note="mesh skipped: no etcd configured (ETCD_ENDPOINTS unset "
+                                     "and nothing answers on localhost:2379)")
+    limit = parse_duration(timeout or DEFAULT_LAUNCH_TIMEOUT, "--mesh-timeout")
+    names = [f"rank{i}" for i in range(nnodes)]
+    return LaunchMesh({"group": group, "name": names[rank], "expect": nnodes, "port": 0,
+                       "expected_names": names, "settings": req.settings}, limit)
+
+
+def with_mesh(plan: RunPlan, decided: LaunchMesh) -> RunPlan:
+    """``plan`` with mesh.gloo added (whatever --only/--skip chose), its rendezvous options,
+    and a run deadline that leaves it its own --mesh-timeout."""
+    from sgdoctor.registry import builtin_specs
+
+    if decided.options is None:
+        return plan
+    spec = next(s for s in builtin_specs() if s.id == CHECK_ID)
+    settings = {**plan.settings, CHECK_ID: {**plan.settings.get(CHECK_ID, {}),
+                                            "timeout": decided.timeout}}
+    specs = tuple(s for s in plan.specs if s.id != CHECK_ID) + (spec,)
+    return dataclasses.replace(plan, specs=specs, settings=settings,
+                               timeout=max(plan.timeout, decided.timeout),
+                               extra_options={**plan.extra_options, **decided.options})

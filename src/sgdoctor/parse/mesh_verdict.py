@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,18 +191,25 @@ def _drift_findings(members: Mapping[str, Member], found: Findings) -> None:
 
 def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
           views: Mapping[str, Mapping[str, Probe]],
-          unreadable: Mapping[str, str]) -> MeshVerdict:
-    """The fleet verdict as seen from ``me``: ``views[a][b]`` is what a saw dialling b."""
+          unreadable: Mapping[str, str], *,
+          expected_names: Sequence[str] = ()) -> MeshVerdict:
+    """The fleet verdict as seen from ``me``: ``views[a][b]`` is what a saw dialling b.
+    ``expected_names`` (the mesh at launch: rank0 … rankN-1) lets the missing be named."""
     verdict = MeshVerdict()
     found = verdict.findings
     names = sorted(members)
     joined = len(names)
+    missing = [n for n in expected_names if n not in members]
     if joined < expect:
+        which = f"missing: {_names(missing)}; " if missing else ""
+        start = (f"Start the missing nodes ({_names(missing)}) of this launch"
+                 if expected_names else
+                 f"Start `sgdoctor mesh --group {group} --expect {expect}` on the missing "
+                 "nodes")
         found.fail(f"only {joined} of {expect} expected nodes joined group {group} "
-                   f"({expect - joined} missing); joined: {_names(names)}",
-                   f"Start `sgdoctor mesh --group {group} --expect {expect}` on the missing "
-                   "nodes (a node that cannot reach etcd cannot join: run `sgdoctor --only "
-                   "etcd.endpoints` there), or correct --expect",
+                   f"({expect - joined} missing); {which}joined: {_names(names)}",
+                   f"{start} (a node that cannot reach etcd cannot join: run `sgdoctor --only "
+                   "etcd.endpoints` there), or correct the node count",
                    code="nodes_missing")
     elif joined > expect:
         found.warn(f"{joined} nodes joined group {group}, more than the {expect} expected: "
