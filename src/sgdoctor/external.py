@@ -51,7 +51,7 @@ def run_plugin(path: Path, args: list[str], ctx: Context, timeout: float) -> Res
                             "(killed); a Nagios plugin prints one status line")
     first = run.stdout.splitlines()[0] if run.stdout.strip() else ""
     summary, _, perf = first.partition("|")
-    status = NAGIOS_STATUS.get(run.returncode)
+    status = NAGIOS_STATUS.get(run.returncode) if run.returncode is not None else None
     details: dict[str, Any] = {"exit_code": run.returncode}
     if perf.strip():
         details["perfdata"] = parse_perfdata(perf)

@@ -63,11 +63,13 @@ def _run(argv: Sequence[str], box: Box, start: float, timeout: float,
     except OSError as exc:
         return RunResult(None, error=os_error(exc))
     deadline = start + timeout
-    out = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
+    out: dict[int, bytearray] = {proc.stdout.fileno(): bytearray(),
+                                 proc.stderr.fileno(): bytearray()}
     timed_out = too_large = False
     with selectors.DefaultSelector() as sel:
-        for pipe in out:
-            sel.register(pipe, selectors.EVENT_READ)
+        for fd in out:
+            sel.register(fd, selectors.EVENT_READ)
         while sel.get_map():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -76,10 +78,10 @@ def _run(argv: Sequence[str], box: Box, start: float, timeout: float,
             for key, _ in sel.select(left):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
-                    sel.unregister(key.fileobj)
+                    sel.unregister(key.fd)
                     continue
-                out[key.fileobj] += chunk
-                if len(out[key.fileobj]) > max_bytes:
+                out[key.fd] += chunk
+                if len(out[key.fd]) > max_bytes:
                     too_large = True
             if too_large:
                 break
@@ -95,8 +97,8 @@ def _run(argv: Sequence[str], box: Box, start: float, timeout: float,
         else:
             with contextlib.suppress(OSError):  # what it left behind in its group
                 os.killpg(proc.pid, signal.SIGKILL)
-    for pipe in out:
-        pipe.close()
+    proc.stdout.close()
+    proc.stderr.close()
     stdout, stderr = (bytes(b[:max_bytes]).decode("utf-8", "replace") for b in out.values())
     return RunResult(None if timed_out or too_large else proc.returncode, stdout, stderr,
                      timed_out=timed_out, too_large=too_large, lingering=not killed,
