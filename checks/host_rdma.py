@@ -72,7 +72,7 @@ def host_rdma(ctx: Context) -> Result:
     devices = [d.strip() for d in device.split(",") if d.strip()] \
         if isinstance(device, str) else []
     if devices:
-        requests.append(f"--disaggregation-ib-device {shown(device, 60)}")
+        requests.append(f"--disaggregation-ib-device {shown(','.join(devices), 60)}")
     if not facts.hcas and not facts.verbs and not requests and not facts.class_problem:
         return Result.skip("no RDMA device on this node (/sys/class/infiniband is empty or "
                            "absent) and nothing asks for one", env=env_read,

@@ -130,9 +130,9 @@ def parse_dyn_log(text: str) -> Verdict:
     valid = [d for d in directives if d.valid]
     invalid = [d for d in directives if not d.valid]
     problems = [f"'{shown(d.text, 40)}' at position {d.position}: {d.problem}" for d in invalid]
-    misread = [d for d in valid if d.target and d.target.lower() in _NOT_LEVELS]
-    problems += [f"'{shown(d.target, 40)}' is not a level: tracing reads it as a TARGET name "
-                 f"(use {_NOT_LEVELS[d.target.lower()]})" for d in misread]
+    misread = [t for t in (d.target for d in valid) if t and t.lower() in _NOT_LEVELS]
+    problems += [f"'{shown(t, 40)}' is not a level: tracing reads it as a TARGET name "
+                 f"(use {_NOT_LEVELS[t.lower()]})" for t in misread]
     if not valid:
         return warn("no valid directive, Dynamo drops them all and logs at info: "
                     + _first(problems), "Use a level (trace, debug, info, warn, error, off), "
