@@ -4,6 +4,10 @@ as exit 130 with one line, never as a traceback.
 Before anything heavy is imported, sys.path loses the entries a hostile PYTHONPATH can
 hang on (sgdoctor.syspath), and stdout/stderr escape what their encoding cannot carry (a C
 locale, PYTHONIOENCODING=ascii, undecodable bytes from the environment) instead of raising.
+
+A bare ``--version``, and a bare ``--help`` on a terminal of 80 columns or more (or no
+terminal), are answered here before typer and the CLI are imported: image builds and probe
+scripts run them, and typer alone costs more than Python's own start.
 """
 
 from __future__ import annotations
@@ -23,9 +27,42 @@ def _escape_unencodable() -> None:
                 reconfigure(errors="backslashreplace")
 
 
+def _columns() -> int:
+    """The width click formats help for, found as shutil.get_terminal_size finds it."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stream = sys.__stdout__
+        try:
+            columns = (os.get_terminal_size(stream.fileno()).columns if stream else 0) or 80
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns
+
+
+def _answer(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        os._exit(1)
+    os._exit(0)
+
+
 def main() -> None:
     prune_sys_path()
     _escape_unencodable()
+    args = sys.argv[1:] if sys.stdout is not None else []  # fd 1 closed: the CLI says so
+    if args == ["--version"]:
+        from sgdoctor import __version__
+
+        _answer(f"sgdoctor {__version__}\n")
+    if args in (["--help"], ["-h"]) and _columns() >= 80:
+        from sgdoctor._help import TEXT
+
+        _answer(TEXT)
     try:
         from sgdoctor.cli import main as run
     except KeyboardInterrupt:

@@ -92,8 +92,7 @@ def _bounded(load: Any, what: str, deadline: _Deadline) -> Any:
 
 
 def entry_point_specs(deadline: _Deadline | None = None) -> list[CheckSpec]:
-    from importlib.metadata import entry_points
-
+    from sgdoctor.entrypoints import entry_points
     from sgdoctor.syspath import prune_sys_path
 
     prune_sys_path()  # a FIFO or device on sys.path would hang the metadata scan
