@@ -122,6 +122,21 @@ def world(work: Path, ifname: str) -> Iterator[dict[str, str]]:
         yield env
 
 
+def verdicts(cmd: list[str], env: dict[str, str]) -> str:
+    """The checks of one run that are not ok, and the slowest, to say what the exit code means."""
+    import json
+
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    try:
+        checks = json.loads(proc.stdout)["checks"]
+    except (ValueError, KeyError):
+        return f"unparsable output: {proc.stderr.strip()[:200]}"
+    odd = [f"{c['id']}={c['status']}" for c in checks if c["status"] != "ok"]
+    slow = sorted(checks, key=lambda c: -(c.get("duration_ms") or 0))[:3]
+    return (f"not ok: {', '.join(odd) or 'none'}; slowest: "
+            + ", ".join(f"{c['id']} {c.get('duration_ms') or 0:.0f} ms" for c in slow))
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -154,6 +169,7 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
     print(f"healthy node, {runs} alternating runs each (medians):")
     bash_wall, bash_cpu = line("bash baseline", rows["bash"])
     doc_wall, doc_cpu = line("sgdoctor", rows["sgdoctor"])
+    print(f"  {'':<16} {verdicts(full, env)}")
     ratio, cpu_ratio = doc_wall / bash_wall, doc_cpu / max(bash_cpu, 0.1)
     print(f"  RATIO wall {ratio:.2f}x  cpu {cpu_ratio:.2f}x  (goal <= {RATIO_GOAL})")
     print("start-up (medians):")
@@ -171,15 +187,16 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
         faulty = dict(env, ETCD_ENDPOINTS=",".join(f"http://127.0.0.1:{p}" for p in ports[:3]),
                       NATS_SERVER=f"nats://127.0.0.1:{ports[3]}")
         wall, cpu, _, code = timed([*full, "--timeout", str(timeout)], faulty)
-    print(f"faulty node (3 silent etcd members, a silent NATS): wall {wall / 1000:.2f} s, "
-          f"cpu {cpu:.0f} ms, exit {code}  (goal <= --timeout {timeout:g} s)")
+        print(f"faulty node (3 silent etcd members, a silent NATS): wall {wall / 1000:.2f} s, "
+              f"cpu {cpu:.0f} ms, exit {code}  (goal <= --timeout {timeout:g} s)")
+        print(f"  {verdicts([*full, '--timeout', str(timeout)], faulty)}")
     return (ratio <= RATIO_GOAL and start_ok and peak < RSS_GOAL_MIB
             and wall / 1000 <= timeout)
 
 
 @contextlib.contextmanager
 def namespace() -> Iterator[str | None]:
-    """A network namespace with lo and a dummy bond0 up; None where that cannot be made."""
+    """A network namespace with lo and a veth bond0 up; None where that cannot be made."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         yield None
         return
@@ -191,9 +208,9 @@ def namespace() -> Iterator[str | None]:
         return
     try:
         for cmd in (["link", "set", "lo", "up"],
-                    ["link", "add", NETNS_IFNAME, "type", "dummy"],
+                    ["link", "add", NETNS_IFNAME, "type", "veth", "peer", "name", "peer0"],
                     ["addr", "add", "10.77.0.1/24", "dev", NETNS_IFNAME],
-                    ["link", "set", NETNS_IFNAME, "up"]):
+                    ["link", "set", "peer0", "up"], ["link", "set", NETNS_IFNAME, "up"]):
             subprocess.run(["ip", "-n", name, *cmd], check=True, capture_output=True)
         yield name
     finally:

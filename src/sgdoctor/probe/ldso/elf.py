@@ -1,4 +1,4 @@
-"""ELF facts the dynamic loader acts on, read with pyelftools (imported lazily).
+"""ELF facts the dynamic loader acts on, read with the small struct reader in elfread.
 
 Mirrors glibc's ``open_verify``: a file of the wrong class or machine is *skipped*
 (the loader keeps searching), while a garbage or truncated file is *fatal* (the
@@ -10,10 +10,27 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from dataclasses import dataclass, field
-from typing import Any
 
-# e_ident fields, as pyelftools names them.
+from sgdoctor.probe.ldso.elfread import (
+    DT_FLAGS_1,
+    DT_NEEDED,
+    DT_RPATH,
+    DT_RUNPATH,
+    DT_SONAME,
+    DT_STRTAB,
+    DT_VERDEF,
+    DT_VERNEED,
+    PT_DYNAMIC,
+    SHT_DYNAMIC,
+    SHT_GNU_VERDEF,
+    SHT_GNU_VERNEED,
+    ElfFile,
+    ElfFormatError,
+)
+
+# e_ident fields, as pyelftools (and elfread) name them.
 _ACCEPTED_OSABI = {"ELFOSABI_SYSV", "ELFOSABI_LINUX"}  # glibc's VALID_ELF_OSABI (GNU == Linux)
 DF_1_NODEFLIB = 0x800
 DF_1_PIE = 0x08000000
@@ -92,22 +109,19 @@ def parse_object(path: str, fd: int, host: Abi) -> ElfObject:
     read_header(fd, 64 if host.elfclass == "ELFCLASS64" else 52)
     st = os.fstat(fd)
     try:
-        with os.fdopen(os.dup(fd), "rb") as stream:
-            elf = _elffile(stream)
-            header = elf.header
-            ident = header["e_ident"]
-            obj = ElfObject(
-                path=path,
-                identity=(st.st_dev, st.st_ino),
-                abi=Abi(ident["EI_CLASS"], ident["EI_DATA"], str(header["e_machine"])),
-                osabi=str(ident["EI_OSABI"]),
-                etype=str(header["e_type"]),
-            )
-            _verify(obj, host)
-            _read_dynamic(elf, obj)
+        elf = ElfFile(fd)
+        obj = ElfObject(
+            path=path,
+            identity=(st.st_dev, st.st_ino),
+            abi=Abi(elf.elfclass, elf.data, str(elf.machine)),
+            osabi=str(elf.osabi),
+            etype=str(elf.etype),
+        )
+        _verify(obj, host)
+        _read_dynamic(elf, obj)
     except WrongAbi:
         raise
-    except _PARSE_ERRORS() as exc:
+    except _PARSE_ERRORS as exc:
         raise ElfError(f"malformed ELF file ({exc or type(exc).__name__})") from None
     return obj
 
@@ -131,48 +145,51 @@ def _verify(obj: ElfObject, host: Abi) -> None:
         raise ElfError("only ET_DYN and ET_EXEC can be loaded")
 
 
-def _read_dynamic(elf, obj: ElfObject) -> None:
+def _read_dynamic(elf: ElfFile, obj: ElfObject) -> None:
     """DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_FLAGS_1; and where the version
     sections are, so that versions() need not scan the section headers again."""
-    from elftools.elf.dynamic import DynamicSection
-
-    dynamic = None
-    found: dict[str, int] = {}
-    wanted = {"SHT_DYNAMIC", "SHT_GNU_verdef", "SHT_GNU_verneed"}
+    table: tuple[int, int] | None = None  # the dynamic table's (offset, size)
+    strtab: int | None = None
+    found: dict[int, int] = {}
+    wanted = {SHT_DYNAMIC, SHT_GNU_VERDEF, SHT_GNU_VERNEED}
     for index in range(elf.num_sections()):
-        kind = elf._get_section_header(index)["sh_type"]
-        if kind in wanted and kind not in found:
-            found[kind] = index
+        section = elf.section(index)
+        if section.type in wanted and section.type not in found:
+            found[section.type] = index
             # The usual layout puts the version sections before .dynamic: stop there
             # unless the dynamic tags say a version section is still to come.
-            if kind == "SHT_DYNAMIC":
-                dynamic = elf.get_section(index)
-                tags = {t.entry.d_tag for t in dynamic.iter_tags()}
-                missing = {"DT_VERDEF": "SHT_GNU_verdef", "DT_VERNEED": "SHT_GNU_verneed"}
+            if section.type == SHT_DYNAMIC:
+                table = (section.offset, section.size)
+                strtab = elf.section(section.link).offset
+                tags = {tag for tag, _ in elf.tags(*table)}
+                missing = {DT_VERDEF: SHT_GNU_VERDEF, DT_VERNEED: SHT_GNU_VERNEED}
                 if not any(t in tags and sec not in found for t, sec in missing.items()):
                     break
-    obj.version_sections = (found.get("SHT_GNU_verdef"), found.get("SHT_GNU_verneed"))
-    if dynamic is None or not isinstance(dynamic, DynamicSection):
+    obj.version_sections = (found.get(SHT_GNU_VERDEF), found.get(SHT_GNU_VERNEED))
+    if table is None:
         # Section headers may be stripped: the program header is what ld.so uses anyway.
-        dynamic = next((seg for seg in elf.iter_segments() if seg["p_type"] == "PT_DYNAMIC"), None)
-    if dynamic is None:
-        return
+        segment = next((seg for seg in elf.segments() if seg.type == PT_DYNAMIC), None)
+        if segment is None:
+            return
+        table = (segment.offset, segment.filesz)
+        address = next((value for tag, value in elf.tags(*table) if tag == DT_STRTAB), None)
+        strtab = None if address is None else elf.address_offset(address)
     rpath = None
-    tag: Any  # pyelftools' DynamicTag gains needed/soname/rpath/runpath by its d_tag
-    for tag in dynamic.iter_tags():
-        kind = tag.entry.d_tag
-        if kind == "DT_NEEDED":
-            obj.needed.append(tag.needed)
-        elif kind == "DT_SONAME":
-            obj.soname = tag.soname
-        elif kind == "DT_RPATH":
-            rpath = tag.rpath
-        elif kind == "DT_RUNPATH":
-            obj.runpath = tag.runpath
-        elif kind == "DT_FLAGS_1":
-            obj.flags_1 = int(tag.entry.d_val)
-        elif kind == "DT_NULL":
-            break
+    for tag, value in elf.tags(*table):
+        if tag in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH):
+            if strtab is None:
+                raise ElfFormatError("a dynamic string without a string table")
+            text = elf.string(strtab, value)
+            if tag == DT_NEEDED:
+                obj.needed.append(text)
+            elif tag == DT_SONAME:
+                obj.soname = text
+            elif tag == DT_RPATH:
+                rpath = text
+            else:
+                obj.runpath = text
+        elif tag == DT_FLAGS_1:
+            obj.flags_1 = value
     obj.rpath = rpath if obj.runpath is None else None
 
 
@@ -183,63 +200,24 @@ def _read_versions(path: str, sections: tuple[int | None, int | None],
     if sections == (None, None):
         return verdef, verneed
     try:
-        with open(path, "rb") as stream:
-            elf = _elffile(stream)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            elf = ElfFile(fd)
             if sections[0] is not None:
                 verdef = set()
-                for _version, aux in elf.get_section(sections[0]).iter_versions():
-                    verdef.update(entry.name for entry in aux)
+                for _owner, names in elf.versions(elf.section(sections[0]), need=False):
+                    verdef.update(name for name, _ in names)
             if sections[1] is not None:
-                for version, aux in elf.get_section(sections[1]).iter_versions():
-                    for entry in aux:
-                        weak = bool(int(entry["vna_flags"]) & 0x2)  # VER_FLG_WEAK
-                        verneed.append((version.name, entry.name, weak))
-    except _PARSE_ERRORS() as exc:
+                for owner, names in elf.versions(elf.section(sections[1]), need=True):
+                    for name, flags in names:
+                        verneed.append((owner or "", name, bool(flags & 0x2)))  # VER_FLG_WEAK
+        finally:
+            os.close(fd)
+    except _PARSE_ERRORS as exc:
         raise ElfError(f"malformed symbol version sections ({exc or type(exc).__name__})") from None
     return verdef, verneed
 
 
-def _elffile(stream):
-    """pyelftools' ELFFile, with its construct parsers built once per ELF flavour
-    (building them costs about 2 ms per file, more than reading a small library)."""
-    from elftools.elf import elffile
-
-    if not getattr(elffile.ELFStructs, "_sgdoctor_shared", False):
-        elffile.ELFStructs = _shared_structs(elffile.ELFStructs)
-    return elffile.ELFFile(stream)
-
-
-def _shared_structs(base: type) -> type:
-    built: dict[tuple, dict] = {}
-
-    class SharedStructs(base):  # type: ignore[misc, valid-type]
-        _sgdoctor_shared = True
-
-        def create_basic_structs(self) -> None:
-            self._memo(("basic", self.little_endian, self.elfclass),
-                       super().create_basic_structs)
-
-        def create_advanced_structs(self, e_type=None, e_machine=None, e_ident_osabi=None):
-            key = ("advanced", self.little_endian, self.elfclass, e_type, e_machine,
-                   e_ident_osabi)
-            self._memo(key, lambda: super(SharedStructs, self).create_advanced_structs(
-                e_type, e_machine, e_ident_osabi))
-
-        def _memo(self, key: tuple, build) -> None:
-            state = built.get(key)
-            if state is None:
-                build()
-                built[key] = dict(self.__dict__)
-            else:
-                self.__dict__.update(state)
-
-    return SharedStructs
-
-
-def _PARSE_ERRORS() -> tuple[type[BaseException], ...]:  # noqa: N802 - reads as a constant
-    """What pyelftools raises on truncated or garbage input (its vendored construct included)."""
-    from elftools.common.exceptions import ELFError as PyElfError
-    from elftools.construct import ConstructError
-
-    return (PyElfError, ConstructError, ValueError, KeyError, IndexError, AssertionError,
-            OSError, EOFError, UnicodeDecodeError, TypeError)
+# What the reader raises on truncated or garbage input.
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    ElfFormatError, struct.error, ValueError, OSError, OverflowError)

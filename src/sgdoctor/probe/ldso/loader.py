@@ -115,25 +115,23 @@ def legacy_subdirs(hwcap_names: tuple[str, ...], platform: str | None,
 
 def read_interp(path: str) -> str | None:
     """PT_INTERP of an executable, or None for a static one."""
-    from elftools.elf.elffile import ELFFile
+    from sgdoctor.probe.ldso.elfread import ElfFile
 
-    with open(path, "rb") as stream:
-        for segment in ELFFile(stream).iter_segments():
-            if segment["p_type"] == "PT_INTERP":
-                return segment.get_interp_name()  # type: ignore[attr-defined]  # InterpSegment
-    return None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return ElfFile(fd).interp()
+    finally:
+        os.close(fd)
 
 
 def host_abi(path: str) -> Abi:
-    from elftools.elf.elffile import ELFFile
+    from sgdoctor.probe.ldso.elfread import ElfFile
 
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         read_header(fd)
-        with os.fdopen(os.dup(fd), "rb") as stream:
-            header = ELFFile(stream).header
-            ident = header["e_ident"]
-            return Abi(ident["EI_CLASS"], ident["EI_DATA"], str(header["e_machine"]))
+        elf = ElfFile(fd)
+        return Abi(elf.elfclass, elf.data, str(elf.machine))
     finally:
         os.close(fd)
 
