@@ -62,7 +62,7 @@ class NatsReport:
 
 
 def connect_options(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    """Dynamo's NatsAuth precedence, as nats-py keyword arguments: (method, kwargs).
+    """Dynamo's NatsAuth precedence, as nats-py's keyword names: (method, kwargs).
 
     With nothing set Dynamo still sends user ``user`` / password ``user``; so do we.
     """
@@ -118,7 +118,7 @@ def probe_server(endpoint: Endpoint, env: Mapping[str, str], *, deadline: float)
         return report
     if "nkeys_seed_str" in kwargs or "user_credentials" in kwargs:
         try:
-            import nkeys  # noqa: F401 - nats-py needs it for nkey/credentials auth
+            import nkeys  # noqa: F401 - signs the nonce for nkey/credentials auth
         except ImportError:
             report.missing_dependency = "nkeys"
             return report
