@@ -25,8 +25,6 @@ from sgdoctor.probe.http import classify_os_error
 if TYPE_CHECKING:
     import ssl
 
-    from sgdoctor.probe.nats import NatsReport
-
 MAX_LINE = 64 * 1024        # a control line (INFO with many connect_urls is a few KiB)
 MAX_PAYLOAD = 1 << 20       # the JetStream account reply is a few hundred bytes
 VERSION = "2.0"             # CONNECT's client version, as nats-py sends its own
@@ -253,9 +251,10 @@ def _failure(exc: BaseException) -> ProbeError:
     raise exc
 
 
-def probe(host: str, port: int, report: NatsReport, kwargs: dict[str, Any],
+def probe(host: str, port: int, report: Any, kwargs: dict[str, Any],
           tls: ssl.SSLContext | None, deadline: float) -> None:
-    """Connect, PING, ask for the JetStream account; fills ``report`` (failure on failure).
+    """Connect, PING, ask for the JetStream account; fills ``report`` (a probe.nats.NatsReport,
+    not imported here: that module imports this one), ``failure`` set on failure.
 
     A bug of this module is raised, not reported as the server's fault."""
     started = time.monotonic()
