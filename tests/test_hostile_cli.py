@@ -266,3 +266,28 @@ def test_probe_in_flight_sweep_removes_only_our_inode(tmp_path):
     assert not ours.exists() and theirs.exists()
     with pytest.raises(OSError):
         sweeper.create(lambda: ours.lstat(), str(ours), is_dir=False)
+
+
+def test_list_with_a_plugin_hanging_at_import_ends_at_the_configured_timeout(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "hangs.py").write_text("import threading\nthreading.Event().wait()\n")
+    config = tmp_path / "config.toml"
+    config.write_text('timeout = "1s"\n')
+    proc, elapsed = _run(["list", "--checks-dir", str(plugins)],
+                         {"SGDOCTOR_CONFIG": str(config)})
+    assert proc.returncode == 2 and b"did not finish importing" in proc.stderr
+    assert elapsed < 1 + MARGIN
+
+
+@pytest.mark.parametrize("setting", ["c-locale", "ascii-io"])
+def test_env_json_is_json_on_a_stdout_without_utf8(setting):
+    extra: dict[str, bytes | str] = {"GLOO_SOCKET_IFNAME": "\u00e9th0\u2014x"}
+    extra.update(C_LOCALE if setting == "c-locale" else {"PYTHONIOENCODING": "ascii"})
+    proc, _ = _run(["env", "--format", "json"], extra)
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    assert proc.stdout.isascii()
+    doc = json.loads(proc.stdout)
+    assert "variables" in doc
+    if setting == "ascii-io":  # under the C locale the value itself is undecodable bytes
+        assert "\u00e9th0\u2014x" in json.dumps(doc, ensure_ascii=False)

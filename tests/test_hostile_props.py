@@ -32,9 +32,13 @@ EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "30"))
 TIMEOUT = 2.0
 MARGIN = 8.0  # interpreter start-up and a loaded CI box: a bound, not a speed figure
 FORMATS = ("table", "json", "junit", "prometheus", "nagios")
+# The other commands that print machine-readable text.
+COMMANDS = {"env-json": ["env", "--format", "json"], "list-json": ["list", "--format", "json"]}
 NAMES = sorted(e.name for e in entries())
 SECRET_NAMES = sorted(e.name for e in entries() if e.secret)
 PLANTED = "planted-7f3a91c2"  # must never appear in any output, in any form
+# Each property runs many CLI processes: more room than the suite's per-test default.
+pytestmark = pytest.mark.timeout(600)
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -110,6 +114,8 @@ def _well_formed(fmt: str, code: int, out: bytes, err: bytes) -> None:
         return
     if fmt == "json":
         validate_report(json.loads(out))
+    elif fmt in COMMANDS:
+        assert set(json.loads(out)) & {"variables", "checks"}
     elif fmt == "junit":
         assert ET.fromstring(out).tag == "testsuites"
     elif fmt == "prometheus":
@@ -133,8 +139,9 @@ def _run_and_check(fmt: str, extra: dict[str, bytes], tmp: Path) -> None:
                 b"SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR": str(record).encode()})
     env.update({k.encode(): v for k, v in extra.items()})
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "sgdoctor", "--format", fmt,
-                             "--timeout", str(TIMEOUT)], env=env, stdout=subprocess.PIPE,
+    args = COMMANDS.get(fmt) or ["--format", fmt, "--timeout", str(TIMEOUT)]
+    proc = subprocess.Popen([sys.executable, "-m", "sgdoctor", *args], env=env,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=TIMEOUT + MARGIN)
@@ -179,7 +186,7 @@ def test_catalogue_variables_hostile(data, fixtures, fresh):
 @SETTINGS
 @given(data=st.data())
 def test_own_settings_hostile(data, fixtures, fresh):
-    fmt = data.draw(st.sampled_from(FORMATS), label="format")
+    fmt = data.draw(st.sampled_from(FORMATS + tuple(COMMANDS)), label="format")
     own = data.draw(_own(fixtures), label="settings")
     chosen = data.draw(st.dictionaries(st.sampled_from(NAMES), _values(fixtures),
                                        max_size=4), label="variables")

@@ -118,7 +118,7 @@ def list_command(
     env = snapshot()
     req = build_request(env, checks_dir=checks_dir, config=config)
     with stdout_to_stderr():
-        specs = discover(req.checks_dirs)
+        specs = discover(req.checks_dirs, import_timeout=req.timeout)
     rows: list[dict[str, Any]] = [
         {"id": s.id, "title": s.title, "env": list(s.env), "source": s.source,
          "timeout": s.timeout, "depends_on": list(s.depends_on), "tags": list(s.tags)}
@@ -145,7 +145,7 @@ def explain_command(
 
     env = snapshot()
     req = build_request(env, checks_dir=checks_dir, config=config)
-    specs = discover(req.checks_dirs)
+    specs = discover(req.checks_dirs, import_timeout=req.timeout)
     by_id = {s.id: s for s in specs}
     readers = [s for s in specs if name.upper() in s.env]
     if name in by_id:

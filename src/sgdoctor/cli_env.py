@@ -106,7 +106,10 @@ def env_command(
     env = snapshot()
     data = [r for r in rows(env, lang) if r["set"] or not only_set]
     if format == "json":
-        _write(json.dumps({"lang": lang, "variables": data}, indent=2, ensure_ascii=False) + "\n")
+        ascii_only = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") \
+            != "utf8"  # JSON escapes (\u00e9) where stdout cannot take UTF-8
+        _write(json.dumps({"lang": lang, "variables": data}, indent=2,
+                          ensure_ascii=ascii_only) + "\n")
         return
     _write(envtable.render(data, lang, terminal_width(sys.stdout),
                            unicode=utf8_stream(sys.stdout)))
