@@ -18,8 +18,9 @@ from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 
-__all__ = ["Status", "Result", "Finding", "Findings", "Context", "CheckSpec", "CheckFunc",
-           "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError", "SETTING_TYPES"]
+__all__ = ["Status", "Result", "Finding", "Message", "Findings", "Context", "CheckSpec",
+           "CheckFunc", "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError",
+           "SETTING_TYPES"]
 
 SPEC_ATTR = "__sgdoctor_check__"
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
@@ -39,20 +40,43 @@ class Status(str, enum.Enum):
         return self.value
 
 
+# A translatable text: its English template (the gettext msgid) and the named fields it is
+# formatted with. Fields are values, paths, names, commands: never translated.
+Message = tuple[str, Mapping[str, Any]]
+
+
+def _english(template: str, fields: Mapping[str, Any] | None) -> str:
+    return template.format(**fields) if fields else template
+
+
 @dataclass(frozen=True)
 class Result:
-    """What a check found, and what to do about it."""
+    """What a check found, and what to do about it.
+
+    `summary_parts`/`remedy_parts` are the templates and fields the English text was made
+    from (folded summaries are joined by "; ", remedies by newlines): reporters translate
+    them at render time. Without parts the English text itself is the msgid. Pass
+    ``fields=`` to a constructor to make `summary` and `remedy` templates."""
 
     status: Status
     summary: str
     remedy: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     env: tuple[str, ...] = ()
+    summary_parts: tuple[Message, ...] = field(default=(), compare=False, repr=False)
+    remedy_parts: tuple[Message, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def _make(cls, status: Status, summary: str, remedy: str | None,
-              details: Mapping[str, Any] | None, env: Iterable[str] | None) -> Result:
-        return cls(status, summary, remedy, dict(details or {}), tuple(env or ()))
+              details: Mapping[str, Any] | None, env: Iterable[str] | None,
+              fields: Mapping[str, Any] | None = None) -> Result:
+        if fields is None:
+            return cls(status, summary, remedy, dict(details or {}), tuple(env or ()))
+        parts = dict(fields)
+        return cls(status, _english(summary, parts),
+                   _english(remedy, parts) if remedy else None, dict(details or {}),
+                   tuple(env or ()), ((summary, parts),),
+                   ((remedy, parts),) if remedy else ())
 
     @classmethod
     def ok(cls, summary: str, *, remedy: str | None = None,
@@ -61,24 +85,28 @@ class Result:
 
     @classmethod
     def warn(cls, summary: str, *, remedy: str | None = None,
-             details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None) -> Result:
-        return cls._make(Status.WARN, summary, remedy, details, env)
+             details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None,
+             fields: Mapping[str, Any] | None = None) -> Result:
+        return cls._make(Status.WARN, summary, remedy, details, env, fields)
 
     @classmethod
     def fail(cls, summary: str, *, remedy: str | None = None,
-             details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None) -> Result:
-        return cls._make(Status.FAIL, summary, remedy, details, env)
+             details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None,
+             fields: Mapping[str, Any] | None = None) -> Result:
+        return cls._make(Status.FAIL, summary, remedy, details, env, fields)
 
     @classmethod
     def skip(cls, summary: str, *, remedy: str | None = None,
-             details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None) -> Result:
-        return cls._make(Status.SKIP, summary, remedy, details, env)
+             details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None,
+             fields: Mapping[str, Any] | None = None) -> Result:
+        return cls._make(Status.SKIP, summary, remedy, details, env, fields)
 
     @classmethod
     def error(cls, summary: str, *, details: Mapping[str, Any] | None = None,
-              env: Iterable[str] | None = None) -> Result:
+              env: Iterable[str] | None = None,
+              fields: Mapping[str, Any] | None = None) -> Result:
         """For plugin authors who detect their own fault; the runner uses it for crashes."""
-        return cls._make(Status.ERROR, summary, None, details, env)
+        return cls._make(Status.ERROR, summary, None, details, env, fields)
 
 
 # How bad each status is when findings are folded into one verdict.
@@ -88,16 +116,39 @@ SEVERITY: Mapping[Status, int] = MappingProxyType(
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing a check found. ``code`` is stable (monitoring keys on it), the text is not."""
+    """One thing a check found. ``code`` is stable (monitoring keys on it), the text is not.
+
+    With ``fields``, `summary` and `remedy` are given as templates ("{name} is down") and
+    become the English text; the templates stay in `msgid`/`remedy_msgid` for translation.
+    """
 
     status: Status
     summary: str
     remedy: str | None = None
     code: str = "finding"
+    fields: Mapping[str, Any] | None = field(default=None, compare=False)
+    msgid: str | None = field(default=None, compare=False, repr=False)
+    remedy_msgid: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _CODE.fullmatch(self.code):
             raise ValueError(f"invalid finding code {self.code!r}: use a-z, 0-9, '_', '.', '-'")
+        if self.fields is not None and self.msgid is None:
+            fields = MappingProxyType(dict(self.fields))
+            object.__setattr__(self, "fields", fields)
+            object.__setattr__(self, "msgid", self.summary)
+            object.__setattr__(self, "remedy_msgid", self.remedy)
+            object.__setattr__(self, "summary", _english(self.summary, fields))
+            if self.remedy:
+                object.__setattr__(self, "remedy", _english(self.remedy, fields))
+
+    @property
+    def summary_message(self) -> Message:
+        return (self.msgid or self.summary, self.fields or {})
+
+    @property
+    def remedy_message(self) -> Message:
+        return (self.remedy_msgid or self.remedy or "", self.fields or {})
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "status": self.status.value, "summary": self.summary,
@@ -117,19 +168,22 @@ class Findings:
         self._items: list[Finding] = list(items)
 
     def add(self, status: Status, summary: str, remedy: str | None = None, *,
-            code: str = "finding") -> Finding:
-        item = Finding(Status(status), summary, remedy or None, code)
+            code: str = "finding", fields: Mapping[str, Any] | None = None) -> Finding:
+        item = Finding(Status(status), summary, remedy or None, code, fields)
         self._items.append(item)
         return item
 
-    def ok(self, summary: str, *, code: str = "ok") -> Finding:
-        return self.add(Status.OK, summary, code=code)
+    def ok(self, summary: str, *, code: str = "ok",
+           fields: Mapping[str, Any] | None = None) -> Finding:
+        return self.add(Status.OK, summary, code=code, fields=fields)
 
-    def warn(self, summary: str, remedy: str | None = None, *, code: str) -> Finding:
-        return self.add(Status.WARN, summary, remedy, code=code)
+    def warn(self, summary: str, remedy: str | None = None, *, code: str,
+             fields: Mapping[str, Any] | None = None) -> Finding:
+        return self.add(Status.WARN, summary, remedy, code=code, fields=fields)
 
-    def fail(self, summary: str, remedy: str | None = None, *, code: str) -> Finding:
-        return self.add(Status.FAIL, summary, remedy, code=code)
+    def fail(self, summary: str, remedy: str | None = None, *, code: str,
+             fields: Mapping[str, Any] | None = None) -> Finding:
+        return self.add(Status.FAIL, summary, remedy, code=code, fields=fields)
 
     def extend(self, items: Iterable[Finding]) -> None:
         self._items.extend(items)
@@ -150,15 +204,19 @@ class Findings:
         return sorted(bad, key=lambda f: -SEVERITY[f.status])
 
     def result(self, ok_summary: str, *, details: Mapping[str, Any] | None = None,
-               env: Iterable[str] | None = None, ok_remedy: str | None = None) -> Result:
+               env: Iterable[str] | None = None, ok_remedy: str | None = None,
+               ok_fields: Mapping[str, Any] | None = None) -> Result:
+        """``ok_fields`` makes `ok_summary` (and `ok_remedy`) templates, as ``fields`` does."""
         merged = dict(details or {})
         merged["findings"] = [f.as_dict() for f in self._items]
         worst = self.worst
         if SEVERITY[worst] <= SEVERITY[Status.OK]:
-            return Result._make(Status.OK, ok_summary, ok_remedy, merged, env)
-        summary = "; ".join(f.summary for f in self._items if f.status is worst)
-        remedy = "\n".join(dict.fromkeys(f.remedy for f in self.problems() if f.remedy))
-        return Result._make(worst, summary, remedy or None, merged, env)
+            return Result._make(Status.OK, ok_summary, ok_remedy, merged, env, ok_fields)
+        chosen = [f for f in self._items if f.status is worst]
+        remedies = {f.remedy: f.remedy_message for f in self.problems() if f.remedy}
+        return Result(worst, "; ".join(f.summary for f in chosen),
+                      "\n".join(remedies) or None, merged, tuple(env or ()),
+                      tuple(f.summary_message for f in chosen), tuple(remedies.values()))
 
 
 # Probes stop this long before the deadline so a slow endpoint is reported as a

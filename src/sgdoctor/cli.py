@@ -22,6 +22,7 @@ from sgdoctor.cli_common import (
     HostRootOpt,
     IgnoreOpt,
     IntervalOpt,
+    LangOpt,
     NoColorOpt,
     OnlyOpt,
     OutputOpt,
@@ -64,6 +65,7 @@ def check_command(
     timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False, no_color: NoColorOpt = False, deep: DeepOpt = False,
     wait: WaitOpt = None, interval: IntervalOpt = None, host_root: HostRootOpt = None,
+    lang: LangOpt = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -73,7 +75,7 @@ def check_command(
     _check(None, format=format, output=output, only=only, skip=skip, ignore=ignore,
            fail_on=fail_on, timeout=timeout, checks_dir=checks_dir, config=config,
            verbose=verbose, no_color=no_color, deep=deep, wait=wait, interval=interval,
-           host_root=host_root)
+           host_root=host_root, lang=lang)
 
 
 def _check(command: list[str] | None, **flags: Any) -> None:

@@ -77,7 +77,11 @@ IntervalOpt = Annotated[str | None, typer.Option(
     "--interval",
     metavar="DURATION",
     help="Pause between retries while waiting (default 2s, ±20% jitter).")]
-
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang",
+    metavar="en|zh",
+    help="Language of the table, Nagios and JUnit text (default: the config's lang, then "
+    "the locale); JSON and Prometheus stay English.")]
 
 
 def plan_for(req: RunRequest, **kwargs: Any) -> RunPlan:
@@ -121,7 +125,8 @@ def render_options(req: RunRequest, stream: Any = None, *, color: bool | None = 
     if color is None:
         color = req.color and req.output in (None, "-") and stream.isatty()
     return RenderOptions(fail_on=req.fail_on, color=color, verbose=req.verbose,
-                         width=terminal_width(stream), unicode=utf8_stream(stream))
+                         width=terminal_width(stream), unicode=utf8_stream(stream),
+                         lang=req.lang)
 
 
 def emit(report: Report, req: RunRequest, trailer: str = "") -> None:

@@ -15,6 +15,7 @@ from sgdoctor import config as config_mod
 from sgdoctor.api import CheckSpec
 from sgdoctor.durations import parse_duration
 from sgdoctor.errors import ConfigError, ProbeError
+from sgdoctor.i18n import choose as choose_lang
 from sgdoctor.report import FORMATS
 from sgdoctor.runner import FAIL_ON, RunPlan
 from sgdoctor.selection import expand_ignores, select
@@ -40,6 +41,7 @@ class RunRequest:
     interval: float = 2.0
     host_root: str | None = None
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    lang: str = "en"
 
     @property
     def options(self) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
                   checks_dir: Sequence[str] | None = None, config: str | None = None,
                   verbose: bool = False, no_color: bool = False, deep: bool = False,
                   wait: str | None = None, interval: str | None = None,
-                  host_root: str | None = None) -> RunRequest:
+                  host_root: str | None = None, lang: str | None = None) -> RunRequest:
     """Flags win over the config file; None (or False) means "not given"."""
     file = config_mod.load(config, env)
     opts = file.options
@@ -124,6 +126,7 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
                                 "--interval"),
         host_root=_host_root(host_root if host_root is not None else opts.get("host_root")),
         settings=file.checks,
+        lang=choose_lang(lang, opts.get("lang"), env),
     )
 
 
@@ -155,4 +158,4 @@ def make_plan(req: RunRequest, *, known: Sequence[CheckSpec] | None = None,
                    verbose=req.verbose, deep=req.deep, host_root=req.host_root,
                    extra_options=extra_options or {}, ignore=expand_ignores(known, req.ignore),
                    fail_on=req.fail_on, wait=req.wait if wait else None,
-                   interval=req.interval)
+                   interval=req.interval, lang=req.lang)

@@ -38,6 +38,7 @@ class RunPlan:
     ids → reason (their fail/warn is reported as skip); `fail_on` the lowest status that
     makes exit code 1; `wait`/`interval` retry failed checks until they pass or time is up.
     `extra_options` reach the checks as ctx.options beside verbose, deep and host_root.
+    `lang` is the language reporters render the human formats in (checks never see it).
     """
 
     specs: tuple[CheckSpec, ...]
@@ -51,6 +52,7 @@ class RunPlan:
     fail_on: str = "fail"
     wait: float | None = None
     interval: float = 2.0
+    lang: str = "en"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "specs", tuple(self.specs))

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sgdoctor import __version__
-from sgdoctor.api import Status
+from sgdoctor.api import Message, Status
 from sgdoctor.engine import Outcome
 from sgdoctor.redact import Redactor
 
@@ -39,6 +39,10 @@ class CheckReport:
     details: dict[str, Any]
     duration_ms: float
     ignored: dict[str, str] | None = None
+    # The templates and fields of summary and remedy (api.Result), for a translated render;
+    # never in the JSON.
+    summary_parts: tuple[Message, ...] = field(default=(), compare=False, repr=False)
+    remedy_parts: tuple[Message, ...] = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -87,6 +91,10 @@ class Report:
         }
 
 
+def _redacted(redact: Redactor, parts: Iterable[Message]) -> tuple[Message, ...]:
+    return tuple((msgid, redact.any(dict(fields))) for msgid, fields in parts)
+
+
 def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started_at: float,
                  duration_ms: float) -> Report:
     """Turn outcomes into a report, masking every secret on the way (design.md: Secrets)."""
@@ -98,6 +106,8 @@ def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started
             remedy=redact.text(o.result.remedy) if o.result.remedy else None,
             env=list(o.env), details=redact.any(dict(o.result.details)),
             duration_ms=o.duration_ms, ignored=redact.any(o.ignored) if o.ignored else None,
+            summary_parts=_redacted(redact, o.result.summary_parts),
+            remedy_parts=_redacted(redact, o.result.remedy_parts),
         )
         for o in outcomes
     ]
@@ -108,13 +118,15 @@ def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started
 class RenderOptions:
     """How to show a report: the gate (`fail_on`), colour, `verbose` (the table lists
     skipped checks in full), the terminal's `width` (None: the reporter's default) and
-    whether the output can carry non-ASCII glyphs."""
+    whether the output can carry non-ASCII glyphs; `lang` is the language of the human
+    formats (table, Nagios, JUnit); JSON and Prometheus stay English and only say it."""
 
     fail_on: str = "fail"
     color: bool = False
     verbose: bool = False
     width: int | None = None
     unicode: bool = True
+    lang: str = "en"
 
 
 def _default_exit(report: Report, options: RenderOptions) -> int:

@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from sgdoctor.api import Status
+from sgdoctor.i18n import tr, tr_parts
 from sgdoctor.report import RenderOptions, Report, Reporter
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -22,6 +23,7 @@ def _clean(text: str) -> str:
 
 
 def render(report: Report, options: RenderOptions | None = None) -> str:
+    lang = (options or RenderOptions()).lang
     counts = report.counts
     suite = ET.Element("testsuite", {
         "name": "sgdoctor", "tests": str(len(report.checks)),
@@ -33,8 +35,9 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         case = ET.SubElement(suite, "testcase", {
             "classname": "sgdoctor", "name": _clean(c.id), "time": f"{c.duration_ms / 1000:.3f}",
         })
-        message = _clean(c.summary)
-        body = _clean(c.remedy or "")
+        summary = tr_parts(lang, c.summary_parts, c.summary, "; ")
+        message = _clean(summary)
+        body = _clean(tr_parts(lang, c.remedy_parts, c.remedy, "\n") if c.remedy else "")
         if c.status is Status.FAIL:
             ET.SubElement(case, "failure", {"message": message}).text = body
         elif c.status is Status.ERROR:
@@ -42,7 +45,8 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         elif c.status is Status.SKIP:
             ET.SubElement(case, "skipped", {"message": message})
         elif c.status is Status.WARN:
-            ET.SubElement(case, "system-out").text = _clean(f"warning: {c.summary}\n{body}")
+            ET.SubElement(case, "system-out").text = _clean(
+                tr(lang, "warning: {summary}", {"summary": summary}) + f"\n{body}")
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="us-ascii", xml_declaration=True).decode("ascii") + "\n"

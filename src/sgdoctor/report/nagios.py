@@ -5,12 +5,13 @@ worst first (fail, error, warn), each with its remedies on the lines after it.
 
 The text is always encodable: undecodable bytes (kept as surrogates) are shown as \\xNN,
 and where the output cannot take UTF-8 every non-ASCII character as a backslash escape, so
-the status line is never lost to an encoding error.
+the status line is never lost to an encoding error. The text is in the run's language; the state word (OK, CRITICAL …) and perfdata never are.
 """
 
 from __future__ import annotations
 
 from sgdoctor.api import SEVERITY, Status
+from sgdoctor.i18n import tr, tr_parts
 from sgdoctor.report import RenderOptions, Report, Reporter
 
 NAGIOS_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
@@ -42,21 +43,26 @@ def encodable(text: str, unicode: bool = True) -> str:
 
 
 def render(report: Report, options: RenderOptions | None = None) -> str:
-    options = options or RenderOptions()
-    fail_on = options.fail_on
+    opts = options or RenderOptions()
+    fail_on, lang = opts.fail_on, opts.lang
     worst = sorted((c for c in report.checks if c.status in PROBLEMS),
                    key=lambda c: -SEVERITY[c.status])
+    summary = {c.id: _clean(tr_parts(lang, c.summary_parts, c.summary, "; ")) for c in worst}
     counts = report.counts
-    text = " / ".join(f"{c.id}: {_clean(c.summary)}" for c in worst) or \
-        f"{counts['ok']} ok, {counts['skip']} skipped"
+    text = " / ".join(f"{c.id}: {summary[c.id]}" for c in worst) or \
+        tr(lang, "{ok} ok, {skip} skipped", {"ok": counts["ok"], "skip": counts["skip"]})
     perf = " ".join(f"{k}={v}" for k, v in counts.items())
     lines = [f"SGDOCTOR {state(report, fail_on)} - {text} | {perf} "
              f"duration={report.duration_ms / 1000:.3f}s"]
     for c in worst:
-        lines.append(f"{c.status.value.upper()} {c.id}: {_clean(c.summary)}")
-        lines += [f"  fix: {_clean(line)}" for line in (c.remedy or "").splitlines()
-                  if line.strip()]
-    return encodable("\n".join(lines), options.unicode) + "\n"
+        lines.append(f"{c.status.value.upper()} {c.id}: {summary[c.id]}")
+        remedy = tr_parts(lang, c.remedy_parts, c.remedy, "
+") if c.remedy else ""
+        lines += ["  " + tr(lang, "fix: {remedy}", {"remedy": _clean(line)})
+                  for line in remedy.splitlines() if line.strip()]
+    return encodable("
+".join(lines), opts.unicode) + "
+"
 
 
 def _exit_code(report: Report, options: RenderOptions) -> int:

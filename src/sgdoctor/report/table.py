@@ -5,7 +5,8 @@ than its column gets the row's first line to itself."""
 from __future__ import annotations
 
 from sgdoctor.api import Status
-from sgdoctor.report import ORDER, RenderOptions, Report, Reporter
+from sgdoctor.i18n import N_, tr, tr_parts
+from sgdoctor.report import ORDER, CheckReport, RenderOptions, Report, Reporter
 from sgdoctor.report.layout import longest_atom, style, width_of, wrap
 
 STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red",
@@ -15,10 +16,27 @@ ID_MAX = 28      # widest check column; longer ids take a line of their own
 MIN_TEXT = 30    # the finding column never gets narrower than this (if the terminal allows)
 OUTDENT = 4      # where a remedy goes when a command in it is too wide for the column
 PROBLEMS = (Status.WARN, Status.FAIL, Status.ERROR)
+HEADERS = (N_("status"), N_("check"), N_("finding"))
+# The status words a translated table shows (the label, and the verdict of the last line).
+WORDS = (N_("ok"), N_("warn"), N_("fail"), N_("skip"), N_("error"), N_("OK"), N_("WARN"),
+         N_("FAIL"), N_("ERROR"))
 
 
-def _label(status: Status, unicode: bool) -> str:
+def _label(status: Status, unicode: bool, lang: str = "en") -> str:
+    if lang != "en":
+        return f"{GLYPH[status]} {tr(lang, status.value)}" if unicode else tr(lang, status.value)
     return f"{GLYPH[status]} {status.value}" if unicode else status.value.upper()
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - width_of(text))
+
+
+def localized(c: CheckReport, lang: str) -> tuple[str, str | None]:
+    """A check's summary and remedy in `lang`, from its templates and fields."""
+    summary = tr_parts(lang, c.summary_parts, c.summary, "; ")
+    remedy = tr_parts(lang, c.remedy_parts, c.remedy, "\n") if c.remedy else None
+    return summary, remedy
 
 
 def remedy_lines(remedy: str, indent: int, width: int, arrow: str,
@@ -42,40 +60,50 @@ def remedy_lines(remedy: str, indent: int, width: int, arrow: str,
 def render(report: Report, options: RenderOptions | None = None) -> str:
     """Skipped checks are one line unless asked for (verbose): not applicable is not news."""
     opts = options or RenderOptions()
+    lang = opts.lang
     width, color = opts.width or 100, opts.color
     arrow = "→" if opts.unicode else "->"
     shown = [c for c in report.checks if c.status is not Status.SKIP or opts.verbose]
-    status_w = max([len("status"), *(width_of(_label(c.status, opts.unicode)) for c in shown)])
-    longest = max([len("check"), *(len(c.id) for c in shown)])
-    id_w = max(len("check"), min(longest, ID_MAX, width - status_w - 4 - MIN_TEXT))
+    heads = [tr(lang, h) for h in HEADERS]
+    status_w = max([width_of(heads[0]),
+                    *(width_of(_label(c.status, opts.unicode, lang)) for c in shown)])
+    longest = max([width_of(heads[1]), *(len(c.id) for c in shown)])
+    id_w = max(width_of(heads[1]), min(longest, ID_MAX, width - status_w - 4 - MIN_TEXT))
     column = status_w + 2 + id_w + 2
     indent = " " * column
     text_w = max(10, width - column)
-    out = [style("status".ljust(status_w) + "  " + "check".ljust(id_w) + "  finding",
+    out = [style(_pad(heads[0], status_w) + "  " + _pad(heads[1], id_w) + "  " + heads[2],
                  "bold", color)]
     for c in shown:
-        body = wrap(c.summary, text_w)
-        label = _label(c.status, opts.unicode)
+        summary, remedy = localized(c, lang)
+        body = wrap(summary, text_w)
+        label = _label(c.status, opts.unicode, lang)
         head = style(label, STYLE[c.status], color) + " " * (status_w - width_of(label) + 2)
         if len(c.id) > id_w:
             out.append(head + c.id)
         else:
             out.append(head + c.id.ljust(id_w) + "  " + body.pop(0))
         out += [indent + line for line in body]
-        if c.remedy and c.status in PROBLEMS:
-            out += remedy_lines(c.remedy, column, max(width, column + 10), arrow, color)
+        if remedy and c.status in PROBLEMS:
+            out += remedy_lines(remedy, column, max(width, column + 10), arrow, color)
         trace = c.details.get("traceback") if opts.verbose else None
         if isinstance(trace, str):  # --verbose: the crash as Python printed it, unwrapped
             out += [" " * OUTDENT + line for line in trace.rstrip().splitlines()]
     skipped = [c.id for c in report.checks if c.status is Status.SKIP]
     if skipped and not opts.verbose:
-        text = ("skipped (not applicable here; --verbose says why): " + ", ".join(skipped))
+        text = tr(lang, "skipped (not applicable here; --verbose says why): {ids}",
+                  {"ids": ", ".join(skipped)})
         out += [style(line, "dim", color) for line in wrap(text, width)]
     counts = report.counts
-    parts = [f"{counts[s.value]} {s.value}" for s in ORDER if counts[s.value]]
-    verdict = f"{report.status.value.upper()}:"
-    closing = wrap(f"{verdict} {', '.join(parts) or 'no checks'} in "
-                   f"{report.duration_ms:.0f} ms on {report.hostname}", width)
+    parts = [tr(lang, "{n} " + s.value, {"n": counts[s.value]})
+             for s in ORDER if counts[s.value]]
+    verdict = (f"{report.status.value.upper()}:" if lang == "en"
+               else tr(lang, report.status.value.upper()) + "：")
+    closing = wrap(tr(lang, "{verdict} {counts} in {ms} ms on {host}",
+                      {"verdict": verdict,
+                       "counts": (", " if lang == "en" else "，").join(parts)
+                       or tr(lang, "no checks"),
+                       "ms": f"{report.duration_ms:.0f}", "host": report.hostname}), width)
     closing[0] = style(verdict, STYLE[report.status], color) + closing[0][len(verdict):]
     out += closing
     return "\n".join(line.rstrip() for line in out) + "\n"

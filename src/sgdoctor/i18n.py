@@ -1,0 +1,99 @@
+"""The language of what people read: the table, explain, env, Nagios and JUnit text.
+
+Text is translated when it is RENDERED, never when a check runs: a check's finding carries
+its English template (the gettext msgid) and named fields, the JSON keeps the English, and
+a reporter looks the template up in the catalogue (stdlib gettext; sources in
+locale/<lang>/LC_MESSAGES/sgdoctor.po, compiled to .mo by the build). Fields (values,
+paths, variable names, commands, a consumer's own message) are never translated.
+"""
+
+from __future__ import annotations
+
+import gettext
+import string
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sgdoctor.errors import ConfigError
+
+LANGS = ("en", "zh")
+DOMAIN = "sgdoctor"
+LOCALE_DIR = Path(__file__).parent / "locale"
+# Locale variables in the order gettext consults them.
+LOCALE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+# Templates a zh render asked for and the catalogue did not have (the tests read it).
+MISSING: set[str] = set()
+
+
+def N_(msgid: str) -> str:
+    """Marks a msgid that is translated later (gettext's convention; the tests collect it)."""
+    return msgid
+
+
+def from_locale(env: Mapping[str, str]) -> str:
+    """zh for any Chinese locale (zh_CN, zh_TW, zh_SG, zh_HK …), else en."""
+    for name in LOCALE_VARS:
+        value = env.get(name, "")
+        first = next((part for part in value.split(":") if part), "") if name == "LANGUAGE" \
+            else value
+        if first:
+            return "zh" if first.lower().startswith("zh") else "en"
+    return "en"
+
+
+def choose(flag: str | None, configured: Any, env: Mapping[str, str]) -> str:
+    """--lang over the config's `lang` over the locale."""
+    for where, value in (("--lang", flag), ("config option 'lang'", configured)):
+        if value is None:
+            continue
+        if value not in LANGS:
+            raise ConfigError(f"{where} {value!r}: choose en or zh")
+        return str(value)
+    return from_locale(env)
+
+
+@cache
+def catalogue(lang: str) -> gettext.NullTranslations:
+    if lang == "en":
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, str(LOCALE_DIR), [lang], fallback=True)
+
+
+def placeholders(template: str) -> set[str]:
+    """The {names} a template formats (the same in every language)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _format(template: str, fields: Mapping[str, Any]) -> str:
+    return template.format(**fields) if fields else template
+
+
+def tr(lang: str, msgid: str, fields: Mapping[str, Any] | None = None) -> str:
+    """`msgid` in `lang`, formatted with `fields`; the English when there is no translation."""
+    fields = fields or {}
+    if lang == "en" or not msgid:
+        return _format(msgid, fields)
+    translated = catalogue(lang).gettext(msgid)
+    if translated == msgid:
+        MISSING.add(msgid)
+        return _format(msgid, fields)
+    try:
+        return _format(translated, fields)
+    except (KeyError, IndexError, ValueError):
+        MISSING.add(msgid)
+        return _format(msgid, fields)
+
+
+def tr_parts(lang: str, parts: Sequence[tuple[str, Mapping[str, Any]]], english: str,
+             sep: str) -> str:
+    """A folded summary or remedy: each part translated, joined by `sep` (in zh the
+    full-width '；' between summaries); with no parts, `english` is itself the msgid."""
+    if lang == "en":
+        return english
+    if not parts:
+        return tr(lang, english)
+    if sep == "; " and lang == "zh":
+        sep = "；"
+    return sep.join(tr(lang, msgid, fields) for msgid, fields in parts)
