@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
 
-from sgdoctor.api import Context, FailureKind, Findings, Result, check
+from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint, etcd_config, etcd_usage
 
 if TYPE_CHECKING:
@@ -18,38 +18,41 @@ ENV = ("ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD", *ETCD_TLS_V
        "DYN_DISCOVERY_BACKEND")
 SERVICE = Service(name="etcd", daemon="etcd", variable="ETCD_ENDPOINTS", port=2379)
 BAD_ALARMS = ("NOSPACE", "CORRUPT")
-TLS_VARS_TEXT = "ETCD_AUTH_CA, ETCD_AUTH_CLIENT_CERT and ETCD_AUTH_CLIENT_KEY"
+TLS_VARS_TEXT = Text("{ca}, {cert} and {key}", ca="ETCD_AUTH_CA", cert="ETCD_AUTH_CLIENT_CERT",
+                     key="ETCD_AUTH_CLIENT_KEY")
 SCHEME_HINTS = {
-    "https": f"this port speaks TLS: use https:// (with {TLS_VARS_TEXT})",
-    "http": "this port speaks plain HTTP, not TLS — use http://",
+    "https": Text("this port speaks TLS: use https:// (with {tls_vars})", tls_vars=TLS_VARS_TEXT),
+    "http": Text("this port speaks plain HTTP, not TLS — use http://"),
 }
 
 REMEDIES = remedies(SERVICE, {
-    FailureKind.REFUSED: "Start etcd on that host and port, or point ETCD_ENDPOINTS at a "
-                         "running member",
-    FailureKind.TIMEOUT: "Check that a firewall or wrong address is not swallowing the "
-                         "traffic, and that etcd listens on this address "
-                         "(--listen-client-urls)",
-    FailureKind.CERTIFICATE: "Set ETCD_AUTH_CA to the CA that signed the etcd server "
-                             "certificate (PEM text or a path), and a client certificate/key "
-                             "it accepts",
-    FailureKind.TLS: f"Match the scheme to the server: https:// with {TLS_VARS_TEXT} for a "
-                     "TLS port, http:// for a plain one",
-    FailureKind.AUTH: "Set ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD to an etcd user allowed "
-                      "to read and write Dynamo's keys",
-    FailureKind.SERVER: "Look at the member's logs: it answered with an error of its own",
-    FailureKind.PROTOCOL: "This port does not speak etcd's HTTP API: check the host and port "
-                          "(etcd's client port is 2379 by default)",
-    FailureKind.TOO_LARGE: "This port does not speak etcd's HTTP API: check the host and port",
-    FailureKind.TLS_CONFIG: f"Give {TLS_VARS_TEXT} as PEM text or as paths to readable PEM "
-                            "files",
-    FailureKind.INVALID: "Fix the etcd setting named in the finding",
+    FailureKind.REFUSED: Text("Start etcd on that host and port, or point ETCD_ENDPOINTS at a "
+                              "running member"),
+    FailureKind.TIMEOUT: Text("Check that a firewall or wrong address is not swallowing the "
+                              "traffic, and that etcd listens on this address "
+                              "(--listen-client-urls)"),
+    FailureKind.CERTIFICATE: Text("Set ETCD_AUTH_CA to the CA that signed the etcd server "
+                                  "certificate (PEM text or a path), and a client "
+                                  "certificate/key it accepts"),
+    FailureKind.TLS: Text("Match the scheme to the server: https:// with {tls_vars} for a TLS "
+                          "port, http:// for a plain one", tls_vars=TLS_VARS_TEXT),
+    FailureKind.AUTH: Text("Set ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD to an etcd user "
+                           "allowed to read and write Dynamo's keys"),
+    FailureKind.SERVER: Text("Look at the member's logs: it answered with an error of its own"),
+    FailureKind.PROTOCOL: Text("This port does not speak etcd's HTTP API: check the host and "
+                               "port (etcd's client port is 2379 by default)"),
+    FailureKind.TOO_LARGE: Text("This port does not speak etcd's HTTP API: check the host and "
+                                "port"),
+    FailureKind.TLS_CONFIG: Text("Give {tls_vars} as PEM text or as paths to readable PEM "
+                                 "files", tls_vars=TLS_VARS_TEXT),
+    FailureKind.INVALID: Text("Fix the etcd setting named in the finding"),
 })
-CONFIG_REMEDY = ("Fix ETCD_ENDPOINTS: comma-separated URLs, no spaces, e.g. "
-                 "http://10.0.0.5:2379,http://10.0.0.6:2379")
-ALARM_REMEDY = ("Free space: compact and defragment (etcdctl compact/defrag), raise "
-                "--quota-backend-bytes if needed, then `etcdctl alarm disarm`")
-UNHEALTHY_REMEDY = "Look at the member's logs; a cluster without a leader has lost quorum"
+CONFIG_REMEDY = Text("Fix ETCD_ENDPOINTS: comma-separated URLs, no spaces, e.g. "
+                     "http://10.0.0.5:2379,http://10.0.0.6:2379")
+ALARM_REMEDY = Text("Free space: compact and defragment (etcdctl compact/defrag), raise "
+                    "--quota-backend-bytes if needed, then `etcdctl alarm disarm`")
+UNHEALTHY_REMEDY = Text("Look at the member's logs; a cluster without a leader has lost "
+                        "quorum")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,8 @@ class Member:
 
     report: MemberReport
     kind: str | None = None
-    error: str | None = None
-    remedy: tuple[str, ...] = ()
+    error: str | Text | None = None
+    remedy: tuple[str | Text, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -83,7 +86,7 @@ class Member:
         elif self.report.auth_required:
             out["auth"] = "required"
         if self.error is not None:
-            out.update(error=self.error, error_kind=self.kind)
+            out.update(error=str(self.error), error_kind=self.kind)
         return out
 
 
@@ -92,8 +95,8 @@ def judge(endpoint: Endpoint, report: MemberReport, username: str | None) -> Mem
     if endpoint.error:
         return Member(report, "config", endpoint.error, (CONFIG_REMEDY,))
     if not report.probed:
-        return Member(report, "config", "not probed: only the first "
-                                        f"{_max_parallel()} endpoints are", (CONFIG_REMEDY,))
+        return Member(report, "config", Text("not probed: only the first {count} endpoints "
+                                             "are", count=_max_parallel()), (CONFIG_REMEDY,))
     failure = report.failure
     if failure is not None:
         text = _failure_text(report, username)
@@ -101,18 +104,21 @@ def judge(endpoint: Endpoint, report: MemberReport, username: str | None) -> Mem
         lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port,
                              pem_text_ok=True)
         if report.other_scheme:
-            kind, text = "tls", f"{text}: {SCHEME_HINTS[report.other_scheme]}"
+            kind, text = "tls", Text("{text}: {hint}", text=text,
+                                     hint=SCHEME_HINTS[report.other_scheme])
             lines = [REMEDIES[FailureKind.TLS]]
         return Member(report, kind, text, tuple(lines))
     bad = [a for a in report.alarms if a in BAD_ALARMS]
     if bad:
-        return Member(report, "alarm", f"alarm {', '.join(bad)} raised: the cluster refuses "
-                                       "writes until it is resolved and disarmed",
-                      (ALARM_REMEDY,))
+        return Member(report, "alarm", Text("alarm {alarms} raised: the cluster refuses writes "
+                                            "until it is resolved and disarmed",
+                                            alarms=", ".join(bad)), (ALARM_REMEDY,))
     if report.health_status != 200 or report.health != "true":
         reason = f" ({report.health_reason})" if report.health_reason else ""
-        return Member(report, "unhealthy", f"/health says {report.health}{reason} "
-                                           f"(HTTP {report.health_status})", (UNHEALTHY_REMEDY,))
+        return Member(report, "unhealthy", Text("/health says {health}{reason} (HTTP {status})",
+                                                health=report.health, reason=reason,
+                                                status=report.health_status),
+                      (UNHEALTHY_REMEDY,))
     return Member(report)
 
 
@@ -122,24 +128,27 @@ def _max_parallel() -> int:
     return MAX_PARALLEL
 
 
-def _failure_text(report: MemberReport, username: str | None) -> str:
+def _failure_text(report: MemberReport, username: str | None) -> str | Text:
     failure = report.failure
     assert failure is not None
     step = report.step
     words = describe(failure, report.peer_local, report.port)
     if failure.kind is FailureKind.TIMEOUT:
-        return f"no answer within the timeout ({step})" if step else failure.message
+        return (Text("no answer within the timeout ({step})", step=step) if step
+                else failure.message)
     if step == "read a key" and failure.kind is FailureKind.AUTH:
         if report.auth_required:
-            return (f"etcd requires authentication ({failure.message}), but "
-                    "ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD are not both set")
-        return f"user {username} cannot read keys: {failure.message}"
+            return Text("etcd requires authentication ({message}), but ETCD_AUTH_USERNAME and "
+                        "ETCD_AUTH_PASSWORD are not both set", message=failure.message)
+        return Text("user {user} cannot read keys: {message}", user=username,
+                    message=failure.message)
     if step == "authenticate" and failure.kind in (FailureKind.AUTH, FailureKind.SERVER):
-        return f"authentication as {username} refused: {failure.message}"
+        return Text("authentication as {user} refused: {message}", user=username,
+                    message=failure.message)
     if step in (None, "connect", "TLS material") or failure.kind in (
             FailureKind.CERTIFICATE, FailureKind.TLS, FailureKind.AUTH):
         return words
-    return f"{step}: {words}"
+    return Text("{step}: {words}", step=step, words=words)
 
 
 @check("etcd.endpoints", title="etcd endpoints", env=ENV, timeout=5.0,
@@ -151,7 +160,7 @@ def etcd_endpoints(ctx: Context) -> Result:
     would not start); warns when some are down or the members disagree on the leader."""
     usage = etcd_usage(ctx.env)
     if usage.used is False:
-        return Result.skip(f"etcd is not used: {usage.reason}", env=usage.env)
+        return Result.skip(Text("etcd is not used: {reason}", reason=usage.reason), env=usage.env)
 
     from sgdoctor.probe.etcd import TlsMaterial, etcd_password, probe_endpoints
 
@@ -178,53 +187,63 @@ def etcd_endpoints(ctx: Context) -> Result:
         "notes": notes,
     }
     names = ", ".join(m.report.endpoint for m in members)
-    where = f"{names} (the default: ETCD_ENDPOINTS is unset)" if defaulted else names
+    where: str | Text = (Text("{names} (the default: ETCD_ENDPOINTS is unset)", names=names)
+                         if defaulted else names)
     good = [m for m in members if m.healthy]
     bad = [m for m in members if not m.healthy]
-    bad_remedy = "\n".join(dict.fromkeys(line for m in bad for line in m.remedy)) or None
+    lines = list({str(line): line for m in bad for line in m.remedy}.values())
     found = Findings()
     if not good:
         first = bad[0]
-        summary = (f"no usable etcd endpoint: {where}: {first.error}" if len(bad) == 1
-                   else f"none of {len(bad)} etcd endpoints is usable "
-                        f"({first.report.endpoint}: {first.error})")
+        summary = (Text("no usable etcd endpoint: {where}: {error}", where=where,
+                        error=first.error) if len(bad) == 1
+                   else Text("none of {count} etcd endpoints is usable ({endpoint}: {error})",
+                             count=len(bad), endpoint=first.report.endpoint, error=first.error))
         if defaulted:
-            bad_remedy = "Set ETCD_ENDPOINTS to your etcd members (it is unset)" + (
-                f"\n{bad_remedy}" if bad_remedy else "")
-        found.fail(summary, bad_remedy, code=_code(bad, "no_usable_endpoint"))
+            lines.insert(0, Text("Set ETCD_ENDPOINTS to your etcd members (it is unset)"))
+        found.fail(summary, Text.join("\n", lines), code=_code(bad, "no_usable_endpoint"))
         return found.result("", details=details, env=env)
 
     invalid = [m for m in bad if m.kind == "config"]
     if invalid:
         # Dynamo builds one client from every entry: a single malformed URL stops it at
         # start-up, however healthy the other members are.
-        found.fail(f"ETCD_ENDPOINTS has {len(invalid)} malformed "
-                   f"entr{'y' if len(invalid) == 1 else 'ies'} that Dynamo cannot use "
-                   f"({'; '.join(f'{m.report.endpoint}: {m.error}' for m in invalid)}); Dynamo "
-                   "would not start, although other members answer", CONFIG_REMEDY,
+        which = Text.join("; ", (Text("{endpoint}: {error}", endpoint=m.report.endpoint,
+                                      error=m.error) for m in invalid))
+        found.fail(Text("ETCD_ENDPOINTS has {count} malformed entry that Dynamo cannot use "
+                        "({which}); Dynamo would not start, although other members answer",
+                        count=1, which=which) if len(invalid) == 1 else
+                   Text("ETCD_ENDPOINTS has {count} malformed entries that Dynamo cannot use "
+                        "({which}); Dynamo would not start, although other members answer",
+                        count=len(invalid), which=which), CONFIG_REMEDY,
                    code="malformed_endpoint")
         return found.result("", details=details, env=env)
 
     if bad:
-        down = "; ".join(f"{m.report.endpoint}: {m.error}" for m in bad)
-        found.warn(f"{len(bad)} of {len(members)} etcd endpoints unusable ({down})", bad_remedy,
+        down = Text.join("; ", (Text("{endpoint}: {error}", endpoint=m.report.endpoint,
+                                     error=m.error) for m in bad))
+        found.warn(Text("{count} of {total} etcd endpoints unusable ({down})", count=len(bad),
+                        total=len(members), down=down), Text.join("\n", lines),
                    code=_code(bad, "endpoint_unusable"))
     clusters = {m.report.cluster_id for m in good if m.report.cluster_id}
     leaders = {m.report.leader for m in good if m.report.leader}
     if len(clusters) > 1:
-        found.warn("the endpoints belong to different etcd clusters "
-                   f"(cluster ids {', '.join(sorted(clusters))})",
+        found.warn(Text("the endpoints belong to different etcd clusters (cluster ids {ids})",
+                        ids=", ".join(sorted(clusters))),
                    "Make ETCD_ENDPOINTS list members of ONE cluster", code="different_clusters")
     elif len(leaders) > 1:
-        found.warn(f"members disagree on the leader ({', '.join(sorted(leaders))})",
+        found.warn(Text("members disagree on the leader ({leaders})",
+                        leaders=", ".join(sorted(leaders))),
                    "Make ETCD_ENDPOINTS list members of ONE cluster",
                    code="leader_disagreement")
     if not len(found) and notes:
-        found.warn(f"etcd reachable at {where}, but: {'; '.join(notes)}",
+        found.warn(Text("etcd reachable at {where}, but: {notes}", where=where,
+                        notes="; ".join(notes)),
                    "See the notes in the details", code="configuration_note")
     versions = ", ".join(sorted({m.report.version for m in good if m.report.version}))
     fastest = min(m.report.latency_ms or 0.0 for m in good)
-    return found.result(f"etcd {versions or '?'} healthy at {where} ({fastest:.1f} ms)",
+    return found.result(Text("etcd {versions} healthy at {where} ({ms} ms)",
+                             versions=versions or "?", where=where, ms=f"{fastest:.1f}"),
                         details=details, env=env)
 
 

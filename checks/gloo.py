@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sgdoctor.api import Context, Findings, Result, Status, check
+from sgdoctor.api import Context, Findings, Result, Status, Text, check
 from sgdoctor.parse.ifname import (
     GLOO_EMPTY_ERROR,
     GLOO_ERROR,
@@ -77,37 +77,40 @@ def _device_key(device: Device) -> str:
     return "(hostname)" if device.entry is None else _show(device.entry)
 
 
-def _ok_summary(facts: GlooFacts) -> str:
+def _ok_summary(facts: GlooFacts) -> Text:
     used = ", ".join(f"{d.interface} ({d.address})" for d in facts.devices if d.entry != "")
     if facts.spec.used:
-        return f"GLOO_SOCKET_IFNAME={_show(facts.spec.raw or '')}: gloo uses {used}"
+        return Text("GLOO_SOCKET_IFNAME={value}: gloo uses {used}",
+                    value=_show(facts.spec.raw or ""), used=used)
     assert facts.hostname is not None
-    return f"{_hostname_lead(facts)} {_named(facts.hostname)} → {used}"
+    return Text("{lead} {hostname} → {used}", lead=_hostname_lead(facts),
+                hostname=_named(facts.hostname), used=used)
 
 
-def _hostname_lead(facts: GlooFacts) -> str:
+def _hostname_lead(facts: GlooFacts) -> Text:
     """Why gloo looks at the hostname at all, for the start of a sentence."""
     raw = facts.spec.raw
     if raw is None:
-        return "GLOO_SOCKET_IFNAME is unset, so gloo uses the hostname"
+        return Text("GLOO_SOCKET_IFNAME is unset, so gloo uses the hostname")
     if raw == "":
-        return "GLOO_SOCKET_IFNAME is empty, so gloo uses the hostname"
-    return (f"GLOO_SOCKET_IFNAME={_show(raw)!r} is 1 character or less, which PyTorch "
-            "ignores, so gloo uses the hostname")
+        return Text("GLOO_SOCKET_IFNAME is empty, so gloo uses the hostname")
+    return Text("GLOO_SOCKET_IFNAME={value} is 1 character or less, which PyTorch ignores, "
+                "so gloo uses the hostname", value=repr(_show(raw)))
 
 
-def _source(path: HostnamePath) -> str:
+def _source(path: HostnamePath) -> Text:
     """Where the hostname's address came from: the /etc/hosts line, or not /etc/hosts."""
     line = path.hosts_line
     if line is not None:
-        return f"{path.hosts_path} line {line.number}: {_show(line.text)!r}"
+        return Text("{path} line {number}: {text}", path=path.hosts_path, number=line.number,
+                    text=repr(_show(line.text)))
     if path.hosts_error:
-        return f"not from {path.hosts_path} ({path.hosts_error})"
-    return f"not from {path.hosts_path}: DNS or another NSS source"
+        return Text("not from {path} ({error})", path=path.hosts_path, error=path.hosts_error)
+    return Text("not from {path}: DNS or another NSS source", path=path.hosts_path)
 
 
-def _named(path: HostnamePath) -> str:
-    return f"{_show(path.name)!r} ({_source(path)})"
+def _named(path: HostnamePath) -> Text:
+    return Text("{name} ({source})", name=repr(_show(path.name)), source=_source(path))
 
 
 def _candidates(facts: GlooFacts) -> list[str]:
@@ -118,48 +121,57 @@ def _candidates(facts: GlooFacts) -> list[str]:
     return [f"{i.name} ({', '.join(i.addresses)})" for i in usable]
 
 
-def _pick_remedy(facts: GlooFacts, prefix: str) -> str:
+def _pick_remedy(facts: GlooFacts, prefix: Text | None) -> Text:
+    """`prefix` (what to fix), then which interface to choose."""
     routed = facts.route_peer
     if routed is not None:
-        return (f"{prefix} Set GLOO_SOCKET_IFNAME={routed.interface} (it carries the route to "
-                f"the {routed.service} server {routed.host}).").strip()
-    candidates = _candidates(facts)
-    if candidates:
-        return (f"{prefix} Candidates (up, with an address, not loopback): "
-                f"{'; '.join(candidates)}.").strip()
-    return (f"{prefix} This host has no interface that is up, has an address and is not "
-            "loopback: configure the network first.").strip()
+        rest = Text("Set GLOO_SOCKET_IFNAME={interface} (it carries the route to the "
+                    "{service} server {host}).", interface=routed.interface,
+                    service=routed.service, host=routed.host)
+    elif candidates := _candidates(facts):
+        rest = Text("Candidates (up, with an address, not loopback): {candidates}.",
+                    candidates="; ".join(candidates))
+    else:
+        rest = Text("This host has no interface that is up, has an address and is not "
+                    "loopback: configure the network first.")
+    return rest if prefix is None else Text("{prefix} {rest}", prefix=prefix, rest=rest)
 
 
 def _entries(facts: GlooFacts, found: Findings) -> None:
     spec = facts.spec
     raw = _show(spec.raw or "")
     if facts.distinct_entries > MAX_ENTRIES:
-        found.fail(f"GLOO_SOCKET_IFNAME lists {len(spec.entries)} entries "
-                   f"({facts.distinct_entries} distinct); gloo opens one device per entry, "
-                   f"and no host has that many interfaces: only the first {MAX_ENTRIES} are "
-                   "examined",
+        found.fail(Text("GLOO_SOCKET_IFNAME lists {count} entries ({distinct} distinct); gloo "
+                        "opens one device per entry, and no host has that many interfaces: "
+                        "only the first {max} are examined", count=len(spec.entries),
+                        distinct=facts.distinct_entries, max=MAX_ENTRIES),
                    "Set GLOO_SOCKET_IFNAME to the one or few interfaces the ranks use.",
                    code="too_many_entries")
     if spec.has_empty:
-        found.fail(f"GLOO_SOCKET_IFNAME={raw!r} has an empty entry (a leading or doubled "
-                   f'comma): PyTorch aborts at once with "{GLOO_EMPTY_ERROR}"',
+        found.fail(Text('GLOO_SOCKET_IFNAME={value} has an empty entry (a leading or doubled '
+                        'comma): PyTorch aborts at once with "{error}"', value=repr(raw),
+                        error=GLOO_EMPTY_ERROR),
                    "Remove the stray comma (a trailing comma is harmless).",
                    code="empty_entry")
 
 
-def _family_mismatch(facts: GlooFacts, device: Device, what: str, found: Findings) -> bool:
+def _family_mismatch(facts: GlooFacts, device: Device, what: Text, found: Findings) -> bool:
     """gloo aborts when two ranks' addresses differ in family (device.cc ss_family check)."""
     mine, cluster = device.family, facts.cluster_family
     if mine is None or cluster is None or mine == cluster:
         return False
     peer = next(p for p in facts.remote_peers if p.family == cluster)
-    only = " only" if mine == "ipv6" else ""
-    found.fail(f"{what} gives gloo the {FAMILY_NAME[mine]} address {device.address}{only}, "
-               f"but the {peer.service} server {peer.host} is {FAMILY_NAME[cluster]} "
-               f"({peer.address}): gloo requires one address family on every rank and aborts "
-               f'("... {AF_NUMBER[mine]} vs {AF_NUMBER[cluster]}")',
-               _pick_remedy(facts, f"Give gloo an {FAMILY_NAME[cluster]} address."),
+    address = (Text("the {family} address {address} only", family=FAMILY_NAME[mine],
+                    address=device.address) if mine == "ipv6" else
+               Text("the {family} address {address}", family=FAMILY_NAME[mine],
+                    address=device.address))
+    found.fail(Text('{what} gives gloo {address}, but the {service} server {host} is '
+                    '{family} ({peer_address}): gloo requires one address family on every '
+                    'rank and aborts ("... {mine} vs {theirs}")', what=what, address=address,
+                    service=peer.service, host=peer.host, family=FAMILY_NAME[cluster],
+                    peer_address=peer.address, mine=AF_NUMBER[mine], theirs=AF_NUMBER[cluster]),
+               _pick_remedy(facts, Text("Give gloo an {family} address.",
+                                        family=FAMILY_NAME[cluster])),
                code="family_mismatch")
     return True
 
@@ -169,61 +181,71 @@ def _named_device(facts: GlooFacts, device: Device, found: Findings) -> None:
     shown_name = _show(name)
     raw = _show(facts.spec.raw or "")
     entry = next(e for e in facts.spec.entries if e.name == name)
-    abort = f'aborts with "{GLOO_ERROR.format(shown_name)}"'
+    abort = Text('aborts with "{error}"', error=GLOO_ERROR.format(shown_name))
     iface = facts.interfaces.get(name)
     if iface is None:
         if entry.nccl_syntax:
-            found.fail(f"GLOO_SOCKET_IFNAME entry {shown_name!r} uses NCCL syntax "
-                       f"{NCCL_SYNTAX[entry.nccl_syntax]}, which gloo does not understand: it "
-                       f"looks for an interface literally named {shown_name!r} and {abort}",
-                       _pick_remedy(facts, "List exact interface names separated by commas "
-                                           "(gloo has no prefixes, wildcards or exclusions)."),
+            found.fail(Text("GLOO_SOCKET_IFNAME entry {name} uses NCCL syntax {syntax}, which "
+                            "gloo does not understand: it looks for an interface literally "
+                            "named {name} and {abort}", name=repr(shown_name),
+                            syntax=NCCL_SYNTAX[entry.nccl_syntax], abort=abort),
+                       _pick_remedy(facts, Text("List exact interface names separated by "
+                                                "commas (gloo has no prefixes, wildcards or "
+                                                "exclusions).")),
                        code="nccl_syntax")
             return
-        spaces = " (gloo does not trim spaces)" if entry.whitespace else ""
-        found.fail(f"this host has no interface {shown_name!r}{spaces}; gloo {abort}",
-                   _pick_remedy(facts, f"Fix GLOO_SOCKET_IFNAME={raw}."),
+        missing = (Text("this host has no interface {name} (gloo does not trim spaces); gloo "
+                        "{abort}", name=repr(shown_name), abort=abort) if entry.whitespace else
+                   Text("this host has no interface {name}; gloo {abort}",
+                        name=repr(shown_name), abort=abort))
+        found.fail(missing, _pick_remedy(facts, Text("Fix GLOO_SOCKET_IFNAME={value}.",
+                                                     value=raw)),
                    code="missing_interface")
         return
     if device.address is None:
-        found.fail(f"interface {name} has no IPv4 or IPv6 address; gloo {abort}",
-                   _pick_remedy(facts, f"Give {name} an address, or choose another interface."),
+        found.fail(Text("interface {name} has no IPv4 or IPv6 address; gloo {abort}",
+                        name=name, abort=abort),
+                   _pick_remedy(facts, Text("Give {name} an address, or choose another "
+                                            "interface.", name=name)),
                    code="no_address")
         return
     if not iface.up:
-        found.fail(f"interface {name} is down ({iface.state()}): gloo would listen on "
-                   f"{device.address}, which no peer can reach",
-                   _pick_remedy(facts, f"Bring {name} up (`ip link set {name} up`; check "
-                                       "cable/peer), or choose another interface."),
+        found.fail(Text("interface {name} is down ({state}): gloo would listen on {address}, "
+                        "which no peer can reach", name=name, state=iface.state(),
+                        address=device.address),
+                   _pick_remedy(facts, Text("Bring {name} up (`ip link set {name} up`; check "
+                                            "cable/peer), or choose another interface.",
+                                            name=name)),
                    code="interface_down")
         return
-    if _family_mismatch(facts, device, f"interface {name}", found):
+    if _family_mismatch(facts, device, Text("interface {name}", name=name), found):
         return
     if is_link_local(device.address) and ":" in device.address:
-        found.warn(f"interface {name} has only the IPv6 link-local address {device.address}: "
-                   "that works only when every rank uses a link-local address on an interface "
-                   "with the same index",
-                   _pick_remedy(facts, f"Give {name} a global address, or choose another "
-                                       "interface."),
+        found.warn(Text("interface {name} has only the IPv6 link-local address {address}: "
+                        "that works only when every rank uses a link-local address on an "
+                        "interface with the same index", name=name, address=device.address),
+                   _pick_remedy(facts, Text("Give {name} a global address, or choose another "
+                                            "interface.", name=name)),
                    code="link_local_only")
         return
     if iface.loopback or is_loopback(device.address):
-        _loopback_finding(facts, f"GLOO_SOCKET_IFNAME names the loopback interface {name}",
-                          device.address, found)
+        _loopback_finding(facts, Text("GLOO_SOCKET_IFNAME names the loopback interface {name}",
+                                      name=name), device.address, found)
 
 
-def _loopback_finding(facts: GlooFacts, what: str, address: str, found: Findings) -> None:
+def _loopback_finding(facts: GlooFacts, what: Text, address: str, found: Findings) -> None:
     remote = facts.remote_peers
     if remote:
         far = remote[0]
-        found.fail(f"{what}: gloo listens on {address}, but the {far.service} server "
-                   f"{far.host} is on another host, so ranks there cannot reach this one",
-                   _pick_remedy(facts, ""), code="loopback")
+        found.fail(Text("{what}: gloo listens on {address}, but the {service} server {host} "
+                        "is on another host, so ranks there cannot reach this one", what=what,
+                        address=address, service=far.service, host=far.host),
+                   _pick_remedy(facts, None), code="loopback")
     else:
-        found.warn(f"{what}: gloo listens on {address}, which works only when every rank "
-                   "runs on this host",
-                   _pick_remedy(facts, "For multi-node runs, set GLOO_SOCKET_IFNAME to an "
-                                       "interface the other nodes can reach."),
+        found.warn(Text("{what}: gloo listens on {address}, which works only when every rank "
+                        "runs on this host", what=what, address=address),
+                   _pick_remedy(facts, Text("For multi-node runs, set GLOO_SOCKET_IFNAME to an "
+                                            "interface the other nodes can reach.")),
                    code="loopback")
 
 
@@ -231,47 +253,54 @@ def _hostname_device(facts: GlooFacts, device: Device, found: Findings) -> None:
     """PyTorch's createDefaultDevice: the hostname's first bindable address, else 127.0.0.1."""
     path = facts.hostname
     assert path is not None
-    lead = f"{_hostname_lead(facts)} {_named(path)}"
+    lead = Text("{lead} {hostname}", lead=_hostname_lead(facts), hostname=_named(path))
+    name = repr(_show(path.name))
     if path.numeric is not None and (path.fallback or device.interface is None):
-        found.fail(f"{_hostname_lead(facts)} {_show(path.name)!r}, which is a number: "
-                   f"getaddrinfo reads it as the IPv4 address {path.numeric}, which this host "
-                   "does not have",
-                   _pick_remedy(facts, "Give this host a name that is not a number "
-                                       "(`hostnamectl set-hostname …`), or set "
-                                       "GLOO_SOCKET_IFNAME."),
+        found.fail(Text("{lead} {name}, which is a number: getaddrinfo reads it as the IPv4 "
+                        "address {address}, which this host does not have",
+                        lead=_hostname_lead(facts), name=name, address=path.numeric),
+                   _pick_remedy(facts, Text("Give this host a name that is not a number "
+                                            "(`hostnamectl set-hostname …`), or set "
+                                            "GLOO_SOCKET_IFNAME.")),
                    code="numeric_hostname")
         return
     address = path.address
     if path.fallback:
-        why = path.error or "none of its addresses can be bound"
+        why: str | Text = path.error or Text("none of its addresses can be bound")
         stale = path.hosts_line
         if stale is not None and path.addresses:
-            why = (f"{path.hosts_path} line {stale.number} maps it to {stale.address}, which "
-                   "no interface of this host has")
-        _loopback_finding(facts, f"{lead}, which gives no usable address ({why}), so PyTorch "
-                                 "falls back to loopback", address, found)
+            why = Text("{path} line {number} maps it to {address}, which no interface of this "
+                       "host has", path=path.hosts_path, number=stale.number,
+                       address=stale.address)
+        _loopback_finding(facts, Text("{lead}, which gives no usable address ({why}), so "
+                                      "PyTorch falls back to loopback", lead=lead, why=why),
+                          address, found)
         return
     if device.interface is None:
         line = path.hosts_line
-        fix = (f"Correct {path.hosts_path} line {line.number} so {_show(path.name)!r} maps to "
-               "this node's address" if line is not None else
-               f"Make {_show(path.name)!r} resolve to this node's address")
-        found.fail(f"{lead} resolves to {address}, which this host can bind but no "
-                   f"interface has: gloo aborts with "
-                   f'"{GLOO_NO_INTERFACE_ERROR.format(address)}"',
-                   _pick_remedy(facts, f"{fix}, or set GLOO_SOCKET_IFNAME."),
+        fix = (Text("Correct {path} line {number} so {name} maps to this node's address",
+                    path=path.hosts_path, number=line.number, name=name) if line is not None
+               else Text("Make {name} resolve to this node's address", name=name))
+        found.fail(Text('{lead} resolves to {address}, which this host can bind but no '
+                        'interface has: gloo aborts with "{error}"', lead=lead,
+                        address=address, error=GLOO_NO_INTERFACE_ERROR.format(address)),
+                   _pick_remedy(facts, Text("{fix}, or set GLOO_SOCKET_IFNAME.", fix=fix)),
                    code="hostname_no_interface")
         return
-    if _family_mismatch(facts, device, f"the hostname {_show(path.name)!r}", found):
+    if _family_mismatch(facts, device, Text("the hostname {name}", name=name), found):
         return
     if is_loopback(address):
         only = all(is_loopback(a) for a in path.addresses)
-        how = "resolves only to loopback" if only else f"resolves first to {address}"
-        _loopback_finding(facts, f"{lead}, which {how}", address, found)
+        how = (Text("resolves only to loopback") if only else
+               Text("resolves first to {address}", address=address))
+        _loopback_finding(facts, Text("{lead}, which {how}", lead=lead, how=how), address,
+                          found)
     elif facts.spec.ignored_short and facts.spec.raw:
-        found.warn(f"{lead} → {device.interface} ({address})",
-                   _pick_remedy(facts, "Set GLOO_SOCKET_IFNAME to a full interface name "
-                                       "(gloo ignores values of 1 character), or unset it."),
+        found.warn(Text("{lead} → {interface} ({address})", lead=lead,
+                        interface=device.interface, address=address),
+                   _pick_remedy(facts, Text("Set GLOO_SOCKET_IFNAME to a full interface name "
+                                            "(gloo ignores values of 1 character), or unset "
+                                            "it.")),
                    code="short_value_ignored")
 
 
@@ -281,12 +310,13 @@ def _check_routes(facts: GlooFacts, found: Findings) -> None:
         return  # nothing bound, or loopback already reported
     for peer in facts.remote_peers:
         if peer.interface and peer.interface not in used:
-            found.warn(f"the {peer.service} server {peer.host} is reached through "
-                       f"{peer.interface}, but gloo uses {', '.join(sorted(used))}",
-                       f"Set GLOO_SOCKET_IFNAME={peer.interface} (it carries the route to the "
-                       f"{peer.service} server {peer.host}), or check the routing table if "
-                       "gloo's network is meant to differ.",
-                       code="route_mismatch")
+            fields = {"service": peer.service, "host": peer.host, "interface": peer.interface}
+            found.warn("the {service} server {host} is reached through {interface}, but gloo "
+                       "uses {used}",
+                       "Set GLOO_SOCKET_IFNAME={interface} (it carries the route to the "
+                       "{service} server {host}), or check the routing table if gloo's "
+                       "network is meant to differ.",
+                       code="route_mismatch", fields={**fields, "used": ", ".join(sorted(used))})
 
 
 def _compare_nccl(env: Mapping[str, str], facts: GlooFacts, found: Findings) -> dict[str, Any]:
@@ -304,9 +334,10 @@ def _compare_nccl(env: Mapping[str, str], facts: GlooFacts, found: Findings) -> 
         value = _show(env[var])
         report[var] = {"value": value, "rule": _show(spec.describe()), "selects": selected}
         if sound and gloo and not gloo & set(selected):
-            what = ", ".join(selected) if selected else "no interface with an address"
-            found.warn(f"{var}={value!r} selects {what}, but gloo uses {', '.join(sorted(gloo))}: "
-                       "collectives and gloo's CPU traffic would take different networks",
-                       f"Make them agree, e.g. {var}={','.join(sorted(gloo))}.",
-                       code="nccl_disagrees")
+            what = ", ".join(selected) if selected else Text("no interface with an address")
+            found.warn("{var}={value} selects {what}, but gloo uses {gloo}: collectives and "
+                       "gloo's CPU traffic would take different networks",
+                       "Make them agree, e.g. {var}={agree}.", code="nccl_disagrees",
+                       fields={"var": var, "value": repr(value), "what": what,
+                               "gloo": ", ".join(sorted(gloo)), "agree": ",".join(sorted(gloo))})
     return report

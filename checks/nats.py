@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
 
-from sgdoctor.api import Context, FailureKind, Findings, Result, check
+from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import NATS_TLS_VARS, nats_config, nats_usage
 
 if TYPE_CHECKING:
@@ -21,27 +21,29 @@ SERVICE = Service(name="NATS", daemon="nats-server", variable="NATS_SERVER", por
 _FILES = "NATS_TLS_CA_CERT_PATH / _CLIENT_CERT_PATH / _CLIENT_KEY_PATH"
 
 REMEDIES = remedies(SERVICE, {
-    FailureKind.TIMEOUT: "Check the address and any firewall; a NATS server greets every "
-                         "client at once",
-    FailureKind.AUTH: "Set the credentials the server expects: NATS_AUTH_USERNAME+"
-                      "NATS_AUTH_PASSWORD, NATS_AUTH_TOKEN, NATS_AUTH_NKEY or "
-                      "NATS_AUTH_CREDENTIALS_FILE (Dynamo tries them in that order)",
-    FailureKind.INVALID: "Fix NATS_AUTH_NKEY (an nkey seed, starting with SU) or "
-                         "NATS_AUTH_CREDENTIALS_FILE (a .creds file from nsc)",
-    FailureKind.TLS: "Match TLS to the server: NATS_TLS_CA_CERT_PATH (and client cert/key if "
-                     "required)",
-    FailureKind.TLS_CONFIG: f"Point {_FILES} at readable PEM files",
-    FailureKind.CERTIFICATE: "Set NATS_TLS_CA_CERT_PATH to the CA that signed the server "
-                             "certificate",
-    FailureKind.SERVER: "The server turned the connection away: look at its limits and logs",
-    FailureKind.PROTOCOL: "This port does not speak NATS: check the host and port (4222 by "
-                          "default)",
+    FailureKind.TIMEOUT: Text("Check the address and any firewall; a NATS server greets every "
+                              "client at once"),
+    FailureKind.AUTH: Text("Set the credentials the server expects: NATS_AUTH_USERNAME+"
+                           "NATS_AUTH_PASSWORD, NATS_AUTH_TOKEN, NATS_AUTH_NKEY or "
+                           "NATS_AUTH_CREDENTIALS_FILE (Dynamo tries them in that order)"),
+    FailureKind.INVALID: Text("Fix NATS_AUTH_NKEY (an nkey seed, starting with SU) or "
+                              "NATS_AUTH_CREDENTIALS_FILE (a .creds file from nsc)"),
+    FailureKind.TLS: Text("Match TLS to the server: NATS_TLS_CA_CERT_PATH (and client cert/key "
+                          "if required)"),
+    FailureKind.TLS_CONFIG: Text("Point {files} at readable PEM files", files=_FILES),
+    FailureKind.CERTIFICATE: Text("Set NATS_TLS_CA_CERT_PATH to the CA that signed the server "
+                                  "certificate"),
+    FailureKind.SERVER: Text("The server turned the connection away: look at its limits and "
+                             "logs"),
+    FailureKind.PROTOCOL: Text("This port does not speak NATS: check the host and port (4222 "
+                               "by default)"),
 })
-CONFIG_REMEDY = "Set NATS_SERVER to ONE URL starting with nats://, e.g. nats://10.0.0.5:4222"
-JETSTREAM_REMEDY = ("Run nats-server with JetStream enabled (`-js`, or `jetstream {}` in its "
-                    "config) and give it a --store_dir")
-EXPLICIT_REMEDY = ("If your Dynamo does not use NATS, set DYN_EVENT_PLANE=zmq and "
-                   "DYN_REQUEST_PLANE=tcp to make that explicit")
+CONFIG_REMEDY = Text("Set NATS_SERVER to ONE URL starting with nats://, e.g. "
+                     "nats://10.0.0.5:4222")
+JETSTREAM_REMEDY = Text("Run nats-server with JetStream enabled (`-js`, or `jetstream {}` in "
+                        "its config) and give it a --store_dir")
+EXPLICIT_REMEDY = Text("If your Dynamo does not use NATS, set DYN_EVENT_PLANE=zmq and "
+                       "DYN_REQUEST_PLANE=tcp to make that explicit")
 
 
 @dataclass(frozen=True)
@@ -50,30 +52,36 @@ class Problem:
 
     code: str
     kind: str
-    text: str
-    remedy: tuple[str, ...] = ()
+    text: str | Text
+    remedy: tuple[str | Text, ...] = ()
 
 
 def _problem(report: NatsReport) -> Problem:
     failure = report.failure
     if report.missing_dependency:
-        return Problem("missing_dependency", "error", f"cannot test {report.auth} auth: the "
-                       f"{report.missing_dependency} package is missing (pip install "
-                       f"{report.missing_dependency} beside sgdoctor)")
+        return Problem("missing_dependency", "error", Text(
+            "cannot test {auth} auth: the {package} package is missing (pip install {package} "
+            "beside sgdoctor)", auth=report.auth, package=report.missing_dependency))
     if failure is None:
         return Problem("jetstream_disabled", "jetstream",
-                       f"JetStream not enabled on this server (account info request: "
-                       f"{report.jetstream_error or '?'}); Dynamo refuses to start without it",
+                       Text("JetStream not enabled on this server (account info request: "
+                            "{error}); Dynamo refuses to start without it",
+                            error=report.jetstream_error or "?"),
                        (JETSTREAM_REMEDY,))
     kind = failure.kind
     words = describe(failure, report.peer_local, report.port)
+    text: str | Text
     if kind is FailureKind.AUTH:
-        text = f"the server refused our credentials ({report.auth}): {words}"
+        text = Text("the server refused our credentials ({auth}): {words}", auth=report.auth,
+                    words=words)
     elif kind is FailureKind.INVALID:
-        text = f"the {report.auth} credentials cannot be used: {words}"
+        text = Text("the {auth} credentials cannot be used: {words}", auth=report.auth,
+                    words=words)
     elif kind is FailureKind.TIMEOUT:
-        text = words + (" (connected, but the server did not answer)" if report.connected
-                        else " (no NATS greeting; a NATS server sends INFO at once)")
+        text = (Text("{words} (connected, but the server did not answer)", words=words)
+                if report.connected else
+                Text("{words} (no NATS greeting; a NATS server sends INFO at once)",
+                     words=words))
     else:
         text = words
     return Problem(kind.value, kind.value, text,
@@ -97,7 +105,7 @@ def nats_server(ctx: Context) -> Result:
     round-trip time, max_payload, then the JetStream account, which Dynamo requires."""
     usage = nats_usage(ctx.env)
     if usage.used is False:
-        return Result.skip(f"NATS is not used: {usage.reason}", env=usage.env)
+        return Result.skip(Text("NATS is not used: {reason}", reason=usage.reason), env=usage.env)
 
     from sgdoctor.probe.nats import probe_servers
 
@@ -112,7 +120,7 @@ def nats_server(ctx: Context) -> Result:
             error = ("config", server.error or "invalid")
         elif not report.ok:
             problem = _problem(report)
-            error = (problem.kind, problem.text)
+            error = (problem.kind, str(problem.text))
         servers.append(_details(report, error))
     details = {"servers": servers, "auth": cfg.auth,
                "source": "default (NATS_SERVER unset)" if cfg.servers[0].defaulted
@@ -127,23 +135,26 @@ def nats_server(ctx: Context) -> Result:
     if report.missing_dependency or (report.failure is not None
                                      and report.failure.kind is FailureKind.INTERNAL):
         # a fault of sgdoctor or its install, not of the server
-        return Result.error(f"cannot probe {report.server}: {_problem(report).text}",
-                            details=details, env=env)
+        return Result.error(Text("cannot probe {server}: {problem}", server=report.server,
+                                 problem=_problem(report).text), details=details, env=env)
     defaulted = cfg.servers[0].defaulted
-    where = f"{report.server} (the default: NATS_SERVER is unset)" if defaulted \
-        else report.server
+    where: str | Text = (Text("{server} (the default: NATS_SERVER is unset)",
+                              server=report.server) if defaulted else report.server)
     if report.ok:
         payload = f"{report.max_payload // 1024} KiB" if report.max_payload else "?"
-        return found.result(f"NATS {report.version or '?'} at {where} with JetStream "
-                            f"(rtt {report.rtt_ms or 0.0:.1f} ms, max_payload {payload})",
-                            details=details, env=env)
+        return found.result(Text("NATS {version} at {where} with JetStream (rtt {rtt} ms, "
+                                 "max_payload {payload})", version=report.version or "?",
+                                 where=where, rtt=f"{report.rtt_ms or 0.0:.1f}",
+                                 payload=payload), details=details, env=env)
     problem = _problem(report)
-    lines = ["Set NATS_SERVER (it is unset)", *problem.remedy] if defaulted \
+    lines = [Text("Set NATS_SERVER (it is unset)"), *problem.remedy] if defaulted \
         else list(problem.remedy)
-    summary = f"NATS at {where}: {problem.text}"
+    summary = Text("NATS at {where}: {problem}", where=where, problem=problem.text)
     if usage.used is None:
-        found.warn(f"{summary} — NATS may not be needed: {usage.reason}",
-                   "\n".join([*lines, EXPLICIT_REMEDY]), code=problem.code)
+        found.warn(Text("{summary} — NATS may not be needed: {reason}", summary=summary,
+                        reason=usage.reason),
+                   Text.join("\n", [*lines, EXPLICIT_REMEDY]), code=problem.code)
     else:
-        found.fail(summary, "\n".join(lines) or "Check the NATS server", code=problem.code)
+        found.fail(summary, Text.join("\n", lines) if lines else
+                   Text("Check the NATS server"), code=problem.code)
     return found.result("", details=details, env=env)

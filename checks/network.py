@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from sgdoctor.api import FailureKind, ProbeError
+from sgdoctor.api import FailureKind, ProbeError, Text
 
 if TYPE_CHECKING:
     from sgdoctor.probe.tls_material import TlsMaterialError
@@ -30,34 +30,38 @@ class Service:
     port: int       # its usual port, for "check the host and port"
 
 
-_ROWS: Mapping[FailureKind, str] = {
-    FailureKind.DNS: "Use a host name this node can resolve, or the {name} server's IP address",
-    FailureKind.REFUSED: "Start {daemon} on that host and port, or fix {variable}",
-    FailureKind.UNREACHABLE: "Check the route to the {name} host (wrong network or interface?)",
-    FailureKind.TIMEOUT: "Check that a firewall or a wrong address is not swallowing the "
-                         "traffic, and that {name} listens on this address",
-    FailureKind.CLOSED: "Something on this port closes connections: check the host and port "
-                        "({name}'s usual port is {port})",
-    FailureKind.PROTOCOL: "This port does not speak {name}'s protocol: check the host and port "
-                          "({name}'s usual port is {port})",
-    FailureKind.TOO_LARGE: "This port does not speak {name}'s protocol: check the host and "
-                           "port ({name}'s usual port is {port})",
-    FailureKind.PERMISSION: "A local firewall rule (an OUTPUT chain) blocks connections to "
-                            "this address: allow them",
-    FailureKind.IO: "Check the network of this node ({name} could not be dialled)",
-    FailureKind.INTERNAL: "This is a fault of sgdoctor or its installation, not of {name}: "
-                          "run with --verbose and report it",
+# The templates of the rows; {name}, {daemon}, {variable} and {port} are the Service's.
+_ROWS: Mapping[FailureKind, Text] = {
+    FailureKind.DNS: Text("Use a host name this node can resolve, or the {name} server's IP "
+                          "address"),
+    FailureKind.REFUSED: Text("Start {daemon} on that host and port, or fix {variable}"),
+    FailureKind.UNREACHABLE: Text("Check the route to the {name} host (wrong network or "
+                                  "interface?)"),
+    FailureKind.TIMEOUT: Text("Check that a firewall or a wrong address is not swallowing the "
+                              "traffic, and that {name} listens on this address"),
+    FailureKind.CLOSED: Text("Something on this port closes connections: check the host and "
+                             "port ({name}'s usual port is {port})"),
+    FailureKind.PROTOCOL: Text("This port does not speak {name}'s protocol: check the host and "
+                               "port ({name}'s usual port is {port})"),
+    FailureKind.TOO_LARGE: Text("This port does not speak {name}'s protocol: check the host "
+                                "and port ({name}'s usual port is {port})"),
+    FailureKind.PERMISSION: Text("A local firewall rule (an OUTPUT chain) blocks connections "
+                                 "to this address: allow them"),
+    FailureKind.IO: Text("Check the network of this node ({name} could not be dialled)"),
+    FailureKind.INTERNAL: Text("This is a fault of sgdoctor or its installation, not of "
+                               "{name}: run with --verbose and report it"),
 }
 
 FIREWALL_KINDS = frozenset({FailureKind.REFUSED, FailureKind.UNREACHABLE})
 
 
-def remedies(service: Service,
-             extra: Mapping[FailureKind, str] | None = None) -> Mapping[FailureKind, str]:
+def remedies(service: Service, extra: Mapping[FailureKind, str | Text] | None = None
+             ) -> Mapping[FailureKind, str | Text]:
     """The network rows for ``service``, overridden and extended by ``extra``."""
-    rows = {kind: text.format(name=service.name, daemon=service.daemon,
-                              variable=service.variable, port=service.port)
-            for kind, text in _ROWS.items()}
+    rows: dict[FailureKind, str | Text] = {
+        kind: Text(row.msgid, name=service.name, daemon=service.daemon,
+                   variable=service.variable, port=service.port)
+        for kind, row in _ROWS.items()}
     rows.update(extra or {})
     return MappingProxyType(rows)
 
@@ -67,47 +71,58 @@ def firewall_suspected(kind: FailureKind, peer_local: bool | None) -> bool:
     return kind in FIREWALL_KINDS and peer_local is False
 
 
-def firewall_note(port: int | None) -> str:
+def firewall_note(port: int | None) -> Text:
     """Said with the failure, when ``firewall_suspected``."""
-    what = f"port {port}" if port else "the port"
-    return (f"a firewall on that host may be rejecting {what} (firewalld's default zone "
-            "answers \"no route to host\", an iptables REJECT \"connection refused\")")
+    what = Text("port {port}", port=port) if port else Text("the port")
+    return Text("a firewall on that host may be rejecting {what} (firewalld's default zone "
+                "answers \"no route to host\", an iptables REJECT \"connection refused\")",
+                what=what)
 
 
-def firewall_remedy(port: int | None) -> str:
-    where = f"{port}/tcp" if port else "the port"
-    return (f"If the server runs, open {where} in that host's firewall (firewalld: "
-            f"firewall-cmd --permanent --add-port={where} && firewall-cmd --reload)")
+def firewall_remedy(port: int | None) -> Text:
+    if not port:
+        return Text("If the server runs, open the port in that host's firewall (firewalld: "
+                    "firewall-cmd --permanent --add-port=the port && firewall-cmd --reload)")
+    return Text("If the server runs, open {where} in that host's firewall (firewalld: "
+                "firewall-cmd --permanent --add-port={where} && firewall-cmd --reload)",
+                where=f"{port}/tcp")
 
 
-def describe(failure: ProbeError, peer_local: bool | None, port: int | None) -> str:
-    """The failure in the peer's or the OS's words, plus the firewall note when it applies."""
+def describe(failure: ProbeError, peer_local: bool | None, port: int | None) -> str | Text:
+    """The failure in the peer's or the OS's words (verbatim), plus the firewall note when it
+    applies."""
     if firewall_suspected(failure.kind, peer_local):
-        return f"{failure.message} — {firewall_note(port)}"
+        return Text("{message} — {note}", message=failure.message, note=firewall_note(port))
     return failure.message
 
 
-def material_remedy(error: TlsMaterialError, *, pem_text_ok: bool) -> str:
+def material_remedy(error: TlsMaterialError, *, pem_text_ok: bool) -> Text:
     """What to do about one unusable file or PEM value, naming its variable."""
     from sgdoctor.probe.tls_material import TlsProblem
 
     name = error.variable
-    give = "PEM text or a path to a readable PEM file" if pem_text_ok else "a readable file"
+    missing = (Text("Point {name} at a file that exists (or give the PEM text itself)",
+                    name=name) if pem_text_ok else
+               Text("Point {name} at a file that exists", name=name))
+    give = (Text("Give {name} as PEM text or a path to a readable PEM file", name=name)
+            if pem_text_ok else Text("Give {name} as a readable file", name=name))
     return {
-        TlsProblem.MISSING: f"Point {name} at a file that exists"
-                            + (" (or give the PEM text itself)" if pem_text_ok else ""),
-        TlsProblem.UNREADABLE: f"Make the file named by {name} readable by this user",
-        TlsProblem.NOT_A_FILE: f"Point {name} at a regular file, not a pipe, device or "
-                               "directory",
-        TlsProblem.ENCRYPTED_KEY: f"Give {name} an unencrypted key (openssl pkey -in key.pem "
-                                  "-out plain.pem); nothing can type its pass phrase",
-        TlsProblem.BAD_PAIR: f"Give {name} the private key of the client certificate",
-    }.get(error.problem, f"Give {name} as {give}")
+        TlsProblem.MISSING: missing,
+        TlsProblem.UNREADABLE: Text("Make the file named by {name} readable by this user",
+                                    name=name),
+        TlsProblem.NOT_A_FILE: Text("Point {name} at a regular file, not a pipe, device or "
+                                    "directory", name=name),
+        TlsProblem.ENCRYPTED_KEY: Text("Give {name} an unencrypted key (openssl pkey -in "
+                                       "key.pem -out plain.pem); nothing can type its pass "
+                                       "phrase", name=name),
+        TlsProblem.BAD_PAIR: Text("Give {name} the private key of the client certificate",
+                                  name=name),
+    }.get(error.problem, give)
 
 
-def remedy_lines(table: Mapping[FailureKind, str], failure: ProbeError,
+def remedy_lines(table: Mapping[FailureKind, str | Text], failure: ProbeError,
                  peer_local: bool | None, port: int | None, *,
-                 pem_text_ok: bool = False) -> list[str]:
+                 pem_text_ok: bool = False) -> list[str | Text]:
     """The remedy for one failure: its row (or the material's), then the firewall line when
     it applies."""
     from sgdoctor.probe.tls_material import TlsMaterialError

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from conftest import BASE_ENV
+from conftest import BASE_ENV, unavailable
 from sgdoctor import i18n
 from sgdoctor.api import Findings, Result, Status
 from sgdoctor.report import RenderOptions, build_report, render
@@ -26,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "src/sgdoctor/locale/zh/LC_MESSAGES/sgdoctor.po"
 # Modules whose every user-facing string is a template (no f-string summaries/remedies).
 TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
-             "src/sgdoctor/report/junit.py"]
+             "src/sgdoctor/report/junit.py", "checks/gloo.py", "checks/network.py",
+             "checks/etcd.py", "checks/nats.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
 
@@ -47,8 +50,11 @@ def templates(path: Path) -> set[str]:
         name = getattr(node.func, "attr", getattr(node.func, "id", ""))
         if name == "tr" and len(node.args) >= 2:
             found |= _constants(node.args[1])
-        elif name == "N_" and node.args:
+        elif name in ("N_", "Text") and node.args:
             found |= _constants(node.args[0])
+        elif name == "check":
+            found |= {k.value.value for k in node.keywords if k.arg == "title"
+                      and isinstance(k.value, ast.Constant)}
         elif name in _TEXT_CALLS:
             texts = [a for a in node.args if not isinstance(a, ast.Attribute)][:2]
             texts += [k.value for k in node.keywords if k.arg in ("remedy", "ok_remedy")]
@@ -71,7 +77,10 @@ def _f_strings(path: Path) -> list[int]:
     """Lines where a Findings/Result call is given an f-string: untranslatable text."""
     bad = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in _TEXT_CALLS:
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        if name in (*_TEXT_CALLS, "Text"):
             args = [*node.args[:2], *(k.value for k in node.keywords if k.arg == "remedy")]
             bad += [a.lineno for a in args if isinstance(a, ast.JoinedStr)]
     return bad
@@ -79,7 +88,7 @@ def _f_strings(path: Path) -> list[int]:
 
 def test_every_template_has_a_translation_with_the_same_placeholders():
     zh = catalogue()
-    wanted = set().union(*(templates(ROOT / p) for p in TEMPLATED))
+    wanted = {t for p in TEMPLATED for t in templates(ROOT / p) if i18n.needs_translation(t)}
     assert "status" in wanted and "{n} fail" in wanted
     missing = sorted(t for t in wanted if not zh.get(t))
     assert not missing, f"no zh translation in {PO.name}: {missing}"
@@ -242,3 +251,47 @@ def test_zh_json_is_the_english_json_but_lang(plugins):
             c.pop("duration_ms")
         docs.append(doc)
     assert docs[0] == docs[1]
+
+
+# README's Chinese sample: a node whose gloo, etcd and NATS settings are wrong, in a network
+# namespace of its own (eth1 10.20.30.5/24; nothing listens on the peer 10.20.30.9).
+SAMPLE_CHECKS = "gloo.interface,etcd.endpoints,nats.server"
+SAMPLE_ENV = {"GLOO_SOCKET_IFNAME": "bond0", "ETCD_ENDPOINTS": "http://10.20.30.9:2379",
+              "NATS_SERVER": "nats://10.20.30.9:4222", "DYN_REQUEST_PLANE": "nats",
+              "LANG": "zh_CN.UTF-8", "COLUMNS": "80"}
+_FOOTER = re.compile(r"用时 \d+ ms，主机 \S+$", re.M)
+
+
+def zh_sample() -> str:
+    from netns import Namespaces, veth
+
+    with Namespaces() as nets:
+        node, peer = nets.new("zhnode"), nets.new("zhpeer")
+        veth(node, "eth1", peer, "eth1p")
+        node.no_auto_link_local("eth1")
+        node.add_address("eth1", "10.20.30.5/24")
+        peer.add_address("eth1p", "10.20.30.9/24")
+        peer.up("eth1p")
+        node.up("eth1", wait=True)
+        env = {**BASE_ENV, **SAMPLE_ENV}
+        proc = subprocess.run(
+            [*node.prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+             sys.executable, "-m", "sgdoctor", "--only", SAMPLE_CHECKS, "--no-color"],
+            capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    return _FOOTER.sub("用时 9 ms，主机 node-7", proc.stdout)
+
+
+def readme_sample() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- zh-sample: tests/test_i18n.py -->")
+    block = text[start:].split("```text\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_readme_chinese_sample_is_what_the_cli_prints():
+    if os.geteuid() != 0:
+        unavailable("network namespaces need root")
+    sample = zh_sample()
+    assert sample == readme_sample(), "README's Chinese sample drifted; it is now:\n" + sample
+    assert max(width_of(line) for line in sample.splitlines()) <= 80, sample

@@ -18,7 +18,7 @@ from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 
-__all__ = ["Status", "Result", "Finding", "Message", "Findings", "Context", "CheckSpec",
+__all__ = ["Status", "Result", "Finding", "Message", "Text", "Findings", "Context", "CheckSpec",
            "CheckFunc", "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError",
            "SETTING_TYPES"]
 
@@ -41,12 +41,58 @@ class Status(str, enum.Enum):
 
 
 # A translatable text: its English template (the gettext msgid) and the named fields it is
-# formatted with. Fields are values, paths, names, commands: never translated.
+# formatted with. Fields are values, paths, names, commands: never translated, except a
+# field that is itself a Text (a clause reused in several templates).
 Message = tuple[str, Mapping[str, Any]]
 
 
 def _english(template: str, fields: Mapping[str, Any] | None) -> str:
     return template.format(**fields) if fields else template
+
+
+@dataclass(frozen=True)
+class Text:
+    """A template and its fields, English when formatted; reporters translate it.
+
+    Give one as a summary or remedy (``found.fail(Text("no interface {name}", name=n),
+    ...)``), or as a field of another Text for a clause shared by several messages."""
+
+    msgid: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, msgid: str, /, **fields: Any) -> None:
+        object.__setattr__(self, "msgid", msgid)
+        object.__setattr__(self, "fields", MappingProxyType(fields))
+
+    def __str__(self) -> str:
+        return _english(self.msgid, self.fields)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    @property
+    def message(self) -> Message:
+        return (self.msgid, self.fields)
+
+    @classmethod
+    def join(cls, sep: str, items: Iterable[str | Text]) -> Text:
+        """Items joined by `sep`, each translated on its own (the template itself has no
+        words, so it needs no translation)."""
+        parts = {f"p{n}": item for n, item in enumerate(items)}
+        return cls(sep.join("{" + name + "}" for name in parts), **parts)
+
+
+def _message(text: str | Text | None, fields: Mapping[str, Any] | None
+             ) -> tuple[str | None, Message | None]:
+    """English text and message of a summary/remedy given as a Text, a template with
+    `fields`, or plain text (its own msgid)."""
+    if text is None or str(text) == "":
+        return None, None
+    if isinstance(text, Text):
+        return str(text), text.message
+    if fields is not None:
+        return _english(text, fields), (text, fields)
+    return text, (text, {})
 
 
 @dataclass(frozen=True)
@@ -67,42 +113,42 @@ class Result:
     remedy_parts: tuple[Message, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
-    def _make(cls, status: Status, summary: str, remedy: str | None,
+    def _make(cls, status: Status, summary: str | Text, remedy: str | Text | None,
               details: Mapping[str, Any] | None, env: Iterable[str] | None,
               fields: Mapping[str, Any] | None = None) -> Result:
-        if fields is None:
+        if fields is None and not isinstance(summary, Text) and not isinstance(remedy, Text):
             return cls(status, summary, remedy, dict(details or {}), tuple(env or ()))
-        parts = dict(fields)
-        return cls(status, _english(summary, parts),
-                   _english(remedy, parts) if remedy else None, dict(details or {}),
-                   tuple(env or ()), ((summary, parts),),
-                   ((remedy, parts),) if remedy else ())
+        parts = dict(fields) if fields is not None else None
+        text, message = _message(summary, parts)
+        remedy_text, remedy_message = _message(remedy, parts)
+        return cls(status, text or "", remedy_text, dict(details or {}), tuple(env or ()),
+                   (message,) if message else (), (remedy_message,) if remedy_message else ())
 
     @classmethod
-    def ok(cls, summary: str, *, remedy: str | None = None,
+    def ok(cls, summary: str | Text, *, remedy: str | Text | None = None,
            details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None) -> Result:
         return cls._make(Status.OK, summary, remedy, details, env)
 
     @classmethod
-    def warn(cls, summary: str, *, remedy: str | None = None,
+    def warn(cls, summary: str | Text, *, remedy: str | Text | None = None,
              details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None,
              fields: Mapping[str, Any] | None = None) -> Result:
         return cls._make(Status.WARN, summary, remedy, details, env, fields)
 
     @classmethod
-    def fail(cls, summary: str, *, remedy: str | None = None,
+    def fail(cls, summary: str | Text, *, remedy: str | Text | None = None,
              details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None,
              fields: Mapping[str, Any] | None = None) -> Result:
         return cls._make(Status.FAIL, summary, remedy, details, env, fields)
 
     @classmethod
-    def skip(cls, summary: str, *, remedy: str | None = None,
+    def skip(cls, summary: str | Text, *, remedy: str | Text | None = None,
              details: Mapping[str, Any] | None = None, env: Iterable[str] | None = None,
              fields: Mapping[str, Any] | None = None) -> Result:
         return cls._make(Status.SKIP, summary, remedy, details, env, fields)
 
     @classmethod
-    def error(cls, summary: str, *, details: Mapping[str, Any] | None = None,
+    def error(cls, summary: str | Text, *, details: Mapping[str, Any] | None = None,
               env: Iterable[str] | None = None,
               fields: Mapping[str, Any] | None = None) -> Result:
         """For plugin authors who detect their own fault; the runner uses it for crashes."""
@@ -119,7 +165,8 @@ class Finding:
     """One thing a check found. ``code`` is stable (monitoring keys on it), the text is not.
 
     With ``fields``, `summary` and `remedy` are given as templates ("{name} is down") and
-    become the English text; the templates stay in `msgid`/`remedy_msgid` for translation.
+    become the English text; either may also be a :class:`Text` with its own fields. The
+    templates stay in `summary_message`/`remedy_message` for translation.
     """
 
     status: Status
@@ -127,28 +174,21 @@ class Finding:
     remedy: str | None = None
     code: str = "finding"
     fields: Mapping[str, Any] | None = field(default=None, compare=False)
-    msgid: str | None = field(default=None, compare=False, repr=False)
-    remedy_msgid: str | None = field(default=None, compare=False, repr=False)
+    summary_message: Message = field(default=("", {}), compare=False, repr=False)
+    remedy_message: Message | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _CODE.fullmatch(self.code):
             raise ValueError(f"invalid finding code {self.code!r}: use a-z, 0-9, '_', '.', '-'")
-        if self.fields is not None and self.msgid is None:
-            fields = MappingProxyType(dict(self.fields))
-            object.__setattr__(self, "fields", fields)
-            object.__setattr__(self, "msgid", self.summary)
-            object.__setattr__(self, "remedy_msgid", self.remedy)
-            object.__setattr__(self, "summary", _english(self.summary, fields))
-            if self.remedy:
-                object.__setattr__(self, "remedy", _english(self.remedy, fields))
-
-    @property
-    def summary_message(self) -> Message:
-        return (self.msgid or self.summary, self.fields or {})
-
-    @property
-    def remedy_message(self) -> Message:
-        return (self.remedy_msgid or self.remedy or "", self.fields or {})
+        if self.summary_message[0]:
+            return  # dataclasses.replace: already made
+        fields = MappingProxyType(dict(self.fields)) if self.fields is not None else None
+        summary, message = _message(self.summary, fields)
+        remedy, remedy_message = _message(self.remedy, fields)
+        for name, value in (("fields", fields), ("summary", summary or ""),
+                            ("summary_message", message or ("", {})), ("remedy", remedy),
+                            ("remedy_message", remedy_message)):
+            object.__setattr__(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "status": self.status.value, "summary": self.summary,
@@ -167,21 +207,22 @@ class Findings:
     def __init__(self, items: Iterable[Finding] = ()) -> None:
         self._items: list[Finding] = list(items)
 
-    def add(self, status: Status, summary: str, remedy: str | None = None, *,
+    def add(self, status: Status, summary: str | Text, remedy: str | Text | None = None, *,
             code: str = "finding", fields: Mapping[str, Any] | None = None) -> Finding:
-        item = Finding(Status(status), summary, remedy or None, code, fields)
+        item = Finding(Status(status), summary, remedy or None, code,  # type: ignore[arg-type]
+                       fields)
         self._items.append(item)
         return item
 
-    def ok(self, summary: str, *, code: str = "ok",
+    def ok(self, summary: str | Text, *, code: str = "ok",
            fields: Mapping[str, Any] | None = None) -> Finding:
         return self.add(Status.OK, summary, code=code, fields=fields)
 
-    def warn(self, summary: str, remedy: str | None = None, *, code: str,
+    def warn(self, summary: str | Text, remedy: str | Text | None = None, *, code: str,
              fields: Mapping[str, Any] | None = None) -> Finding:
         return self.add(Status.WARN, summary, remedy, code=code, fields=fields)
 
-    def fail(self, summary: str, remedy: str | None = None, *, code: str,
+    def fail(self, summary: str | Text, remedy: str | Text | None = None, *, code: str,
              fields: Mapping[str, Any] | None = None) -> Finding:
         return self.add(Status.FAIL, summary, remedy, code=code, fields=fields)
 
@@ -203,8 +244,8 @@ class Findings:
         bad = [f for f in self._items if SEVERITY[f.status] > SEVERITY[Status.OK]]
         return sorted(bad, key=lambda f: -SEVERITY[f.status])
 
-    def result(self, ok_summary: str, *, details: Mapping[str, Any] | None = None,
-               env: Iterable[str] | None = None, ok_remedy: str | None = None,
+    def result(self, ok_summary: str | Text, *, details: Mapping[str, Any] | None = None,
+               env: Iterable[str] | None = None, ok_remedy: str | Text | None = None,
                ok_fields: Mapping[str, Any] | None = None) -> Result:
         """``ok_fields`` makes `ok_summary` (and `ok_remedy`) templates, as ``fields`` does."""
         merged = dict(details or {})
@@ -213,7 +254,8 @@ class Findings:
         if SEVERITY[worst] <= SEVERITY[Status.OK]:
             return Result._make(Status.OK, ok_summary, ok_remedy, merged, env, ok_fields)
         chosen = [f for f in self._items if f.status is worst]
-        remedies = {f.remedy: f.remedy_message for f in self.problems() if f.remedy}
+        remedies = {f.remedy: f.remedy_message for f in self.problems()
+                    if f.remedy and f.remedy_message}
         return Result(worst, "; ".join(f.summary for f in chosen),
                       "\n".join(remedies) or None, merged, tuple(env or ()),
                       tuple(f.summary_message for f in chosen), tuple(remedies.values()))

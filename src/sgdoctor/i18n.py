@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 
 LANGS = ("en", "zh")
@@ -66,17 +67,27 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+def needs_translation(msgid: str) -> bool:
+    """False for a template of only fields and punctuation ("{lead} {hostname}", Text.join)."""
+    return any(text.strip(" ;:,.\n—→()") for text, *_ in string.Formatter().parse(msgid))
+
+
 def _format(template: str, fields: Mapping[str, Any]) -> str:
     return template.format(**fields) if fields else template
 
 
 def tr(lang: str, msgid: str, fields: Mapping[str, Any] | None = None) -> str:
-    """`msgid` in `lang`, formatted with `fields`; the English when there is no translation."""
+    """`msgid` in `lang`, formatted with `fields` (a field that is a Text translated too);
+    the English when there is no translation."""
     fields = fields or {}
     if lang == "en" or not msgid:
         return _format(msgid, fields)
+    fields = {k: tr(lang, v.msgid, v.fields) if isinstance(v, Text) else v
+              for k, v in fields.items()}
     translated = catalogue(lang).gettext(msgid)
     if translated == msgid:
+        if not needs_translation(msgid):  # fields and punctuation: the catalogue may adapt it
+            return _format(msgid.replace("; ", "；") if lang == "zh" else msgid, fields)
         MISSING.add(msgid)
         return _format(msgid, fields)
     try:

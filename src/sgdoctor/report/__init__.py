@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sgdoctor import __version__
-from sgdoctor.api import Message, Status
+from sgdoctor.api import Message, Status, Text
 from sgdoctor.engine import Outcome
 from sgdoctor.redact import Redactor
 
@@ -92,7 +92,11 @@ class Report:
 
 
 def _redacted(redact: Redactor, parts: Iterable[Message]) -> tuple[Message, ...]:
-    return tuple((msgid, redact.any(dict(fields))) for msgid, fields in parts)
+    def fields(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: Text(v.msgid, **fields(v.fields)) if isinstance(v, Text) else redact.any(v)
+                for k, v in values.items()}
+
+    return tuple((msgid, fields(values)) for msgid, values in parts)
 
 
 def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started_at: float,
