@@ -5,7 +5,8 @@ worst first (fail, error, warn), each with its remedies on the lines after it.
 
 The text is always encodable: undecodable bytes (kept as surrogates) are shown as \\xNN,
 and where the output cannot take UTF-8 every non-ASCII character as a backslash escape, so
-the status line is never lost to an encoding error. The text is in the run's language; the state word (OK, CRITICAL …) and perfdata never are.
+the status line is never lost to an encoding error. The text is in the run's language;
+the state word (OK, CRITICAL …) and perfdata never are.
 """
 
 from __future__ import annotations
@@ -56,13 +57,10 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
              f"duration={report.duration_ms / 1000:.3f}s"]
     for c in worst:
         lines.append(f"{c.status.value.upper()} {c.id}: {summary[c.id]}")
-        remedy = tr_parts(lang, c.remedy_parts, c.remedy, "
-") if c.remedy else ""
+        remedy = tr_parts(lang, c.remedy_parts, c.remedy, "\n") if c.remedy else ""
         lines += ["  " + tr(lang, "fix: {remedy}", {"remedy": _clean(line)})
                   for line in remedy.splitlines() if line.strip()]
-    return encodable("
-".join(lines), opts.unicode) + "
-"
+    return encodable("\n".join(lines), opts.unicode) + "\n"
 
 
 def _exit_code(report: Report, options: RenderOptions) -> int:
