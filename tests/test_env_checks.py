@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 from sgdoctor.checks import env_names, env_paths, env_values
 
-from sgdoctor.api import SPEC_ATTR, Context, Status
+from sgdoctor.api import SPEC_ATTR, Context, Result, Status
 
 ALL = [*env_values.CHECKS, *env_paths.CHECKS, env_names.names]
 MEGABYTE = 1_000_000
@@ -72,3 +73,43 @@ def test_env_names_ignore_setting_accepts_a_name_or_a_list(ignore) -> None:
     context = Context({"NATS_SERVERS": "x"}, deadline=time.monotonic() + 5,
                       settings={"ignore": ignore})
     assert env_names.names(context).status is Status.OK
+
+
+def _nvshmem_size(env: dict[str, str]) -> Result:
+    func = next(f for f in env_values.CHECKS
+                if getattr(f, SPEC_ATTR).id == "env.nvshmem_symmetric_size")
+    return func(ctx(env))
+
+
+def test_nvshmem_conf_file_overriding_the_environment_warns_naming_both(tmp_path) -> None:
+    conf = tmp_path / "nvshmem.conf"
+    conf.write_text("NVSHMEM_SYMMETRIC_SIZE = 5g\n")
+    result = _nvshmem_size({"NVSHMEM_SYMMETRIC_SIZE": "3g", "NVSHMEM_CONF_FILE": str(conf),
+                            "HOME": str(tmp_path)})
+    assert result.status is Status.WARN
+    assert str(conf) in result.summary and "3g" in result.summary and "5 GiB" in result.summary
+    assert [f["code"] for f in result.details["findings"]] == ["conf_overrides_env"]
+    assert result.details["source"] == str(conf) and result.details["effective"] == 5 << 30
+
+
+def test_nvshmem_home_conf_alone_is_judged(tmp_path) -> None:
+    (tmp_path / ".nvshmem.conf").write_text("NVSHMEM_SYMMETRIC_SIZE=3 g\n")
+    result = _nvshmem_size({"HOME": str(tmp_path)})
+    assert result.status is Status.FAIL
+    assert "from " + str(tmp_path / ".nvshmem.conf") in result.summary
+    assert "Invalid size" in result.summary
+
+
+def test_nvshmem_unset_everywhere_is_skipped(tmp_path) -> None:
+    result = _nvshmem_size({"HOME": str(tmp_path)})
+    assert result.status is Status.SKIP and "no NVSHMEM configuration file" in result.summary
+
+
+def test_nvshmem_conf_that_is_a_fifo_is_not_read(tmp_path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = _nvshmem_size({"NVSHMEM_CONF_FILE": str(fifo), "HOME": str(tmp_path),
+                            "NVSHMEM_SYMMETRIC_SIZE": "2g"})
+    assert result.status is Status.WARN
+    assert "not a regular file" in result.summary
+    assert "conf_unreadable" in [f["code"] for f in result.details["findings"]]

@@ -81,7 +81,8 @@ def test_unset_optional_variable_is_skipped_with_its_default() -> None:
     result = one({}, "env.nvshmem_symmetric_size")
     assert result["status"] == "skip"
     assert result["summary"] == ("NVSHMEM_SYMMETRIC_SIZE is not set; default: 1 GiB per PE "
-                                 "(NVSHMEM 3.8.0)")
+                                 "(NVSHMEM 3.8.0) (no NVSHMEM configuration file sets it "
+                                 "either)")
 
 
 def test_torchdynamo_disable_is_fine_when_torch_compile_disable_is_set() -> None:

@@ -3,16 +3,22 @@
 Sizes go through ``sscanf(value, "%lf%c", &p, &f)``: a C double, then ONE character that
 must be a k/m/g/t suffix; whatever follows the suffix is ignored. Booleans look only at
 the first character. Both are easy to get wrong by eye, hence a parser of glibc's rules.
+NVSHMEM 3.8.0 reads configuration files BEFORE the environment ($NVSHMEM_CONF_FILE,
+~/.nvshmem.conf, /etc/nvshmem.conf, in that order). Every rule here was checked against
+the library itself (tests/test_differential_nvshmem.py).
 """
 
 from __future__ import annotations
 
 import math
+import posixpath
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sgdoctor.parse.verdict import Verdict, fail, human_bytes, ok, shown, warn
 
-__all__ = ["ScanResult", "scan_double_char", "parse_size", "parse_bool", "DEFAULT_SIZE",
+__all__ = ["ScanResult", "scan_double_char", "parse_size", "parse_bool", "size_t_of",
+           "parse_conf", "ConfText", "Setting", "conf_paths", "effective", "DEFAULT_SIZE",
            "RELEASE"]
 
 RELEASE = "3.8.0"  # the NVSHMEM release these rules were verified against
@@ -126,15 +132,37 @@ def scan_double_char(text: str) -> ScanResult:
     return ScanResult(1, number)
 
 
+_TWO_63 = float(1 << 63)
+_INDEFINITE = 1 << 63  # what cvttsd2si gives for a double out of int64's range
+
+
+def _cvttsd2si(x: float) -> int:
+    if math.isnan(x) or not -_TWO_63 <= x < _TWO_63:
+        return -_INDEFINITE
+    return int(x)
+
+
+def size_t_of(number: float) -> int:
+    """The size_t NVSHMEM 3.8.0 stores for a scaled double: ceil, then the compiler's
+    double-to-unsigned conversion (a negative wraps, 2**64 and above or inf become 0)."""
+    if math.isfinite(number) and abs(number) < 2.0 ** 52:
+        number = float(math.ceil(number))
+    if number >= _TWO_63:
+        return (_cvttsd2si(number - _TWO_63) & SIZE_MAX) ^ (1 << 63)
+    return _cvttsd2si(number) & SIZE_MAX
+
+
 def parse_size(text: str) -> Verdict:
-    """NVSHMEM_SYMMETRIC_SIZE and the other size variables: bytes per PE."""
+    """NVSHMEM_SYMMETRIC_SIZE and the other size variables: bytes per PE, as NVSHMEM 3.8.0's
+    ``nvshmemi_getenv_size`` computes them (``value`` is that size whenever NVSHMEM accepts
+    the text, even when the size is meaningless)."""
     scan = scan_double_char(text)
     remedy = "Write a number with an optional k/m/g/t suffix and no space, e.g. 3g or 2048m"
+    invalid = "NVSHMEM stops at init with 'Invalid size in environment variable'"
     if scan.count <= 0:
         what = ("an empty value" if scan.count < 0
                 else f"'{shown(text)}' does not start with a number")
-        return fail(f"{what}: NVSHMEM stops at init with 'Invalid size in environment variable'",
-                    remedy)
+        return fail(f"{what}: {invalid}", remedy, code="invalid_size")
     assert scan.number is not None
     shift = 0
     if scan.count == 2:
@@ -143,27 +171,24 @@ def parse_size(text: str) -> Verdict:
         if shift < 0:
             what = ("a space between the number and the suffix" if scan.char in _C_SPACE
                     else f"'{shown(scan.char)}' after the number, not a k/m/g/t suffix")
-            return fail(f"{what}: NVSHMEM stops at init with 'Invalid size in environment "
-                        "variable'", remedy)
-    if math.isnan(scan.number) or math.isinf(scan.number):
-        return fail(f"'{shown(text)}' is not a finite number: NVSHMEM would compute a "
-                    "meaningless size", remedy)
-    if scan.number < 0:
-        return fail("a negative size: NVSHMEM rejects it (or, with a suffix, converts it to a "
-                    "meaningless huge size)", remedy)
-    size = math.ceil(scan.number * (1 << shift))
-    if size > SIZE_MAX:
-        return fail(f"'{shown(text)}' is larger than a 64-bit size: NVSHMEM's conversion "
-                    "overflows", remedy)
+            return fail(f"{what}: {invalid}", remedy, code="invalid_size")
+    elif scan.number < 0:
+        return fail(f"a negative size: {invalid}", remedy, code="invalid_size")
+    size = size_t_of(scan.number * (1 << shift))
+    if not math.isfinite(scan.number) or scan.number < 0 or scan.number * (1 << shift) >= 2.0**64:
+        why = ("is not a finite number" if not math.isfinite(scan.number)
+               else "is negative" if scan.number < 0 else "does not fit in 64 bits")
+        return fail(f"'{shown(text)}' {why}: NVSHMEM converts it to {size} bytes per PE, a "
+                    "meaningless heap size", remedy, size, code="meaningless_size")
     if size == 0:
         return warn("0 bytes per PE: the symmetric heap has no room for nvshmem_malloc",
-                    "Give a real size, e.g. 1g (the default) or more", 0)
+                    "Give a real size, e.g. 1g (the default) or more", 0, code="zero_size")
     meaning = f"{human_bytes(size)} per PE"
     if size < TINY_SIZE:
         digits = text.strip(_C_SPACE)
         example = f"{digits}g" if digits.isascii() and digits.isdigit() else "1g"
         return warn(f"only {meaning}: a suffix is probably missing (NVSHMEM counts bytes)",
-                    f"Add the unit, e.g. {example}", size)
+                    f"Add the unit, e.g. {example}", size, code="tiny_size")
     if scan.rest:
         meaning += f" (NVSHMEM ignores '{shown(scan.rest)}' after the {scan.char!r} suffix)"
     return ok(meaning, size)
@@ -187,3 +212,66 @@ def parse_bool(text: str) -> Verdict:
     return warn(f"NVSHMEM reads this as {word}: only the first character counts, and only "
                 "0, N, n, F or f mean false",
                 "Set 1 (true) or 0 (false) explicitly", value)
+
+
+# --- configuration files (NVSHMEM 3.8.0: nvshmemi_conf_parse_file, nvshmemi_getenv_helper) --
+_ISSPACE = " \t\n\v\f\r"
+
+
+def parse_conf(text: str) -> dict[str, str]:
+    """``NAME=value`` lines as NVSHMEM 3.8.0 reads them: each line trimmed; empty lines and
+    lines starting with ``#`` skipped; split at the first ``=``, both sides trimmed; a line
+    without ``=`` (``NAME value``) ignored; quotes kept; a later line wins."""
+    values: dict[str, str] = {}
+    for line in text.split("\n"):
+        line = line.strip(_ISSPACE)
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if sep:
+            values[name.strip(_ISSPACE)] = value.strip(_ISSPACE)
+    return values
+
+
+@dataclass(frozen=True)
+class ConfText:
+    """One configuration file as the probe read it (``text`` None: absent or unreadable)."""
+
+    path: str
+    text: str | None
+    error: str | None = None  # why an existing file could not be read
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The value NVSHMEM uses for one variable and where it comes from."""
+
+    name: str
+    value: str | None  # None: unset everywhere, the default applies
+    source: str  # "the environment", a file path, or "default"
+    env_value: str | None = None  # the environment's value when a file overrides it
+
+
+def conf_paths(env: Mapping[str, str]) -> list[str]:
+    """The files NVSHMEM 3.8.0 reads, highest precedence first."""
+    paths = []
+    if env.get("NVSHMEM_CONF_FILE"):
+        paths.append(env["NVSHMEM_CONF_FILE"])
+    if env.get("HOME"):
+        paths.append(posixpath.join(env["HOME"], ".nvshmem.conf"))
+    paths.append("/etc/nvshmem.conf")
+    return paths
+
+
+def effective(name: str, env: Mapping[str, str], files: Sequence[ConfText]) -> Setting:
+    """NVSHMEM 3.8.0's precedence: $NVSHMEM_CONF_FILE, then ~/.nvshmem.conf, then
+    /etc/nvshmem.conf, then the environment (``files`` in that order)."""
+    for conf in files:
+        if conf.text is None:
+            continue
+        values = parse_conf(conf.text)
+        if name in values:
+            return Setting(name, values[name], conf.path, env.get(name))
+    if name in env:
+        return Setting(name, env[name], "the environment")
+    return Setting(name, None, "default")
