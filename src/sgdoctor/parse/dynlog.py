@@ -1,36 +1,41 @@
-"""DYN_LOG: a tracing-subscriber ``EnvFilter`` as Dynamo builds it (lib/runtime/src/logging.rs).
+"""DYN_LOG as Dynamo 1.6.1 reads it: tracing-subscriber 0.3.23's ``EnvFilter`` grammar.
 
-Dynamo calls ``EnvFilter::builder().with_default_directive(info).from_env_lossy()``: the value
-is split on ``,`` (empty pieces skipped, NOTHING trimmed), each piece must match the
-directive grammar or it is dropped with a note on stderr, and the default ``info`` applies
-only when no directive survives. A filter of targets alone therefore silences every other
-target, and ``warning`` is not a level but a target name.
+Verified by running the real runtime (tests/test_differential_dynamo.py): the value is split
+on ``,`` (empty pieces skipped, NOTHING trimmed). Each piece is a level (trace, debug, info,
+warn, error, off, any case, or 0-5), else ``target[span{field=value}]=level`` split at its
+first ``=`` outside brackets: an empty target is global, an empty level means error, a level
+part that is no level drops the piece with "ignoring `…`" on stderr, and no ``=`` means the
+target at trace. A target may hold ANY character, so `` info``, ``warning`` and
+``dynamo.runtime=debug`` are targets that match nothing. Once any piece survives, targets no
+directive names log only at the global level, and with no global level they log NOTHING;
+``info`` applies only when no piece survives. A ``[span]`` selector makes Dynamo leave its
+fast log filter (it prints a warning banner about request performance).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
 
-__all__ = ["Directive", "parse_directives", "parse_dyn_log", "LEVELS"]
+__all__ = ["Directive", "parse_directives", "parse_dyn_log", "effective_levels", "LEVELS",
+           "RELEASE"]
 
-LEVELS = ("trace", "debug", "info", "warn", "error", "off")
+RELEASE = "1.6.1"  # Dynamo release (tracing-subscriber 0.3.23) this grammar was verified for
+LEVELS = ("off", "error", "warn", "info", "debug", "trace")  # least to most verbose
 _DIGIT_LEVELS = {"0": "off", "1": "error", "2": "warn", "3": "info", "4": "debug", "5": "trace"}
-_LEVEL = r"(?i:trace|debug|info|warn|error|off|[0-5])"
-_GLOBAL = re.compile(rf"{_LEVEL}\Z")
-_DIRECTIVE = re.compile(
-    rf"(?:(?P<target>[\w:-]+)|(?P<span>\[[^\]]*\])){{1,2}}(?:=(?P<level>{_LEVEL})?)?\Z")
 # Words people write for a level that tracing reads as a target name instead.
 _NOT_LEVELS = {"warning": "warn", "warnings": "warn", "err": "error", "fatal": "error",
                "critical": "error", "information": "info", "verbose": "debug", "dbg": "debug",
                "notice": "info", "all": "trace", "none": "off", "trc": "trace"}
 
 
-def _level(text: str) -> str:
+def _level(text: str) -> str | None:
+    """A tracing level filter, or None when ``text`` is none (case-insensitive; 0-5)."""
     low = text.lower()
-    return _DIGIT_LEVELS.get(low, low)
+    if low in LEVELS:
+        return low
+    return _DIGIT_LEVELS.get(text)
 
 
 @dataclass(frozen=True)
@@ -40,45 +45,76 @@ class Directive:
     text: str
     position: int  # 1-based character position of the piece in the whole value
     valid: bool
-    target: str | None = None
+    target: str | None = None  # None: a global directive
+    span: str | None = None  # the [span{field=value}] selector, if any
     level: str | None = None
     problem: str | None = None
 
     @property
     def is_global(self) -> bool:
-        return self.valid and self.target is None and not self.text.startswith("[")
+        return self.valid and self.target is None and self.span is None
+
+
+def _split_level(text: str) -> tuple[str, str | None]:
+    """``target[span]`` and the level part after the first ``=`` outside brackets."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        elif ch == "=" and depth == 0:
+            return text[:i], text[i + 1:]
+    return text, None
 
 
 def _parse_one(text: str, position: int) -> Directive:
-    if _GLOBAL.match(text):
-        return Directive(text, position, True, None, _level(text))
-    match = _DIRECTIVE.match(text)
-    if not match:
-        space = next((i for i, ch in enumerate(text) if ch.isspace()), None)
-        if space is not None:
-            problem = (f"whitespace at position {position + space} (Dynamo does not trim "
-                       "directives)")
-        elif "=" in text and text.rsplit("=", 1)[1].lower() in _NOT_LEVELS:
-            word = text.rsplit("=", 1)[1]
-            problem = f"{word!r} is not a level (use {_NOT_LEVELS[word.lower()]})"
-        else:
-            problem = "not a valid directive (level, or target=level)"
-        return Directive(text, position, False, problem=problem)
-    target = match.group("target")
-    if target is not None and _GLOBAL.match(target):
-        target = None  # tracing: a "target" that parses as a level is not a target
-    level = _level(match.group("level")) if match.group("level") else "trace"
-    return Directive(text, position, True, target, level)
+    level = _level(text)
+    if level is not None:
+        return Directive(text, position, True, level=level)
+    head, level_text = _split_level(text)
+    if level_text is None:
+        level = "trace"
+    elif level_text == "":
+        level = "error"
+    else:
+        level = _level(level_text)
+        if level is None:
+            word = level_text.lower()
+            hint = f" (use {_NOT_LEVELS[word]})" if word in _NOT_LEVELS else ""
+            return Directive(text, position, False,
+                             problem=f"'{shown(level_text, 40)}' is not a level{hint}: Dynamo "
+                                     "drops the piece (\"ignoring …\" on stderr)")
+    target, bracket, span = head.partition("[")
+    span_text = span[:-1] if span.endswith("]") else span
+    return Directive(text, position, True, target=target or None,
+                     span=span_text if bracket else None, level=level)
 
 
 def parse_directives(text: str) -> list[Directive]:
-    """Split exactly as tracing does and judge every non-empty piece."""
+    """Split exactly as tracing does and read every non-empty piece."""
     out, position = [], 1
     for piece in text.split(","):
         if piece:
             out.append(_parse_one(piece, position))
         position += len(piece) + 1
     return out
+
+
+def effective_levels(text: str) -> tuple[str, dict[str, str]]:
+    """What Dynamo logs: the level of every unnamed target ('off' for nothing), and the
+    level of each named target (the last directive for a target wins)."""
+    valid = [d for d in parse_directives(text) if d.valid]
+    if not valid:
+        return "info", {}
+    default = "off"
+    targets: dict[str, str] = {}
+    for d in valid:
+        if d.is_global:
+            default = d.level or "off"
+        elif d.span is None and d.target is not None:
+            targets[d.target] = d.level or "off"
+    return default, targets
 
 
 _LISTED = 8  # directives or problems spelled out before "and N more"
@@ -90,26 +126,35 @@ def _first(items: list[str]) -> str:
     return "; ".join(items)
 
 
-def _describe(valid: list[Directive]) -> str:
-    parts = []
-    for d in valid:
-        who = ("all targets" if d.is_global
-               else f"target {shown(d.target or d.text.split('=')[0], 40)}")
-        parts.append(f"{who} at {d.level}")
-    return _first(parts)
+def _at(level: str) -> str:
+    return "nothing" if level == "off" else f"{level} and above"
+
+
+def _describe(default: str, targets: dict[str, str], spans: list[Directive]) -> str:
+    named = [f"target '{shown(t, 40)}': {_at(level)}" for t, level in targets.items()]
+    named += [f"inside span [{shown(d.span or '', 40)}]"
+              + (f" of '{shown(d.target, 40)}'" if d.target else "") + f": {_at(d.level or '')}"
+              for d in spans]
+    if not named:
+        return _at(default)
+    if default == "off":
+        return "nothing except " + _first(named)
+    return _first([f"everything else: {_at(default)}", *named])
 
 
 def _repair(d: Directive) -> str | None:
     """The piece as it was probably meant, or None when there is no obvious fix."""
-    if d.valid:
+    text = "".join(d.text.split())
+    if d.valid and text == d.text:
         if d.target and d.target.lower() in _NOT_LEVELS and "=" not in d.text:
             return _NOT_LEVELS[d.target.lower()]
         return d.text
-    text = "".join(d.text.split())
-    if "=" in text:
-        head, _, word = text.rpartition("=")
-        text = f"{head}={_NOT_LEVELS.get(word.lower(), word)}"
-    return text if _parse_one(text, d.position).valid else None
+    head, level_text = _split_level(text)
+    if level_text is not None:
+        text = f"{head}={_NOT_LEVELS.get(level_text.lower(), level_text)}"
+    elif text.lower() in _NOT_LEVELS:
+        text = _NOT_LEVELS[text.lower()]
+    return text if text and _parse_one(text, d.position).valid else None
 
 
 def _suggest(directives: list[Directive]) -> str:
@@ -123,27 +168,41 @@ def parse_dyn_log(text: str) -> Verdict:
     """What Dynamo will log with this DYN_LOG."""
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
         return warn("not valid UTF-8: Dynamo ignores DYN_LOG entirely and logs at info",
-                    "Use plain ASCII directives, e.g. DYN_LOG=info", "info")
+                    "Use plain ASCII directives, e.g. DYN_LOG=info", "info",
+                    code="dyn_log_not_utf8")
     directives = parse_directives(text)
     if not directives:
-        return ok("no directives: Dynamo logs at info (its default)", "info")
+        return ok("no directives: Dynamo logs info and above (its default)", "info")
     valid = [d for d in directives if d.valid]
     invalid = [d for d in directives if not d.valid]
     problems = [f"'{shown(d.text, 40)}' at position {d.position}: {d.problem}" for d in invalid]
-    misread = [t for t in (d.target for d in valid) if t and t.lower() in _NOT_LEVELS]
-    problems += [f"'{shown(t, 40)}' is not a level: tracing reads it as a TARGET name "
-                 f"(use {_NOT_LEVELS[t.lower()]})" for t in misread]
+    for d in valid:
+        if d.target is None:
+            continue
+        if any(ch.isspace() for ch in d.target):
+            problems.append(f"'{shown(d.text, 40)}' at position {d.position} has whitespace: "
+                            "tracing reads it as a TARGET that matches nothing (Dynamo does "
+                            "not trim)")
+        elif d.target.lower() in _NOT_LEVELS or _level(d.target.strip()) is not None:
+            problems.append(f"'{shown(d.target, 40)}' is not a level here: tracing reads it "
+                            "as a TARGET name")
+    default, targets = effective_levels(text)
+    spans = [d for d in valid if d.span is not None]
     if not valid:
-        return warn("no valid directive, Dynamo drops them all and logs at info: "
-                    + _first(problems), "Use a level (trace, debug, info, warn, error, off), "
-                    "optionally followed by target=level pieces, e.g. "
-                    f"DYN_LOG={shown(_suggest(directives), 80)}", "info")
-    effective = _describe(valid)
-    if not any(d.is_global for d in valid):
-        problems.append("no global level, so every other target (Dynamo's own included) "
-                        "is silent")
+        return warn("no piece survives, so Dynamo logs info and above: " + _first(problems),
+                    "Use a level (trace, debug, info, warn, error, off), optionally followed "
+                    f"by target=level pieces, e.g. DYN_LOG={shown(_suggest(directives), 80)}",
+                    "info", code="dyn_log_no_valid_directive")
+    effective = _describe(default, targets, spans)
+    if default == "off" and not any(d.is_global for d in valid):
+        problems.append("no global level: every target not named, Dynamo's own included, "
+                        "logs NOTHING")
+    if spans:
+        problems.append("a [span] selector makes Dynamo leave its fast log filter (it warns "
+                        "that this can severely degrade request performance)")
     if problems:
-        return warn(f"logs {effective}; " + _first(problems),
-                    f"Start with a global level and fix the pieces above, e.g. "
-                    f"DYN_LOG={shown(_suggest(directives), 80)}", effective)
-    return ok(f"logs {effective}", effective)
+        return warn(f"Dynamo logs {effective}; " + _first(problems),
+                    "Start with a global level and fix the pieces above, e.g. "
+                    f"DYN_LOG={shown(_suggest(directives), 80)}", effective,
+                    code="dyn_log_misread")
+    return ok(f"Dynamo logs {effective}", effective)
