@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
 
-__all__ = ["Directive", "parse_directives", "parse_dyn_log", "effective_levels", "LEVELS",
-           "RELEASE"]
+__all__ = ["Directive", "parse_directives", "parse_dyn_log", "effective_levels", "enabled",
+           "LEVELS", "RELEASE"]
 
 RELEASE = "1.6.1"  # Dynamo release (tracing-subscriber 0.3.23) this grammar was verified for
 LEVELS = ("off", "error", "warn", "info", "debug", "trace")  # least to most verbose
@@ -115,6 +115,15 @@ def effective_levels(text: str) -> tuple[str, dict[str, str]]:
         elif d.span is None and d.target is not None:
             targets[d.target] = d.level or "off"
     return default, targets
+
+
+def enabled(text: str, target: str, level: str) -> bool:
+    """Whether Dynamo prints an event of ``target`` at ``level`` (outside any span): the
+    longest directive target that ``target`` starts with decides, else the global level."""
+    default, targets = effective_levels(text)
+    best = max((t for t in targets if target.startswith(t)), key=len, default=None)
+    allowed = targets[best] if best is not None else default
+    return LEVELS.index(level) <= LEVELS.index(allowed)
 
 
 _LISTED = 8  # directives or problems spelled out before "and N more"
