@@ -1,0 +1,176 @@
+"""probe.consumers: the server's interpreter and the releases in its environment, found
+without importing anything (real interpreters, real venvs, real METADATA files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sgdoctor.checks import env_values
+
+from sgdoctor.api import SPEC_ATTR, Context, FailureKind, Status
+from sgdoctor.probe import consumers
+
+
+def _dist(site: Path, name: str, version: str, *, dirname: str | None = None) -> Path:
+    info = site / (dirname or f"{name.replace('-', '_')}-{version}.dist-info")
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return info
+
+
+def _venv(root: Path, *, system: bool = False) -> tuple[Path, Path]:
+    """A venv made by the real venv module (no pip, so it is quick)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip",
+                    *(["--system-site-packages"] if system else []), str(root)], check=True)
+    site = next((root / "lib").glob("python*/site-packages"))
+    return root / "bin" / "python", site
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> tuple[Path, Path]:
+    python, site = _venv(tmp_path_factory.mktemp("server") / "venv")
+    _dist(site, "ai-dynamo-runtime", "1.6.1")
+    _dist(site, "torch", "2.13.0+cpu")
+    _dist(site, "nvidia-nvshmem-cu12", "3.8.0")
+    _dist(site, "triton", "3.1.0+metax2.33")
+    return python, site
+
+
+def test_a_venv_is_read_from_disk_and_finds_every_release(venv) -> None:
+    python, site = venv
+    assert consumers._venv_dirs(str(python)) == [os.path.realpath(site)]
+    found = consumers.find(python=str(python), how="test", env={"PATH": os.defpath})
+    assert found.error is None
+    assert found.version("dynamo") == "1.6.1" and found.version("torch") == "2.13.0+cpu"
+    assert found.version("nvshmem") == "3.8.0" and found.version("sglang") is None
+    assert found.version("mctriton") == "3.1.0+metax2.33"  # MetaX's build of triton
+    doc = found.as_json()
+    assert doc["sglang"] is None and doc["dynamo"]["where"].endswith(
+        "ai_dynamo_runtime-1.6.1.dist-info/METADATA")
+    assert set(doc) == set(consumers.CONSUMERS)
+
+
+def test_the_runtime_package_is_preferred_over_the_meta_package(tmp_path) -> None:
+    python, site = _venv(tmp_path / "v")
+    _dist(site, "ai-dynamo", "1.5.0")
+    _dist(site, "ai-dynamo-runtime", "1.6.1")
+    assert consumers.find(python=str(python), how="t", env={}).version("dynamo") == "1.6.1"
+
+
+def test_sys_path_is_asked_from_the_interpreter_when_pythonpath_is_set(tmp_path, venv) -> None:
+    python, _ = venv
+    extra = tmp_path / "extra"
+    _dist(extra, "sglang", "0.5.23")
+    _dist(extra, "torch", "2.12.0")  # PYTHONPATH comes first, as for the server itself
+    env = {"PYTHONPATH": str(extra), "PATH": os.defpath}
+    found = consumers.find(python=str(python), how="t", env=env)
+    assert found.version("sglang") == "0.5.23" and found.version("torch") == "2.12.0"
+    assert found.version("dynamo") == "1.6.1"
+
+
+def test_a_system_site_venv_asks_the_interpreter(tmp_path) -> None:
+    python, site = _venv(tmp_path / "v", system=True)
+    assert consumers._venv_dirs(str(python)) is None
+    _dist(site, "sglang", "0.5.23")
+    assert consumers.find(python=str(python), how="t", env={}).version("sglang") == "0.5.23"
+
+
+def test_the_interpreter_of_exec_command(tmp_path, venv) -> None:
+    python, _ = venv
+    bindir = python.parent
+    env = {"PATH": f"{bindir}:/usr/bin:/bin"}
+    assert consumers.server_python(command=["python", "-m", "dynamo.sglang"], env=env) == (
+        str(bindir / "python"), "the interpreter of python")
+    script = bindir / "dynamo-run"
+    script.write_text(f"#!{python}\nimport sys\n")
+    script.chmod(0o755)
+    assert consumers.server_python(command=["dynamo-run", "--x"], env=env)[0] == str(python)
+    via_env = tmp_path / "via-env"
+    via_env.write_text("#!/usr/bin/env python\n")
+    via_env.chmod(0o755)
+    assert consumers.server_python(command=[str(via_env)], env=env)[0] == str(bindir / "python")
+    assert consumers.server_python(command=["env", "A=1", "python", "x.py"], env=env)[0] == str(
+        bindir / "python")
+
+
+def test_a_command_that_is_no_python_falls_back_to_python3_on_path(tmp_path, venv) -> None:
+    python, _ = venv
+    env = {"PATH": f"{python.parent}:/usr/bin:/bin"}
+    chosen, how = consumers.server_python(command=["/bin/sh", "-c", "true"], env=env)
+    assert chosen == str(python.parent / "python3") and how == "first python3 on PATH"
+
+
+def test_an_explicit_python_wins(venv) -> None:
+    python, _ = venv
+    chosen, how = consumers.server_python(python=str(python), command=["/bin/sh"], env={})
+    assert chosen == str(python) and "--python" in how
+
+
+def test_pins_win_and_say_so(venv) -> None:
+    python, _ = venv
+    found = consumers.find(python=str(python), how="t", env={},
+                           pins={"dynamo": "1.5.0", "unknown": "1"})
+    assert found.version("dynamo") == "1.5.0"
+    assert "pinned" in found.found["dynamo"].where and "unknown" not in found.found
+
+
+def test_an_interpreter_that_hangs_is_a_timeout_not_a_hang(tmp_path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    began = time.monotonic()
+    found = consumers.find(python=str(fake), how="t", env={"PATH": os.defpath}, timeout=0.5)
+    assert time.monotonic() - began < 10
+    assert found.error is not None and found.error.kind is FailureKind.TIMEOUT
+    assert found.found == {}
+
+
+def test_a_missing_interpreter_is_not_found(tmp_path) -> None:
+    found = consumers.find(python=str(tmp_path / "nope"), how="t", env={})
+    assert found.error is not None and found.error.kind is FailureKind.NOT_FOUND
+
+
+def _check(name: str):
+    return next(f for f in env_values.CHECKS if getattr(f, SPEC_ATTR).env[0] == name)
+
+
+def test_a_verdict_names_the_installed_release(venv) -> None:
+    python, _ = venv
+    ctx = Context({"DYN_REQUEST_PLANE": "http"}, deadline=time.monotonic() + 10,
+                  options={"python": str(python)})
+    result = _check("DYN_REQUEST_PLANE")(ctx)
+    assert result.status is Status.FAIL and "(Dynamo 1.6.1)" in result.summary
+    assert result.details["release"]["installed"] == "1.6.1"
+
+
+def test_without_a_consumer_the_verdict_says_what_it_assumed(tmp_path) -> None:
+    python, _ = _venv(tmp_path / "empty")
+    ctx = Context({"TORCH_COMPILE_DISABLE": "0"}, deadline=time.monotonic() + 10,
+                  options={"python": str(python)})
+    result = _check("TORCH_COMPILE_DISABLE")(ctx)
+    assert "assumed PyTorch 2.13" in result.summary
+    assert result.details["release"]["installed"] is None
+    assert result.status is Status.WARN  # 0 disables torch.compile before 2.13
+
+
+def test_an_older_installed_release_changes_the_rule(tmp_path) -> None:
+    python, site = _venv(tmp_path / "old")
+    _dist(site, "torch", "2.1.2")
+    ctx = Context({"TORCH_COMPILE_DISABLE": "0"}, deadline=time.monotonic() + 10,
+                  options={"python": str(python)})
+    result = _check("TORCH_COMPILE_DISABLE")(ctx)
+    assert result.status is Status.WARN and "may DISABLE" in result.summary
+    assert "rule verified for PyTorch 2.13; installed 2.1.2 may differ" in result.summary
+
+
+def test_a_config_pin_is_used_when_nothing_is_installed(tmp_path) -> None:
+    python, _ = _venv(tmp_path / "pinned")
+    ctx = Context({"TORCH_COMPILE_DISABLE": "0"}, deadline=time.monotonic() + 10,
+                  options={"python": str(python), "consumers": {"torch": "2.13.0"}})
+    result = _check("TORCH_COMPILE_DISABLE")(ctx)
+    assert result.status is Status.OK and "PyTorch 2.13.0" in result.summary
