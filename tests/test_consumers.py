@@ -174,3 +174,27 @@ def test_a_config_pin_is_used_when_nothing_is_installed(tmp_path) -> None:
                   options={"python": str(python), "consumers": {"torch": "2.13.0"}})
     result = _check("TORCH_COMPILE_DISABLE")(ctx)
     assert result.status is Status.OK and "PyTorch 2.13.0" in result.summary
+
+
+def _cli(args: list[str], path: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path, "SGDOCTOR_CONFIG": "", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "sgdoctor", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_json_report_and_the_table_footer_name_the_consumers(venv) -> None:
+    import json
+
+    from conftest import validate_report
+
+    python, _ = venv
+    path = f"{python.parent}:/usr/bin:/bin"
+    proc = _cli(["--only", "env.dyn_log", "--format", "json"], path)
+    doc = validate_report(json.loads(proc.stdout))
+    assert doc["consumers"]["dynamo"]["version"] == "1.6.1"
+    assert doc["consumers"]["sglang"] is None
+    table = _cli(["--only", "env.dyn_log"], path).stdout
+    footer = " ".join(table[table.index("consumers of"):].split())
+    assert str(python.parent / "python3") in footer
+    assert "dynamo 1.6.1" in footer and "torch 2.13.0+cpu" in footer
+    assert "not found: sglang" in footer

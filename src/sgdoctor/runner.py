@@ -102,11 +102,16 @@ def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = No
 
     An Interrupted signal during a wait ends it with the last complete report."""
     started_wall, started = time.time(), time.monotonic()
+    from sgdoctor.probe.consumers import for_options
+
+    # the server's consumer releases (for the report) are read while the checks run
+    threading.Thread(target=for_options, args=(plan.options, env), daemon=True).start()
 
     def report(outcomes: Mapping[str, Outcome]) -> Report:
         ordered = [outcomes[s.id] for s in plan.specs if s.id in outcomes]
         return build_report(ordered, env, started_at=started_wall,
-                            duration_ms=(time.monotonic() - started) * 1000)
+                            duration_ms=(time.monotonic() - started) * 1000,
+                            consumers=for_options(plan.options, env))
 
     if plan.wait is None:
         return RunResult(report({o.spec.id: o for o in run_plan(plan, env)}))

@@ -12,12 +12,15 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgdoctor import __version__
 from sgdoctor.api import Message, Status, Text
 from sgdoctor.engine import Outcome
 from sgdoctor.redact import Redactor
+
+if TYPE_CHECKING:
+    from sgdoctor.probe.consumers import Consumers
 
 SCHEMA_VERSION = 1
 # The formats a user can ask for (--format, serve's ?format=), in the order help lists them.
@@ -61,6 +64,9 @@ class Report:
     started_at: float
     duration_ms: float
     checks: list[CheckReport] = field(default_factory=list)
+    # probe.consumers: name -> {version, where} or None, and the interpreter they are of
+    consumers: Mapping[str, Any] | None = None
+    server_python: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -88,6 +94,7 @@ class Report:
             "status": self.status.value,
             "counts": self.counts,
             "checks": [c.to_dict() for c in self.checks],
+            **({"consumers": dict(self.consumers)} if self.consumers is not None else {}),
         }
 
 
@@ -100,7 +107,7 @@ def _redacted(redact: Redactor, parts: Iterable[Message]) -> tuple[Message, ...]
 
 
 def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started_at: float,
-                 duration_ms: float) -> Report:
+                 duration_ms: float, consumers: Consumers | None = None) -> Report:
     """Turn outcomes into a report, masking every secret on the way (design.md: Secrets)."""
     redact = Redactor(env)
     checks = [
@@ -115,7 +122,9 @@ def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started
         )
         for o in outcomes
     ]
-    return Report(socket.gethostname(), started_at, duration_ms, checks)
+    return Report(socket.gethostname(), started_at, duration_ms, checks,
+                  redact.any(consumers.as_json()) if consumers else None,
+                  redact.text(consumers.describe()) if consumers else None)
 
 
 @dataclass(frozen=True)
