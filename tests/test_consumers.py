@@ -198,3 +198,43 @@ def test_the_json_report_and_the_table_footer_name_the_consumers(venv) -> None:
     assert str(python.parent / "python3") in footer
     assert "dynamo 1.6.1" in footer and "torch 2.13.0+cpu" in footer
     assert "not found: sglang" in footer
+
+
+def test_config_pins_and_python_reach_the_checks_and_the_report(tmp_path, venv) -> None:
+    import json
+
+    python, _ = venv
+    config = tmp_path / "config.toml"
+    config.write_text(f'python = "{python}"\n[consumers]\ntorch = "2.13.0"\n')
+    env = {**os.environ, "SGDOCTOR_CONFIG": str(config), "TORCH_COMPILE_DISABLE": "0",
+           "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "sgdoctor", "--only", "env.torch_compile_disable",
+                           "--format", "json"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    doc = json.loads(proc.stdout)
+    assert doc["consumers"]["torch"] == {"version": "2.13.0",
+                                         "where": "pinned in the config ([consumers])"}
+    assert doc["consumers"]["dynamo"]["version"] == "1.6.1"  # read from the configured python
+    assert doc["checks"][0]["status"] == "ok"
+
+
+def test_an_unknown_pin_is_a_usage_error(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[consumers]\ndynamoo = "1.6.1"\n')
+    env = {**os.environ, "SGDOCTOR_CONFIG": str(config)}
+    proc = subprocess.run([sys.executable, "-m", "sgdoctor", "list"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "dynamoo" in proc.stderr
+
+
+def test_exec_reads_the_consumers_of_its_commands_interpreter(tmp_path, venv) -> None:
+    import json
+
+    python, _ = venv
+    report = tmp_path / "report.json"
+    env = {**os.environ, "SGDOCTOR_CONFIG": "", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "sgdoctor", "exec", "--only", "env.dyn_log",
+                           "--report", str(report), "--", str(python), "-c", "pass"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(report.read_text())["consumers"]["dynamo"]["version"] == "1.6.1"

@@ -28,7 +28,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "output": str, "timeout": (int, float, str), "fail_on": str,
     "only": list, "skip": list, "ignore": dict, "checks_dir": (str, list), "verbose": bool,
     "color": bool, "wait": (int, float, str), "interval": (int, float, str), "deep": bool,
-    "checks": dict, "lang": str,
+    "checks": dict, "lang": str, "python": str, "consumers": dict,
 }
 
 

@@ -42,6 +42,16 @@ class RunRequest:
     host_root: str | None = None
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     lang: str = "en"
+    python: str | None = None  # the server's interpreter (probe.consumers), if not found
+    consumers: Mapping[str, str] = field(default_factory=dict)  # config [consumers] pins
+
+    @property
+    def consumer_options(self) -> dict[str, Any]:
+        """The ctx.options keys probe.consumers reads ("command" is exec's to add)."""
+        options: dict[str, Any] = {"consumers": dict(self.consumers)} if self.consumers else {}
+        if self.python:
+            options["python"] = self.python
+        return options
 
     @property
     def options(self) -> dict[str, Any]:
@@ -49,7 +59,7 @@ class RunRequest:
         options: dict[str, Any] = {"verbose": self.verbose, "deep": self.deep}
         if self.host_root is not None:
             options["host_root"] = self.host_root
-        return options
+        return {**options, **self.consumer_options}
 
 
 def _split(values: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -107,6 +117,13 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
     if not checks_dirs and env.get("SGDOCTOR_CHECKS_DIR"):
         checks_dirs = (env["SGDOCTOR_CHECKS_DIR"],)
     waited = wait if wait is not None else opts.get("wait")
+    pins = opts.get("consumers", {})
+    from sgdoctor.probe.consumers import CONSUMERS
+
+    for name, version in pins.items():
+        if name not in CONSUMERS or not isinstance(version, str) or not version.strip():
+            raise ConfigError(f"config [consumers] {name!r}: expected one of "
+                              f"{', '.join(CONSUMERS)} = \"<version>\"")
     return RunRequest(
         format=fmt,
         output=output or opts.get("output"),
@@ -127,6 +144,8 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
         host_root=_host_root(host_root if host_root is not None else opts.get("host_root")),
         settings=file.checks,
         lang=choose_lang(lang, opts.get("lang"), env),
+        python=opts.get("python"),
+        consumers={str(k): str(v).strip() for k, v in pins.items()},
     )
 
 
@@ -156,6 +175,7 @@ def make_plan(req: RunRequest, *, known: Sequence[CheckSpec] | None = None,
     validate(req.settings, known, ids)
     return RunPlan(specs=tuple(chosen), timeout=req.timeout, settings=req.settings,
                    verbose=req.verbose, deep=req.deep, host_root=req.host_root,
-                   extra_options=extra_options or {}, ignore=expand_ignores(known, req.ignore),
+                   extra_options={**req.consumer_options, **(extra_options or {})},
+                   ignore=expand_ignores(known, req.ignore),
                    fail_on=req.fail_on, wait=req.wait if wait else None,
                    interval=req.interval, lang=req.lang)
