@@ -238,3 +238,13 @@ def test_exec_reads_the_consumers_of_its_commands_interpreter(tmp_path, venv) ->
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(report.read_text())["consumers"]["dynamo"]["version"] == "1.6.1"
+
+
+def test_a_shebang_loop_ends(tmp_path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_text(f"#!{second}\n")
+    second.write_text(f"#!{first}\n")
+    for script in (first, second):
+        script.chmod(0o755)
+    chosen, how = consumers.server_python(command=[str(first)], env={"PATH": "/nonexistent"})
+    assert how == "first python3 on PATH" and chosen is None

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 from sgdoctor.checks import env_values
 
-from consumer_harness import require, site_packages
+from consumer_harness import consumer_python, require, site_packages
 from sgdoctor.api import SPEC_ATTR, Context, Status
 from sgdoctor.parse import dynamo, dynlog
 
@@ -127,8 +126,8 @@ def test_planes_and_backends_agree_with_dynamo(servers) -> None:
         env = {**_base_env(), "ETCD_ENDPOINTS": etcd.url, "NATS_SERVER": nats.url,
                "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS": "5",
                "NATS_STARTUP_CONNECT_TIMEOUT_SECONDS": "5", "DYN_LOG": "error", **case}
-        proc = subprocess.run([sys.executable, "-c", RUNTIME], env=env, capture_output=True,
-                              timeout=90)
+        proc = subprocess.run([str(consumer_python()), "-c", RUNTIME], env=env,
+                              capture_output=True, timeout=90)
         outcome, why = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         status, said = _sgdoctor({k: env[k] for k in env if k in case} | case)
         if (outcome == "fails") is not (status is Status.FAIL):
@@ -152,8 +151,8 @@ def _logged(value: str | bytes | None, extra: dict[bytes, bytes] | None = None
     if value is not None:
         env[b"DYN_LOG"] = value.encode("utf-8", "surrogateescape") if isinstance(
             value, str) else value
-    proc = subprocess.run([sys.executable, "-c", LOGGER], env=env, capture_output=True,
-                          timeout=60)
+    proc = subprocess.run([str(consumer_python()), "-c", LOGGER], env=env,
+                          capture_output=True, timeout=60)
     text = (proc.stdout + proc.stderr).decode(errors="replace")
     lines = {" ".join(line.split("MSG ", 1)[1].split()[:2]).strip('"}')
              for line in text.splitlines() if "MSG " in line}

@@ -8,10 +8,12 @@ the corpus goes through both; any disagreement fails the test and lists every ca
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -27,11 +29,8 @@ LIB = site_packages() / "nvidia" / "nvshmem" / "lib" / "libnvshmem_host.so.3"
 # value put in (or removed from) the environment; prints [[rc, result, provided], ...].
 HARNESS = r"""
 import ctypes, json, os, sys
-from elftools.elf.elffile import ELFFile
 lib_path = os.environ["NVSHMEM_LIB"]
-with open(lib_path, "rb") as fh:
-    symbols = {s.name: s["st_value"] for s in ELFFile(fh).get_section_by_name(".symtab")
-               .iter_symbols()}
+symbols = json.loads(os.environ["NVSHMEM_SYMBOLS"])
 lib = ctypes.CDLL(lib_path)
 anchor = "nvshmem_team_get_config"
 base = ctypes.cast(getattr(lib, anchor), ctypes.c_void_p).value - symbols[anchor]
@@ -72,14 +71,31 @@ BOOLS = [
 ]
 
 
+WANTED = ("nvshmem_team_get_config", "_ZL20nvshmemi_getenv_sizePKcmPmPb",
+          "_ZL20nvshmemi_getenv_boolPKcbPbS1_")
+
+
 @pytest.fixture(scope="module")
 def library() -> Path:
     return require(LIB, "nvidia-nvshmem-cu12==3.8.0")
 
 
+@cache
+def _symbols() -> str:
+    """Offsets of the (local) functions, from .symtab: the library is not stripped."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(LIB, "rb") as fh:
+        table = ELFFile(fh).get_section_by_name(".symtab")
+        assert table is not None, "libnvshmem_host.so.3 lost its .symtab"
+        found = {s.name: s["st_value"] for s in table.iter_symbols() if s.name in WANTED}
+    assert set(found) == set(WANTED), f"symbols missing: {set(WANTED) - set(found)}"
+    return json.dumps(found)
+
+
 def _nvshmem(cases: list[list[object]], env: dict[str, str], *,
              prefix: list[str] | None = None) -> list[list[object]]:
-    full = {**env, "NVSHMEM_LIB": str(LIB)}
+    full = {**env, "NVSHMEM_LIB": str(LIB), "NVSHMEM_SYMBOLS": _symbols()}
     result = run_json(HARNESS, cases, env=full, prefix=prefix)
     assert isinstance(result, list)
     return result
@@ -215,6 +231,6 @@ def test_etc_nvshmem_conf_precedence(library: Path, tmp_path: Path, env_value: s
     proc = subprocess.run([*prefix, sys.executable, "-c", code], env=env, capture_output=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    value, source = __import__("json").loads(proc.stdout)
+    value, source = json.loads(proc.stdout)
     parsed = nvshmem.parse_size(value).value if value is not None else nvshmem.DEFAULT_SIZE
     assert parsed == expected, (value, source)

@@ -39,6 +39,7 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
 }
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?\Z")
 _SHEBANG_LIMIT = 256
+_SHEBANG_DEPTH = 4  # Linux's BINPRM_MAX_RECURSION
 _METADATA_LIMIT = 64 * 1024
 
 
@@ -97,8 +98,11 @@ def _shebang(path: str) -> list[str]:
     return line.split()
 
 
-def _python_of(argv: Sequence[str], path: str | None) -> str | None:
-    """The Python that ``argv`` would run, or None when it is not a Python program."""
+def _python_of(argv: Sequence[str], path: str | None, depth: int = 0) -> str | None:
+    """The Python that ``argv`` would run, or None when it is not a Python program
+    (shebangs are followed as deep as Linux follows them)."""
+    if depth > _SHEBANG_DEPTH:
+        return None
     words = list(argv)
     while words and os.path.basename(words[0]) == "env":
         words = [w for w in words[1:] if "=" not in w and not w.startswith("-")]
@@ -111,7 +115,7 @@ def _python_of(argv: Sequence[str], path: str | None) -> str | None:
         return program
     interpreter = _shebang(program)
     if interpreter and interpreter != list(argv)[:len(interpreter)]:
-        return _python_of(interpreter, path)
+        return _python_of(interpreter, path, depth + 1)
     return None
 
 
