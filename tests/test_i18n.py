@@ -29,7 +29,7 @@ PO = ROOT / "src/sgdoctor/locale/zh/LC_MESSAGES/sgdoctor.po"
 # Modules whose every user-facing string is a template (no f-string summaries/remedies).
 TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "src/sgdoctor/report/junit.py", "checks/gloo.py", "checks/network.py",
-             "checks/etcd.py", "checks/nats.py"]
+             "checks/etcd.py", "checks/nats.py", "src/sgdoctor/report/envtable.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
 
@@ -295,3 +295,13 @@ def test_readme_chinese_sample_is_what_the_cli_prints():
     sample = zh_sample()
     assert sample == readme_sample(), "README's Chinese sample drifted; it is now:\n" + sample
     assert max(width_of(line) for line in sample.splitlines()) <= 80, sample
+
+
+def test_env_in_zh_says_its_verdicts_in_chinese():
+    env = {**BASE_ENV, "GLOO_SOCKET_IFNAME": "bond0", "NVSHMEM_SYMMETRIC_SIZE": "3g"}
+    lines = on_pty(["env", "--set", "--lang", "zh"], cols=80, env=env)
+    verdicts = {line.split()[0] for line in lines[1:] if line and not line.startswith(" ")}
+    assert lines[0].split()[0] == "结论"
+    assert verdicts and verdicts <= {"正常", "警告", "失败", "跳过", "出错", "参见"}, lines
+    assert "参见" in verdicts                       # GLOO_SOCKET_IFNAME: gloo.interface judges it
+    assert max(width_of(line) for line in lines) <= 80

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sgdoctor.api import Status
+from sgdoctor.i18n import N_, tr
 from sgdoctor.report.layout import style, width_of, wrap
 from sgdoctor.report.table import STYLE, remedy_lines
 
@@ -15,6 +16,8 @@ HEADERS = {"en": ("variable", "value", "verdict", "effect", "meaning"),
            "zh": ("变量", "值", "结论", "实际效果", "含义")}
 UNSET = {"en": "(unset)", "zh": "（未设置）"}
 VERDICT_W = 8
+# The verdict of a variable no check of its own judges: "see" the check that reads it.
+SEE = N_("see")
 
 
 def render(rows: Sequence[Mapping[str, Any]], lang: str, width: int, *,
@@ -27,14 +30,15 @@ def render(rows: Sequence[Mapping[str, Any]], lang: str, width: int, *,
     out = [style(_pad(head[2], VERDICT_W) + f"{head[0]} = {head[1]}", "bold", color)]
     for row in rows:
         status = row["status"]
-        label = status or "see"
+        label = tr(lang, status or SEE)
         value = f"= {row['value']}" if row["set"] else UNSET[lang]
         if len(row["name"]) > text_w:  # the name whole on its line; the value under it
             first, rest = row["name"], wrap(value, text_w, fold=True)
         else:  # the name is the first word: folding cuts only the value
             first, *rest = wrap(f"{row['name']} {value}", text_w, fold=True)
         name_style = STYLE[Status(status)] if status else "dim"
-        out.append(style(label, name_style, color) + " " * (VERDICT_W - len(label)) + first)
+        out.append(style(label, name_style, color) + " " * (VERDICT_W - width_of(label))
+                   + first)
         out += [indent + part for part in rest]
         out += [indent + part for part in wrap(f"{head[3]}: {row['effect']}", text_w)]
         if row["remedy"] and status in ("warn", "fail"):
