@@ -167,9 +167,22 @@ def parse_member(name: str, raw: bytes) -> Member | str:
                   _str(doc.get("gloo_ifname"), 256), values)
 
 
+# Up to this many peers a node publishes every round trip (the whole matrix is drawn);
+# beyond, only its failed dials and one summary entry "*", so the record every peer reads
+# stays small and a node's bytes from etcd grow as N, not N².
+FULL_ROWS = 64
+
+
 def results_to_json(probes: Mapping[str, Probe]) -> str:
-    return json.dumps({name: probe.as_details() for name, probe in probes.items()},
-                      sort_keys=True)
+    if len(probes) <= FULL_ROWS:
+        return json.dumps({name: probe.as_details() for name, probe in probes.items()},
+                          sort_keys=True)
+    rtts = [p.rtt_ms for p in probes.values() if p.ok and p.rtt_ms is not None]
+    doc: dict[str, Any] = {name: probe.as_details() for name, probe in probes.items()
+                           if not probe.ok}
+    doc["*"] = {"ok": True, "count": len(probes) - len(doc),
+                **({"rtt_ms": max(rtts)} if rtts else {})}
+    return json.dumps(doc, sort_keys=True)
 
 
 def parse_results(raw: bytes) -> dict[str, Probe] | None:

@@ -69,6 +69,7 @@ class EtcdClient:
         self.username, self._password = username, password
         self.timeout, self.deadline = timeout, deadline
         self.token: str | None = None
+        self.received = 0    # reply body bytes (the mesh bench counts them)
 
     @classmethod
     def for_endpoint(cls, endpoint: Endpoint, **kwargs: Any) -> EtcdClient:
@@ -101,6 +102,7 @@ class EtcdClient:
         headers = {"Authorization": self.token} if auth and self.token else None
         response = self.conn.request(method, path, body=body, headers=headers,
                                      deadline=deadline)
+        self.received += len(response.body)
         if response.status == 400 and response.body == GO_TLS_PORT_REPLY:
             raise TlsPortError(FailureKind.TLS, "plain HTTP refused with HTTP 400 (\"Client "
                                                 "sent an HTTP request to an HTTPS server\")")
@@ -170,6 +172,19 @@ class EtcdClient:
         kvs = self.call("/v3/kv/range", payload).get("kvs") or []
         return [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
                 for kv in kvs if isinstance(kv, dict)]
+
+    def range_page(self, key: bytes, end: bytes, *, limit: int,
+                   revision: int = 0) -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
+        """One page of [key, end): ([(key, value, lease)], more, revision read at)."""
+        payload: dict[str, Any] = {"key": b64(key), "range_end": b64(end), "limit": str(limit)}
+        if revision:
+            payload["revision"] = str(revision)
+        reply = self.call("/v3/kv/range", payload)
+        kvs = [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
+               for kv in reply.get("kvs") or [] if isinstance(kv, dict)]
+        header = reply.get("header")
+        revision = header.get("revision") if isinstance(header, dict) else None
+        return kvs, bool(reply.get("more")), int(revision or 0)
 
     def delete(self, key: str | bytes, *, prefix: bool = False) -> int:
         raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key

@@ -21,8 +21,9 @@ from sgdoctor.probe.http import classify_os_error, printable
 MAGIC = b"SGDOCTOR-MESH 1"
 MAX_LINE = 512
 MAX_EXCHANGES = 8
-MAX_CLIENTS = 64
-CONNECTION_TIMEOUT = 5.0
+MAX_CLIENTS = 2048      # concurrent handshakes (a 1024-node group dials at once)
+BACKLOG = 4096          # accept queue (the kernel caps it at net.core.somaxconn)
+CONNECTION_TIMEOUT = 3.0   # a handshake is three short lines
 ROUND_TRIPS = 3
 
 
@@ -44,7 +45,7 @@ class NonceServer:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address, port))
-            sock.listen(MAX_CLIENTS)
+            sock.listen(BACKLOG)
             sock.settimeout(0.2)
         except OSError:
             sock.close()

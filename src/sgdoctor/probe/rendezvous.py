@@ -18,9 +18,11 @@ from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import Member, group_prefix, member_key, parse_member
+from sgdoctor.probe.etcd_client import prefix_end
 
 CALL_TIMEOUT = 2.0     # one etcd request
 POLL = 0.2             # between looks at the group's keys
+PAGE = 256             # keys per range read of the group
 ETCD_GRACE = 2.0       # how long etcd may fail before the node gives up
 
 
@@ -123,6 +125,8 @@ class Rendezvous:
         self._lease = 0
         self._lease_problem: str | None = None
         self._stop = threading.Event()
+        self.snap = Snapshot()
+        self.requests = 0          # etcd requests this node made (the bench reads them)
 
     def join(self, record: str) -> None:
         """Connect, refuse a name that a live node holds, and register under a fresh lease."""
@@ -133,6 +137,7 @@ class Rendezvous:
                 raise RendezvousError(Stage.NAME_TAKEN, f"{self.name} is registered already")
             self._lease = self._client.lease_grant(self.ttl)
             self._client.put(member_key(self.group, self.name), record, lease=self._lease)
+            self.requests += 4   # status (connect), the name look-up, the grant, the put
         except ProbeError as exc:
             raise RendezvousError(Stage.REGISTER, exc.message, exc.kind) from None
         threading.Thread(target=self._keepalive, daemon=True,
@@ -141,31 +146,57 @@ class Rendezvous:
     def put(self, key: str, value: str) -> None:
         try:
             self._client.put(key, value, lease=self._lease)
+            self.requests += 1
         except ProbeError as exc:
             raise RendezvousError(Stage.PUBLISH, exc.message, exc.kind) from None
 
-    def look(self) -> Snapshot:
-        """One range read of the group's prefix, split into members, results and done."""
+    def _apply(self, snap: Snapshot, kind: str, raw_key: bytes, value: bytes) -> None:
+        """One key of the group (a PUT; ``kind`` DELETE removes it) into ``snap``."""
         prefix = group_prefix(self.group)
+        rest = raw_key.decode("utf-8", "replace")[len(prefix):]
+        section, _, name = rest.rpartition("/")
+        if kind == "DELETE":
+            if section == "":
+                snap.members.pop(name, None)
+                snap.unreadable.pop(name, None)
+            elif section == "results":
+                snap.results.pop(name, None)
+            elif section == "done":
+                snap.done.discard(name)
+            return
+        if section == "":
+            member = parse_member(name, value)
+            if isinstance(member, Member):
+                snap.members[name] = member
+                snap.unreadable.pop(name, None)
+            else:
+                snap.unreadable[name] = member
+        elif section == "results":
+            snap.results[name] = value
+        elif section == "done":
+            snap.done.add(name)
+
+    def look(self) -> Snapshot:
+        """The group's keys, read in pages of PAGE keys at one revision (no reply grows past
+        PAGE records, whatever the group's size)."""
+        prefix = group_prefix(self.group).encode()
+        start, end = prefix, prefix_end(prefix)
         snap = Snapshot()
-        for raw_key, value, _lease in self._client.get(prefix, prefix=True):
-            rest = raw_key.decode("utf-8", "replace")[len(prefix):]
-            kind, _, name = rest.rpartition("/")
-            if kind == "":
-                member = parse_member(name, value)
-                if isinstance(member, Member):
-                    snap.members[name] = member
-                else:
-                    snap.unreadable[name] = member
-            elif kind == "results":
-                snap.results[name] = value
-            elif kind == "done":
-                snap.done.add(name)
+        revision = 0
+        while True:
+            kvs, more, at = self._client.range_page(start, end, limit=PAGE, revision=revision)
+            self.requests += 1
+            revision = revision or at
+            for raw_key, value, _lease in kvs:
+                self._apply(snap, "PUT", raw_key, value)
+            if not more or not kvs:
+                break
+            start = kvs[-1][0] + b"\0"
         return snap
 
     def wait_until(self, until: float, ready: Callable[[Snapshot], bool]) -> Snapshot:
-        """Poll the group until ``ready`` or ``until``; etcd failing longer than ETCD_GRACE,
-        this node's lease or record vanishing, or ``stopped()`` raise RendezvousError."""
+        """Read the group (paged) every POLL until ``ready`` or ``until``; etcd failing longer
+        than ETCD_GRACE, this node's lease or record vanishing, or ``stopped()`` raise RendezvousError."""
         failing_since: float | None = None
         while True:
             if self.stopped():
@@ -173,7 +204,7 @@ class Rendezvous:
             if self._lease_problem:
                 raise RendezvousError(Stage.LEASE_ENDED, self._lease_problem)
             try:
-                snap = self.look()
+                self.snap = self.look()
             except ProbeError as exc:
                 now = time.monotonic()
                 failing_since = failing_since or now
@@ -183,10 +214,10 @@ class Rendezvous:
                 time.sleep(POLL)
                 continue
             failing_since = None
-            if self.name not in snap.members:
+            if self.name not in self.snap.members:
                 raise RendezvousError(Stage.VANISHED, "its lease expired or the key was deleted")
-            if ready(snap) or time.monotonic() >= until:
-                return snap
+            if ready(self.snap) or time.monotonic() >= until:
+                return self.snap
             time.sleep(max(0.0, min(POLL, until - time.monotonic())))
 
     def _keepalive(self) -> None:

@@ -1,0 +1,123 @@
+"""Mesh rendezvous at fleet sizes: time to verdict, etcd requests and bytes per node.
+
+Simulated (this script): N rendezvous clients — threads in one process, each a real
+probe.rendezvous.Rendezvous with its own etcd connection, lease and keep-alive —
+against one real etcd (Debian's etcd-server on loopback). Each registers a record of the
+real shape, waits for N members, publishes results (every peer reached: the Gloo dials are
+what is simulated), waits for everyone's results, marks itself done, waits for every done,
+and leaves. What a node reads from etcd is counted: every reply body (paged range
+reads of the group every 0.2 s).
+
+    python bench/bench_mesh.py 4 16 32 256 1024
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from sgdoctor.parse.mesh import (  # noqa: E402
+    Listener,
+    Member,
+    Probe,
+    done_key,
+    results_key,
+    results_to_json,
+)
+from sgdoctor.probe.rendezvous import Rendezvous  # noqa: E402
+
+
+@dataclass
+class NodeCost:
+    seconds: float
+    requests: int
+    received: int
+    joined: int
+    error: str | None = None
+
+
+def record(name: str, index: int) -> str:
+    """A record of the shape mesh.gloo registers (one Gloo device, the MACA facts)."""
+    libs = {lib: {"soname": lib, "path": f"/opt/maca/lib/{lib}"}
+            for lib in ("libmcruntime.so", "libmcblas.so", "libmccl.so")}
+    return Member(name, os.urandom(16).hex(),
+                  (Listener("eth1", f"10.{index >> 16 & 255}.{index >> 8 & 255}."
+                                    f"{index & 255}", 40000, 1500),),
+                  "3.7.1.5", libs, "bench", None, 1, "eth1",
+                  {"NVSHMEM_SYMMETRIC_SIZE": None, "DYN_REQUEST_PLANE": None,
+                   "DYN_EVENT_PLANE": None, "DYN_RESPONSE_PLANE": None}).to_json()
+
+
+def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
+         out: list[NodeCost | None], start: threading.Barrier) -> None:
+    name = f"n{index:04d}"
+    meet = Rendezvous(env, group, name, ttl=30, deadline=deadline)
+    start.wait()
+    began = time.monotonic()
+    try:
+        meet.join(record(name, index))
+        snap = meet.wait_until(deadline, lambda s: len(s.members) >= n)
+        peers = [m for m in snap.members if m != name]
+        meet.put(results_key(group, name),
+                 results_to_json({p: Probe(True, 0.1, address="sim") for p in peers}))
+        meet.wait_until(deadline, lambda s: all(p in s.results for p in peers))
+        meet.put(done_key(group, name), "1")
+        snap = meet.wait_until(deadline, lambda s: all(p in s.done for p in peers))
+        error = None if len(snap.members) >= n else f"only {len(snap.members)} joined"
+    except Exception as exc:  # the figure says which node failed and why
+        error, snap = f"{type(exc).__name__}: {exc}", meet.snap
+    seconds = time.monotonic() - began
+    meet.leave()
+    client = meet._client
+    out[index] = NodeCost(seconds, meet.requests + 2,
+                          (client.received if client else 0),
+                          len(snap.members), error)
+
+
+def simulate(url: str, n: int, *, timeout: float = 300.0) -> list[NodeCost]:
+    """N simulated nodes meeting at ``url``; one NodeCost each."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8 * n + 256)), hard))
+    threading.stack_size(512 << 10)
+    env = {"ETCD_ENDPOINTS": url}
+    group = f"bench-{n}-{os.urandom(3).hex()}"
+    out: list[NodeCost | None] = [None] * n
+    start = threading.Barrier(n)
+    deadline = time.monotonic() + timeout
+    threads = [threading.Thread(target=node, args=(env, group, i, n, deadline, out, start),
+                                daemon=True) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(1.0, deadline + 30 - time.monotonic()))
+    return [c if c is not None else NodeCost(timeout, 0, 0, 0, "no result") for c in out]
+
+
+def main(sizes: list[int]) -> int:
+    from servers import EtcdServer
+
+    print(f"{'nodes':>6} {'verdict s (max)':>16} {'requests/node':>14} "
+          f"{'KiB/node (mean)':>16} {'KiB/node/N':>11} {'failed':>7}")
+    with EtcdServer() as etcd:
+        for n in sizes:
+            costs = simulate(etcd.url, n)
+            worst = max(c.seconds for c in costs)
+            reqs = sum(c.requests for c in costs) / n
+            kib = sum(c.received for c in costs) / n / 1024
+            failed = [c.error for c in costs if c.error]
+            print(f"{n:>6} {worst:>16.2f} {reqs:>14.1f} {kib:>16.1f} {kib / n:>11.2f} "
+                  f"{len(failed):>7}", flush=True)
+            if failed:
+                print(f"       first failure: {failed[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main([int(a) for a in sys.argv[1:]] or [4, 16, 32, 256, 1024]))
