@@ -196,7 +196,8 @@ class Rendezvous:
 
     def wait_until(self, until: float, ready: Callable[[Snapshot], bool]) -> Snapshot:
         """Read the group (paged) every POLL until ``ready`` or ``until``; etcd failing longer
-        than ETCD_GRACE, this node's lease or record vanishing, or ``stopped()`` raise RendezvousError."""
+        than ETCD_GRACE, this node's lease or record vanishing, or ``stopped()`` raise
+        RendezvousError."""
         failing_since: float | None = None
         while True:
             if self.stopped():
