@@ -193,7 +193,8 @@ def test_the_json_report_and_the_table_footer_name_the_consumers(venv) -> None:
     doc = validate_report(json.loads(proc.stdout))
     assert doc["consumers"]["dynamo"]["version"] == "1.6.1"
     assert doc["consumers"]["sglang"] is None
-    table = _cli(["--only", "env.dyn_log"], path).stdout
+    assert "consumers of" not in _cli(["--only", "env.dyn_log"], path).stdout
+    table = _cli(["--only", "env.dyn_log", "--verbose"], path).stdout
     footer = " ".join(table[table.index("consumers of"):].split())
     assert str(python.parent / "python3") in footer
     assert "dynamo 1.6.1" in footer and "torch 2.13.0+cpu" in footer

@@ -94,6 +94,12 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         text = tr(lang, "skipped (not applicable here; --verbose says why): {ids}",
                   {"ids": ", ".join(skipped)})
         out += [style(line, "dim", color) for line in wrap(text, width)]
+    if report.consumers is not None and opts.verbose:
+        found = [f"{name} {info['version']}" for name, info in report.consumers.items() if info]
+        missing = [name for name, info in report.consumers.items() if not info]
+        text = (f"consumers of {report.server_python}: {', '.join(found) or 'none found'}"
+                + (f"; not found: {', '.join(missing)}" if missing else ""))
+        out += [style(line, "dim", color) for line in wrap(text, width)]
     counts = report.counts
     parts = [tr(lang, "{n} " + s.value, {"n": counts[s.value]})
              for s in ORDER if counts[s.value]]
@@ -106,12 +112,6 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
                        "ms": f"{report.duration_ms:.0f}", "host": report.hostname}), width)
     closing[0] = style(verdict, STYLE[report.status], color) + closing[0][len(verdict):]
     out += closing
-    if report.consumers is not None:
-        found = [f"{name} {info['version']}" for name, info in report.consumers.items() if info]
-        missing = [name for name, info in report.consumers.items() if not info]
-        text = (f"consumers of {report.server_python}: {', '.join(found) or 'none found'}"
-                + (f"; not found: {', '.join(missing)}" if missing else ""))
-        out += [style(line, "dim", color) for line in wrap(text, width)]
     return "\n".join(line.rstrip() for line in out) + "\n"
 
 
