@@ -62,8 +62,9 @@ def test_hanging_check_does_not_hang_the_run():
     assert item["status"] == "error" and "did not finish" in item["summary"]
     assert result_of(doc, "demo.ok")["status"] == "ok"
     assert proc.returncode == 3
-    # --timeout plus 0.5 s, with interpreter start-up (well under 0.5 s) on top.
-    assert elapsed < 1.5 + 0.5 + 0.5, elapsed
+    # --timeout plus 0.5 s, with interpreter start-up on top (seconds on a loaded machine;
+    # a hang would be unbounded). The run's own clock holds the tight bound.
+    assert elapsed < 1.5 + 0.5 + 5, elapsed
     assert doc["duration_ms"] <= 1500 + 500
     assert item["duration_ms"] <= 1600
 

@@ -15,7 +15,7 @@ MEGABYTE = 1_000_000
 
 
 def ctx(env: dict[str, str]) -> Context:
-    return Context(env, deadline=time.monotonic() + 5)
+    return Context(env, deadline=time.monotonic() + 60)
 
 
 @pytest.mark.parametrize("func", ALL, ids=lambda f: getattr(f, SPEC_ATTR).id)
@@ -27,7 +27,8 @@ def test_megabyte_values_give_a_short_result(func, value: str) -> None:
     result = func(ctx(env))
     assert result.status in (Status.OK, Status.WARN, Status.FAIL, Status.SKIP)
     assert len(result.summary) < 5000 and len(result.remedy or "") < 5000
-    assert time.monotonic() - started < 5
+    # A bound against quadratic blow-ups (minutes), generous for a loaded machine.
+    assert time.monotonic() - started < 30
 
 
 def test_env_names_with_a_megabyte_name_and_many_variables() -> None:
@@ -35,7 +36,7 @@ def test_env_names_with_a_megabyte_name_and_many_variables() -> None:
     env.update({f"UNRELATED_VARIABLE_{i}": "x" for i in range(2000)})
     started = time.monotonic()
     result = env_names.names(ctx(env))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30
     assert result.status is Status.WARN
     assert "NATS_SERVERS: did you mean NATS_SERVER?" in result.summary
     assert len(result.summary) < 5000

@@ -42,6 +42,9 @@ def _strings(node):
             yield from _strings(item)
 
 
+BUDGET = 30
+
+
 @pytest.mark.parametrize("kind", sorted(VALUES))
 @pytest.mark.parametrize("group", range(len(GROUPS)))
 def test_hostile_values_end_in_verdicts_on_time(kind, group):
@@ -49,13 +52,15 @@ def test_hostile_values_end_in_verdicts_on_time(kind, group):
     env.update({b"SGDOCTOR_CONFIG": b"", b"NO_COLOR": b"1"})
     for name in GROUPS[group]:
         env[name.encode()] = VALUES[kind]
+    # A generous budget for a loaded 2-core machine: what this guards against (a parser or
+    # redaction going quadratic on 80 KB values) takes minutes, not seconds.
     began = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "sgdoctor", "--format", "json", "--timeout",
-                           "4"], env=env, capture_output=True, timeout=60)
+                           str(BUDGET)], env=env, capture_output=True, timeout=120)
     elapsed = time.monotonic() - began
     assert b"Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    assert elapsed < 4 + 2.5, elapsed
+    assert elapsed < BUDGET + 10, elapsed
     doc = validate_report(json.loads(proc.stdout))
     errors = [(c["id"], c["summary"][:200]) for c in doc["checks"] if c["status"] == "error"]
     assert not errors
