@@ -308,3 +308,14 @@ def test_env_in_zh_says_its_verdicts_in_chinese():
     assert verdicts and verdicts <= {"正常", "警告", "失败", "跳过", "出错", "参见"}, lines
     assert "参见" in verdicts                       # GLOO_SOCKET_IFNAME: gloo.interface judges it
     assert max(width_of(line) for line in lines) <= 80
+
+
+def test_explain_in_zh_titles_and_labels():
+    out = subprocess.run([sys.executable, "-m", "sgdoctor", "explain", "gloo.interface"],
+                         env={**BASE_ENV, "LANG": "zh_CN.UTF-8"}, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert out.startswith("gloo.interface — Gloo 网络接口\n读取：GLOO_SOCKET_IFNAME"), out
+    english = subprocess.run([sys.executable, "-m", "sgdoctor", "explain", "gloo.interface",
+                              "--lang", "en"], env={**BASE_ENV, "LANG": "zh_CN.UTF-8"},
+                             capture_output=True, text=True, timeout=60).stdout
+    assert english.startswith("gloo.interface — Gloo network interface\nreads: "), english

@@ -140,20 +140,24 @@ def list_command(
 def explain_command(
     name: Annotated[str, typer.Argument(help="A check id or an environment variable.")],
     checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
-    lang: Annotated[str, typer.Option("--lang", help="en|zh, for variables")] = "en",
+    lang: LangOpt = None,
 ) -> None:
     """What a check verifies, why it matters, and how to fix what it finds."""
+    from sgdoctor.i18n import tr
     from sgdoctor.registry import discover
 
     env = snapshot()
-    req = build_request(env, checks_dir=checks_dir, config=config)
+    req = build_request(env, checks_dir=checks_dir, config=config, lang=lang)
+    lang = req.lang
     specs = discover(req.checks_dirs, import_timeout=req.timeout)
     by_id = {s.id: s for s in specs}
     readers = [s for s in specs if name.upper() in s.env]
     if name in by_id:
         spec = by_id[name]
-        typer.echo(f"{spec.id} — {spec.title}")
-        typer.echo(f"reads: {', '.join(spec.env) or 'no variables'}   source: {spec.source}")
+        typer.echo(f"{spec.id} — {tr(lang, spec.title)}")
+        typer.echo(tr(lang, "reads: {variables}   source: {source}",
+                      {"variables": ", ".join(spec.env) or tr(lang, "no variables"),
+                       "source": spec.source}))
         typer.echo("")
         typer.echo(spec.explain or "(this check has no explanation)")
         return
@@ -163,7 +167,8 @@ def explain_command(
     if entry is not None:
         typer.echo(explain_text(entry, lang))
         if readers:
-            typer.echo("\nchecks reading it: " + ", ".join(s.id for s in readers))
+            typer.echo("\n" + tr(lang, "checks reading it: {ids}",
+                                  {"ids": ", ".join(s.id for s in readers)}))
         return
     if readers:
         typer.echo(f"{name.upper()} is read by: " + ", ".join(s.id for s in readers))
