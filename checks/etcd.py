@@ -6,7 +6,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.checks.network import Service, describe, remedies, remedy_lines
+from sgdoctor.checks.network import (
+    STARTUP_KINDS,
+    Service,
+    describe,
+    dynamo_release,
+    remedies,
+    remedy_lines,
+    startup_retry_line,
+)
 
 from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint, etcd_config, etcd_usage
@@ -15,7 +23,7 @@ if TYPE_CHECKING:
     from sgdoctor.probe.etcd import MemberReport
 
 ENV = ("ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD", *ETCD_TLS_VARS,
-       "DYN_DISCOVERY_BACKEND")
+       "DYN_DISCOVERY_BACKEND", "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS")
 SERVICE = Service(name="etcd", daemon="etcd", variable="ETCD_ENDPOINTS", port=2379)
 BAD_ALARMS = ("NOSPACE", "CORRUPT")
 TLS_VARS_TEXT = Text("{ca}, {cert} and {key}", ca="ETCD_AUTH_CA", cert="ETCD_AUTH_CLIENT_CERT",
@@ -31,9 +39,9 @@ REMEDIES = remedies(SERVICE, {
     FailureKind.TIMEOUT: Text("Check that a firewall or wrong address is not swallowing the "
                               "traffic, and that etcd listens on this address "
                               "(--listen-client-urls)"),
-    FailureKind.CERTIFICATE: Text("Set ETCD_AUTH_CA to the CA that signed the etcd server "
-                                  "certificate (PEM text or a path), and a client "
-                                  "certificate/key it accepts"),
+    FailureKind.CERTIFICATE: Text("Set ETCD_AUTH_CA to the PEM text of the CA that signed the "
+                                  "etcd server certificate, and a client certificate/key it "
+                                  "accepts"),
     FailureKind.TLS: Text("Match the scheme to the server: https:// with {tls_vars} for a TLS "
                           "port, http:// for a plain one", tls_vars=TLS_VARS_TEXT),
     FailureKind.AUTH: Text("Set ETCD_AUTH_USERNAME and ETCD_AUTH_PASSWORD to an etcd user "
@@ -43,8 +51,7 @@ REMEDIES = remedies(SERVICE, {
                                "port (etcd's client port is 2379 by default)"),
     FailureKind.TOO_LARGE: Text("This port does not speak etcd's HTTP API: check the host and "
                                 "port"),
-    FailureKind.TLS_CONFIG: Text("Give {tls_vars} as PEM text or as paths to readable PEM "
-                                 "files", tls_vars=TLS_VARS_TEXT),
+    FailureKind.TLS_CONFIG: Text("Give {tls_vars} as PEM text", tls_vars=TLS_VARS_TEXT),
     FailureKind.INVALID: Text("Fix the etcd setting named in the finding"),
 })
 CONFIG_REMEDY = Text("Fix ETCD_ENDPOINTS: comma-separated URLs, no spaces, e.g. "
@@ -53,6 +60,11 @@ ALARM_REMEDY = Text("Free space: compact and defragment (etcdctl compact/defrag)
                     "--quota-backend-bytes if needed, then `etcdctl alarm disarm`")
 UNHEALTHY_REMEDY = Text("Look at the member's logs; a cluster without a leader has lost "
                         "quorum")
+BACKEND_REMEDY = Text("Set DYN_DISCOVERY_BACKEND to exactly etcd, file, mem or kubernetes "
+                      "(lower case), or unset it for etcd; env.dyn_discovery_backend says the "
+                      "same")
+ONE_CLUSTER = Text("Make ETCD_ENDPOINTS list members of ONE cluster")
+RETRY = startup_retry_line("etcd", "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS")
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class Member:
     kind: str | None = None
     error: str | Text | None = None
     remedy: tuple[str | Text, ...] = ()
+    warning: Text | None = None  # usable, but suspicious (etcd's peer port)
 
     @property
     def healthy(self) -> bool:
@@ -87,6 +100,8 @@ class Member:
             out["auth"] = "required"
         if self.error is not None:
             out.update(error=str(self.error), error_kind=self.kind)
+        if self.warning is not None:
+            out["warning"] = str(self.warning)
         return out
 
 
@@ -98,11 +113,22 @@ def judge(endpoint: Endpoint, report: MemberReport, username: str | None) -> Mem
         return Member(report, "config", Text("not probed: only the first {count} endpoints "
                                              "are", count=_max_parallel()), (CONFIG_REMEDY,))
     failure = report.failure
+    if failure is not None and report.peer_client_urls is not None:
+        # etcd 3.4 serves Dynamo's gRPC on its peer port too (Dynamo 1.6.1 starts against it,
+        # verified), while /health there is a 404: usable, but not where clients belong.
+        urls = ", ".join(report.peer_client_urls) or "?"
+        return Member(report, remedy=(Text("Point ETCD_ENDPOINTS at the member's client URL "
+                                           "({urls}) instead of its peer port", urls=urls),),
+                      warning=Text("this looks like etcd's peer port (GET /health is 404, the "
+                                   "peer API's /members answers): etcd 3.4 answers Dynamo "
+                                   "there, but clients belong on the client port"))
     if failure is not None:
         text = _failure_text(report, username)
         kind = failure.kind.value
-        lines = remedy_lines(REMEDIES, failure, report.peer_local, report.port,
-                             pem_text_ok=True)
+        lines = list(remedy_lines(REMEDIES, failure, report.peer_local, report.port,
+                                  pem_text_ok=True))
+        if failure.kind in STARTUP_KINDS:
+            lines.append(RETRY)
         if report.other_scheme:
             kind, text = "tls", Text("{text}: {hint}", text=text,
                                      hint=SCHEME_HINTS[report.other_scheme])
@@ -156,14 +182,21 @@ def _failure_text(report: MemberReport, username: str | None) -> str | Text:
 def etcd_endpoints(ctx: Context) -> Result:
     """Every ETCD_ENDPOINTS entry, split exactly like Dynamo (no trimming), probed in
     parallel: TCP connect, /health, authentication, status (version, leader, raft term,
-    db size) and alarms. Fails when no endpoint is usable or any entry is malformed (Dynamo
-    would not start); warns when some are down or the members disagree on the leader."""
+    db size) and alarms. Fails when any entry is malformed or unusable, the entries belong to
+    different clusters, or the TLS material is given as file paths (Dynamo 1.6.1 does not
+    start in any of these); warns on etcd's peer port and on leader disagreement."""
     usage = etcd_usage(ctx.env)
+    found = Findings()
+    if usage.error is not None:
+        found.fail(Text("Dynamo will not start: {error}", error=usage.error), BACKEND_REMEDY,
+                   code="invalid_backend")
+        return found.result("", details={"usage": usage.reason}, env=usage.env)
     if usage.used is False:
         return Result.skip(Text("etcd is not used: {reason}", reason=usage.reason), env=usage.env)
 
     from sgdoctor.probe.etcd import TlsMaterial, etcd_password, probe_endpoints
 
+    release = dynamo_release(ctx.options, ctx.env, ctx.timeout(2.0))
     cfg = etcd_config(ctx.env)
     env = tuple(dict.fromkeys((*cfg.env, *usage.env)))
     material = TlsMaterial.from_env(ctx.env, cfg)
@@ -176,15 +209,12 @@ def etcd_endpoints(ctx: Context) -> Result:
 
     defaulted = cfg.endpoints[0].defaulted
     notes = list(cfg.ignored)
-    if material is not None and material.given_as_paths():
-        notes.append(f"{', '.join(material.given_as_paths())} given as file paths: Dynamo's "
-                     "etcd.rs passes the value itself to the TLS library as PEM text, so a path "
-                     "may not work with your Dynamo release (UNCONFIRMED across releases)")
     details = {
         "endpoints": [m.details() for m in members],
         "source": "default (ETCD_ENDPOINTS unset)" if defaulted else "ETCD_ENDPOINTS",
         "auth": cfg.auth,
         "notes": notes,
+        "dynamo": release.as_json(),
     }
     names = ", ".join(m.report.endpoint for m in members)
     where: str | Text = (Text("{names} (the default: ETCD_ENDPOINTS is unset)", names=names)
@@ -192,7 +222,21 @@ def etcd_endpoints(ctx: Context) -> Result:
     good = [m for m in members if m.healthy]
     bad = [m for m in members if not m.healthy]
     lines = list({str(line): line for m in bad for line in m.remedy}.values())
-    found = Findings()
+    # A path the probe could not even read is said by its member's failure, with its remedy.
+    from sgdoctor.probe.tls_material import TlsMaterialError
+
+    unreadable = {r.failure.variable for r in reports if isinstance(r.failure, TlsMaterialError)}
+    paths = [name for name in (material.given_as_paths() if material is not None else [])
+             if name not in unreadable]
+    if paths:
+        # Certificate::from_pem(value) in 1.6.1 (verified by running it) and in the earlier
+        # etcd.rs too: a path is handed to the TLS library as if it were the PEM.
+        found.fail(Text("{names} hold a file path, but {release} reads the PEM text itself "
+                        "from the variable: it will not connect (\"Unable to connect to etcd "
+                        "server\")", names=", ".join(paths), release=release.describe()),
+                   Text.join("\n", (Text('export {name}="$(cat {path})"', name=name,
+                                          path=ctx.env[name]) for name in paths)),
+                   code="tls_material_path")
     if not good:
         first = bad[0]
         summary = (Text("no usable etcd endpoint: {where}: {error}", where=where,
@@ -222,15 +266,23 @@ def etcd_endpoints(ctx: Context) -> Result:
     if bad:
         down = Text.join("; ", (Text("{endpoint}: {error}", endpoint=m.report.endpoint,
                                      error=m.error) for m in bad))
-        found.warn(Text("{count} of {total} etcd endpoints unusable ({down})", count=len(bad),
-                        total=len(members), down=down), Text.join("\n", lines),
+        found.fail(Text("{count} of {total} etcd endpoints unusable ({down}): {release} does "
+                        "not start when one listed member is down (verified on 1.6.1: \"Unable "
+                        "to register service for discovery\")", count=len(bad),
+                        total=len(members), down=down, release=release.describe()),
+                   Text.join("\n", [*lines, Text("Or list only the members that run")]),
                    code=_code(bad, "endpoint_unusable"))
+    for m in good:
+        if m.warning is not None:
+            found.warn(Text("{endpoint}: {warning}", endpoint=m.report.endpoint,
+                            warning=m.warning), Text.join("\n", m.remedy), code="peer_port")
     clusters = {m.report.cluster_id for m in good if m.report.cluster_id}
     leaders = {m.report.leader for m in good if m.report.leader}
     if len(clusters) > 1:
-        found.warn(Text("the endpoints belong to different etcd clusters (cluster ids {ids})",
-                        ids=", ".join(sorted(clusters))),
-                   "Make ETCD_ENDPOINTS list members of ONE cluster", code="different_clusters")
+        found.fail(Text("the endpoints belong to different etcd clusters (cluster ids {ids}): "
+                        "Dynamo does not start (verified on 1.6.1: \"Unable to register "
+                        "service for discovery\")", ids=", ".join(sorted(clusters))),
+                   ONE_CLUSTER, code="different_clusters")
     elif len(leaders) > 1:
         found.warn(Text("members disagree on the leader ({leaders})",
                         leaders=", ".join(sorted(leaders))),

@@ -133,3 +133,64 @@ def remedy_lines(table: Mapping[FailureKind, str | Text], failure: ProbeError,
     if firewall_suspected(failure.kind, peer_local):
         lines.append(firewall_remedy(port))
     return lines
+
+
+STARTUP_KINDS = frozenset({FailureKind.DNS, FailureKind.REFUSED, FailureKind.UNREACHABLE,
+                           FailureKind.TIMEOUT})
+VERIFIED_DYNAMO = "1.6.1"
+
+
+def startup_retry_line(name: str, variable: str) -> Text:
+    """For a server that cannot be reached: Dynamo (1.6.1) keeps retrying for a while."""
+    return Text("Dynamo retries its first connection to {name} for {variable} seconds (120 by "
+                "default) before it gives up: a server started within that window is found",
+                name=name, variable=variable)
+
+
+@dataclass(frozen=True)
+class DynamoRelease:
+    """The Dynamo release whose rules apply: found in the server's environment, pinned in
+    the config, or assumed (the release the rules were verified against)."""
+
+    version: str
+    where: str | None  # None: assumed
+    why_assumed: str = ""
+
+    @property
+    def parts(self) -> tuple[int, ...]:
+        numbers = []
+        for piece in self.version.split("."):
+            digits = "".join(c for c in piece if c.isdigit())
+            if not digits or digits != piece:
+                break
+            numbers.append(int(digits))
+        return tuple(numbers)
+
+    @property
+    def before_1_6(self) -> bool:
+        """A release older than the 1.6 line whose rules sgdoctor verified."""
+        return bool(self.parts) and self.parts < (1, 6)
+
+    def describe(self) -> Text:
+        if self.where is None:
+            return Text("Dynamo {version} (assumed: {why})", version=self.version,
+                        why=self.why_assumed)
+        return Text("Dynamo {version}", version=self.version)
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"version": self.version, "where": self.where,
+                "assumed": self.why_assumed or None}
+
+
+def dynamo_release(options: Mapping[str, object], env: Mapping[str, str],
+                   timeout: float) -> DynamoRelease:
+    """The server's Dynamo (probe.consumers), else the verified release, saying so."""
+    from sgdoctor.probe.consumers import for_options
+
+    consumers = for_options(options, env, timeout=timeout)
+    release = consumers.found.get("dynamo")
+    if release is not None:
+        return DynamoRelease(release.version, release.where)
+    why = (consumers.error.message if consumers.error is not None
+           else "no ai-dynamo-runtime found for " + consumers.describe())
+    return DynamoRelease(VERIFIED_DYNAMO, None, why)

@@ -96,8 +96,23 @@ def test_nats_default_and_prefix_rule():
     [ep] = nats_servers({})
     assert (ep.host, ep.port, ep.defaulted) == ("localhost", 4222, True)
     assert ep.raw == NATS_DEFAULT
-    cfg = nats_config({"NATS_SERVER": "tls://n:4222"})
-    assert NATS_PREFIX_ERROR in cfg.error and NATS_PREFIX_ERROR in cfg.servers[0].error
+    tls = nats_config({"NATS_SERVER": "tls://n:4222"})
+    assert tls.error is None and (tls.servers[0].scheme, tls.servers[0].port) == ("tls", 4222)
+    for value in ("TLS://n:4222", "NATS://n:4222", "http://n:4222", "n:4222"):
+        cfg = nats_config({"NATS_SERVER": value})
+        assert NATS_PREFIX_ERROR in cfg.error and NATS_PREFIX_ERROR in cfg.servers[0].error
+        assert cfg.error_code == "invalid_scheme"
+
+
+def test_nats_tls_settings_need_the_tls_scheme():
+    for tls in ({"NATS_TLS_CA_CERT_PATH": "/ca.pem"}, {"NATS_TLS_CA_CERT_PATH": ""},
+                {"NATS_TLS_INSECURE": "yes"}):
+        assert nats_config({"NATS_SERVER": "nats://n:4222", **tls}).error_code == "tls_scheme"
+        assert nats_config({"NATS_SERVER": "tls://n:4222", **tls}).error is None
+    assert nats_config({**{"NATS_TLS_INSECURE": "1"}}).error_code == "tls_scheme"
+    assert nats_config({"NATS_SERVER": "nats://n:4222", "NATS_TLS_INSECURE": "off"}).error is None
+    half = nats_config({"NATS_SERVER": "tls://n:4222", "NATS_TLS_CLIENT_KEY_PATH": "/k.pem"})
+    assert half.error_code == "client_cert_without_key"
 
 
 def test_nats_comma_list_is_one_address_for_dynamo():
@@ -121,7 +136,20 @@ def test_usage_rules():
     assert nats_usage({"DYN_REQUEST_PLANE": "NATS"}).used is True
     assert nats_usage({"DYN_EVENT_PLANE": "nats"}).used is True
     assert nats_usage({"DYN_REQUEST_PLANE": "tcp", "DYN_EVENT_PLANE": "zmq"}).used is False
-    assert nats_usage({}).used is None
+    assert nats_usage({}).used is False
+    assert nats_usage({"NATS_SERVER": "nats://n:4222"}).used is True
+    assert nats_usage({"NATS_SERVER": "", "DYN_REQUEST_PLANE": "TCP"}).used is True
+    assert nats_usage({"NATS_SERVER": "nats://n:4222", "DYN_EVENT_PLANE": ""}).used is True
+    assert nats_usage({"NATS_SERVER": "nats://n:4222", "DYN_EVENT_PLANE": "zmq"}).used is False
+    assert nats_usage({"DYN_REQUEST_PLANE": "nats", "DYN_EVENT_PLANE": "zmq"}).used is True
+    for planes in ({"DYN_REQUEST_PLANE": "http"}, {"DYN_REQUEST_PLANE": " tcp"},
+                   {"DYN_EVENT_PLANE": "Zmq"}, {"DYN_REQUEST_PLANE": ""}):
+        assert nats_usage(planes).error
+    for backend in ("", "ETCD", "Etcd", "k8s", " etcd"):
+        usage = etcd_usage({"DYN_DISCOVERY_BACKEND": backend})
+        assert usage.error and "Unknown key-value store type" in usage.error
+    for backend in ("file", "mem", "kubernetes"):
+        assert etcd_usage({"DYN_DISCOVERY_BACKEND": backend}).used is False
 
 
 def test_display_masks_userinfo_even_with_odd_passwords():

@@ -57,11 +57,15 @@ def test_stopped_then_restarted(fresh_etcd):
     assert run({"ETCD_ENDPOINTS": fresh_etcd.url})[0].status is Status.OK
 
 
-def test_one_of_two_endpoints_dead_warns(etcd):
+def test_one_of_two_endpoints_dead_fails_like_dynamo(etcd):
+    """Dynamo 1.6.1 does not start with one listed member down (differential test)."""
     dead = dead_url()
     result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url},{dead}"})
-    assert result.status is Status.WARN
+    assert result.status is Status.FAIL
     assert "1 of 2" in result.summary and dead in result.summary
+    assert "does not start when one listed member is down" in result.summary
+    assert result.details["findings"][0]["code"] == "endpoint_unusable.refused"
+    assert "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS seconds (120 by default)" in result.remedy
 
 
 def test_space_after_comma_is_not_trimmed(etcd):
@@ -72,9 +76,28 @@ def test_space_after_comma_is_not_trimmed(etcd):
     assert result.status is Status.FAIL
 
 
-def test_one_dead_member_beside_a_healthy_one_is_a_warn(etcd):
-    result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url},{dead_url()}"})
-    assert result.status is Status.WARN and "1 of 2" in result.summary
+def test_one_dead_member_first_is_a_fail_too(etcd):
+    result, _ = run({"ETCD_ENDPOINTS": f"{dead_url()},{etcd.url}"})
+    assert result.status is Status.FAIL and "1 of 2" in result.summary
+
+
+def test_the_peer_port_warns_and_names_the_client_url(etcd):
+    """etcd 3.4 answers Dynamo's gRPC on its peer port (Dynamo starts), /health is a 404."""
+    result, _ = run({"ETCD_ENDPOINTS": f"http://127.0.0.1:{etcd.peer_port}"})
+    assert result.status is Status.WARN, result.summary
+    assert "this looks like etcd's peer port" in result.summary
+    assert "is this etcd" not in result.summary
+    assert etcd.url in result.remedy
+    assert result.details["findings"][0]["code"] == "peer_port"
+
+
+@pytest.mark.parametrize("backend", ["", "ETCD", "Etcd", "k8s"])
+def test_an_unknown_discovery_backend_fails_as_dynamo_does(backend):
+    result, _ = run({"DYN_DISCOVERY_BACKEND": backend, "ETCD_ENDPOINTS": dead_url()})
+    assert result.status is Status.FAIL
+    assert f"Unknown key-value store type {backend!r}" in result.summary
+    assert result.summary.startswith("Dynamo will not start")
+    assert "exactly etcd, file, mem or kubernetes" in result.remedy
 
 
 def test_all_dead_fails_and_default_is_named():
@@ -85,9 +108,10 @@ def test_all_dead_fails_and_default_is_named():
     assert "http://localhost:2379" in result.summary and "unset" in result.summary
 
 
-def test_skipped_for_other_discovery_backends():
-    result, _ = run({"DYN_DISCOVERY_BACKEND": "kubernetes", "ETCD_ENDPOINTS": dead_url()})
-    assert result.status is Status.SKIP and "kubernetes" in result.summary
+@pytest.mark.parametrize("backend", ["kubernetes", "file", "mem"])
+def test_skipped_for_other_discovery_backends(backend):
+    result, _ = run({"DYN_DISCOVERY_BACKEND": backend, "ETCD_ENDPOINTS": dead_url()})
+    assert result.status is Status.SKIP and backend in result.summary
 
 
 def test_nospace_alarm_fails(fresh_etcd):
@@ -152,15 +176,22 @@ def test_tls_without_scheme_uses_https(tls_etcd):
     assert result.status is Status.OK, result.summary
 
 
-def test_tls_with_paths_works_but_warns_about_dynamo(tls_etcd):
+def test_tls_with_paths_fails_for_dynamo_1_6_1(tls_etcd):
+    """The values are PEM text to Dynamo (Certificate::from_pem): a path does not connect."""
     server, pki = tls_etcd
     env = {"ETCD_ENDPOINTS": server.url, "ETCD_AUTH_CA": pki.path("ca.pem"),
            "ETCD_AUTH_CLIENT_CERT": pki.path("client.pem"),
            "ETCD_AUTH_CLIENT_KEY": pki.path("client-key.pem")}
     result, _ = run(env)
-    assert result.status is Status.WARN, result.summary
-    assert "PEM text" in result.summary
+    assert result.status is Status.FAIL, result.summary
+    assert "reads the PEM text itself" in result.summary
+    assert "Unable to connect to etcd server" in result.summary
+    assert f'export ETCD_AUTH_CA="$(cat {pki.path("ca.pem")})"' in result.remedy.splitlines()
+    assert len(result.remedy.splitlines()) == 3
+    assert result.details["findings"][0]["code"] == "tls_material_path"
     assert result.details["endpoints"][0]["healthy"] is True
+    one = run(tls_env(server.url, pki) | {"ETCD_AUTH_CLIENT_KEY": pki.path("client-key.pem")})[0]
+    assert one.status is Status.FAIL and "ETCD_AUTH_CLIENT_KEY holds a file path" in one.summary
 
 
 def test_tls_wrong_ca_is_a_certificate_error(tls_etcd, tmp_path):
@@ -273,9 +304,9 @@ def test_cli_userinfo_password_is_redacted(etcd):
     assert "root:***@" in proc.stdout
 
 
-def test_endpoints_of_two_different_clusters_warn(etcd, fresh_etcd):
+def test_endpoints_of_two_different_clusters_fail(etcd, fresh_etcd):
     result, _ = run({"ETCD_ENDPOINTS": f"{etcd.url},{fresh_etcd.url}"})
-    assert result.status is Status.WARN
+    assert result.status is Status.FAIL
     assert "different etcd clusters" in result.summary and "ONE cluster" in result.remedy
 
 

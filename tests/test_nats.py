@@ -13,7 +13,7 @@ from servers import NatsServer, free_port, nats_server_binary
 from sgdoctor.api import Context, Status
 
 TOKEN = "tok-Hq27-never-printed"
-USES_NATS = {"DYN_REQUEST_PLANE": "nats"}
+USES_NATS = {"DYN_EVENT_PLANE": "nats"}
 
 
 def start(**kwargs) -> NatsServer:
@@ -34,9 +34,10 @@ def nats_token_no_js():
         yield server
 
 
-def run(env: dict[str, str], timeout: float = 3.0):
+def run(env: dict[str, str], timeout: float = 3.0, dynamo: str = "1.6.1"):
     started = time.monotonic()
-    result = nats_server(Context({**USES_NATS, **env}, deadline=time.monotonic() + timeout))
+    result = nats_server(Context({**USES_NATS, **env}, deadline=time.monotonic() + timeout,
+                                 options={"consumers": {"dynamo": dynamo}}))
     return result, time.monotonic() - started
 
 
@@ -50,11 +51,26 @@ def test_healthy_server_with_jetstream(nats_js):
     assert "JetStream" in result.summary
 
 
-def test_without_jetstream_fails_like_dynamo(nats_token_no_js):
-    result, _ = run({"NATS_SERVER": nats_token_no_js.url, "NATS_AUTH_TOKEN": TOKEN})
-    assert result.status is Status.FAIL
-    assert "JetStream not enabled on this server" in result.summary
-    assert "-js" in result.remedy
+def test_without_jetstream_warns_for_1_6_1_and_fails_for_older(nats_token_no_js):
+    """A 1.6.1 worker starts without JetStream (tests/test_dynamo_network_differential.py);
+    releases before it refused (dynamo PR#2590)."""
+    env = {"NATS_SERVER": nats_token_no_js.url, "NATS_AUTH_TOKEN": TOKEN}
+    result, _ = run(env)
+    assert result.status is Status.WARN, result.summary
+    assert "JetStream is not enabled on this server" in result.summary
+    assert "Dynamo 1.6.1 starts without it" in result.summary and "-js" in result.remedy
+    assert [f["code"] for f in result.details["findings"]] == ["jetstream_disabled"]
+    older, _ = run(env, dynamo="0.5.0")
+    assert older.status is Status.FAIL and "Dynamo 0.5.0 refuses to start" in older.summary
+    assert older.details["dynamo"]["version"] == "0.5.0"
+
+
+def test_the_nats_request_plane_warns_about_the_default_max_payload(nats_js):
+    result, _ = run({"NATS_SERVER": nats_js.url, "DYN_REQUEST_PLANE": "nats"})
+    assert result.status is Status.WARN, result.summary
+    assert "max_payload is 1024 KiB" in result.summary and "dynamo#9734" in result.summary
+    assert "max_payload: 8MB" in result.remedy
+    assert run({"NATS_SERVER": nats_js.url})[0].status is Status.OK
 
 
 def test_wrong_token_names_the_method_not_the_secret(nats_token_no_js):
@@ -88,29 +104,76 @@ def test_stopped_then_restarted():
         assert run({"NATS_SERVER": server.url})[0].status is Status.OK
 
 
-def test_prefix_rule_quotes_dynamo():
-    result, _ = run({"NATS_SERVER": "tls://127.0.0.1:4222"})
+@pytest.mark.parametrize("value", ["http://127.0.0.1:4222", "TLS://127.0.0.1:4222",
+                                   "NATS://127.0.0.1:4222", "127.0.0.1:4222", ""])
+def test_prefix_rule_quotes_dynamo(value):
+    result, _ = run({"NATS_SERVER": value})
     assert result.status is Status.FAIL
-    assert "server must start with 'nats://'" in result.summary
+    assert "server must start with 'nats://' or 'tls://'" in result.summary
+    assert result.details["findings"][0]["code"] == "invalid_scheme"
 
 
 def test_comma_list_fails_even_when_servers_are_up(nats_js):
     result, _ = run({"NATS_SERVER": f"{nats_js.url},{nats_js.url}"})
     assert result.status is Status.FAIL and "ONE address" in result.summary
-    assert all(s["ok"] for s in result.details["servers"])
+    assert result.details["findings"][0]["code"] == "server_list"
+    assert result.details["servers"] == [nats_js.url, nats_js.url]
+
+
+def _bare(env: dict[str, str], dynamo: str | None = "1.6.1"):
+    options = {"consumers": {"dynamo": dynamo}} if dynamo else {"python": "/nonexistent/py"}
+    return nats_server(Context(env, deadline=time.monotonic() + 3, options=options))
 
 
 def test_skip_when_planes_do_not_use_nats():
-    result = nats_server(Context({"DYN_REQUEST_PLANE": "tcp", "DYN_EVENT_PLANE": "zmq"},
-                                 deadline=time.monotonic() + 2))
-    assert result.status is Status.SKIP and "zmq" in result.summary
-
-
-def test_unknown_usage_downgrades_to_warn():
     url = f"nats://127.0.0.1:{free_port()}"
-    result = nats_server(Context({"NATS_SERVER": url}, deadline=time.monotonic() + 2))
-    assert result.status is Status.WARN and "may not be needed" in result.summary
-    assert "DYN_EVENT_PLANE=zmq" in result.remedy
+    result = _bare({"DYN_REQUEST_PLANE": "tcp", "DYN_EVENT_PLANE": "zmq", "NATS_SERVER": url})
+    assert result.status is Status.SKIP and "DYN_EVENT_PLANE=zmq" in result.summary
+    assert "dynamo_worker() pass no event plane and still connect" in result.summary
+
+
+def test_nothing_set_skips_saying_so():
+    result = _bare({})
+    assert result.status is Status.SKIP
+    assert "DYN_EVENT_PLANE and NATS_SERVER are unset" in result.summary
+    assert "Dynamo 1.6.1" in result.summary
+
+
+def test_without_a_dynamo_found_the_assumed_release_is_named():
+    result = _bare({}, dynamo=None)
+    assert result.status is Status.SKIP
+    assert "Dynamo 1.6.1 (assumed:" in result.summary
+    assert result.details["dynamo"]["where"] is None
+
+
+def test_an_older_release_uses_nats_always():
+    url = f"nats://127.0.0.1:{free_port()}"
+    result = _bare({"NATS_SERVER": url, "DYN_EVENT_PLANE": "zmq"}, dynamo="0.4.1")
+    assert result.status is Status.FAIL and "older releases connect to NATS always" in \
+        result.summary
+
+
+@pytest.mark.parametrize("planes", [{"DYN_REQUEST_PLANE": "tcp"}, {}, {"DYN_EVENT_PLANE": ""}])
+def test_nats_server_set_is_used_even_with_the_tcp_request_plane(planes):
+    url = f"nats://127.0.0.1:{free_port()}"
+    result = _bare({"NATS_SERVER": url, **planes})
+    assert result.status is Status.FAIL and "connection refused" in result.summary
+    assert "NATS_SERVER is set and DYN_EVENT_PLANE is not" in result.summary
+    assert "NATS_STARTUP_CONNECT_TIMEOUT_SECONDS seconds (120 by default)" in result.remedy
+
+
+@pytest.mark.parametrize(("planes", "said"), [
+    ({"DYN_REQUEST_PLANE": "http"}, "Invalid request plane mode: 'http'"),
+    ({"DYN_REQUEST_PLANE": ""}, "Invalid request plane mode: ''"),
+    ({"DYN_EVENT_PLANE": "NATS"}, "Invalid event_plane value 'NATS'"),
+    ({"DYN_EVENT_PLANE": "kafka", "DYN_REQUEST_PLANE": "tcp"}, "Invalid event_plane value"),
+])
+def test_an_invalid_plane_fails_as_dynamo_does_at_start_up(planes, said):
+    result = _bare(planes)
+    assert result.status is Status.FAIL and said in result.summary
+    assert result.summary.startswith("Dynamo will not start")
+    assert result.details["findings"][0]["code"] == "invalid_plane"
+    assert "DYN_EVENT_PLANE to exactly nats or zmq" in result.remedy
 
 
 @pytest.mark.parametrize("mode", ["silent", "garbage", "close", "endless", "drip", "tls"])
@@ -159,11 +222,48 @@ def nats_tls(tmp_path_factory):
         yield server, pki
 
 
+def _tls_url(server: NatsServer) -> str:
+    return server.url.replace("nats://", "tls://")
+
+
 def test_tls_right_ca(nats_tls):
     server, pki = nats_tls
-    result, _ = run({"NATS_SERVER": server.url, "NATS_TLS_CA_CERT_PATH": pki.path("ca.pem")})
+    result, _ = run({"NATS_SERVER": _tls_url(server),
+                     "NATS_TLS_CA_CERT_PATH": pki.path("ca.pem")})
     assert result.status is Status.OK, result.summary
     assert result.details["servers"][0]["tls"] is True
+
+
+def test_nats_scheme_to_a_tls_only_server_fails(nats_tls):
+    server, _ = nats_tls
+    result, _ = run({"NATS_SERVER": server.url})
+    assert result.status is Status.FAIL, result.summary
+    assert "requires TLS, but NATS_SERVER uses nats://" in result.summary
+    assert "NATS_SERVER=tls://" in result.remedy
+    assert result.details["findings"][0]["code"] == "tls_required"
+
+
+@pytest.mark.parametrize("tls", [{"NATS_TLS_CA_CERT_PATH": "/etc/ssl/ca.pem"},
+                                 {"NATS_TLS_CA_CERT_PATH": ""},
+                                 {"NATS_TLS_INSECURE": " True "}])
+def test_nats_scheme_with_tls_settings_fails_at_start_up(nats_js, tls):
+    result, _ = run({"NATS_SERVER": nats_js.url, **tls})
+    assert result.status is Status.FAIL
+    assert "does not use the 'tls://' scheme" in result.summary
+    assert result.details["findings"][0]["code"] == "tls_scheme"
+
+
+def test_nats_tls_insecure_false_is_not_tls(nats_js):
+    result, _ = run({"NATS_SERVER": nats_js.url, "NATS_TLS_INSECURE": "false"})
+    assert result.status is Status.OK, result.summary
+
+
+def test_a_client_cert_without_its_key_fails(nats_tls):
+    server, pki = nats_tls
+    result, _ = run({"NATS_SERVER": _tls_url(server), "NATS_TLS_CA_CERT_PATH": pki.path("ca.pem"),
+                     "NATS_TLS_CLIENT_CERT_PATH": pki.path("client.pem")})
+    assert result.status is Status.FAIL
+    assert result.details["findings"][0]["code"] == "client_cert_without_key"
 
 
 def test_tls_wrong_ca_is_a_certificate_error(nats_tls, tmp_path):
@@ -171,7 +271,7 @@ def test_tls_wrong_ca_is_a_certificate_error(nats_tls, tmp_path):
 
     server, _ = nats_tls
     other = make_pki(tmp_path / "other", name="other")
-    result, elapsed = run({"NATS_SERVER": server.url,
+    result, elapsed = run({"NATS_SERVER": _tls_url(server),
                            "NATS_TLS_CA_CERT_PATH": other.path("ca.pem")})
     assert result.status is Status.FAIL and elapsed < 3.0
     assert "certificate" in result.summary.lower()
@@ -179,7 +279,8 @@ def test_tls_wrong_ca_is_a_certificate_error(nats_tls, tmp_path):
 
 def test_tls_unreadable_ca_file(nats_tls):
     server, _ = nats_tls
-    result, _ = run({"NATS_SERVER": server.url, "NATS_TLS_CA_CERT_PATH": "/nonexistent/ca.pem"})
+    result, _ = run({"NATS_SERVER": _tls_url(server),
+                     "NATS_TLS_CA_CERT_PATH": "/nonexistent/ca.pem"})
     assert result.status is Status.FAIL
     assert "NATS_TLS_CA_CERT_PATH=/nonexistent/ca.pem is not a readable file" in result.summary
 

@@ -75,7 +75,7 @@ def test_etcd_device_as_key_says_what_it_is(pki):
 
 def test_nats_fifo_as_ca_is_a_quick_fail_naming_it(fifo):
     began = time.monotonic()
-    item = check_json("nats.server", {**USES_NATS, "NATS_SERVER": f"nats://127.0.0.1:{free_port()}",
+    item = check_json("nats.server", {**USES_NATS, "NATS_SERVER": f"tls://127.0.0.1:{free_port()}",
                                       "NATS_TLS_CA_CERT_PATH": fifo})
     assert time.monotonic() - began < 8
     assert item["status"] == "fail", item
@@ -146,7 +146,7 @@ def test_nats_encrypted_key_never_prompts_and_leaves_nothing(pki, tmp_path):
     scratch.mkdir()
     key = tmp_path / "client-key.enc.pem"
     key.write_text(encrypted_key(pki.client_key_pem))
-    env = {**USES_NATS, "NATS_SERVER": f"nats://127.0.0.1:{free_port()}",
+    env = {**USES_NATS, "NATS_SERVER": f"tls://127.0.0.1:{free_port()}",
            "NATS_TLS_CA_CERT_PATH": pki.path("ca.pem"),
            "NATS_TLS_CLIENT_CERT_PATH": pki.path("client.pem"),
            "NATS_TLS_CLIENT_KEY_PATH": str(key), "TMPDIR": str(scratch)}

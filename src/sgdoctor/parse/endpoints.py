@@ -8,13 +8,18 @@ Sources (ai-dynamo/dynamo, lib/runtime/src/transports/):
   (an error when TLS is configured), ``https://`` → TLS, anything else gets ``https://`` (TLS
   configured) or ``http://`` prepended; the result must parse as an ``http::Uri``. A URI
   without a port is dialled on 80/443, not 2379.
-- nats.rs: the WHOLE value must start with ``nats://`` ("server must start with 'nats://'")
-  and is handed to async-nats as ONE address (``impl ToServerAddrs for str`` parses a single
-  URL): a comma-separated list is not split and its port does not parse. Unset →
-  ``nats://localhost:4222``. Port defaults to 4222.
-- DYN_DISCOVERY_BACKEND (default ``etcd``) decides whether etcd is used; DYN_REQUEST_PLANE
-  (``nats``/``tcp``, case-insensitive, invalid → default ``tcp``) and DYN_EVENT_PLANE
-  (``nats``/``zmq``; older releases defaulted to NATS) decide whether NATS is used.
+- nats.rs: the WHOLE value must start with ``nats://`` or ``tls://`` ("server must start with
+  'nats://' or 'tls://'"; lower case, verified on 1.6.1) and is handed to async-nats as
+  ONE address: a comma-separated list fails ("Failed to connect to NATS"). ``nats://`` while
+  NATS TLS is configured (NATS_TLS_CA_CERT_PATH or a client certificate set, even empty, or
+  NATS_TLS_INSECURE true) is a start-up error; a client certificate needs its key and the
+  other way round. Unset → ``nats://localhost:4222``. Port defaults to 4222.
+- Dynamo 1.6.1 (verified by running it): DYN_DISCOVERY_BACKEND exactly ``etcd`` (the
+  default), ``file``, ``mem`` or ``kubernetes``; anything else, ``''`` and ``ETCD`` included,
+  stops start-up ("Unknown key-value store type"). NATS is used when DYN_REQUEST_PLANE is
+  ``nats`` (``nats``/``tcp`` case-insensitive, default ``tcp``, anything else "Invalid request
+  plane mode"), or DYN_EVENT_PLANE is ``nats`` (exactly ``nats``/``zmq``; empty = unset), or
+  no event plane is given and NATS_SERVER is set.
 
 Everything here is pure: no I/O, and no input makes it raise.
 """
@@ -29,14 +34,19 @@ from sgdoctor.redact import mask_userinfo
 
 ETCD_DEFAULT = "http://localhost:2379"
 NATS_DEFAULT = "nats://localhost:4222"
-NATS_PREFIX_ERROR = "server must start with 'nats://'"
+NATS_PREFIX_ERROR = "server must start with 'nats://' or 'tls://'"
+NATS_TLS_SCHEME_ERROR = ("NATS TLS is configured (NATS_TLS_CA_CERT_PATH, NATS_TLS_INSECURE, or "
+                         "a client certificate) but NATS_SERVER does not use the 'tls://' "
+                         "scheme")
+DISCOVERY_BACKENDS = ("etcd", "file", "mem", "kubernetes")
 TLS_HTTP_ERROR = "TLS options are only supported with HTTPS URLs"
 
 ETCD_TLS_VARS = ("ETCD_AUTH_CA", "ETCD_AUTH_CLIENT_CERT", "ETCD_AUTH_CLIENT_KEY")
 ETCD_USER_VARS = ("ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD")
 NATS_TLS_VARS = ("NATS_TLS_CA_CERT_PATH", "NATS_TLS_CLIENT_CERT_PATH",
                  "NATS_TLS_CLIENT_KEY_PATH", "NATS_TLS_INSECURE")
-DEFAULT_PORTS = {"http": 80, "https": 443, "nats": 4222}
+DEFAULT_PORTS = {"http": 80, "https": 443, "nats": 4222, "tls": 4222}
+TRUE_VALUES = ("1", "true", "on", "yes")
 
 _WHITESPACE_NAMES = {" ": "a space", "\t": "a tab", "\n": "a newline", "\r": "a carriage return"}
 
@@ -74,6 +84,7 @@ class Usage:
     used: bool | None  # None: depends on the Dynamo release (say so, do not guess)
     reason: str
     env: tuple[str, ...] = ()
+    error: str | None = None  # the configuration stops Dynamo at start-up (its message)
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ class EtcdConfig:
 class NatsConfig:
     servers: list[Endpoint]
     error: str | None = None      # a problem with the value as a whole (Dynamo rejects it)
+    error_code: str | None = None  # its finding code: invalid_scheme, server_list, tls_scheme…
     auth: str = "user/password (Dynamo's built-in default user:user)"
     auth_vars: tuple[str, ...] = ()
     tls: Mapping[str, str] = field(default_factory=dict)
@@ -276,25 +288,46 @@ def etcd_endpoints(env: Mapping[str, str]) -> list[Endpoint]:
 def _nats_entry(raw: str, defaulted: bool) -> Endpoint:
     if raw == "":
         return Endpoint(raw=raw, error="empty entry")
-    if not raw.startswith("nats://"):
-        scheme = raw.split("://", 1)[0] + "://" if "://" in raw else None
-        hint = f" (found {scheme!r})" if scheme else ""
+    scheme = _nats_scheme(raw)
+    if scheme is None:
+        found = raw.split("://", 1)[0] + "://" if "://" in raw else None
+        hint = f" (found {found!r})" if found else ""
         return Endpoint(raw=raw, error=f"{NATS_PREFIX_ERROR}{hint}")
+    raw_url = raw
     # The WHATWG URL parser async-nats uses drops trailing spaces/C0 controls and every
     # tab or newline; a leading one already failed the nats:// test above.
-    url = raw.rstrip("".join(map(chr, range(0x21)))).translate({9: None, 10: None, 13: None})
+    url = raw_url.rstrip("".join(map(chr, range(0x21)))).translate(
+        {9: None, 10: None, 13: None})
     notes = ("trailing whitespace or tabs/newlines are dropped by the URL parser",) \
-        if url != raw else ()
+        if url != raw_url else ()
     problem = _char_problem(url)
     if problem:
-        return Endpoint(raw=raw, url=url, scheme="nats", error=problem)
-    return _endpoint(raw, url, "nats", defaulted=defaulted, notes=notes)
+        return Endpoint(raw=raw, url=url, scheme=scheme, error=problem)
+    return _endpoint(raw, url, scheme, defaulted=defaulted, notes=notes)
+
+
+def _nats_scheme(raw: str) -> str | None:
+    """``nats`` or ``tls`` (lower case only, as Dynamo 1.6.1 checks), else None."""
+    if raw.startswith("nats://"):
+        return "nats"
+    if raw.startswith("tls://"):
+        return "tls"
+    return None
+
+
+def nats_tls_configured(env: Mapping[str, str]) -> list[str]:
+    """The NATS_TLS_* settings that make Dynamo configure TLS (a path set, even empty, or
+    NATS_TLS_INSECURE true): with any of them NATS_SERVER must use tls://."""
+    names = [n for n in NATS_TLS_VARS[:3] if rust_var(env, n) is not None]
+    if (rust_var(env, "NATS_TLS_INSECURE") or "").strip().lower() in TRUE_VALUES:
+        names.append("NATS_TLS_INSECURE")
+    return names
 
 
 def nats_config(env: Mapping[str, str]) -> NatsConfig:
     """NATS_SERVER, NATS_AUTH_* and NATS_TLS_* as Dynamo's nats.rs reads them."""
     value = rust_var(env, "NATS_SERVER")
-    error = None
+    error = code = None
     if value is None:
         servers = [_nats_entry(NATS_DEFAULT, defaulted=True)]
         if "NATS_SERVER" in env:
@@ -303,17 +336,39 @@ def nats_config(env: Mapping[str, str]) -> NatsConfig:
     else:
         parts = value.split(",")
         servers = [_nats_entry(part, defaulted=False) for part in parts]
-        if not value.startswith("nats://"):
+        if _nats_scheme(value) is None:
             error = f"NATS_SERVER: {NATS_PREFIX_ERROR} (Dynamo's validation message)"
+            code = "invalid_scheme"
         elif len(parts) > 1:
-            error = ("NATS_SERVER holds a comma-separated list, but Dynamo hands the whole "
-                     "value to async-nats as ONE address (nats.rs; async-nats parses a str as "
-                     "a single URL), so its port does not parse")
+            error = ("NATS_SERVER holds a comma-separated list, but Dynamo takes ONE address "
+                     "and fails at start-up (\"Failed to connect to NATS\")")
+            code = "server_list"
+    if error is None:
+        code, error = _nats_tls_error(env, servers[0])
     auth, auth_vars = _nats_auth(env)
     tls = {name: env[name] for name in NATS_TLS_VARS if rust_var(env, name) is not None}
     used_env = tuple(n for n in ("NATS_SERVER", *auth_vars, *tls) if n in env)
-    return NatsConfig(servers=servers, error=error, auth=auth, auth_vars=auth_vars,
+    return NatsConfig(servers=servers, error=error, error_code=code, auth=auth,
+                      auth_vars=auth_vars,
                       tls=tls, env=used_env)
+
+
+def _nats_tls_error(env: Mapping[str, str],
+                    server: Endpoint) -> tuple[str | None, str | None]:
+    """Dynamo's start-up checks of NATS_TLS_* against the scheme."""
+    cert = rust_var(env, "NATS_TLS_CLIENT_CERT_PATH") is not None
+    key = rust_var(env, "NATS_TLS_CLIENT_KEY_PATH") is not None
+    if cert != key:
+        return "client_cert_without_key", (
+            "Both NATS_TLS_CLIENT_CERT_PATH and NATS_TLS_CLIENT_KEY_PATH must be set together "
+            "to enable NATS mTLS (Dynamo's start-up check)")
+    configured = nats_tls_configured(env)
+    if configured and server.scheme == "nats":
+        where = "NATS_SERVER is unset (default nats://)" if server.defaulted \
+            else "NATS_SERVER uses nats://"
+        return "tls_scheme", (f"{', '.join(configured)} set, but {where}: Dynamo stops at "
+                              f"start-up (\"{NATS_TLS_SCHEME_ERROR}\")")
+    return None, None
 
 
 def _nats_auth(env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
@@ -336,43 +391,50 @@ def nats_servers(env: Mapping[str, str]) -> list[Endpoint]:
 
 
 def etcd_usage(env: Mapping[str, str]) -> Usage:
-    """etcd is needed only by the ``etcd`` discovery backend (Dynamo's default)."""
-    backend = rust_var(env, "DYN_DISCOVERY_BACKEND")
-    if backend is None or backend == "":
+    """etcd is needed only by the ``etcd`` discovery backend (Dynamo's default); a backend
+    Dynamo does not know stops it at start-up."""
+    names = ("DYN_DISCOVERY_BACKEND",)
+    if "DYN_DISCOVERY_BACKEND" not in env:
         return Usage(True, "DYN_DISCOVERY_BACKEND is unset: Dynamo's default backend is etcd",
-                     ("DYN_DISCOVERY_BACKEND",))
+                     names)
+    backend = env["DYN_DISCOVERY_BACKEND"]
     if backend == "etcd":
-        return Usage(True, "DYN_DISCOVERY_BACKEND=etcd", ("DYN_DISCOVERY_BACKEND",))
-    return Usage(False, f"DYN_DISCOVERY_BACKEND={backend!r}: Dynamo does not use etcd for "
-                        "discovery", ("DYN_DISCOVERY_BACKEND",))
-
-
-def _plane(env: Mapping[str, str], name: str, valid: tuple[str, ...]) -> str | None:
-    value = rust_var(env, name)
-    if value is None:
-        return None
-    lowered = value.lower()
-    return lowered if lowered in valid else None
+        return Usage(True, "DYN_DISCOVERY_BACKEND=etcd", names)
+    if backend in DISCOVERY_BACKENDS:
+        return Usage(False, f"DYN_DISCOVERY_BACKEND={backend}: Dynamo does not use etcd for "
+                            "discovery", names)
+    shown = backend if is_valid_unicode(backend) else backend.encode(
+        "utf-8", "surrogateescape").decode("utf-8", "replace")
+    return Usage(True, f"DYN_DISCOVERY_BACKEND={shown!r} is not a backend Dynamo knows",
+                 names, error=f"Unknown key-value store type {shown!r} (Dynamo accepts exactly "
+                              f"{', '.join(DISCOVERY_BACKENDS)}; case matters)")
 
 
 def nats_usage(env: Mapping[str, str]) -> Usage:
-    """NATS is needed when the request or the event plane is NATS.
-
-    DYN_REQUEST_PLANE defaults to ``tcp`` (an invalid value also falls back to it). The event
-    plane's default moved from NATS to ZMQ across Dynamo releases: unset, we cannot tell.
-    """
-    names = ("DYN_REQUEST_PLANE", "DYN_EVENT_PLANE")
-    request = _plane(env, "DYN_REQUEST_PLANE", ("nats", "tcp", "http"))
-    event = _plane(env, "DYN_EVENT_PLANE", ("nats", "zmq"))
-    if request == "nats":
-        return Usage(True, "DYN_REQUEST_PLANE=nats: requests travel over NATS", names)
+    """Whether Dynamo 1.6.1 connects to NATS (``DistributedRuntime::new``): the request plane
+    is NATS, or the event plane is NATS, or no event plane is given and NATS_SERVER is set."""
+    names = ("DYN_REQUEST_PLANE", "DYN_EVENT_PLANE", "NATS_SERVER")
+    request = env.get("DYN_REQUEST_PLANE")
+    event = env.get("DYN_EVENT_PLANE") or None
+    if request is not None and request.lower() not in ("nats", "tcp"):
+        return Usage(True, f"DYN_REQUEST_PLANE={request!r} is not nats or tcp", names,
+                     error=f"Invalid request plane mode: {request!r}. Valid options are: "
+                           "'nats', 'tcp'")
+    if event is not None and event not in ("nats", "zmq"):
+        return Usage(True, f"DYN_EVENT_PLANE={event!r} is not nats or zmq (case matters)",
+                     names, error=f"Invalid event_plane value {event!r}. Valid values: "
+                                  "'nats', 'zmq'")
+    if request is not None and request.lower() == "nats":
+        return Usage(True, f"DYN_REQUEST_PLANE={request}: requests travel over NATS", names)
     if event == "nats":
-        return Usage(True, "DYN_EVENT_PLANE=nats: KV events travel over NATS", names)
-    request_text = (f"DYN_REQUEST_PLANE={request}" if request else
-                    "DYN_REQUEST_PLANE is unset or invalid (default tcp; releases before the "
-                    "TCP request plane always used NATS)")
-    if event is not None:
-        return Usage(False, f"{request_text} and DYN_EVENT_PLANE={event}: Dynamo does not use "
-                            "NATS", names)
-    return Usage(None, f"{request_text}; DYN_EVENT_PLANE is unset (or invalid) and its default "
-                       "depends on the Dynamo release (older: nats, newer: zmq)", names)
+        return Usage(True, "DYN_EVENT_PLANE=nats: events travel over NATS", names)
+    if event == "zmq":
+        return Usage(False, "DYN_EVENT_PLANE=zmq and the request plane is tcp: the standard "
+                            "workers do not connect to NATS (components started through "
+                            "dynamo_worker() pass no event plane and still connect when "
+                            "NATS_SERVER is set)", names)
+    if "NATS_SERVER" in env:
+        return Usage(True, "NATS_SERVER is set and DYN_EVENT_PLANE is not: Dynamo connects "
+                           "to NATS (even with the tcp request plane)", names)
+    return Usage(False, "DYN_REQUEST_PLANE is tcp (or unset), DYN_EVENT_PLANE and "
+                        "NATS_SERVER are unset: Dynamo does not connect to NATS", names)

@@ -60,6 +60,8 @@ class MemberReport:
     failure: ProbeError | None = None
     step: str | None = None
     other_scheme: str | None = None     # the port answers the other protocol (http/https)
+    peer_client_urls: list[str] | None = None  # /health failed but the peer API's /members
+                                               # answered: etcd's PEER port (its client URLs)
     peer_local: bool | None = None      # for refusals: was the address dialled this host's?
     notes: list[str] = field(default_factory=list)
 
@@ -132,6 +134,8 @@ def probe_member(endpoint: Endpoint, *, tls: ssl.SSLContext | None, username: st
         elif exc.kind in (FailureKind.CLOSED, FailureKind.TLS) and \
                 report.step in ("connect", "GET /health"):
             report.other_scheme = _other_scheme(endpoint, deadline)
+        elif exc.kind is FailureKind.PROTOCOL and report.step == "GET /health":
+            report.peer_client_urls = _peer_members(endpoint, tls, deadline)
         if exc.kind in _PEER_SENSITIVE and client.conn.address:
             report.peer_local = is_local_address(client.conn.address)
     finally:
@@ -148,6 +152,24 @@ def _read_status(reply: Mapping[str, Any], report: MemberReport) -> None:
     report.raft_term = _int(reply.get("raftTerm"))
     report.db_size = _int(reply.get("dbSize"))
     report.member_errors = [str(problem) for problem in reply.get("errors") or []]
+
+
+def _peer_members(endpoint: Endpoint, tls: ssl.SSLContext | None,
+                  deadline: float) -> list[str] | None:
+    """The client URLs etcd's peer API lists at ``GET /members`` (only the peer port serves
+    it; the client port's /health is what 404s there), or None when this is not that API."""
+    short = min(deadline, time.monotonic() + 0.5)
+    client = EtcdClient.for_endpoint(endpoint, tls=tls, timeout=0.5, deadline=short)
+    try:
+        status, members = client.request("GET", "/members", auth=False)
+    except ProbeError:
+        return None
+    finally:
+        client.close()
+    if status != 200 or not isinstance(members, list) or not members or not all(
+            isinstance(m, dict) and "peerURLs" in m for m in members):
+        return None
+    return [str(url) for m in members for url in (m.get("clientURLs") or [])]
 
 
 def _other_scheme(endpoint: Endpoint, deadline: float) -> str | None:

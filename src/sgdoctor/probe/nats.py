@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
-from sgdoctor.parse.endpoints import NATS_TLS_VARS, Endpoint
+from sgdoctor.parse.endpoints import NATS_TLS_VARS, TRUE_VALUES, Endpoint
 from sgdoctor.probe.http import is_local_host
 from sgdoctor.probe.parallel import run_all
 from sgdoctor.probe.tls_material import client_context, pem_from_file, read_file
@@ -21,7 +21,6 @@ from sgdoctor.probe.tls_material import client_context, pem_from_file, read_file
 if TYPE_CHECKING:
     import ssl
 
-TRUE_VALUES = ("1", "true", "on", "yes")
 _PEER_SENSITIVE = (FailureKind.REFUSED, FailureKind.UNREACHABLE)
 
 
@@ -52,7 +51,7 @@ class NatsReport:
 
     @property
     def ok(self) -> bool:
-        return self.connected and self.jetstream is True and self.failure is None
+        return self.connected and self.failure is None
 
     def facts(self) -> dict[str, Any]:
         """The fields that say something: unset ones and empty collections are left out."""
@@ -87,7 +86,7 @@ def tls_context(env: Mapping[str, str]) -> ssl.SSLContext | None:
     """NATS_TLS_* → a client context (None when none is set); TlsMaterialError names the
     variable whose file cannot be used."""
     paths = {name: env.get(name) or None for name in NATS_TLS_VARS[:3]}
-    insecure = (env.get("NATS_TLS_INSECURE") or "").lower() in TRUE_VALUES
+    insecure = (env.get("NATS_TLS_INSECURE") or "").strip().lower() in TRUE_VALUES
     if not (any(paths.values()) or insecure):
         return None
     ca, cert, key = (pem_from_file(path, name) if path else None
