@@ -84,7 +84,7 @@ class Usage:
     used: bool | None  # None: depends on the Dynamo release (say so, do not guess)
     reason: str
     env: tuple[str, ...] = ()
-    error: str | None = None  # the configuration stops Dynamo at start-up (its message)
+    error: str | None = None  # Dynamo stops at start-up (its message); then used is False
 
 
 @dataclass(frozen=True)
@@ -405,7 +405,7 @@ def etcd_usage(env: Mapping[str, str]) -> Usage:
                             "discovery", names)
     shown = backend if is_valid_unicode(backend) else backend.encode(
         "utf-8", "surrogateescape").decode("utf-8", "replace")
-    return Usage(True, f"DYN_DISCOVERY_BACKEND={shown!r} is not a backend Dynamo knows",
+    return Usage(False, f"DYN_DISCOVERY_BACKEND={shown!r} is not a backend Dynamo knows",
                  names, error=f"Unknown key-value store type {shown!r} (Dynamo accepts exactly "
                               f"{', '.join(DISCOVERY_BACKENDS)}; case matters)")
 
@@ -417,11 +417,11 @@ def nats_usage(env: Mapping[str, str]) -> Usage:
     request = env.get("DYN_REQUEST_PLANE")
     event = env.get("DYN_EVENT_PLANE") or None
     if request is not None and request.lower() not in ("nats", "tcp"):
-        return Usage(True, f"DYN_REQUEST_PLANE={request!r} is not nats or tcp", names,
+        return Usage(False, f"DYN_REQUEST_PLANE={request!r} is not nats or tcp", names,
                      error=f"Invalid request plane mode: {request!r}. Valid options are: "
                            "'nats', 'tcp'")
     if event is not None and event not in ("nats", "zmq"):
-        return Usage(True, f"DYN_EVENT_PLANE={event!r} is not nats or zmq (case matters)",
+        return Usage(False, f"DYN_EVENT_PLANE={event!r} is not nats or zmq (case matters)",
                      names, error=f"Invalid event_plane value {event!r}. Valid values: "
                                   "'nats', 'zmq'")
     if request is not None and request.lower() == "nats":
