@@ -231,9 +231,13 @@ def etcd_endpoints(ctx: Context) -> Result:
     if paths:
         # Certificate::from_pem(value) in 1.6.1 (verified by running it) and in the earlier
         # etcd.rs too: a path is handed to the TLS library as if it were the PEM.
-        found.fail(Text("{names} hold a file path, but {release} reads the PEM text itself "
+        said = {"names": ", ".join(paths), "release": release.describe()}
+        found.fail(Text("{names} holds a file path, but {release} reads the PEM text itself "
                         "from the variable: it will not connect (\"Unable to connect to etcd "
-                        "server\")", names=", ".join(paths), release=release.describe()),
+                        "server\")", **said) if len(paths) == 1 else
+                   Text("{names} hold file paths, but {release} reads the PEM text itself "
+                        "from the variables: it will not connect (\"Unable to connect to etcd "
+                        "server\")", **said),
                    Text.join("\n", (Text('export {name}="$(cat {path})"', name=name,
                                           path=ctx.env[name]) for name in paths)),
                    code="tls_material_path")
