@@ -40,6 +40,7 @@ class NodeCost:
     requests: int
     received: int
     error: str | None = None
+    joined: int = 0          # members seen when the join wait ended
 
 
 def record(name: str, index: int) -> str:
@@ -60,9 +61,11 @@ def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
     meet = Rendezvous(env, group, name, ttl=30, deadline=deadline)
     time.sleep(max(0.0, start_at - time.time()))
     began = time.monotonic()
+    joined = 0
     try:
         meet.join(record(name, index))
         snap = meet.wait_until(deadline, lambda s: len(s.members) >= n)
+        joined = len(snap.members)
         peers = [m for m in snap.members if m != name]
         meet.put(results_key(group, name),
                  results_to_json({p: Probe(True, 0.1, address="sim") for p in peers}))
@@ -79,7 +82,7 @@ def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
     meet.leave()
     client = meet._client
     out[index] = NodeCost(seconds, meet.requests + 2,
-                          (client.received if client else 0), error)
+                          (client.received if client else 0), error, joined)
 
 
 def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,
