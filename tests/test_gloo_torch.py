@@ -8,25 +8,30 @@ side and fail against the other: the process group must work with both. Agreemen
 works ⇔ sgdoctor says ok or warn; torch aborts or hangs ⇔ sgdoctor fails. The subnet is
 198.18.0.0/15 (benchmarking, above 127.x), so loopback loses every comparison.
 
-Needs torch in the test interpreter (scripts/bootstrap's consumer packages); skips without.
+Needs torch 2.13.0 in the consumer venv (scripts/bootstrap makes .venv-consumers); in CI a
+missing torch is a failure.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import secrets
 import subprocess
-import sys
 from dataclasses import dataclass, field
 
 import pytest
 
 from conftest import have_netns, json_report, result_of, run_cli, unavailable
+from consumer_harness import consumer_python, require, site_packages
 from netns import Namespaces, Netns, veth
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                reason="torch (PyTorch 2.13.0) is not installed")
+
+@pytest.fixture(scope="module", autouse=True)
+def torch_python() -> str:
+    """The ranks run in the consumer venv (torch 2.13.0 beside, not inside, sgdoctor's)."""
+    require(site_packages() / "torch", "torch 2.13.0")
+    return str(consumer_python())
+
 
 RANK = r"""
 import datetime, json, sys
@@ -126,12 +131,13 @@ def _env(value: str | None) -> dict[str, str]:
     return env
 
 
-def torch_works(lan: Lan, case: Case, prefix: list[str]) -> tuple[bool, list[dict]]:
+def torch_works(lan: Lan, case: Case, prefix: list[str],
+                python: str) -> tuple[bool, list[dict]]:
     port = 20000 + secrets.randbelow(20000)
     store = f"{lan.subnet}.2:{port}"
     ranks = [(lan.small.prefix, 0, case.peers), (prefix, 1, case.value),
              (lan.great.prefix, 2, case.peers)]
-    procs = [subprocess.Popen([*pre, sys.executable, "-c", RANK, store, str(rank), str(TIMEOUT)],
+    procs = [subprocess.Popen([*pre, python, "-c", RANK, store, str(rank), str(TIMEOUT)],
                               env=_env(value), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for pre, rank, value in ranks]
     outcomes = []
@@ -148,10 +154,10 @@ def torch_works(lan: Lan, case: Case, prefix: list[str]) -> tuple[bool, list[dic
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_sgdoctor_agrees_with_pytorch(lan, name):
+def test_sgdoctor_agrees_with_pytorch(lan, name, torch_python):
     case = CASES[name]
     prefix = _node_prefix(lan, case)
-    works, outcomes = torch_works(lan, case, prefix)
+    works, outcomes = torch_works(lan, case, prefix, torch_python)
     env = {**_env(case.value), "ETCD_ENDPOINTS": f"http://{lan.subnet}.2:2379", **case.extra}
     proc = run_cli(["--only", "gloo.interface", "--format", "json"], env, prefix=prefix,
                    timeout=60)
