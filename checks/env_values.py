@@ -78,6 +78,7 @@ def nvshmem_check(entry: Entry) -> CheckFunc:
                 return Result.skip(text, details=details, env=env)
             return found.result(text, details=details, env=env)
         release, note, release_info = release_of(entry, ctx)
+        assert entry.parse is not None  # only entries with a parser get an env.* check
         verdict = entry.parse(setting.value, ctx.env, release)
         from_file = setting.source != "the environment"
         summary = _summary(entry, setting.value, verdict.meaning, note,

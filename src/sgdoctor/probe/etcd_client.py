@@ -183,8 +183,8 @@ class EtcdClient:
         kvs = [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
                for kv in reply.get("kvs") or [] if isinstance(kv, dict)]
         header = reply.get("header")
-        revision = header.get("revision") if isinstance(header, dict) else None
-        return kvs, bool(reply.get("more")), int(revision or 0)
+        read_at = header.get("revision") if isinstance(header, dict) else None
+        return kvs, bool(reply.get("more")), int(read_at or 0)
 
     def delete(self, key: str | bytes, *, prefix: bool = False) -> int:
         raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
