@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.errors import ConfigError
-from sgdoctor.textsafe import shown
+from sgdoctor.redact import shown_path
 
 DEFAULT_PATH = "/etc/sgdoctor/config.toml"
 MAX_BYTES = 1 << 20
@@ -63,14 +63,14 @@ def _read_regular(path: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or "not a valid path"
-        raise ConfigError(f"cannot read config file {shown(path)}: {reason}") from None
+        raise ConfigError(f"cannot read config file {shown_path(path)}: {reason}") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
                     else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                     else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise ConfigError(f"config file {shown(path)} is {kind}, not a regular file")
+            raise ConfigError(f"config file {shown_path(path)} is {kind}, not a regular file")
         chunks: list[bytes] = []
         size = 0
         while size <= MAX_BYTES:
@@ -80,11 +80,11 @@ def _read_regular(path: str) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {shown(path)}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config file {shown_path(path)}: {exc.strerror}") from None
     finally:
         os.close(fd)
     if size > MAX_BYTES:
-        raise ConfigError(f"config file {shown(path)} is larger than {MAX_BYTES // 1024} KiB")
+        raise ConfigError(f"config file {shown_path(path)} is larger than {MAX_BYTES // 1024} KiB")
     return b"".join(chunks)
 
 
@@ -95,20 +95,21 @@ def load(explicit: str | None, env: Mapping[str, str]) -> FileConfig:
     try:
         text = _read_regular(path).decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {shown(path)} is not UTF-8 text") from None
+        raise ConfigError(f"config file {shown_path(path)} is not UTF-8 text") from None
     try:
         data = _toml_loads(text)
     except ValueError as exc:
-        raise ConfigError(f"config file {shown(path)} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {shown_path(path)} is not valid TOML: {exc}") from None
     for key, value in data.items():
         if key not in _TYPES:
-            raise ConfigError(f"config file {shown(path)}: unknown option {key!r} "
+            raise ConfigError(f"config file {shown_path(path)}: unknown option {key!r} "
                               f"(known: {', '.join(sorted(_TYPES))})")
         if not isinstance(value, _TYPES[key]):
-            raise ConfigError(f"config file {shown(path)}: option {key!r} has the wrong type "
+            raise ConfigError(f"config file {shown_path(path)}: option {key!r} has the wrong type "
                               f"({type(value).__name__})")
     checks = data.pop("checks", {})
     for check_id, section in checks.items():
         if not isinstance(section, dict):
-            raise ConfigError(f"config file {shown(path)}: [checks.{check_id!r}] must be a table")
+            raise ConfigError(f"config file {shown_path(path)}: [checks.{check_id!r}] "
+                              "must be a table")
     return FileConfig(path=path, options=data, checks=checks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +42,16 @@ def printable(text: str) -> str:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
+        pass
+    try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path in a message any output can carry (a C locale, a Nagios status line)."""
+    return printable(os.fspath(path))
 
 
 def _escaped_forms(secret: str) -> set[str]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from sgdoctor.api import SPEC_ATTR, CheckSpec
 from sgdoctor.errors import ConfigError
-from sgdoctor.textsafe import shown
+from sgdoctor.redact import shown_path
 
 ENTRY_POINT_GROUP = "sgdoctor.checks"
 
@@ -115,12 +115,12 @@ def _load_file_module(path: Path, deadline: _Deadline | None = None) -> ModuleTy
     name = f"sgdoctor_plugin_{path.stem}_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load check module {shown(path)}")
+        raise ConfigError(f"cannot load check module {shown_path(path)}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader = spec.loader
     try:
-        _bounded(lambda: loader.exec_module(module), f"check module {shown(path)}",
+        _bounded(lambda: loader.exec_module(module), f"check module {shown_path(path)}",
                  deadline or _Deadline(None))
     except ConfigError:
         sys.modules.pop(name, None)
@@ -128,7 +128,8 @@ def _load_file_module(path: Path, deadline: _Deadline | None = None) -> ModuleTy
     except Exception as exc:
         sys.modules.pop(name, None)
         raise ConfigError(
-            f"check module {shown(path)} failed to import: {type(exc).__name__}: {exc}") from None
+            f"check module {shown_path(path)} failed to import: "
+            f"{type(exc).__name__}: {exc}") from None
     return module
 
 
@@ -148,14 +149,14 @@ def directory_specs(directory: str, deadline: _Deadline | None = None) -> list[C
         is_dir = stat.S_ISDIR(root.stat().st_mode)
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or "an invalid path"
-        raise ConfigError(f"checks directory {shown(directory)}: {reason}") from None
+        raise ConfigError(f"checks directory {shown_path(directory)}: {reason}") from None
     if not is_dir:
-        raise ConfigError(f"checks directory {shown(directory)} is not a directory")
+        raise ConfigError(f"checks directory {shown_path(directory)} is not a directory")
     specs: list[CheckSpec] = []
     try:
         entries = sorted(root.iterdir())
     except OSError as exc:
-        raise ConfigError(f"cannot read checks directory {shown(directory)}: "
+        raise ConfigError(f"cannot read checks directory {shown_path(directory)}: "
                           f"{exc.strerror}") from None
     for path in entries:
         if path.name.startswith((".", "_")) or not _is_file(path):
