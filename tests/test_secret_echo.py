@@ -98,3 +98,15 @@ def test_echoed_password_never_reaches_any_format(protocol: str, secret: str) ->
                 assert leak not in proc.stderr, f"{fmt} leaks {leak!r} on stderr"
     finally:
         peer.close()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_usage_errors_never_echo_a_url_password(fmt: str, how: str) -> None:
+    where = "http://user:s3cretpw-0454@host/checks"
+    env = {"SGDOCTOR_CHECKS_DIR": where} if how == "env" else {}
+    args = [] if how == "env" else ["--checks-dir", where]
+    proc = run_cli([*args, "--format", fmt], env)
+    assert proc.returncode == (3 if fmt == "nagios" else 2), proc.stderr
+    assert "checks directory" in proc.stderr and "***" in proc.stderr, proc.stderr
+    assert "s3cretpw" not in proc.stdout + proc.stderr

@@ -284,7 +284,13 @@ def _asked_for_nagios(argv: list[str]) -> bool:
 
 
 def _usage_error(message: str, argv: list[str]) -> int:
-    """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead."""
+    """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead.
+
+    The message may quote a value (a checks directory, a config path, an option) that holds
+    a secret: it is redacted like a report."""
+    from sgdoctor.redact import Redactor
+
+    message = Redactor(snapshot()).text(message)
     sys.stderr.write(f"sgdoctor: error: {message}\n")
     if _asked_for_nagios(argv):
         with contextlib.suppress(OSError):
