@@ -249,3 +249,24 @@ def test_a_shebang_loop_ends(tmp_path) -> None:
         script.chmod(0o755)
     chosen, how = consumers.server_python(command=[str(first)], env={"PATH": "/nonexistent"})
     assert how == "first python3 on PATH" and chosen is None
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_python_flag_names_the_servers_interpreter(tmp_path, venv, where) -> None:
+    """`--python PATH` beats the config's python and the first python3 on PATH."""
+    import json
+
+    python, _ = venv
+    other, _ = _venv(tmp_path / "other")
+    config = tmp_path / "config.toml"
+    config.write_text(f'python = "{other}"\n')
+    env = {**os.environ, "SGDOCTOR_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
+    flags = ["--python", str(python)]
+    args = ([*flags, "check"] if where == "before" else ["check", *flags]) + [
+        "--only", "env.torch_compile_disable", "--format", "json"]
+    proc = subprocess.run([sys.executable, "-m", "sgdoctor", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    doc = json.loads(proc.stdout)
+    assert doc["consumers"]["torch"]["version"] == "2.13.0+cpu", doc["consumers"]
+    assert doc["consumers"]["torch"]["where"].startswith(str(python.parent.parent)), \
+        doc["consumers"]

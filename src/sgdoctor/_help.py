@@ -38,6 +38,12 @@ Options:
                        jitter).
   --host-root DIR      The node's / is mounted at DIR (a DaemonSet's /host):
                        host checks read it there.
+  --lang en|zh         Language of the table, Nagios and JUnit text (default:
+                       the config's lang, then the locale); JSON and
+                       Prometheus stay English.
+  --python PATH        The server's Python: its packages tell which consumer
+                       releases will run (default: exec's COMMAND, else the
+                       first python3 on PATH).
   --version            Print the version and exit.
   -h, --help           Show this message and exit.
 

@@ -73,6 +73,11 @@ HostRootOpt = Annotated[str | None, typer.Option(
     "--host-root",
     metavar="DIR",
     help="The node's / is mounted at DIR (a DaemonSet's /host): host checks read it there.")]
+PythonOpt = Annotated[str | None, typer.Option(
+    "--python",
+    metavar="PATH",
+    help="The server's Python: its packages tell which consumer releases will run "
+         "(default: exec's COMMAND, else the first python3 on PATH).")]
 IntervalOpt = Annotated[str | None, typer.Option(
     "--interval",
     metavar="DURATION",

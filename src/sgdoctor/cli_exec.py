@@ -23,6 +23,7 @@ from sgdoctor.cli_common import (
     IntervalOpt,
     NoColorOpt,
     OnlyOpt,
+    PythonOpt,
     RunRequest,
     SkipOpt,
     TimeoutOpt,
@@ -108,13 +109,14 @@ def register(app: typer.Typer) -> None:
         report: ReportOpt = None, verbose: VerboseOpt = False, no_color: NoColorOpt = False,
         deep: DeepOpt = False, host_root: HostRootOpt = None, mesh: MeshOpt = None,
         mesh_group: MeshGroupOpt = None, mesh_timeout: MeshTimeoutOpt = None,
+        python: PythonOpt = None,
     ) -> None:
         """Run the checks; unless one fails, replace sgdoctor with COMMAND (same PID)."""
         env = snapshot()
         req = build_request(env, only=only, skip=skip, ignore=ignore, fail_on=fail_on,
                             timeout=timeout, checks_dir=checks_dir, config=config,
                             verbose=verbose, no_color=no_color, deep=deep, wait=wait,
-                            interval=interval, host_root=host_root)
+                            interval=interval, host_root=host_root, python=python)
         from sgdoctor.cli_mesh import launch_mesh, with_mesh
 
         options = launch_options(command, env)

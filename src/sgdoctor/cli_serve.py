@@ -17,6 +17,7 @@ from sgdoctor.cli_common import (
     HostRootOpt,
     IgnoreOpt,
     OnlyOpt,
+    PythonOpt,
     SkipOpt,
     TimeoutOpt,
     VerboseOpt,
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         only: OnlyOpt = None, skip: SkipOpt = None, ignore: IgnoreOpt = None,
         fail_on: FailOnOpt = None, timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None,
         config: ConfigOpt = None, verbose: VerboseOpt = False, deep: DeepOpt = False,
-        host_root: HostRootOpt = None,
+        host_root: HostRootOpt = None, python: PythonOpt = None,
     ) -> None:
         """Serve /healthz, /metrics and /report from checks run every interval."""
         from sgdoctor import runner
@@ -51,7 +52,8 @@ def register(app: typer.Typer) -> None:
         env = snapshot()
         req = build_request(env, only=only, skip=skip, ignore=ignore, fail_on=fail_on,
                             timeout=timeout, checks_dir=checks_dir, config=config,
-                            verbose=verbose, no_color=True, deep=deep, host_root=host_root)
+                            verbose=verbose, no_color=True, deep=deep, host_root=host_root,
+                            python=python)
         every = parse_duration(interval, "--interval")
         try:
             address = parse_listen(listen)

@@ -97,7 +97,8 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
                   checks_dir: Sequence[str] | None = None, config: str | None = None,
                   verbose: bool = False, no_color: bool = False, deep: bool = False,
                   wait: str | None = None, interval: str | None = None,
-                  host_root: str | None = None, lang: str | None = None) -> RunRequest:
+                  host_root: str | None = None, lang: str | None = None,
+                  python: str | None = None) -> RunRequest:
     """Flags win over the config file; None (or False) means "not given"."""
     file = config_mod.load(config, env)
     opts = file.options
@@ -144,7 +145,7 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
         host_root=_host_root(host_root if host_root is not None else opts.get("host_root")),
         settings=file.checks,
         lang=choose_lang(lang, opts.get("lang"), env),
-        python=opts.get("python"),
+        python=python or opts.get("python"),
         consumers={str(k): str(v).strip() for k, v in pins.items()},
     )
 
