@@ -2,8 +2,9 @@
 Dynamo 1.6.1 itself (a DistributedRuntime serving one endpoint, as dynamo.sglang's worker
 does) and sgdoctor's etcd.endpoints and nats.server on the same environment.
 
-Reads ``{"cases": [{"name", "env", "repeat", "unset"}], "jobs": N}`` on stdin; each env value may
-name the servers through ``str.format`` fields (``{etcd}``, ``{nats_tls}``, ``{ca_pem}`` …,
+Reads ``{"cases": [{"name", "env", "repeat", "unset"}], "jobs": N, "python": PATH}`` on stdin
+(PATH: the consumer venv's interpreter, where Dynamo is installed); each env value may name
+the servers through ``str.format`` fields (``{etcd}``, ``{nats_tls}``, ``{ca_pem}`` …,
 see ``fields``). Prints one JSON list of ``{name, dynamo, why, etcd, nats}``. The namespace
 makes the defaults (localhost:2379, localhost:4222) reliably dead and keeps every server
 private to the test.
@@ -78,9 +79,9 @@ def _dead_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_dynamo(env: dict[str, str], timeout: float) -> tuple[str, str]:
+def run_dynamo(python: str, env: dict[str, str], timeout: float) -> tuple[str, str]:
     try:
-        proc = subprocess.run([sys.executable, "-c", RUNTIME], env=env, capture_output=True,
+        proc = subprocess.run([python, "-c", RUNTIME], env=env, capture_output=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         return "fails", f"no start within {timeout} s"
@@ -143,7 +144,8 @@ def main() -> None:
             # Several members: which one a write meets varies, so a case may be run up to
             # ``repeat`` times; one failed start is a node that cannot be trusted to start.
             for _ in range(int(case.get("repeat", 1))):
-                outcome, why = run_dynamo(env, float(request.get("timeout", 30)))
+                outcome, why = run_dynamo(request["python"], env,
+                                          float(request.get("timeout", 30)))
                 if outcome == "fails":
                     break
             return {"name": case["name"], "dynamo": outcome, "why": why, **run_sgdoctor(env)}

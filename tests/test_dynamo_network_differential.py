@@ -12,18 +12,16 @@ are printed for the record.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from conftest import unavailable
+from consumer_harness import consumer_python, require, site_packages
 
 HERE = Path(__file__).resolve().parent
-CORE = Path(sysconfig.get_paths()["purelib"]) / "dynamo" / "_core.abi3.so"
 
 E = "ETCD_ENDPOINTS"
 TLS_PEM = {"ETCD_ENDPOINTS": "{etcd_tls}", "ETCD_AUTH_CA": "{ca_pem}",
@@ -109,11 +107,7 @@ def _cases() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def outcomes() -> list[dict]:
-    if not CORE.exists():
-        message = f"ai-dynamo-runtime==1.6.1 is not installed ({CORE}); scripts/bootstrap"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(site_packages() / "dynamo" / "_core.abi3.so", "ai-dynamo-runtime==1.6.1")
     from conftest import have_netns
     from netns import Namespaces
 
@@ -123,7 +117,8 @@ def outcomes() -> list[dict]:
     with Namespaces() as nets:
         ns = nets.new("dynamo")
         proc = subprocess.run([*ns.prefix, sys.executable, str(HERE / "dynamo_network_cases.py")],
-                              input=json.dumps({"cases": cases, "jobs": 3, "timeout": 30}),
+                              input=json.dumps({"cases": cases, "jobs": 3, "timeout": 30,
+                                                "python": str(consumer_python())}),
                               capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
