@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.errors import ConfigError
+from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 from sgdoctor.redact import shown_path
 
 DEFAULT_PATH = "/etc/sgdoctor/config.toml"
@@ -60,32 +61,20 @@ def config_path(explicit: str | None, env: Mapping[str, str]) -> str | None:
 def _read_regular(path: str) -> bytes:
     """The file's bytes; a ConfigError for anything but a readable regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        return read_regular(open_nonblocking(path), MAX_BYTES)
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or "not a valid path"
         raise ConfigError(f"cannot read config file {shown_path(path)}: {reason}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise ConfigError(f"config file {shown_path(path)} is {kind}, not a regular file")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {shown_path(path)}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if size > MAX_BYTES:
-        raise ConfigError(f"config file {shown_path(path)} is larger than {MAX_BYTES // 1024} KiB")
-    return b"".join(chunks)
+    except NotRegular as exc:
+        mode = exc.mode
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ConfigError(f"config file {shown_path(path)} is {kind}, not a regular file") \
+            from None
+    except TooLarge:
+        raise ConfigError(f"config file {shown_path(path)} is larger than "
+                          f"{MAX_BYTES // 1024} KiB") from None
 
 
 def load(explicit: str | None, env: Mapping[str, str]) -> FileConfig:

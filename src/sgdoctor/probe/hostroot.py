@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 
 __all__ = ["HostRoot", "READ_CAP", "os_failure"]
 
@@ -114,27 +114,14 @@ class HostRoot:
         device, directory), TOO_LARGE or IO. Undecodable bytes are kept as surrogates."""
         local = self.path(host_path)
         try:
-            fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            data = read_regular(open_nonblocking(local), cap)
         except OSError as exc:
             raise os_failure(exc, local) from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ProbeError(FailureKind.NOT_A_FILE, f"{local}: not a regular file")
-            chunks: list[bytes] = []
-            size = 0
-            while size <= cap:
-                chunk = os.read(fd, cap + 1 - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        except OSError as exc:
-            raise os_failure(exc, local) from None
-        finally:
-            os.close(fd)
-        if size > cap:
-            raise ProbeError(FailureKind.TOO_LARGE, f"{local}: larger than {cap} bytes")
-        return b"".join(chunks).decode("utf-8", "surrogateescape")
+        except NotRegular:
+            raise ProbeError(FailureKind.NOT_A_FILE, f"{local}: not a regular file") from None
+        except TooLarge:
+            raise ProbeError(FailureKind.TOO_LARGE, f"{local}: larger than {cap} bytes") from None
+        return data.decode("utf-8", "surrogateescape")
 
     def listdir(self, host_path: str) -> list[str]:
         """Sorted entry names of a node directory; ProbeError NOT_FOUND, NOT_A_FILE (it is

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 
 if TYPE_CHECKING:
     import ssl
@@ -79,7 +80,7 @@ def read_file(path: str, variable: str, *, limit: int = MAX_PEM) -> str:
     """The text of a regular file named by ``variable``; never blocks on a FIFO or device."""
     shown = f"{variable}={path}"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = open_nonblocking(path)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             problem = TlsProblem.MISSING
@@ -90,26 +91,17 @@ def read_file(path: str, variable: str, *, limit: int = MAX_PEM) -> str:
         raise TlsMaterialError(problem, variable, f"{shown} is not a readable file "
                                                   f"({exc.strerror or exc})") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise TlsMaterialError(TlsProblem.NOT_A_FILE, variable,
-                                   f"{shown} is {_file_type(mode)}, not a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_regular(fd, limit)
+    except NotRegular as exc:
+        raise TlsMaterialError(TlsProblem.NOT_A_FILE, variable,
+                               f"{shown} is {_file_type(exc.mode)}, not a regular file") from None
     except OSError as exc:
         raise TlsMaterialError(TlsProblem.UNREADABLE, variable,
                                f"{shown} cannot be read ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
-    if size > limit:
+    except TooLarge:
         raise TlsMaterialError(TlsProblem.NOT_PEM, variable,
-                               f"{shown} is larger than {limit} bytes: not a PEM file")
-    return b"".join(chunks).decode("ascii", "replace")
+                               f"{shown} is larger than {limit} bytes: not a PEM file") from None
+    return data.decode("ascii", "replace")
 
 
 def pem_from_value(value: str, variable: str) -> Pem:
