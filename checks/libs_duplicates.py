@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:
@@ -40,12 +40,14 @@ def libs_duplicates(ctx: Context) -> Result:
         ignore = _names_setting(ctx, "ignore")
         extra = _names_setting(ctx, "extra_dirs")
     except ValueError as exc:
-        return Result.error(f'[checks."libs.duplicates"] {exc}', env=env_read)
+        return Result.error(Text('[checks."libs.duplicates"] {error}', error=str(exc)),
+                            env=env_read)
     try:
         resolver = Resolver(ctx.env, loader_facts(timeout=ctx.timeout(3.0)))
         resolver.python_namespace()
     except LoaderError as exc:
-        return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
+        return Result.error(Text("cannot model the dynamic loader: {error}", error=str(exc)),
+                            env=env_read)
     facts = find_duplicates(ctx.env, resolver, extra_dirs=extra, max_files=cap,
                             budget=max(0.0, ctx.remaining() - 1.0))
     found = Findings()
@@ -55,11 +57,12 @@ def libs_duplicates(ctx: Context) -> Result:
     for variants in facts.variants:
         _variants(found, variants)
     if facts.truncated:
-        found.ok(f"only the first {cap} library names of {', '.join(facts.truncated)} were "
-                 "compared (setting max_files_per_dir)", code="truncated")
+        found.ok(Text("only the first {cap} library names of {dirs} were compared (setting "
+                      "max_files_per_dir)", cap=cap, dirs=", ".join(facts.truncated)),
+                 code="truncated")
     if facts.unexamined:
-        found.ok(f"time ran out before {facts.unexamined} library names were compared (the "
-                 "check's timeout)", code="partial")
+        found.ok(Text("time ran out before {count} library names were compared (the check's "
+                      "timeout)", count=facts.unexamined), code="partial")
     details: dict[str, Any] = {
         "duplicates": [{"name": d.name, "winner": d.winner.path if d.winner else None,
                         "sonames": list(d.sonames),
@@ -75,9 +78,9 @@ def libs_duplicates(ctx: Context) -> Result:
     }
     if facts.cache_problem:
         details["ld_so_cache"] = facts.cache_problem
-    return found.result(f"no library is provided twice ({len(facts.dirs)} directories "
-                        "compared, with the ld.so cache and the system directories)",
-                        details=details, env=env_read)
+    return found.result(Text("no library is provided twice ({count} directories compared, "
+                             "with the ld.so cache and the system directories)",
+                             count=len(facts.dirs)), details=details, env=env_read)
 
 
 def _names_setting(ctx: Context, name: str) -> set[str]:
@@ -90,34 +93,44 @@ def _names_setting(ctx: Context, name: str) -> set[str]:
 def _duplicate(found: Findings, dup: Duplicate) -> None:
     winner = dup.winner
     others = [p for p in dup.providers if p is not winner]
-    listed = ", ".join(f"{shown(p.path)} ({p.where})" for p in others[:SHOWN_PROVIDERS])
-    more = f" and {len(others) - SHOWN_PROVIDERS} more" if len(others) > SHOWN_PROVIDERS else ""
+    listed: str | Text = ", ".join(f"{shown(p.path)} ({p.where})"
+                                   for p in others[:SHOWN_PROVIDERS])
+    if len(others) > SHOWN_PROVIDERS:
+        listed = Text("{listed} and {more} more", listed=listed,
+                      more=len(others) - SHOWN_PROVIDERS)
     if winner is not None:
-        lead = (f"{dup.name}: {len(dup.providers)} copies; {shown(winner.path)} wins "
-                f"({winner.where}), not {listed}{more}")
+        lead = Text("{name}: {count} copies; {path} wins ({where}), not {listed}",
+                    name=dup.name, count=len(dup.providers), path=shown(winner.path),
+                    where=winner.where, listed=listed)
     else:
-        lead = (f"{dup.name}: {len(dup.providers)} copies off the search path ({listed}{more}): "
-                "the first one a package loads (through its DT_RPATH) serves the whole "
-                "process")
+        lead = Text("{name}: {count} copies off the search path ({listed}): the first one a "
+                    "package loads (through its DT_RPATH) serves the whole process",
+                    name=dup.name, count=len(dup.providers), listed=listed)
     if len(dup.sonames) > 1:
-        found.warn(f"{lead} — and they are different libraries (sonames "
-                   f"{', '.join(dup.sonames)})",
-                   f"Remove the foreign {dup.name} (e.g. Moore Threads' MUSA libmccl in a MACA "
-                   "image) from the search path.", code="soname_conflict")
+        found.warn(Text("{lead} — and they are different libraries (sonames {sonames})",
+                        lead=lead, sonames=", ".join(dup.sonames)),
+                   Text("Remove the foreign {name} (e.g. Moore Threads' MUSA libmccl in a MACA "
+                        "image) from the search path.", name=dup.name), code="soname_conflict")
         return
-    found.warn(lead, f"Keep one copy of {dup.name}, or put the directory of the one you want "
-                     "first on LD_LIBRARY_PATH.", code="duplicate")
+    found.warn(lead, Text("Keep one copy of {name}, or put the directory of the one you want "
+                          "first on LD_LIBRARY_PATH.", name=dup.name), code="duplicate")
 
 
 def _variants(found: Findings, variants: CudaVariants) -> None:
-    names = [f"{n} {v}" for n, v in variants.distributions]
-    shared = ""
-    if variants.shared_paths:
-        shared = (f"; they write the same files ({', '.join(variants.shared_paths[:3])}): the "
-                  "last installed owns them, and uninstalling either removes them")
-    found.warn(f"{' and '.join(names)} are installed together: two builds of "
-               f"{variants.library} for different CUDA majors{shared}",
-               f"Uninstall the one that does not match the installed torch "
-               f"(`pip uninstall {variants.distributions[0][0]}` or "
-               f"`pip uninstall {variants.distributions[-1][0]}`), then reinstall the other.",
+    names = Text("{first} and {second}", first=" and ".join(
+        f"{n} {v}" for n, v in variants.distributions[:-1]),
+        second="{} {}".format(*variants.distributions[-1]))
+    fields = {"names": names, "library": variants.library}
+    summary = (Text("{names} are installed together: two builds of {library} for different "
+                    "CUDA majors; they write the same files ({files}): the last installed "
+                    "owns them, and uninstalling either removes them",
+                    files=", ".join(variants.shared_paths[:3]), **fields)
+               if variants.shared_paths else
+               Text("{names} are installed together: two builds of {library} for different "
+                    "CUDA majors", **fields))
+    found.warn(summary,
+               Text("Uninstall the one that does not match the installed torch ({first} or "
+                    "{second}), then reinstall the other.",
+                    first=f"`pip uninstall {variants.distributions[0][0]}`",
+                    second=f"`pip uninstall {variants.distributions[-1][0]}`"),
                code="cuda_variants")

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.maca import DEFAULT_DRIVER_DIR, DEFAULT_MACA_DIR, MACA_LIBRARIES
 from sgdoctor.probe.ldso import LoadError, LoadKind
 
@@ -42,14 +42,16 @@ def maca_libs(ctx: Context) -> Result:
     maca = ctx.env.get("MACA_PATH") or ""
     default_dir = str(ctx.setting("maca_dir", DEFAULT_MACA_DIR))
     if not maca and not os.path.isdir(default_dir):
-        return Result.skip(f"MACA_PATH is unset and {default_dir} does not exist: no MACA SDK "
-                           "on this host", env=["MACA_PATH"])
+        return Result.skip(Text("MACA_PATH is unset and {path} does not exist: no MACA SDK "
+                                "on this host", path=default_dir), env=["MACA_PATH"])
     maca = maca or default_dir
     driver = str(ctx.setting("driver_dir", DEFAULT_DRIVER_DIR))
     names = ctx.setting("libraries", DEFAULT_LIBRARIES)
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        return Result.fail(f'setting "libraries" must be a list of library names, not {names!r}',
-                           remedy='[checks."maca.libs"] libraries = ["libmcruntime.so", ...]')
+        return Result.fail(Text('setting "libraries" must be a list of library names, not '
+                                '{value}', value=repr(names)),
+                           remedy=Text('{example}', example='[checks."maca.libs"] libraries = '
+                                       '["libmcruntime.so", ...]'))
     env_read = ["MACA_PATH", "LD_LIBRARY_PATH"]
     from sgdoctor.probe.ldso import LoaderError
     from sgdoctor.probe.ldso.loader import loader_facts
@@ -59,12 +61,14 @@ def maca_libs(ctx: Context) -> Result:
         resolver = Resolver(ctx.env, loader_facts(timeout=ctx.timeout(3.0)))
         resolver.python_namespace()
     except LoaderError as exc:
-        return Result.error(f"cannot model the dynamic loader: {exc}", env=env_read)
+        return Result.error(Text("cannot model the dynamic loader: {error}", error=str(exc)),
+                            env=env_read)
 
     found = Findings()
     if not resolver.on_library_path(os.path.join(maca, "lib")):
-        found.fail(f"LD_LIBRARY_PATH does not contain {maca}/lib (MACA_PATH/lib)",
-                   export_line(driver), code="maca_lib_not_on_path")
+        found.fail(Text("LD_LIBRARY_PATH does not contain {path}/lib (MACA_PATH/lib)",
+                        path=maca),
+                   Text("{command}", command=export_line(driver)), code="maca_lib_not_on_path")
     owned_dirs = [os.path.join(maca, sub) for sub in MACA_LIB_DIRS] + [f"{driver}/lib"]
     details: dict = {"maca_path": maca, "driver_dir": driver,
                      "loader": resolver.facts.interpreter, "libraries": {}}
@@ -76,20 +80,23 @@ def maca_libs(ctx: Context) -> Result:
         details["ld_so_cache"] = resolver.cache_problem
     total = len({p for lib in details["libraries"].values()
                  for p in lib.get("dependencies", {}).values() if p})
-    return found.result(f"{len(names)} MACA libraries resolve with all dependencies and "
-                        f"symbol versions ({total} dependencies)", details=details, env=env_read)
+    return found.result(Text("{count} MACA libraries resolve with all dependencies and "
+                             "symbol versions ({total} dependencies)", count=len(names),
+                             total=total), details=details, env=env_read)
 
 
 def _load_failure(name: str, error: LoadError, driver: str, found: Findings) -> None:
     """``name`` itself does not load: what the loader said, and what fixes that kind."""
     if error.kind is LoadKind.NOT_FOUND:
-        fix, code = export_line(driver), "library_not_found"
+        fix, code = Text("{command}", command=export_line(driver)), "library_not_found"
     elif error.kind is LoadKind.UNREADABLE:
-        fix, code = f"Make {error.path} readable by this user", "library_unreadable"
+        fix = Text("Make {path} readable by this user", path=error.path)
+        code = "library_unreadable"
     else:
-        fix = f"Remove or replace the file the loader stopped at ({error.path})"
+        fix = Text("Remove or replace the file the loader stopped at ({path})", path=error.path)
         code = "library_unloadable"
-    found.fail(f"{name} cannot be loaded: {error.words}", fix, code=code)
+    found.fail(Text("{name} cannot be loaded: {error}", name=name, error=error.words), fix,
+               code=code)
 
 
 def _library(resolver, name: str, owned_dirs: list[str], driver: str,
@@ -114,17 +121,20 @@ def _library(resolver, name: str, owned_dirs: list[str], driver: str,
     info["dependencies"] = {node.requested: node.path for node in result.objects[1:]}
     for dep_name, needed_by in result.missing:
         info["dependencies"][dep_name] = None
-        found.fail(f"{name}: dependency {dep_name} (needed by {needed_by}) is not on the "
-                   "search path", f"Install {dep_name} or add its directory to LD_LIBRARY_PATH",
-                   code="dependency_not_found")
+        found.fail(Text("{name}: dependency {dependency} (needed by {needed_by}) is not on "
+                        "the search path", name=name, dependency=dep_name, needed_by=needed_by),
+                   Text("Install {dependency} or add its directory to LD_LIBRARY_PATH",
+                        dependency=dep_name), code="dependency_not_found")
     for error in result.errors:
         info.setdefault("errors", []).append(error.words)
         if error.kind is LoadKind.VERSION:
-            found.fail(f"{name}: {error.words}", "Make the newer library win: put its directory "
-                       f"earlier on LD_LIBRARY_PATH, or remove the older copy ({error.path})",
-                       code="symbol_version_missing")
+            found.fail(Text("{name}: {error}", name=name, error=error.words),
+                       Text("Make the newer library win: put its directory earlier on "
+                            "LD_LIBRARY_PATH, or remove the older copy ({path})",
+                            path=error.path), code="symbol_version_missing")
         else:
-            found.fail(f"{name}: {error.words}", f"Remove or replace {error.path}",
+            found.fail(Text("{name}: {error}", name=name, error=error.words),
+                       Text("Remove or replace {path}", path=error.path),
                        code=f"dependency_{error.kind.value}")
     copies = resolver.copies(name)
     if len(copies) > 1:
@@ -133,15 +143,18 @@ def _library(resolver, name: str, owned_dirs: list[str], driver: str,
     own_ids = {file_identity(p) for p in own}
     if own and root.obj.identity not in own_ids:
         info["maca_copy"] = own[0]
-        found.fail(f"{name} resolves to {root.path}, not MACA's own {own[0]}",
-                   f"Put {os.path.dirname(own[0])} before {os.path.dirname(root.path)} on "
-                   f"LD_LIBRARY_PATH, or remove {root.path} from this image",
+        found.fail(Text("{name} resolves to {path}, not MACA's own {own}", name=name,
+                        path=root.path, own=own[0]),
+                   Text("Put {own_dir} before {dir} on LD_LIBRARY_PATH, or remove {path} from "
+                        "this image", own_dir=os.path.dirname(own[0]),
+                        dir=os.path.dirname(root.path), path=root.path),
                    code="foreign_copy_wins")
     elif len(copies) > 1:
         shadowed = ", ".join(p for p, _ in copies[1:])
-        found.warn(f"{name}: {root.path} wins; shadowed copies: {shadowed}",
-                   f"Remove the shadowed copies of {name} so an LD_LIBRARY_PATH change "
-                   "cannot switch libraries silently", code="shadowed_copies")
+        found.warn(Text("{name}: {path} wins; shadowed copies: {shadowed}", name=name,
+                        path=root.path, shadowed=shadowed),
+                   Text("Remove the shadowed copies of {name} so an LD_LIBRARY_PATH change "
+                        "cannot switch libraries silently", name=name), code="shadowed_copies")
     return info
 
 
@@ -153,25 +166,32 @@ def _deep(ctx: Context, names: list[str], libraries: dict, found: Findings) -> N
              and None not in libraries[n].get("dependencies", {}).values()]
     for name, load in dlopen_each(sound, ctx.env, ctx.timeout(5.0)).items():
         problem = _child_problem(load)
-        libraries[name]["dlopen"] = problem or "ok"
+        libraries[name]["dlopen"] = str(problem) if problem else "ok"
         if problem:
-            found.fail(f"dlopen({name}) in a child Python failed although every file "
-                       f"resolves: {problem}",
-                       f"Run python -c 'import ctypes; ctypes.CDLL(\"{name}\")' to see the "
-                       "whole error; a failing constructor usually means a broken driver or "
-                       "SDK install", code="dlopen_failed")
+            found.fail(Text("dlopen({name}) in a child Python failed although every file "
+                            "resolves: {problem}", name=name, problem=problem),
+                       Text("Run {command} to see the whole error; a failing constructor "
+                            "usually means a broken driver or SDK install",
+                            command=f"python -c 'import ctypes; ctypes.CDLL(\"{name}\")'"),
+                       code="dlopen_failed")
 
 
-def _child_problem(load: ChildLoad) -> str | None:
+def _child_problem(load: ChildLoad) -> Text | None:
     """What went wrong in the child, in words (None: it loaded)."""
     if load.ok:
         return None
     if load.start_error:
-        return f"cannot start {sys.executable}: {load.start_error}"
+        return Text("cannot start {python}: {error}", python=sys.executable,
+                    error=load.start_error)
+    seconds = f"{load.timeout:.1f}"
+    if load.timed_out and load.lingering:
+        return Text("did not return within {seconds} s (a library constructor hangs?) and is "
+                    "still stuck after SIGKILL", seconds=seconds)
     if load.timed_out:
-        stuck = " and is still stuck after SIGKILL" if load.lingering else ""
-        return f"did not return within {load.timeout:.1f} s (a library constructor hangs?){stuck}"
+        return Text("did not return within {seconds} s (a library constructor hangs?)",
+                    seconds=seconds)
     if load.signal is not None:
-        return f"the child was killed by signal {load.signal}"
-    status = f"exit status {load.returncode}"
-    return f"{load.last_line} ({status})" if load.last_line else status
+        return Text("the child was killed by signal {signal}", signal=load.signal)
+    status = Text("exit status {code}", code=load.returncode)
+    return Text("{line} ({status})", line=load.last_line, status=status) if load.last_line \
+        else status

@@ -29,7 +29,9 @@ PO = ROOT / "src/sgdoctor/locale/zh/LC_MESSAGES/sgdoctor.po"
 # Modules whose every user-facing string is a template (no f-string summaries/remedies).
 TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "src/sgdoctor/report/junit.py", "checks/gloo.py", "checks/network.py",
-             "checks/etcd.py", "checks/nats.py", "src/sgdoctor/report/envtable.py"]
+             "checks/etcd.py", "checks/nats.py", "src/sgdoctor/report/envtable.py",
+             "checks/maca_sdk.py", "checks/maca_libs.py", "checks/maca_devices.py",
+             "checks/libs_duplicates.py", "src/sgdoctor/parse/maca.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
 

@@ -98,7 +98,7 @@ def test_visible_devices_other_shapes_are_reported():
     assert p.indices == (0, 1, 1)
     assert p.uuids == ("GPU-0a1b-22",)
     assert p.duplicates == ("1",)
-    text = " ".join(p.problems)
+    text = " ".join(map(str, p.problems))
     assert "' 1' has spaces" in text and "'gpu0'" in text and "empty entry" in text
     assert "'-1'" in text
 

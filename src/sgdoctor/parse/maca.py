@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from sgdoctor.api import Text
+
 __all__ = [
     "MacaVersion", "parse_version_text", "release_tuple", "below_minimum", "is_master_version",
     "VisibleDevices", "parse_visible_devices",
@@ -105,7 +107,7 @@ class VisibleDevices:
 
     indices: tuple[int, ...] = ()
     uuids: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()      # shapes the runtime may reject (UNCONFIRMED)
+    problems: tuple[Text, ...] = ()     # shapes the runtime may reject (UNCONFIRMED)
     duplicates: tuple[str, ...] = ()
     empty: bool = False                 # set but empty: probably hides every GPU
 
@@ -124,7 +126,7 @@ def parse_visible_devices(value: str) -> VisibleDevices:
         return VisibleDevices(empty=True)
     indices: list[int] = []
     uuids: list[str] = []
-    problems: list[str] = []
+    problems: list[Text] = []
     seen: set[str] = set()
     dups: dict[str, str] = {}
     for raw in value.split(","):
@@ -134,16 +136,17 @@ def parse_visible_devices(value: str) -> VisibleDevices:
             dups.setdefault(key, item)
         seen.add(key)
         if item != raw:
-            problems.append(f"{raw!r} has spaces around it")
+            problems.append(Text("{entry} has spaces around it", entry=repr(raw)))
         if item.isascii() and item.isdigit():
             # Anything past 18 digits is out of range anyway; never int() a huge string.
             indices.append(int(item) if len(item) <= 18 else 10**18)
         elif _UUID_SHAPE.match(item):
             uuids.append(item)
         elif item == "":
-            problems.append("an empty entry")
+            problems.append(Text("an empty entry"))
         else:
-            problems.append(f"{item!r} is neither a device index nor a GPU UUID")
+            problems.append(Text("{entry} is neither a device index nor a GPU UUID",
+                                 entry=repr(item)))
     return VisibleDevices(tuple(indices), tuple(uuids), tuple(problems), tuple(dups.values()))
 
 
