@@ -193,12 +193,60 @@ def test_the_json_report_and_the_table_footer_name_the_consumers(venv) -> None:
     doc = validate_report(json.loads(proc.stdout))
     assert doc["consumers"]["dynamo"]["version"] == "1.6.1"
     assert doc["consumers"]["sglang"] is None
-    assert "consumers of" not in _cli(["--only", "env.dyn_log"], path).stdout
-    table = _cli(["--only", "env.dyn_log", "--verbose"], path).stdout
+    table = _cli(["--only", "env.dyn_log"], path).stdout   # every table, not only --verbose
+    lines = table.splitlines()
+    assert lines[-1].startswith("OK: 1 skip"), table          # the closing line stays last
     footer = " ".join(table[table.index("consumers of"):].split())
-    assert str(python.parent / "python3") in footer
+    assert footer.startswith(f"consumers of {python.parent / 'python3'} (first python3 on "
+                             "PATH): "), footer
     assert "dynamo 1.6.1" in footer and "torch 2.13.0+cpu" in footer
     assert "not found: sglang" in footer
+    zh = _cli(["--only", "env.dyn_log", "--lang", "zh"], path).stdout
+    note = "".join(zh[zh.index(str(python.parent / "python3")):].split())
+    assert note.startswith(f"{python.parent / 'python3'}（PATH上的第一个python3）中的使用方："
+                           ), zh
+    assert "dynamo1.6.1" in note and "未找到：sglang" in note, zh
+
+
+@pytest.mark.parametrize(("consumers_error", "python", "en", "zh"), [
+    (None, "/srv/venv/bin/python3",
+     "consumers of /srv/venv/bin/python3 (the interpreter of dynamo-run): dynamo 1.6.1; "
+     "not found: torch",
+     "/srv/venv/bin/python3（dynamo-run 的解释器）中的使用方：dynamo 1.6.1；未找到：torch"),
+    ("/srv/venv/bin/python3 exited 1 when asked for sys.path", "/srv/venv/bin/python3",
+     "consumers of /srv/venv/bin/python3 (the interpreter of dynamo-run): not read "
+     "(/srv/venv/bin/python3 exited 1 when asked for sys.path); pinned: dynamo 1.6.1",
+     "/srv/venv/bin/python3（dynamo-run 的解释器）中的使用方：未能读取"
+     "（/srv/venv/bin/python3 exited 1 when asked for sys.path）；配置中固定：dynamo 1.6.1"),
+])
+def test_the_footer_in_each_language(consumers_error, python, en, zh) -> None:
+    from sgdoctor.report import Report
+    from sgdoctor.report.table import consumers_note
+
+    report = Report("node-7", 0.0, 1.0, [], {"dynamo": {"version": "1.6.1", "where": "x"},
+                                             "torch": None},
+                    python, "the interpreter of dynamo-run", consumers_error)
+    assert consumers_note(report, "en") == en
+    assert consumers_note(report, "zh") == zh
+
+
+def test_every_way_of_choosing_the_interpreter_reads_in_chinese(tmp_path) -> None:
+    from sgdoctor import i18n
+    from sgdoctor.report.table import _how
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(sys.executable)
+    hows = {consumers.server_python(env={"PATH": str(bindir)})[1],
+            consumers.server_python(python=sys.executable, env={})[1],
+            consumers.server_python(command=["python3", "-m", "dynamo.sglang"],
+                                    env={"PATH": str(bindir)})[1]}
+    assert len(hows) == 3
+    for how in hows:
+        how_text = _how(how)
+        zh = i18n.tr("zh", how_text.msgid, how_text.fields) if not isinstance(how_text, str) \
+            else how_text
+        assert zh != how and any("\u4e00" <= ch <= "\u9fff" for ch in zh), (how, zh)
 
 
 def test_config_pins_and_python_reach_the_checks_and_the_report(tmp_path, venv) -> None:

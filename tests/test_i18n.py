@@ -256,17 +256,36 @@ def test_zh_json_is_the_english_json_but_lang(plugins):
 
 
 # README's Chinese sample: a node whose gloo, etcd and NATS settings are wrong, in a network
-# namespace of its own (eth1 10.20.30.5/24; nothing listens on the peer 10.20.30.9).
+# namespace of its own (eth1 10.20.30.5/24; nothing listens on the peer 10.20.30.9), whose
+# server venv /opt/venv (bind-mounted in a private mount namespace: the footer names its path)
+# holds Dynamo 1.6.1, SGLang 0.5.23 and PyTorch 2.13.0.
 SAMPLE_CHECKS = "gloo.interface,etcd.endpoints,nats.server"
 SAMPLE_ENV = {"GLOO_SOCKET_IFNAME": "bond0", "ETCD_ENDPOINTS": "http://10.20.30.9:2379",
               "NATS_SERVER": "nats://10.20.30.9:4222", "DYN_REQUEST_PLANE": "nats",
-              "LANG": "zh_CN.UTF-8", "COLUMNS": "80"}
+              "LANG": "zh_CN.UTF-8", "COLUMNS": "80", "PATH": "/opt/venv/bin:/usr/bin:/bin"}
+SAMPLE_RELEASES = {"ai_dynamo_runtime": "1.6.1", "sglang": "0.5.23", "torch": "2.13.0"}
 _FOOTER = re.compile(r"用时 \d+ ms，主机 \S+$", re.M)
 
 
-def zh_sample() -> str:
+def sample_venv(root: Path) -> Path:
+    """A venv as scripts/bootstrap leaves one (its packages' METADATA is all sgdoctor reads)."""
+    venv = root / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python3").symlink_to(sys.executable)
+    (venv / "pyvenv.cfg").write_text("include-system-site-packages = false\n")
+    site = venv / "lib" / "python3.11" / "site-packages"
+    for dist, version in SAMPLE_RELEASES.items():
+        meta = site / f"{dist}-{version}.dist-info"
+        meta.mkdir(parents=True)
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\n"
+                                       f"Version: {version}\n")
+    return root
+
+
+def zh_sample(tmp: Path) -> str:
     from netns import Namespaces, veth
 
+    opt = sample_venv(tmp)
     with Namespaces() as nets:
         node, peer = nets.new("zhnode"), nets.new("zhpeer")
         veth(node, "eth1", peer, "eth1p")
@@ -277,14 +296,14 @@ def zh_sample() -> str:
         node.up("eth1", wait=True)
         env = {**BASE_ENV, **SAMPLE_ENV}
         proc = subprocess.run(
-            [*node.prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+            [*node.prefix, "unshare", "-m", "--propagation", "private", "--", "sh", "-ec",
+             'mount --bind "$0" /opt && exec "$@"', str(opt),
+             "env", "-i", *(f"{k}={v}" for k, v in env.items()),
              sys.executable, "-m", "sgdoctor", "--only", SAMPLE_CHECKS, "--no-color"],
             capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    # The report up to its closing line (a note on this host's consumers may follow it).
-    closing = _FOOTER.search(proc.stdout)
-    assert closing is not None, proc.stdout
-    return proc.stdout[:closing.start()] + "用时 9 ms，主机 node-7\n"
+    assert "/opt/venv/bin/python3" in proc.stdout, proc.stdout   # the footer read the venv
+    return _FOOTER.sub("用时 9 ms，主机 node-7", proc.stdout)
 
 
 def readme_sample() -> str:
@@ -294,10 +313,10 @@ def readme_sample() -> str:
     return block.split("```", 1)[0]
 
 
-def test_readme_chinese_sample_is_what_the_cli_prints():
+def test_readme_chinese_sample_is_what_the_cli_prints(tmp_path):
     if os.geteuid() != 0:
         unavailable("network namespaces need root")
-    sample = zh_sample()
+    sample = zh_sample(tmp_path)
     assert sample == readme_sample(), "README's Chinese sample drifted; it is now:\n" + sample
     assert max(width_of(line) for line in sample.splitlines()) <= 80, sample
 

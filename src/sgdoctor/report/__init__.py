@@ -64,9 +64,12 @@ class Report:
     started_at: float
     duration_ms: float
     checks: list[CheckReport] = field(default_factory=list)
-    # probe.consumers: name -> {version, where} or None, and the interpreter they are of
+    # probe.consumers: name -> {version, where} or None; the interpreter they are of, how it
+    # was chosen, and why its packages could not be read (the table's footer says all three)
     consumers: Mapping[str, Any] | None = None
     server_python: str | None = None
+    server_how: str | None = None
+    consumers_error: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -124,7 +127,9 @@ def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started
     ]
     return Report(socket.gethostname(), started_at, duration_ms, checks,
                   redact.any(consumers.as_json()) if consumers else None,
-                  redact.text(consumers.describe()) if consumers else None)
+                  redact.text(consumers.python) if consumers and consumers.python else None,
+                  redact.text(consumers.how) if consumers else None,
+                  redact.text(consumers.error.message) if consumers and consumers.error else None)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ than its column gets the row's first line to itself."""
 
 from __future__ import annotations
 
-from sgdoctor.api import Status
+import re
+
+from sgdoctor.api import Status, Text
 from sgdoctor.i18n import N_, tr, tr_parts
 from sgdoctor.report import ORDER, CheckReport, RenderOptions, Report, Reporter
 from sgdoctor.report.layout import longest_atom, style, width_of, wrap
@@ -17,6 +19,8 @@ MIN_TEXT = 30    # the finding column never gets narrower than this (if the term
 OUTDENT = 4      # where a remedy goes when a command in it is too wide for the column
 PROBLEMS = (Status.WARN, Status.FAIL, Status.ERROR)
 HEADERS = (N_("status"), N_("check"), N_("finding"))
+# How probe.consumers chose the server's interpreter (besides "the interpreter of X").
+HOWS = (N_("first python3 on PATH"), N_("--python / config python"))
 # The status words a translated table shows (the label, and the verdict of the last line).
 WORDS = (N_("ok"), N_("warn"), N_("fail"), N_("skip"), N_("error"), N_("OK"), N_("WARN"),
          N_("FAIL"), N_("ERROR"))
@@ -57,6 +61,37 @@ def remedy_lines(remedy: str, indent: int, width: int, arrow: str,
     return lines
 
 
+def _how(how: str) -> Text | str:
+    """How the server's interpreter was chosen (probe.consumers' words), as a template."""
+    match = re.fullmatch(r"the interpreter of (.+)", how)
+    if match:
+        return Text(N_("the interpreter of {program}"), program=match.group(1))
+    return Text(how) if how in HOWS else how
+
+
+def consumers_note(report: Report, lang: str) -> str:
+    """The footer: each consumer's release or that it was not found, and the interpreter
+    whose packages were read (every table has it: a verdict's release comes from there)."""
+    consumers = report.consumers or {}
+    found = ", ".join(f"{name} {info['version']}" for name, info in consumers.items() if info)
+    missing = ", ".join(name for name, info in consumers.items() if not info)
+    fields = {"python": report.server_python, "how": _how(report.server_how or ""),
+              "found": found, "missing": missing, "error": report.consumers_error}
+    if report.server_python is None:
+        template = (N_("consumers: no python3 on PATH to read them from; pinned: {found}")
+                    if found else N_("consumers: no python3 on PATH to read them from"))
+    elif report.consumers_error:
+        template = (N_("consumers of {python} ({how}): not read ({error}); pinned: {found}")
+                    if found else N_("consumers of {python} ({how}): not read ({error})"))
+    elif not found:
+        template = N_("consumers of {python} ({how}): none found ({missing})")
+    elif missing:
+        template = N_("consumers of {python} ({how}): {found}; not found: {missing}")
+    else:
+        template = N_("consumers of {python} ({how}): {found}")
+    return tr(lang, template, fields)
+
+
 def render(report: Report, options: RenderOptions | None = None) -> str:
     """Skipped checks are one line unless asked for (verbose): not applicable is not news."""
     opts = options or RenderOptions()
@@ -94,12 +129,8 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
         text = tr(lang, "skipped (not applicable here; --verbose says why): {ids}",
                   {"ids": ", ".join(skipped)})
         out += [style(line, "dim", color) for line in wrap(text, width)]
-    if report.consumers is not None and opts.verbose:
-        found = [f"{name} {info['version']}" for name, info in report.consumers.items() if info]
-        missing = [name for name, info in report.consumers.items() if not info]
-        text = (f"consumers of {report.server_python}: {', '.join(found) or 'none found'}"
-                + (f"; not found: {', '.join(missing)}" if missing else ""))
-        out += [style(line, "dim", color) for line in wrap(text, width)]
+    if report.consumers is not None:
+        out += [style(line, "dim", color) for line in wrap(consumers_note(report, lang), width)]
     counts = report.counts
     parts = [tr(lang, "{n} " + s.value, {"n": counts[s.value]})
              for s in ORDER if counts[s.value]]
