@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Findings, ProbeError, Result, check
+from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:
@@ -30,20 +30,20 @@ def host_disk(ctx: Context) -> Result:
 
     Settings: min_free_bytes (50 GiB; sizes take units, "200GiB").
     """
-    from sgdoctor.parse.settings import size_setting
+    from sgdoctor.parse.settings import setting_error, size_setting
     from sgdoctor.probe.hostroot import HostRoot
 
     try:
         minimum = size_setting(ctx, "min_free_bytes", MIN_FREE_BYTES)
         root = HostRoot.from_options(ctx.options)
     except ValueError as exc:
-        return Result.error(f'[checks."host.disk"] {exc}', env=ENV)
+        return Result.error(setting_error("host.disk", exc), env=ENV)
     except ProbeError as exc:
-        return Result.error(f"--host-root: {exc.message}", env=ENV)
+        return Result.error(Text("--host-root: {error}", error=exc.message), env=ENV)
     places, hub_model = _places(ctx, root)
     if not places:
-        return Result.skip("no place for models or caches is known (HOME, HF_HOME and "
-                           "HF_HUB_CACHE are unset)", env=ENV)
+        return Result.skip(Text("no place for models or caches is known (HOME, HF_HOME and "
+                                "HF_HUB_CACHE are unset)"), env=ENV)
     return _judge(places, hub_model, minimum, root)
 
 
@@ -82,35 +82,39 @@ def _judge(places: dict[str, str], hub_model: str | None, minimum: int,
     seen: dict[int, str] = {}
     details: dict[str, Any] = {"min_free_bytes": minimum, "hub_model": hub_model, "places": {}}
     downloads_to = "--download-dir" if "--download-dir" in places else "HF_HUB_CACHE"
-    parts: list[str] = []
+    parts: list[Text] = []
     for label, path in places.items():
         facts = space_at(root, path)
         details["places"][label] = _facts_json(facts)
         where = f"{label} {shown(facts.path)}"
         if facts.error is not None:
-            found.warn(f"cannot measure {where}: {shown(facts.error.message)}",
-                       code="unmeasurable")
+            found.warn(Text("cannot measure {where}: {error}", where=where,
+                            error=shown(facts.error.message)), code="unmeasurable")
             continue
         if facts.device is None or facts.free_bytes is None:
             continue
         # Under --host-root the node's / is usually mounted read-only into the monitor.
         if hub_model and label == downloads_to and facts.read_only and root.on_host:
-            found.fail(f"{where} is on a read-only filesystem, but the model {shown(hub_model)} "
-                       "must be downloaded there", f"point {label} at a writable "
-                       "directory, or download the model beforehand and pass its path",
-                       code="read_only")
+            found.fail(Text("{where} is on a read-only filesystem, but the model {model} "
+                            "must be downloaded there", where=where, model=shown(hub_model)),
+                       Text("point {label} at a writable directory, or download the model "
+                            "beforehand and pass its path", label=label), code="read_only")
         if facts.device in seen:
             continue            # the same filesystem is judged once
         seen[facts.device] = label
         free = approx_bytes(facts.free_bytes)
-        parts.append(f"{label}: {free} free")
+        parts.append(Text("{label}: {free} free", label=label, free=free))
         if facts.free_bytes < minimum:
-            found.warn(f"{where} has only {free} free (below {approx_bytes(minimum)})"
-                       + (f"; the model {shown(hub_model)} will be downloaded there"
-                          if hub_model and label == downloads_to else ""),
-                       f"free space on {shown(facts.measured or facts.path)}, or point "
-                       f"{label} at a larger filesystem", code="low_space")
-    return found.result("; ".join(parts) or "nothing measured", details=details, env=ENV)
+            low = {"where": where, "free": free, "minimum": approx_bytes(minimum)}
+            found.warn(Text("{where} has only {free} free (below {minimum}); the model {model} "
+                            "will be downloaded there", **low, model=shown(hub_model))
+                       if hub_model and label == downloads_to else
+                       Text("{where} has only {free} free (below {minimum})", **low),
+                       Text("free space on {path}, or point {label} at a larger filesystem",
+                            path=shown(facts.measured or facts.path), label=label),
+                       code="low_space")
+    return found.result(Text.join("; ", parts) if parts else Text("nothing measured"),
+                        details=details, env=ENV)
 
 
 def _facts_json(facts: SpaceFacts) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.checks.nccl_interface import interface_state
+
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:
@@ -49,43 +51,51 @@ def host_ip(ctx: Context) -> Result:
 
     if adv.step == "fallback" or (literal and ipaddress.ip_address(literal).is_unspecified):
         bad = found.fail if remote else found.warn
-        bad(f"SGLang would advertise {shown_ip} ({how}): the other nodes cannot connect to it"
-            + ("; " + "; ".join(adv.notes) if adv.notes else ""),
+        said = {"ip": shown_ip, "how": how}
+        bad(Text("SGLang would advertise {ip} ({how}): the other nodes cannot connect to it; "
+                 "{notes}", **said, notes="; ".join(adv.notes)) if adv.notes else
+            Text("SGLang would advertise {ip} ({how}): the other nodes cannot connect to it",
+                 **said),
             _remedy(target), code="no_address")
     elif literal is None:
-        found.warn(f"{adv.step}={shown_ip!r} is not an IP address: SGLang advertises it as "
-                   "given, and every other node must resolve it to this host",
+        found.warn(Text("{variable}={value} is not an IP address: SGLang advertises it as "
+                        "given, and every other node must resolve it to this host",
+                        variable=adv.step, value=repr(shown_ip)),
                    _remedy(target), code="not_an_ip")
     elif owner is None and not ipaddress.ip_address(literal).is_loopback:
-        found.warn(f"SGLang would advertise {shown_ip} ({how}), which no interface of this "
-                   "host has: the other nodes would connect elsewhere (HOST_IP is often the "
-                   "Kubernetes node address; without hostNetwork the pod has another one)",
+        found.warn(Text("SGLang would advertise {ip} ({how}), which no interface of this "
+                        "host has: the other nodes would connect elsewhere (HOST_IP is often "
+                        "the Kubernetes node address; without hostNetwork the pod has another "
+                        "one)", ip=shown_ip, how=how),
                    _remedy(target), code="not_local")
     elif owner is None or net.interfaces[owner].loopback:
         bad = found.fail if remote else found.warn
-        bad(f"SGLang would advertise the loopback address {shown_ip} ({how})"
-            + (": the other nodes cannot reach it" if remote else
-               " (fine only when every rank runs on this host)"),
+        bad(Text("SGLang would advertise the loopback address {ip} ({how}): the other nodes "
+                 "cannot reach it", ip=shown_ip, how=how) if remote else
+            Text("SGLang would advertise the loopback address {ip} ({how}) (fine only when "
+                 "every rank runs on this host)", ip=shown_ip, how=how),
             _remedy(target), code="loopback")
     else:
         iface = net.interfaces[owner]
         kind = net.kinds.get(owner, "other")
+        said = {"ip": shown_ip, "how": how, "owner": owner}
         if not iface.up:
-            found.fail(f"SGLang would advertise {shown_ip} ({how}) on {owner}, which is down "
-                       f"({iface.state()})", _remedy(target), code="interface_down")
+            found.fail(Text("SGLang would advertise {ip} ({how}) on {owner}, which is down "
+                            "({state})", **said, state=interface_state(iface)),
+                       _remedy(target), code="interface_down")
         if kind in WARN_KINDS:
-            found.warn(f"SGLang would advertise {shown_ip} ({how}), an address of the "
-                       f"{kind} interface {owner}: other nodes usually cannot reach it",
-                       _remedy(target), code="virtual_address")
+            found.warn(Text("SGLang would advertise {ip} ({how}), an address of the {kind} "
+                            "interface {owner}: other nodes usually cannot reach it", **said,
+                            kind=kind), _remedy(target), code="virtual_address")
         sound_gloo = gloo and not any(net.interfaces[g].loopback for g in gloo)
         if sound_gloo and owner not in gloo:
-            found.warn(f"SGLang would advertise {shown_ip} ({how}) on {owner}, but gloo uses "
-                       f"{', '.join(gloo)} ({net.gloo_source})",
-                       _remedy(target), code="gloo_mismatch")
+            found.warn(Text("SGLang would advertise {ip} ({how}) on {owner}, but gloo uses "
+                            "{gloo} ({source})", **said, gloo=", ".join(gloo),
+                            source=net.gloo_source), _remedy(target), code="gloo_mismatch")
         if nccl.first and not net.interfaces[nccl.first].loopback and nccl.first != owner:
-            found.warn(f"SGLang would advertise {shown_ip} ({how}) on {owner}, but NCCL "
-                       f"bootstraps over {nccl.first} ({nccl.variable})",
-                       _remedy(target), code="nccl_mismatch")
+            found.warn(Text("SGLang would advertise {ip} ({how}) on {owner}, but NCCL "
+                            "bootstraps over {nccl} ({variable})", **said, nccl=nccl.first,
+                            variable=nccl.variable), _remedy(target), code="nccl_mismatch")
 
     details: dict[str, Any] = {
         "advertised": shown_ip, "source": adv.step, "notes": list(adv.notes),
@@ -98,10 +108,18 @@ def host_ip(ctx: Context) -> Result:
     env = [n for n in ENV if n in ctx.env] + list(net.gloo.env)
     users = [who for who, uses in (("gloo", owner in gloo),
                                    ("NCCL", owner == nccl.first)) if uses]
-    where = f" on {owner}" if owner else ""
-    also = f", which {' and '.join(users)} use{'s' if len(users) == 1 else ''}" if users else ""
-    return found.result(f"SGLang advertises {shown_ip} ({how}){where}{also}", details=details,
-                        env=env)
+    said = {"ip": shown_ip, "how": how, "owner": owner}
+    if not owner:
+        summary = Text("SGLang advertises {ip} ({how})", **said)
+    elif len(users) == 2:
+        summary = Text("SGLang advertises {ip} ({how}) on {owner}, which gloo and NCCL use",
+                       **said)
+    elif users:
+        summary = Text("SGLang advertises {ip} ({how}) on {owner}, which {user} uses", **said,
+                       user=users[0])
+    else:
+        summary = Text("SGLang advertises {ip} ({how}) on {owner}", **said)
+    return found.result(summary, details=details, env=env)
 
 
 def _literal(text: str) -> str | None:
@@ -111,14 +129,14 @@ def _literal(text: str) -> str | None:
         return None
 
 
-def _how(step: str) -> str:
+def _how(step: str) -> Text:
     if step in ("SGLANG_HOST_IP", "HOST_IP"):
-        return f"from {step}"
+        return Text("from {variable}", variable=step)
     if step == "SGLANG_LOCAL_IP_NIC":
-        return "the address of the interface SGLANG_LOCAL_IP_NIC names"
+        return Text("the address of the interface SGLANG_LOCAL_IP_NIC names")
     if step == "fallback":
-        return "SGLang's fallback: nothing else gave an address"
-    return f"SGLang's auto-detection: {step}"
+        return Text("SGLang's fallback: nothing else gave an address")
+    return Text("SGLang's auto-detection: {step}", step=step)
 
 
 def _target(net: Network, gloo: tuple[str, ...], nccl_first: str | None) -> tuple[str, str] | None:
@@ -132,9 +150,10 @@ def _target(net: Network, gloo: tuple[str, ...], nccl_first: str | None) -> tupl
     return None
 
 
-def _remedy(target: tuple[str, str] | None) -> str:
+def _remedy(target: tuple[str, str] | None) -> Text:
     if target is None:
-        return ("Set SGLANG_HOST_IP to the address of the interface the other nodes reach "
-                "(the one gloo and NCCL use).")
+        return Text("Set SGLANG_HOST_IP to the address of the interface the other nodes reach "
+                    "(the one gloo and NCCL use).")
     name, address = target
-    return f"Set SGLANG_HOST_IP={address} (the address of {name}, which gloo and NCCL use)."
+    return Text("Set SGLANG_HOST_IP={address} (the address of {name}, which gloo and NCCL "
+                "use).", address=address, name=name)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sgdoctor.api import Context, Findings, ProbeError, Result, check
+from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
+from sgdoctor.parse.settings import SettingError, setting_error
 from sgdoctor.parse.verdict import shown
 
 ENV = ("PYTORCH_CUDA_ALLOC_CONF",)
-CAP_REMEDY = ("docker run --cap-add SYS_PTRACE ...\n"
-              "Kubernetes: securityContext: {capabilities: {add: [\"SYS_PTRACE\"]}}")
-SCOPE_MEANING = {0: "classic ptrace permissions", 1: "restricted to descendants",
-                 2: "admin-only (CAP_SYS_PTRACE)", 3: "no attach at all"}
+CAP_REMEDY = Text.join("\n", ["docker run --cap-add SYS_PTRACE ...",
+                              'Kubernetes: securityContext: {capabilities: {add: '
+                              '["SYS_PTRACE"]}}'])
+SCOPE_MEANING = {0: Text("classic ptrace permissions"), 1: Text("restricted to descendants"),
+                 2: Text("admin-only (CAP_SYS_PTRACE)"), 3: Text("no attach at all")}
 
 
 @check("host.ptrace", title="ptrace / pidfd_getfd permission", env=ENV, timeout=3.0,
@@ -34,12 +36,12 @@ def host_ptrace(ctx: Context) -> Result:
 
     pid = ctx.setting("pid")
     if pid is not None and not (pid == "self" or re.fullmatch(r"[1-9]\d{0,9}", str(pid))):
-        return Result.error(f'[checks."host.ptrace"] setting pid={pid!r} must be a process '
-                            'id or "self"', env=ENV)
+        return Result.error(setting_error("host.ptrace", SettingError(Text(
+            'setting pid={pid} must be a process id or "self"', pid=repr(pid)))), env=ENV)
     try:
         root = HostRoot.from_options(ctx.options)
     except ProbeError as exc:
-        return Result.error(f"--host-root: {exc.message}", env=ENV)
+        return Result.error(Text("--host-root: {error}", error=exc.message), env=ENV)
     # Under --host-root with no pid, the question is about the node's containers, whose
     # capabilities and seccomp profile cannot be seen from here: judge the kernel's side only.
     node_wide = not root.on_host and pid is None
@@ -59,49 +61,63 @@ def host_ptrace(ctx: Context) -> Result:
     if node_wide:
         pass
     elif facts.status_error is not None:
-        found.warn(f"cannot read {shown(facts.status_path)}: "
-                   f"{shown(facts.status_error.message)}", code="status_unreadable")
+        found.warn(Text("cannot read {path}: {error}", path=shown(facts.status_path),
+                        error=shown(facts.status_error.message)), code="status_unreadable")
     elif cap is None or seccomp is None:
-        found.warn(f"{shown(facts.status_path)} has no readable CapEff or Seccomp line",
-                   code="status_unreadable")
+        found.warn(Text("{path} has no readable CapEff or Seccomp line",
+                        path=shown(facts.status_path)), code="status_unreadable")
     if not facts.yama_present and (seccomp == 0 or node_wide):
-        return Result.skip("no Yama LSM" + ("" if node_wide else " and no seccomp filter")
-                           + ": nothing restricts pidfd_getfd beyond the usual same-user rule",
+        return Result.skip(Text("no Yama LSM: nothing restricts pidfd_getfd beyond the usual "
+                                "same-user rule") if node_wide else
+                           Text("no Yama LSM and no seccomp filter: nothing restricts "
+                                "pidfd_getfd beyond the usual same-user rule"),
                            details=details, env=ENV)
 
-    why = ("; PYTORCH_CUDA_ALLOC_CONF turns on expandable segments here" if expandable
-           else "")
-    effect = f"pidfd_getfd between server processes fails with \"Operation not permitted\"{why}"
+    effect = (Text('pidfd_getfd between server processes fails with "Operation not '
+                   'permitted"; PYTORCH_CUDA_ALLOC_CONF turns on expandable segments here')
+              if expandable else
+              Text('pidfd_getfd between server processes fails with "Operation not '
+                   'permitted"'))
     scope = facts.yama_scope
     if facts.yama_error is not None:
-        found.warn(f"cannot read Yama's ptrace_scope: {shown(facts.yama_error.message)}",
-                   code="yama_unreadable")
+        found.warn(Text("cannot read Yama's ptrace_scope: {error}",
+                        error=shown(facts.yama_error.message)), code="yama_unreadable")
     elif scope == 3:
-        found.warn(f"kernel.yama.ptrace_scope=3 (no attach at all): {effect}, even with "
-                   "CAP_SYS_PTRACE", "on the host: put kernel.yama.ptrace_scope = 1 in "
-                   "/etc/sysctl.d/10-ptrace.conf and reboot (3 cannot be lowered at run time)",
-                   code="ptrace_disabled")
+        found.warn(Text("kernel.yama.ptrace_scope=3 (no attach at all): {effect}, even with "
+                        "CAP_SYS_PTRACE", effect=effect),
+                   Text("on the host: put {line} in {path} and reboot (3 cannot be lowered "
+                        "at run time)", line="kernel.yama.ptrace_scope = 1",
+                        path="/etc/sysctl.d/10-ptrace.conf"), code="ptrace_disabled")
     elif scope == 2 and node_wide:
-        found.warn("kernel.yama.ptrace_scope=2 (admin-only): in containers without "
-                   f"CAP_SYS_PTRACE {effect}", CAP_REMEDY, code="ptrace_admin_only")
+        found.warn(Text("kernel.yama.ptrace_scope=2 (admin-only): in containers without "
+                        "CAP_SYS_PTRACE {effect}", effect=effect), CAP_REMEDY,
+                   code="ptrace_admin_only")
     elif scope == 2 and cap is False:
-        found.warn(f"kernel.yama.ptrace_scope=2 (admin-only) and no CAP_SYS_PTRACE: {effect}",
-                   CAP_REMEDY, code="ptrace_admin_only")
+        found.warn(Text("kernel.yama.ptrace_scope=2 (admin-only) and no CAP_SYS_PTRACE: "
+                        "{effect}", effect=effect), CAP_REMEDY, code="ptrace_admin_only")
     elif scope == 1 and cap is False:
-        found.warn(f"kernel.yama.ptrace_scope=1 (descendants only) and no CAP_SYS_PTRACE: "
-                   f"{effect}", CAP_REMEDY + "\non the host: sysctl -w "
-                   "kernel.yama.ptrace_scope=0", code="ptrace_restricted")
+        found.warn(Text("kernel.yama.ptrace_scope=1 (descendants only) and no CAP_SYS_PTRACE: "
+                        "{effect}", effect=effect),
+                   Text.join("\n", [CAP_REMEDY, Text("on the host: {command}",
+                                                     command="sysctl -w "
+                                                     "kernel.yama.ptrace_scope=0")]),
+                   code="ptrace_restricted")
     if seccomp is not None and seccomp != 0 and cap is False:
-        found.warn(f"a seccomp filter is installed (Seccomp: {seccomp}) and no "
-                   "CAP_SYS_PTRACE: Docker's default profile then denies pidfd_getfd; "
-                   f"{effect}", CAP_REMEDY, code="seccomp_filter")
-    scope_text = (f"ptrace_scope={scope} ({SCOPE_MEANING.get(scope, 'unknown')})"
-                  if scope is not None else "no Yama")
+        found.warn(Text("a seccomp filter is installed (Seccomp: {seccomp}) and no "
+                        "CAP_SYS_PTRACE: Docker's default profile then denies pidfd_getfd; "
+                        "{effect}", seccomp=seccomp, effect=effect), CAP_REMEDY,
+                   code="seccomp_filter")
+    scope_text = (Text("ptrace_scope={scope} ({meaning})", scope=scope,
+                       meaning=SCOPE_MEANING.get(scope, Text("unknown")))
+                  if scope is not None else Text("no Yama"))
     if node_wide:
-        need = (": containers need CAP_SYS_PTRACE for pidfd_getfd between server processes"
-                if scope == 1 else ": pidfd_getfd between server processes is allowed")
-        return found.result(f"{scope_text} on the node{need}", details=details, env=ENV)
-    cap_text = {True: "CAP_SYS_PTRACE held", False: "no CAP_SYS_PTRACE", None: "capabilities "
-                "unknown"}[cap]
-    return found.result(f"{scope_text}, {cap_text}, seccomp mode {seccomp}: pidfd_getfd "
-                        "between server processes is allowed", details=details, env=ENV)
+        return found.result(
+            Text("{scope} on the node: containers need CAP_SYS_PTRACE for pidfd_getfd between "
+                 "server processes", scope=scope_text) if scope == 1 else
+            Text("{scope} on the node: pidfd_getfd between server processes is allowed",
+                 scope=scope_text), details=details, env=ENV)
+    cap_text = {True: Text("CAP_SYS_PTRACE held"), False: Text("no CAP_SYS_PTRACE"),
+                None: Text("capabilities unknown")}[cap]
+    return found.result(Text("{scope}, {cap}, seccomp mode {seccomp}: pidfd_getfd between "
+                             "server processes is allowed", scope=scope_text, cap=cap_text,
+                             seccomp=seccomp), details=details, env=ENV)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:
+    from sgdoctor.probe.interfaces import Interface
     from sgdoctor.probe.netchoice import Network, Peer
 
 NCCL_VARS = ("NCCL_SOCKET_IFNAME", "MCCL_SOCKET_IFNAME")
@@ -36,52 +37,61 @@ def nccl_interface(ctx: Context) -> Result:
     choices = [nccl_choice(v, ctx.env[v], net.interfaces) for v in set_vars] or \
         [nccl_choice(" and ".join(NCCL_VARS), None, net.interfaces)]
     found = Findings()
+    ok: list[Text] = []
     for choice in choices:
         value = shown(choice.raw) if choice.raw is not None else None
-        label = f"{choice.variable}={value!r}" if value is not None else \
-            f"{choice.variable} unset (NCCL's default)"
+        label = (f"{choice.variable}={value!r}" if value is not None else
+                 Text("{variable} unset (NCCL's default)", variable=choice.variable))
         if choice.ignored_short:
-            found.warn(f"{label} is 1 character, which NCCL ignores: its default applies",
-                       f"Set {choice.variable} to a full interface name, or unset it.",
-                       code="ignored_short")
+            found.warn(Text("{label} is 1 character, which NCCL ignores: its default applies",
+                            label=label),
+                       Text("Set {variable} to a full interface name, or unset it.",
+                            variable=choice.variable), code="ignored_short")
         first = choice.first
+        fix = _remedy(choice.variable, routed, net)
         if first is None:
-            found.fail(f"{label} selects no interface with an address: NCCL stops at init "
-                       '("Bootstrap : no socket interface found")',
-                       _remedy(choice.variable, routed, net), code="empty_selection")
+            found.fail(Text("{label} selects no interface with an address: NCCL stops at init "
+                            '("Bootstrap : no socket interface found")', label=label),
+                       fix, code="empty_selection")
             continue
         iface = net.interfaces[first]
         kind = net.kinds.get(first, "other")
+        said = {"label": label, "first": first}
         if not iface.up:
-            found.fail(f"{label}: NCCL bootstraps over {first}, which is down ({iface.state()})",
-                       f"Bring {first} up (`ip link set {first} up`), or choose another "
-                       "interface. " + _remedy(choice.variable, routed, net),
-                       code="selected_down")
+            found.fail(Text("{label}: NCCL bootstraps over {first}, which is down ({state})",
+                            **said, state=interface_state(iface)),
+                       Text("Bring {first} up (`ip link set {first} up`), or choose another "
+                            "interface. {fix}", first=first, fix=fix), code="selected_down")
             continue
         if kind == "loopback":
             status = found.fail if remote else found.warn
-            status(f"{label}: NCCL bootstraps over the loopback interface {first}"
-                   + ("" if remote else " (fine only when every rank runs on this host)"),
-                   _remedy(choice.variable, routed, net), code="loopback")
+            status(Text("{label}: NCCL bootstraps over the loopback interface {first}", **said)
+                   if remote else
+                   Text("{label}: NCCL bootstraps over the loopback interface {first} (fine "
+                        "only when every rank runs on this host)", **said),
+                   fix, code="loopback")
             continue
         if routed and routed.interface != first:
-            via = (f"the {routed.service} server {routed.host} is reached through "
-                   f"{routed.interface}")
+            via = Text("the {service} server {host} is reached through {interface}",
+                       service=routed.service, host=routed.host, interface=routed.interface)
             if kind in KINDS_OF_CONCERN:
-                found.warn(f"{label}: NCCL bootstraps over {first}, a {kind} interface, but "
-                           f"{via}: peers on other nodes may not reach it",
-                           _remedy(choice.variable, routed, net), code="virtual_pick")
+                found.warn(Text("{label}: NCCL bootstraps over {first}, a {kind} interface, but "
+                                "{via}: peers on other nodes may not reach it", **said,
+                                kind=kind, via=via), fix, code="virtual_pick")
             else:
-                found.warn(f"{label}: NCCL bootstraps over {first}, but {via}",
-                           _remedy(choice.variable, routed, net), code="route_elsewhere")
+                found.warn(Text("{label}: NCCL bootstraps over {first}, but {via}", **said,
+                                via=via), fix, code="route_elsewhere")
         if gloo and first not in gloo and not any(net.interfaces[g].loopback for g in gloo):
-            found.warn(f"{label}: NCCL bootstraps over {first}, but gloo uses "
-                       f"{', '.join(gloo)} ({net.gloo_source}): collectives and gloo's "
-                       "CPU traffic take different networks",
-                       f"Make them agree, e.g. {choice.variable.split(' ')[0]}="
-                       f"{gloo[0]} and GLOO_SOCKET_IFNAME={gloo[0]}.",
+            found.warn(Text("{label}: NCCL bootstraps over {first}, but gloo uses {gloo} "
+                            "({source}): collectives and gloo's CPU traffic take different "
+                            "networks", **said, gloo=", ".join(gloo), source=net.gloo_source),
+                       Text("Make them agree, e.g. {variable}={interface} and "
+                            "GLOO_SOCKET_IFNAME={interface}.",
+                            variable=choice.variable.split(" ")[0], interface=gloo[0]),
                        code="gloo_mismatch")
-        found.ok(f"{label} → {first} ({iface.gloo_address})", code="selected")
+        selected = Text("{label} → {first} ({address})", **said, address=iface.gloo_address)
+        found.ok(selected, code="selected")
+        ok.append(selected)
 
     details: dict[str, Any] = {
         "selections": {c.variable: {"value": shown(c.raw) if c.raw is not None else None,
@@ -92,22 +102,32 @@ def nccl_interface(ctx: Context) -> Result:
         "peers": [p.as_details() for p in net.peers],
         "gloo": {"source": net.gloo_source, "interfaces": list(gloo)},
     }
-    ok = "; ".join(f.summary for f in found if f.code == "selected")
     env = [*set_vars, *(["GLOO_SOCKET_IFNAME"] if "GLOO_SOCKET_IFNAME" in ctx.env else []),
            *net.gloo.env]
-    return found.result(ok or "NCCL has an interface", details=details, env=env)
+    return found.result(Text.join("; ", ok) if ok else Text("NCCL has an interface"),
+                        details=details, env=env)
 
 
-def _remedy(variable: str, routed: Peer | None, net: Network) -> str:
+def interface_state(iface: Interface) -> Text:
+    """Why an interface is not up, in words (host.ip says it too)."""
+    if not iface.admin_up:
+        return Text("administratively down")
+    if iface.carrier is False:
+        return Text("no carrier (operstate {operstate})", operstate=iface.operstate)
+    return Text("operstate {operstate}", operstate=iface.operstate)
+
+
+def _remedy(variable: str, routed: Peer | None, net: Network) -> Text:
     """Name the interface that carries cluster traffic, else the usable candidates."""
     name = variable.split(" ")[0]
     if routed and routed.interface in net.interfaces and \
             not net.interfaces[routed.interface].loopback:
-        return (f"Set {name}={routed.interface} (it carries the route to the "
-                f"{routed.service} server {routed.host}).")
+        return Text("Set {name}={interface} (it carries the route to the {service} server "
+                    "{host}).", name=name, interface=routed.interface, service=routed.service,
+                    host=routed.host)
     usable = [f"{n} ({', '.join(i.addresses)})" for n, i in net.interfaces.items()
               if i.up and i.addresses and not i.loopback]
     if usable:
-        return f"Set {name} to the interface the other nodes reach; candidates: " + \
-            "; ".join(usable) + "."
-    return "This host has no interface that is up, has an address and is not loopback."
+        return Text("Set {name} to the interface the other nodes reach; candidates: "
+                    "{candidates}.", name=name, candidates="; ".join(usable))
+    return Text("This host has no interface that is up, has an address and is not loopback.")

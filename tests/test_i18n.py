@@ -31,7 +31,11 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "src/sgdoctor/report/junit.py", "checks/gloo.py", "checks/network.py",
              "checks/etcd.py", "checks/nats.py", "src/sgdoctor/report/envtable.py",
              "checks/maca_sdk.py", "checks/maca_libs.py", "checks/maca_devices.py",
-             "checks/libs_duplicates.py", "src/sgdoctor/parse/maca.py"]
+             "checks/libs_duplicates.py", "src/sgdoctor/parse/maca.py",
+             # Z1: host checks, engine, progress
+             "checks/host_ptrace.py", "checks/host_disk.py", "checks/host_ip.py",
+             "checks/host_limits.py", "checks/nccl_interface.py",
+             "src/sgdoctor/parse/settings.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
 
@@ -177,8 +181,10 @@ def test_wheel_ships_the_compiled_catalogue(tmp_path):
 @pytest.fixture(scope="module", autouse=True)
 def compiled():
     """What `pip install -e .` does (setup.py), for a venv installed before the catalogues
-    existed; test_wheel_ships_the_compiled_catalogue holds the build itself to it."""
-    if not (i18n.LOCALE_DIR / "zh/LC_MESSAGES/sgdoctor.mo").is_file():
+    existed or the .po changed; test_wheel_ships_the_compiled_catalogue holds the build
+    itself to it."""
+    mo = i18n.LOCALE_DIR / "zh/LC_MESSAGES/sgdoctor.mo"
+    if not mo.is_file() or mo.stat().st_mtime < PO.stat().st_mtime:
         sys.path.insert(0, str(ROOT))
         try:
             from setup import compile_catalogues

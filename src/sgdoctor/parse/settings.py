@@ -11,12 +11,27 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sgdoctor.api import Context
+from sgdoctor.api import Context, Text
 
-__all__ = ["size_setting", "int_setting", "choice_setting", "ints_setting", "parse_size"]
+__all__ = ["size_setting", "int_setting", "choice_setting", "ints_setting", "parse_size",
+           "SettingError", "setting_error"]
 
 _SIZE = re.compile(r"\s*(\d{1,15})\s*([kmgt]?)(?:i?b?)?\s*", re.IGNORECASE)
 _SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
+class SettingError(ValueError):
+    """A setting of the wrong shape; `text` is the message as a translatable template."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(str(text))
+        self.text = text
+
+
+def setting_error(check_id: str, exc: ValueError) -> Text:
+    """The check's error summary for a bad setting: the config section, then what is wrong."""
+    return Text("{section} {error}", section=f'[checks."{check_id}"]',
+                error=exc.text if isinstance(exc, SettingError) else str(exc))
 
 
 def parse_size(value: Any) -> int | None:
@@ -36,15 +51,16 @@ def size_setting(ctx: Context, name: str, default: int) -> int:
     value = ctx.setting(name, default)
     size = parse_size(value)
     if size is None:
-        raise ValueError(f"setting {name}={value!r} must be a size in bytes (e.g. 1073741824 "
-                         "or \"1GiB\")")
+        raise SettingError(Text("setting {name}={value} must be a size in bytes (e.g. "
+                                "1073741824 or \"1GiB\")", name=name, value=repr(value)))
     return size
 
 
 def int_setting(ctx: Context, name: str, default: int, *, minimum: int = 0) -> int:
     value = ctx.setting(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"setting {name}={value!r} must be an integer of at least {minimum}")
+        raise SettingError(Text("setting {name}={value} must be an integer of at least "
+                                "{minimum}", name=name, value=repr(value), minimum=minimum))
     return value
 
 
@@ -52,7 +68,8 @@ def choice_setting(ctx: Context, name: str, default: str, choices: Iterable[str]
     allowed = tuple(choices)
     value = ctx.setting(name, default)
     if value not in allowed:
-        raise ValueError(f"setting {name}={value!r} must be one of {', '.join(allowed)}")
+        raise SettingError(Text("setting {name}={value} must be one of {allowed}", name=name,
+                                value=repr(value), allowed=", ".join(allowed)))
     return str(value)
 
 
@@ -60,6 +77,7 @@ def ints_setting(ctx: Context, name: str, *, low: int = 1, high: int = 65535) ->
     value = ctx.setting(name, [])
     if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in value):
-        raise ValueError(f"setting {name}={value!r} must be a list of integers "
-                         f"from {low} to {high}")
+        raise SettingError(Text("setting {name}={value} must be a list of integers from "
+                                "{low} to {high}", name=name, value=repr(value), low=low,
+                                high=high))
     return list(value)
