@@ -10,7 +10,9 @@ Each world is real: its own network namespace (interfaces named as README names 
 real etcd on 2379 and nats-server on 4222 inside it), UTS namespace (hostname node-7), mount
 namespace (a gcc-built SDK at /opt/maca, tmpfs /dev and /dev/shm of chosen sizes), real
 rlimits (prlimit) and sysctls. The environment is exactly the one shown plus PATH, HOME,
-LANG, NO_COLOR and COLUMNS=100 (``env -i``). Only what varies from run to run is
+LANG, NO_COLOR and COLUMNS=100 (``env -i``), and /opt is a tmpfs holding the server's venv
+(/opt/venv, first on PATH, with the METADATA of Dynamo 1.6.1, SGLang 0.5.23, PyTorch 2.13.0
+and NVSHMEM 3.8.0). Only what varies from run to run is
 normalised, and only where it is printed: durations (the closing line's ``in N ms``, round
 trips ``(N ms)``, the JSON's ``duration_ms`` and ``started_at``, Prometheus' timestamps and
 durations). Nothing else — no path, port, host name or verdict — is rewritten.
@@ -25,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,8 +37,8 @@ from netns import Namespaces, Netns, veth  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MARKER = "<!-- sample: {name} (tests/readme_samples.py) -->"
-WORLD_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "NO_COLOR": "1",
-             "COLUMNS": "100", "SGDOCTOR_CONFIG": ""}
+WORLD_ENV = {"PATH": "/opt/venv/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
+             "NO_COLOR": "1", "COLUMNS": "100", "SGDOCTOR_CONFIG": ""}
 SAMPLES: dict[str, Callable[[], str]] = {}
 
 
@@ -65,10 +67,34 @@ def _sgdoctor_line(args: list[str], env: dict[str, str]) -> list[str]:
             sys.executable, "-m", "sgdoctor", *args]
 
 
+# The server's venv, as in an SGLang image: first on PATH, so the releases the verdicts
+# name are those of its packages (their METADATA is all sgdoctor reads).
+RELEASES = {"ai_dynamo_runtime": "1.6.1", "sglang": "0.5.23", "torch": "2.13.0",
+            "nvidia_nvshmem_cu12": "3.8.0"}
+_VENV = tempfile.TemporaryDirectory(prefix="sgdoctor-readme-venv-")
+
+
+def _server_venv() -> Path:
+    venv = Path(_VENV.name) / "venv"
+    if not venv.exists():
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python3").symlink_to(sys.executable)
+        (venv / "pyvenv.cfg").write_text("include-system-site-packages = false\n")
+        site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / \
+            "site-packages"
+        for dist, version in RELEASES.items():
+            meta = site / f"{dist}-{version}.dist-info"
+            meta.mkdir(parents=True)
+            (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\n"
+                                           f"Version: {version}\n")
+    return venv
+
+
 def run_in(prefix: list[str], setup: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """``argv`` after ``setup`` (sh) in private mount and UTS namespaces named node-7, inside
-    ``prefix`` (a network namespace, prlimit …)."""
-    script = f"set -e\nhostname node-7\n{setup}\nexec \"$@\""
+    """``argv`` after ``setup`` (sh) in private mount and UTS namespaces named node-7 whose
+    /opt (a tmpfs) holds the server's venv, inside ``prefix`` (a network namespace, prlimit)."""
+    script = (f"set -e\nhostname node-7\nmount -t tmpfs tmpfs /opt\n"
+              f"cp -a {_server_venv()} /opt/venv\n{setup}\nexec \"$@\"")
     return subprocess.run([*prefix, "unshare", "-m", "-u", "--propagation", "private", "--",
                            "sh", "-c", script, "sh", *argv], capture_output=True, text=True,
                           timeout=180)
@@ -117,7 +143,7 @@ def server(ns: Netns, cmd: list[str], port: int) -> Iterator[None]:
         subprocess.run(["rm", "-rf", workdir], check=False)
 
 
-def etcd(ns: Netns) -> contextmanager:
+def etcd(ns: Netns) -> AbstractContextManager[None]:
     from servers import etcd_binary
 
     url, peer = "http://127.0.0.1:2379", "http://127.0.0.1:2380"
@@ -128,7 +154,7 @@ def etcd(ns: Netns) -> contextmanager:
                        "--logger", "zap"], 2379)
 
 
-def nats(ns: Netns, *flags: str) -> contextmanager:
+def nats(ns: Netns, *flags: str) -> AbstractContextManager[None]:
     from servers import nats_server_binary
 
     return server(ns, [str(nats_server_binary()), "-a", "127.0.0.1", "-p", "4222", *flags],
@@ -167,7 +193,7 @@ def etcd_member_down() -> str:
                  "--only etcd.endpoints    # 10.0.0.6: etcd stopped", proc)
 
 
-def etcd_at(ns: Netns, address: str) -> contextmanager:
+def etcd_at(ns: Netns, address: str) -> AbstractContextManager[None]:
     """etcd listening on ``address``:2379 (an address of ``ns``) and loopback."""
     from servers import etcd_binary
 
@@ -208,7 +234,6 @@ GPUS = "".join(f"GPU#{i}    MXC500      0000:{0x0e + i:02x}:00.0   "
                + ("Not Available(MetaX Sysfs File Unaccessible)" if i == 3 else "Available")
                + "\n" for i in range(8))
 MACA_SETUP = """
-mount -t tmpfs tmpfs /opt
 cp -a {opt}/. /opt/
 mount -t tmpfs -o mode=755 tmpfs /dev
 mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/urandom c 1 9
