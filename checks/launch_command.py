@@ -3,11 +3,11 @@ the server will refuse (never a fail: the server is the judge of its own command
 
 from __future__ import annotations
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
-NO_COMMAND = ("no launch command given (`sgdoctor check -- COMMAND…` or "
-              "`sgdoctor exec -- COMMAND…` reads it)")
+NO_COMMAND = Text("no launch command given (`sgdoctor check -- COMMAND…` or "
+                  "`sgdoctor exec -- COMMAND…` reads it)")
 
 
 @check("launch.command", title="Launch command", timeout=2.0,
@@ -29,39 +29,42 @@ def launch_command(ctx: Context) -> Result:
         return Result.skip(NO_COMMAND)
     details = launch.as_json()
     if launch.out_of_scope:
-        return Result.skip(f"not parsed: {launch.out_of_scope}", details=details)
+        return Result.skip(Text("not parsed: {why}", why=launch.out_of_scope), details=details)
     found = Findings()
     for problem in launch.problems:
-        found.warn(f"the server will refuse this: {shown(problem, 300)}",
+        found.warn(Text("the server will refuse this: {problem}", problem=shown(problem, 300)),
                    "fix the launch command (run it with --help to see its options)",
                    code="refused_argument")
     for note in launch.notes:
-        found.ok(shown(note, 300), code="note")
-    said = _said(launch)
+        found.ok(note, code="note")
+    parts = _said(launch)
     releases = ", ".join(f"{k} {v}" for k, v in launch.release.items())
-    summary = f"{launch.program}: {said or 'defaults only'} ({releases} options)"
+    summary = Text("{program}: {said} ({releases} options)", program=launch.program,
+                   said=Text.join(", ", parts) if parts else Text("defaults only"),
+                   releases=releases)
     if launch.notes:
-        summary += "; " + "; ".join(shown(n, 200) for n in launch.notes)
+        summary = Text("{summary}; {notes}", summary=summary, notes=Text.join("; ", launch.notes))
     return found.result(summary, details=details)
 
 
-def _said(launch) -> str:  # type: ignore[no-untyped-def]
+def _said(launch) -> list[str | Text]:  # type: ignore[no-untyped-def]
     v = launch.values
-    parts = []
+    parts: list[str | Text] = []
     if v.get("model_path"):
-        parts.append(f"model {shown(str(v['model_path']), 80)}")
+        parts.append(Text("model {path}", path=shown(str(v["model_path"]), 80)))
     for key, label in (("tp_size", "tp"), ("pp_size", "pp"), ("dp_size", "dp"),
                        ("attn_dp_size", "attn-dp")):
         if isinstance(v.get(key), int) and (v[key] != 1 or key == "tp_size"):
             parts.append(f"{label} {v[key]}")
     if isinstance(v.get("nnodes"), int) and v["nnodes"] != 1:
-        parts.append(f"{v['nnodes']} nodes (this is rank {v.get('node_rank')})")
+        parts.append(Text("{count} nodes (this is rank {rank})", count=v["nnodes"],
+                          rank=v.get("node_rank")))
     if v.get("dist_init_addr"):
         parts.append(f"dist-init {shown(str(v['dist_init_addr']), 80)}")
     if launch.program == "dynamo.frontend":
-        parts.append(f"router {v.get('router_mode')}")
+        parts.append(Text("router {mode}", mode=v.get("router_mode")))
         if v.get("http_port") is not None:
-            parts.append(f"http port {v.get('http_port')}")
+            parts.append(Text("http port {port}", port=v.get("http_port")))
     elif isinstance(v.get("port"), int):
-        parts.append(f"port {v['port']}")
-    return ", ".join(parts)
+        parts.append(Text("port {port}", port=v["port"]))
+    return parts

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")
+# What a config.json that is there but unusable is (probe.launch's words, in templates).
+CONFIG_STATES = {"unreadable": Text("unreadable"), "not_a_file": Text("not a file")}
 
 
 @check("launch.model", title="Launch model path", env=ENV, timeout=3.0,
@@ -50,40 +52,50 @@ def launch_model(ctx: Context) -> Result:
         details.update(local=True, directory=facts.is_dir, config_json=facts.config)
         if not facts.is_dir:
             if model.endswith(".gguf") and facts.readable:
-                return found.result(f"{shown_path} is a GGUF file", details=details, env=ENV)
-            found.fail(f"--model-path {shown_path} is not a directory", "point --model-path "
-                       "at the model's directory (config.json, weights)", code="not_a_directory")
+                return found.result(Text("{path} is a GGUF file", path=shown_path),
+                                    details=details, env=ENV)
+            found.fail(Text("--model-path {path} is not a directory", path=shown_path),
+                       "point --model-path at the model's directory (config.json, weights)",
+                       code="not_a_directory")
         elif not facts.readable:
-            found.fail(f"--model-path {shown_path} cannot be listed by this user",
-                       f"chmod -R a+rX {shown_path}, or run as its owner", code="unreadable")
+            found.fail(Text("--model-path {path} cannot be listed by this user",
+                            path=shown_path),
+                       Text("chmod -R a+rX {path}, or run as its owner", path=shown_path),
+                       code="unreadable")
         elif facts.config == "missing":
-            found.fail(f"--model-path {shown_path} has no config.json: not a model directory "
-                       "(a parent or a half-copied download?)", "point --model-path at the "
-                       "directory that holds config.json", code="no_config_json")
+            found.fail(Text("--model-path {path} has no config.json: not a model directory "
+                            "(a parent or a half-copied download?)", path=shown_path),
+                       "point --model-path at the directory that holds config.json",
+                       code="no_config_json")
         elif facts.config != "ok":
-            found.fail(f"{shown_path}/config.json is {facts.config.replace('_', ' ')}",
+            found.fail(Text("{path}/config.json is {state}", path=shown_path,
+                            state=CONFIG_STATES.get(facts.config,
+                                                    facts.config.replace("_", " "))),
                        "make config.json a readable file", code="config_json_unreadable")
-        return found.result(f"{shown_path}: a model directory with config.json",
-                            details=details, env=ENV)
+        return found.result(Text("{path}: a model directory with config.json",
+                                 path=shown_path), details=details, env=ENV)
     if not is_hub_id(model):
-        found.fail(f"--model-path {shown_path} does not exist (and is not a hub id org/name)",
+        found.fail(Text("--model-path {path} does not exist (and is not a hub id org/name)",
+                        path=shown_path),
                    "fix the path, or mount the model volume", code="model_missing")
         return found.result("", details=details, env=ENV)
     download = launch.get("download_dir")
     cache = download if isinstance(download, str) and download else hf_hub_cache(ctx.env)
     details.update(local=False, hub_id=True, cache=shown(cache or "", 200))
     if ctx.env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true"):
-        found.warn(f"{shown_path} is a hub id and HF_HUB_OFFLINE is set: only an already "
-                   "cached copy can load", "download the model beforehand, or unset "
-                   "HF_HUB_OFFLINE", code="offline_hub_id")
+        found.warn(Text("{path} is a hub id and HF_HUB_OFFLINE is set: only an already "
+                        "cached copy can load", path=shown_path),
+                   "download the model beforehand, or unset HF_HUB_OFFLINE",
+                   code="offline_hub_id")
     if cache:
         where, writable = writable_at(os.path.join(cwd, os.path.expanduser(cache)))
         details["cache_writable"] = writable
         if not writable:
-            found.fail(f"{shown_path} is a hub id to download, but {shown(where, 120)} (for "
-                       f"{shown(cache, 120)}) is not writable by this user",
+            found.fail(Text("{path} is a hub id to download, but {where} (for {cache}) is not "
+                            "writable by this user", path=shown_path, where=shown(where, 120),
+                            cache=shown(cache, 120)),
                        "point HF_HOME (or --download-dir) at a writable volume, or download "
                        "the model beforehand and pass its directory", code="cache_not_writable")
-    return found.result(f"{shown_path} is a hub id: downloaded into {shown(cache or '?', 120)}"
-                        " at start-up (host.disk judges the free space)", details=details,
-                        env=ENV)
+    return found.result(Text("{path} is a hub id: downloaded into {cache} at start-up "
+                             "(host.disk judges the free space)", path=shown_path,
+                             cache=shown(cache or "?", 120)), details=details, env=ENV)

@@ -8,7 +8,7 @@ import errno
 import ipaddress
 from typing import Any
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.ports import split_host_port
 from sgdoctor.parse.verdict import shown
 
@@ -45,16 +45,18 @@ def launch_rendezvous(ctx: Context) -> Result:
     found = Findings()
     if not given:
         if isinstance(nnodes, int) and nnodes > 1:
-            found.fail(f"--nnodes {nnodes} but no --dist-init-addr (nor MASTER_ADDR and "
-                       "MASTER_PORT): the nodes have no address to meet at",
+            found.fail(Text("--nnodes {nnodes} but no --dist-init-addr (nor MASTER_ADDR and "
+                            "MASTER_PORT): the nodes have no address to meet at",
+                            nnodes=nnodes),
                        "add --dist-init-addr <rank-0 host>:<port> to every node's command",
                        code="missing_address")
             return found.result("", env=ENV)
         return Result.skip("single-node launch without a rendezvous address", env=ENV)
     split = split_host_port(str(given))
     if split is None or not split[0]:
-        found.warn(f"{source} {shown(str(given), 80)} is not HOST:PORT: the server decides "
-                   "what it makes of it", "write it as HOST:PORT, e.g. 10.0.0.1:5000",
+        found.warn(Text("{source} {address} is not HOST:PORT: the server decides what it "
+                        "makes of it", source=source, address=shown(str(given), 80)),
+                   "write it as HOST:PORT, e.g. 10.0.0.1:5000",
                    code="malformed_address")
         return found.result("", env=ENV)
     host, port = split
@@ -63,28 +65,34 @@ def launch_rendezvous(ctx: Context) -> Result:
                                "node_rank": rank}
     numeric = numeric_reading(host)
     if numeric is not None:
-        found.fail(f"{source} host {shown(host, 40)} is numeric: getaddrinfo reads it as "
-                   f"{numeric}, not as a host name", "use the dotted address or a real host "
-                   "name of node rank 0", code="numeric_hostname")
+        found.fail(Text("{source} host {host} is numeric: getaddrinfo reads it as {address}, "
+                        "not as a host name", source=source, host=shown(host, 40),
+                        address=numeric),
+                   "use the dotted address or a real host name of node rank 0",
+                   code="numeric_hostname")
         return found.result("", details=details, env=ENV)
     resolved = resolve(host, port, ctx.timeout(3.0))
     details["addresses"] = list(resolved.addresses)
     if resolved.error is not None:
-        found.fail(f"{source} host {shown(host, 80)} does not resolve: "
-                   f"{shown(resolved.error.message)}", "fix the name (DNS, /etc/hosts, the "
-                   "headless Service of rank 0), or use its IP address", code="unresolvable")
+        found.fail(Text("{source} host {host} does not resolve: {error}", source=source,
+                        host=shown(host, 80), error=shown(resolved.error.message)),
+                   "fix the name (DNS, /etc/hosts, the headless Service of rank 0), or use its "
+                   "IP address", code="unresolvable")
         return found.result("", details=details, env=ENV)
     ips = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved.addresses]
     zero = [str(ip) for ip in ips if ip.version == 4 and str(ip).startswith("0.")]
     if zero:
-        found.fail(f"{source} host {shown(host, 80)} resolves to {', '.join(zero)}: no "
-                   "node can be reached there", "fix the name's record, or use the IP of "
-                   "node rank 0", code="zero_address")
+        found.fail(Text("{source} host {host} resolves to {addresses}: no node can be "
+                        "reached there", source=source, host=shown(host, 80),
+                        addresses=", ".join(zero)),
+                   "fix the name's record, or use the IP of node rank 0", code="zero_address")
         return found.result("", details=details, env=ENV)
     multi = isinstance(nnodes, int) and nnodes > 1
     if multi and all(ip.is_loopback for ip in ips):
-        found.fail(f"{source} {shown(str(given), 80)} is loopback ({', '.join(map(str, ips))})"
-                   f" on a {nnodes}-node launch: the other nodes would dial themselves",
+        found.fail(Text("{source} {address} is loopback ({addresses}) on a {nnodes}-node "
+                        "launch: the other nodes would dial themselves", source=source,
+                        address=shown(str(given), 80), addresses=", ".join(map(str, ips)),
+                        nnodes=nnodes),
                    "use an address of node rank 0 that the other nodes reach",
                    code="loopback_multi_node")
         return found.result("", details=details, env=ENV)
@@ -95,13 +103,17 @@ def launch_rendezvous(ctx: Context) -> Result:
         error = dial(first, port, ctx.timeout(5.0))
         details["dial"] = "ok" if error is None else error.kind.value
         if error is not None:
-            found.fail(f"node rank 0's rendezvous {shown(host, 80)}:{port} ({first}) is not "
-                       f"reachable from node rank {rank}: {shown(error.message)}",
+            found.fail(Text("node rank 0's rendezvous {host}:{port} ({address}) is not "
+                            "reachable from node rank {rank}: {error}", host=shown(host, 80),
+                            port=port, address=first, rank=rank,
+                            error=shown(error.message)),
                        "start node rank 0 first (exec --wait retries until it listens), "
                        "and check routes and firewalls between the nodes", code="unreachable")
-    where = "bindable here (node rank 0)" if rank == 0 else "reachable"
-    return found.result(f"{source} {shown(host, 80)}:{port} → {first}, {where}",
-                        details=details, env=ENV)
+    fields = {"source": source, "host": shown(host, 80), "port": port, "address": first}
+    summary = (Text("{source} {host}:{port} → {address}, bindable here (node rank 0)", **fields)
+               if rank == 0 else
+               Text("{source} {host}:{port} → {address}, reachable", **fields))
+    return found.result(summary, details=details, env=ENV)
 
 
 def _judge_rank0(found: Findings, source: str, host: str, port: int, address: str,
@@ -109,14 +121,17 @@ def _judge_rank0(found: Findings, source: str, host: str, port: int, address: st
     if error is None:
         return
     if error.errno == errno.EADDRNOTAVAIL:
-        found.fail(f"{source} {shown(host, 80)} ({address}) is not an address of this host, "
-                   "but this is node rank 0, which listens there",
+        found.fail(Text("{source} {host} ({address}) is not an address of this host, but "
+                        "this is node rank 0, which listens there", source=source,
+                        host=shown(host, 80), address=address),
                    "point --dist-init-addr at node rank 0 (this node), or give this node "
                    "--node-rank > 0", code="not_this_host")
     elif error.errno == errno.EADDRINUSE:
-        found.fail(f"port {port} of {address} is already in use: node rank 0 cannot listen "
-                   "for the other nodes", f"ss -tlnp 'sport = :{port}'    (stop the holder, "
-                   "or choose another --dist-init-addr port)", code="port_in_use")
+        found.fail(Text("port {port} of {address} is already in use: node rank 0 cannot "
+                        "listen for the other nodes", port=port, address=address),
+                   Text("{command}    (stop the holder, or choose another --dist-init-addr "
+                        "port)", command=f"ss -tlnp 'sport = :{port}'"), code="port_in_use")
     else:
-        found.fail(f"binding {address}:{port} failed: {error.strerror or error}",
+        found.fail(Text("binding {address}:{port} failed: {error}", address=address,
+                        port=port, error=error.strerror or str(error)),
                    "choose another --dist-init-addr port", code="bind_failed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 ENV = ("DYN_ROUTER_MODE", "DYN_ROUTER_USE_KV_EVENTS", "DYN_EVENT_PLANE", "NATS_SERVER")
@@ -36,7 +36,8 @@ def launch_router(ctx: Context) -> Result:
     else:
         return Result.skip("not a Dynamo launch", env=ENV)
     if mode != "kv":
-        return Result.skip(f"router mode {shown(str(mode), 40)}: no KV routing", env=ENV)
+        return Result.skip(Text("router mode {mode}: no KV routing", mode=shown(str(mode), 40)),
+                           env=ENV)
     details: dict[str, Any] = {"router_mode": "kv", "kv_events": events is not False,
                                "event_plane": plane, "replica_sync": bool(replica)}
     if events is False and not replica:
@@ -47,21 +48,21 @@ def launch_router(ctx: Context) -> Result:
     details["event_transport"] = "nats" if nats else "zmq"
     found = Findings()
     if plane not in (None, "", "nats", "zmq"):
-        found.warn(f"event plane {shown(str(plane), 40)} is neither nats nor zmq: Dynamo "
-                   "refuses it at start-up", "use --event-plane nats or zmq",
+        found.warn(Text("event plane {plane} is neither nats nor zmq: Dynamo refuses it at "
+                        "start-up", plane=shown(str(plane), 40)), "use --event-plane nats or zmq",
                    code="bad_event_plane")
     if nats and not ctx.env.get("NATS_SERVER"):
         found.warn("KV events ride NATS (--event-plane nats) but NATS_SERVER is unset: "
                    "Dynamo dials its default nats://localhost:4222",
                    "export NATS_SERVER=nats://<nats host>:4222", code="nats_server_unset")
-    jetstream = ("whether Dynamo 1.6.1's KV router needs JetStream is UNCONFIRMED "
-                 "(a 1.6.1 worker starts without it)")
     if nats:
-        found.ok(jetstream[0].upper() + jetstream[1:], code="jetstream_unconfirmed")
-        summary = ("KV routing: workers' KV events reach the router over NATS "
-                   f"({shown(ctx.env.get('NATS_SERVER', 'nats://localhost:4222'), 80)}; "
-                   f"nats.server judges it); {jetstream}")
+        found.ok("Whether Dynamo 1.6.1's KV router needs JetStream is UNCONFIRMED (a 1.6.1 "
+                 "worker starts without it)", code="jetstream_unconfirmed")
+        summary = Text("KV routing: workers' KV events reach the router over NATS ({server}; "
+                       "nats.server judges it); whether Dynamo 1.6.1's KV router needs "
+                       "JetStream is UNCONFIRMED (a 1.6.1 worker starts without it)",
+                       server=shown(ctx.env.get("NATS_SERVER", "nats://localhost:4222"), 80))
     else:
-        summary = ("KV routing: workers' KV events reach the router over ZMQ (the event "
-                   "plane); NATS is not needed for them")
+        summary = Text("KV routing: workers' KV events reach the router over ZMQ (the event "
+                       "plane); NATS is not needed for them")
     return found.result(summary, details=details, env=ENV)

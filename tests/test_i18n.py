@@ -35,7 +35,11 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              # Z1: host checks, engine, progress
              "checks/host_ptrace.py", "checks/host_disk.py", "checks/host_ip.py",
              "checks/host_limits.py", "checks/nccl_interface.py",
-             "src/sgdoctor/parse/settings.py"]
+             "src/sgdoctor/parse/settings.py",
+             # Z3: launch
+             "checks/launch_command.py", "checks/launch_model.py", "checks/launch_rendezvous.py",
+             "checks/launch_router.py", "checks/launch_topology.py",
+             "src/sgdoctor/parse/launch.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
 

@@ -24,15 +24,18 @@ def config(base: Path, check_id: str, **settings: str) -> str:
 
 
 def zh_report(check_id: str, env: dict[str, str], args: tuple[str, ...] = (),
-              status: str = "fail") -> tuple[str, dict]:
+              status: str = "fail", command: list[str] | None = None) -> tuple[str, dict]:
     """The zh table of one check (wide, so no value is wrapped) and the JSON of the same run
-    in zh and in en, which must agree."""
+    in zh and in en, which must agree. With `command`: `check … -- COMMAND`."""
     base = ["--only", check_id, *args]
-    table = run_cli([*base, "--lang", "zh", "--no-color"], {"COLUMNS": "250", **env})
+    if command is not None:
+        base = ["check", *base]
+    tail = [] if command is None else ["--", *command]
+    table = run_cli([*base, "--lang", "zh", "--no-color", *tail], {"COLUMNS": "250", **env})
     assert "Traceback" not in table.stderr, table.stderr
     docs = []
     for lang in ("zh", "en"):
-        proc = run_cli([*base, "--lang", lang, "--format", "json"], env)
+        proc = run_cli([*base, "--lang", lang, "--format", "json", *tail], env)
         docs.append(result_of(json_report(proc), check_id))
     zh, en = docs
     assert zh["status"] == status, zh
@@ -118,3 +121,52 @@ def test_libs_duplicates_in_zh(tmp_path):
     assert "libdup.so.1: 2 copies" in doc["summary"]
     assert_chinese(table, f"libdup.so.1：共 2 份副本；胜出的是 {dirs[0]}/libdup.so.1",
                    "只保留一份 libdup.so.1")
+
+
+# --- launch.* (`sgdoctor check -- COMMAND`) ---------------------------------------------------
+
+SERVER = ["python3", "-m", "sglang.launch_server"]
+
+
+def test_launch_command_refused_argument_in_zh():
+    table, doc = zh_report("launch.command", {}, command=[*SERVER, "--model-path", "/m",
+                                                          "--no-such-flag"], status="warn")
+    assert doc["summary"].startswith("the server will refuse this: ")
+    assert_chinese(table, "服务器会拒绝：", "--no-such-flag", "修正启动命令")
+
+
+def test_launch_model_without_config_json_in_zh(tmp_path):
+    model = tmp_path / "weights"
+    model.mkdir()
+    table, doc = zh_report("launch.model", {}, command=[*SERVER, "--model-path", str(model)])
+    assert "has no config.json" in doc["summary"]
+    assert_chinese(table, f"--model-path {model} 中没有 config.json",
+                   "让 --model-path 指向包含 config.json 的目录")
+
+
+def test_launch_rendezvous_numeric_host_in_zh():
+    command = [*SERVER, "--model-path", "/m", "--nnodes", "2", "--node-rank", "1",
+               "--dist-init-addr", "12345:5000"]
+    table, doc = zh_report("launch.rendezvous", {}, command=command)
+    assert "is numeric" in doc["summary"]
+    assert_chinese(table, "--dist-init-addr 的主机 12345 是数字", "0.0.48.57",
+                   "使用 node rank 0 的点分地址或真实主机名")
+
+
+def test_launch_router_nats_unset_in_zh():
+    command = ["python3", "-m", "dynamo.frontend", "--router-mode", "kv", "--event-plane",
+               "nats"]
+    table, doc = zh_report("launch.router", {}, command=command, status="warn")
+    assert "NATS_SERVER is unset" in doc["summary"]
+    assert_chinese(table, "NATS_SERVER 未设置", "nats://localhost:4222",
+                   "→ export NATS_SERVER=nats://<nats host>:4222", chinese_remedy=False)
+
+
+def test_launch_topology_in_zh():
+    command = [*SERVER, "--model-path", "/m", "--tp-size", "3", "--nnodes", "2",
+               "--node-rank", "5"]
+    table, doc = zh_report("launch.topology", {"MACA_VISIBLE_DEVICES": "0"}, command=command)
+    assert "--node-rank 5 is outside 0..1" in doc["summary"]
+    assert_chinese(table, "--node-rank 5 超出 --nnodes 2 对应的范围 0..1",
+                   "--tp-size 3 × --pp-size 1 不能被 --nnodes 2 整除",
+                   "为每个节点分配 0 到 1 之间互不相同的 --node-rank")

@@ -29,7 +29,7 @@ def test_entry_points():
                        (["python", "-m", "torch.distributed.run", "x"], "torch.distributed"),
                        (["python", "-c", "print(1)"], "-c"), (["nginx"], "nginx")):
         launch = parse_launch(argv)
-        assert not launch.parsed and word in (launch.out_of_scope or ""), argv
+        assert not launch.parsed and word in str(launch.out_of_scope or ""), argv
         assert launch.options() == {}
 
 
@@ -83,7 +83,7 @@ def test_config_yaml_merges_under_the_command_line(tmp_path):
     assert v["trust_remote_code"] is False
     ignored = parse_launch([*SERVER, f"--config={config}"])
     assert ignored.values["model_path"] is None
-    assert any("--config=FILE is not read" in n for n in ignored.notes)
+    assert any("--config=FILE is not read" in n for n in map(str, ignored.notes))
     bad = tmp_path / "server.json"
     bad.write_text("{}")
     assert "Config file must be YAML format, got: .json" in \
@@ -128,9 +128,9 @@ def test_dynamo_frontend():
 
 
 def test_release_found_or_assumed_is_said():
-    assert any("no sglang release found" in n for n in parse_launch(SERVER).notes)
+    assert any("no sglang release found" in n for n in map(str, parse_launch(SERVER).notes))
     newer = parse_launch(SERVER, releases={"sglang": "0.6.0"})
-    assert any("sglang 0.6.0 is installed" in n for n in newer.notes)
+    assert any("sglang 0.6.0 is installed" in n for n in map(str, newer.notes))
     assert not parse_launch(SERVER, releases={"sglang": "0.5.23"}).notes
 
 

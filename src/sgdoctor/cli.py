@@ -95,7 +95,7 @@ def check_launch_command(
     timeout: TimeoutOpt = None, checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
     verbose: VerboseOpt = False, no_color: NoColorOpt = False, deep: DeepOpt = False,
     wait: WaitOpt = None, interval: IntervalOpt = None, host_root: HostRootOpt = None,
-    python: PythonOpt = None,
+    lang: LangOpt = None, python: PythonOpt = None,
     command: Annotated[list[str] | None, typer.Argument(
         help="-- COMMAND [ARGS...]: also check what this launch command implies (it is "
              "not run).")] = None,
@@ -104,7 +104,7 @@ def check_launch_command(
     _check(command, format=format, output=output, only=only, skip=skip, ignore=ignore,
            fail_on=fail_on, timeout=timeout, checks_dir=checks_dir, config=config,
            verbose=verbose, no_color=no_color, deep=deep, wait=wait, interval=interval,
-           host_root=host_root, python=python)
+           host_root=host_root, lang=lang, python=python)
 
 
 app.callback(invoke_without_command=True)(check_command)

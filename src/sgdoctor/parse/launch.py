@@ -25,7 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sgdoctor.api import Text
 from sgdoctor.parse import launch_tables as tables
+from sgdoctor.parse.verdict import shown
 
 __all__ = ["Launch", "parse_launch", "masked", "RELEASES", "INT_KEYS", "from_options",
            "numeric_reading", "flag_of"]
@@ -54,8 +56,8 @@ class Launch:
     values: dict[str, Any] = field(default_factory=dict)    # dest -> value (defaults too)
     given: set[str] = field(default_factory=set)            # dests the command line set
     problems: list[str] = field(default_factory=list)       # what the server will refuse
-    notes: list[str] = field(default_factory=list)          # what was not judged, and why
-    out_of_scope: str | None = None  # why the command is not parsed at all
+    notes: list[Text] = field(default_factory=list)         # what was not judged, and why
+    out_of_scope: Text | None = None  # why the command is not parsed at all
 
     @property
     def parsed(self) -> bool:
@@ -93,8 +95,8 @@ class Launch:
                 "disaggregation_ib_device", "expert_distribution_recorder_mode",
                 "base_gpu_id", "gpu_id_step", "router_mode", "http_port", "config")
         return {"program": self.program, "release": dict(self.release),
-                "out_of_scope": self.out_of_scope, "problems": list(self.problems),
-                "notes": list(self.notes),
+                "out_of_scope": None if self.out_of_scope is None else str(self.out_of_scope),
+                "problems": list(self.problems), "notes": [str(n) for n in self.notes],
                 "values": {k: self.values[k] for k in keys
                            if k in self.values and _plain(self.values[k])}}
 
@@ -280,14 +282,14 @@ def _config_keys(action: argparse.Action) -> set[str]:
 
 
 def _merge_config(parser: _Parser, argv: list[str], problems: list[str],
-                  notes: list[str], read_file: Any) -> list[str]:
+                  notes: list[Text], read_file: Any) -> list[str]:
     """ConfigArgumentMerger.merge_config_with_args, as SGLang 0.5.23 runs it: only an exact
     ``--config`` token (``--config=FILE`` is stored and ignored), one of them, a .yaml/.yml
     file holding a mapping; its options go before the command line's (the command wins)."""
     if "--config" not in argv:
         if any(t.startswith("--config=") for t in argv):
-            notes.append("--config=FILE is not read by SGLang (only `--config FILE` is): "
-                         "its options are ignored")
+            notes.append(Text("--config=FILE is not read by SGLang (only `--config FILE` is): "
+                              "its options are ignored"))
         return argv
     indices = [i for i, t in enumerate(argv) if t == "--config"]
     if len(indices) > 1:
@@ -308,8 +310,8 @@ def _merge_config(parser: _Parser, argv: list[str], problems: list[str],
         problems.append(f"Config file not found: {path}")
         return argv
     except ImportError:
-        notes.append(f"--config {path}: PyYAML is not installed beside sgdoctor, so the "
-                     "file's options were not read")
+        notes.append(Text("--config {path}: PyYAML is not installed beside sgdoctor, so the "
+                          "file's options were not read", path=shown(path, 200)))
         return argv
     except (OSError, ValueError) as exc:
         problems.append(f"cannot read the config file {path}: {exc}")
@@ -363,7 +365,7 @@ def _read_yaml(path: str) -> Any:
 
 # --- which program --------------------------------------------------------------------
 
-def _program(argv: Sequence[str]) -> tuple[str | None, list[str], str | None]:
+def _program(argv: Sequence[str]) -> tuple[str | None, list[str], Text | None]:
     """(program, its own arguments, why it is out of scope)."""
     words = list(argv)
     while words and os.path.basename(words[0]) == "env":
@@ -372,17 +374,17 @@ def _program(argv: Sequence[str]) -> tuple[str | None, list[str], str | None]:
                          or words[0] in ("-i", "-")):
             words = words[1:]
     if not words:
-        return None, [], "no command"
+        return None, [], Text("no command")
     name = os.path.basename(words[0])
     if name in WRAPPERS:
-        return None, [], (f"the command runs through {name}: sgdoctor parses SGLang and "
-                          "Dynamo launch commands given directly, not behind torchrun or a "
-                          "shell")
+        return None, [], Text("the command runs through {name}: sgdoctor parses SGLang and "
+                              "Dynamo launch commands given directly, not behind torchrun or "
+                              "a shell", name=name)
     if name == "sglang":
         rest = words[1:]
         if rest and rest[0] == "serve":
             return "sglang serve", rest[1:], None
-        return None, [], "`sglang` without `serve` starts no server"
+        return None, [], Text("`sglang` without `serve` starts no server")
     if _PYTHON.match(name):
         rest = words[1:]
         while rest:
@@ -393,11 +395,14 @@ def _program(argv: Sequence[str]) -> tuple[str | None, list[str], str | None]:
                 if module in SGLANG_MODULES or module in DYNAMO_MODULES:
                     return module, args, None
                 if module in WRAPPERS:
-                    return None, [], (f"the command runs through {module}: sgdoctor parses "
-                                      "SGLang and Dynamo launch commands given directly")
-                return None, [], f"python -m {module} is not a launch sgdoctor knows"
+                    return None, [], Text("the command runs through {name}: sgdoctor parses "
+                                          "SGLang and Dynamo launch commands given directly",
+                                          name=module)
+                return None, [], Text("python -m {module} is not a launch sgdoctor knows",
+                                      module=module)
             if word == "-c" or word.startswith("-c"):
-                return None, [], "python -c runs inline code: not a launch sgdoctor parses"
+                return None, [], Text("python -c runs inline code: not a launch sgdoctor "
+                                      "parses")
             if word in _PY_VALUE_OPTS:
                 rest = rest[2:]
                 continue
@@ -409,9 +414,10 @@ def _program(argv: Sequence[str]) -> tuple[str | None, list[str], str | None]:
                 tail = module.replace(".", "/")
                 if script.endswith(tail + ".py") or script.endswith(tail + "/__main__.py"):
                     return module, rest[1:], None
-            return None, [], f"{os.path.basename(script)} is not a launch sgdoctor knows"
-        return None, [], "python without a module starts no server"
-    return None, [], f"{name} is not a launch sgdoctor knows (SGLang or Dynamo)"
+            return None, [], Text("{script} is not a launch sgdoctor knows",
+                                  script=os.path.basename(script))
+        return None, [], Text("python without a module starts no server")
+    return None, [], Text("{name} is not a launch sgdoctor knows (SGLang or Dynamo)", name=name)
 
 
 # --- the stages of each program --------------------------------------------------------
@@ -460,12 +466,14 @@ def parse_launch(argv: Sequence[str], env: Mapping[str, str] | None = None, *,
         version = found.get(consumer)
         launch.release[consumer] = mirrored
         if version is None:
-            launch.notes.append(f"no {consumer} release found in the server's environment: "
-                                f"parsed with {consumer} {mirrored}'s options (the newest "
-                                "mirrored)")
+            launch.notes.append(Text("no {consumer} release found in the server's environment: "
+                                     "parsed with {consumer} {mirrored}'s options (the newest "
+                                     "mirrored)", consumer=consumer, mirrored=mirrored))
         elif version != mirrored:
-            launch.notes.append(f"{consumer} {version} is installed; its options are parsed "
-                                f"with {consumer} {mirrored}'s (the newest mirrored)")
+            launch.notes.append(Text("{consumer} {version} is installed; its options are "
+                                     "parsed with {consumer} {mirrored}'s (the newest "
+                                     "mirrored)", consumer=consumer, version=shown(version, 40),
+                                     mirrored=mirrored))
     args = list(args)
     if program == "sglang serve":
         _serve(launch, args, read_file)
@@ -516,8 +524,8 @@ def _worker(launch: Launch, args: list[str], env: Mapping[str, str], read_file: 
     launch.values.update({f"dynamo.{k}": v for k, v in values.items()})
     launch.values.update({f"router.{k}": v for k, v in router_values.items()})
     if values.get("disagg_config") and values.get("disagg_config_key"):
-        launch.notes.append("--disagg-config sections are not read: their SGLang options "
-                            "are not judged")
+        launch.notes.append(Text("--disagg-config sections are not read: their SGLang "
+                                 "options are not judged"))
     _sglang_stage(launch, rest, read_file)
     launch.given |= {f"dynamo.{k}" for k in given}
 
@@ -533,8 +541,8 @@ def _frontend(launch: Launch, args: list[str], env: Mapping[str, str]) -> None:
     processor = values.get("chat_processor")
     if processor == "vllm":
         if rest:
-            launch.notes.append("--chat-processor vllm: the leftover arguments go to vLLM's "
-                                "parser, which sgdoctor does not mirror")
+            launch.notes.append(Text("--chat-processor vllm: the leftover arguments go to "
+                                     "vLLM's parser, which sgdoctor does not mirror"))
         return
     if processor == "sglang":
         extra = _Parser(add_help=False, exit_on_error=False)
