@@ -14,8 +14,9 @@ LANG, NO_COLOR and COLUMNS=100 (``env -i``), and /opt is a tmpfs holding the ser
 (/opt/venv, first on PATH, with the METADATA of Dynamo 1.6.1, SGLang 0.5.23, PyTorch 2.13.0
 and NVSHMEM 3.8.0). Only what varies from run to run is
 normalised, and only where it is printed: durations (the closing line's ``in N ms``, round
-trips ``(N ms)``, the JSON's ``duration_ms`` and ``started_at``, Prometheus' timestamps and
-durations). Nothing else — no path, port, host name or verdict — is rewritten.
+trips ``(N ms)`` and the mesh's matrix, the JSON's ``duration_ms`` and ``started_at``,
+Prometheus' timestamps and durations, Nagios' ``duration=``). Nothing else — no path,
+port, host name or verdict — is rewritten.
 """
 
 from __future__ import annotations
@@ -124,16 +125,16 @@ def network(interface: str = "eth0", address: str = "192.0.2.2/24",
 
 
 @contextmanager
-def server(ns: Netns, cmd: list[str], port: int) -> Iterator[None]:
-    """A real server inside ``ns``, until a TCP connect to 127.0.0.1:port succeeds."""
+def server(ns: Netns, cmd: list[str], port: int, host: str = "127.0.0.1") -> Iterator[None]:
+    """A real server inside ``ns``, until a TCP connect to host:port succeeds."""
     workdir = tempfile.mkdtemp(prefix="sgdoctor-readme-")
     proc = ns.spawn(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True)
-    probe = ("import socket,sys\ntry: socket.create_connection(('127.0.0.1', int(sys.argv[1])),"
+    probe = ("import socket,sys\ntry: socket.create_connection((sys.argv[1], int(sys.argv[2])),"
              " 0.5)\nexcept OSError: sys.exit(1)")
     try:
         deadline = time.monotonic() + 30
-        while ns.exec([sys.executable, "-c", probe, str(port)], check=False).returncode:
+        while ns.exec([sys.executable, "-c", probe, host, str(port)], check=False).returncode:
             assert proc.poll() is None and time.monotonic() < deadline, cmd
             time.sleep(0.1)
         yield
@@ -374,6 +375,86 @@ def prometheus_sample() -> str:
         lambda m: m.group(1) + (" 1795976400.000" if "timestamp" in m.group(1) else
                                 " 0.000400"), proc.stdout)
     return shown("sgdoctor --only gloo.interface,etcd.endpoints --format prometheus", proc)
+
+
+_MATRIX_RTT = re.compile(r"^\d+\.\d\d$")
+_MS = re.compile(r"\b\d+\.\d+ ms\b")
+
+
+def _normalised_matrix(text: str) -> str:
+    """Round trips in the matrix as 0.20, laid out as report/matrix.py lays out cells (right
+    aligned to the widest): a slow run may print 12.34 and widen every column."""
+    lines = text.split("\n")
+    head = next(i for i, line in enumerate(lines) if line.startswith("Gloo reachability"))
+    end = next(i for i in range(head + 1, len(lines)) if not lines[i].strip())
+    rows = [line.split() for line in lines[head + 2:end]]
+    names = lines[head + 1].split()
+    cells = [["0.20" if _MATRIX_RTT.match(c) else c for c in row[1:]] for row in rows]
+    width = max(len(n) for n in names)
+    col = max(width, *(len(c) for row in cells for c in row))
+    table = [" " * width + "  " + "  ".join(n.rjust(col) for n in names)]
+    table += [row[0].ljust(width) + "  " + "  ".join(c.rjust(col) for c in cs)
+              for row, cs in zip(rows, cells, strict=True)]
+    return "\n".join(lines[:head + 1] + table + lines[end:])
+
+
+@sample("mesh")
+def mesh() -> str:
+    """Three nodes on one bridge, etcd beside them; n2 has no route to n3."""
+    from servers import etcd_binary
+
+    subnet = "10.77.0"
+    with Namespaces() as nets:
+        hub = nets.new("rhub")
+        hub.ip("link", "add", "br0", "type", "bridge")
+        hub.ip("addr", "add", f"{subnet}.1/24", "dev", "br0")
+        nodes = []
+        for index in range(3):
+            node = nets.new(f"rmesh{index}")
+            veth(node, "eth1", hub, f"p{index}")
+            node.no_auto_link_local("eth1")
+            node.add_address("eth1", f"{subnet}.{11 + index}/24")
+            nodes.append(node)
+        hub.up("br0")
+        for index in range(3):
+            hub.ip("link", "set", f"p{index}", "master", "br0")
+            hub.up(f"p{index}")
+        for node in nodes:
+            node.up("eth1", wait=True)
+        nodes[1].ip("route", "add", "prohibit", f"{subnet}.13/32")
+        url, peer = f"http://{subnet}.1:2379", "http://127.0.0.1:2380"
+        etcd_cmd = [str(etcd_binary()), "--name", "hub", "--data-dir", "data",
+                    "--listen-client-urls", url, "--advertise-client-urls", url,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", f"hub={peer}", "--log-level", "error",
+                    "--logger", "zap"]
+        env = {"GLOO_SOCKET_IFNAME": "eth1", "ETCD_ENDPOINTS": url}
+        with server(hub, etcd_cmd, 2379, f"{subnet}.1"):
+            runs = [subprocess.Popen(
+                [*node.prefix, "unshare", "-m", "-u", "--propagation", "private", "--", "sh",
+                 "-c", f"hostname n{index + 1}\nmount -t tmpfs tmpfs /opt\n"
+                 f"cp -a {_server_venv()} /opt/venv\nexec \"$@\"", "sh",
+                 *_sgdoctor_line(["mesh", "--group", "llama-prod", "--expect", "3",
+                                  "--port", "29500", "--timeout", "20s"], env)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for index, node in enumerate(nodes)]
+            outs = [run.communicate(timeout=120) for run in runs]
+    proc = subprocess.CompletedProcess(runs[0].args, runs[0].returncode, *outs[0])
+    proc.stdout = _MS.sub("0.21 ms", _normalised_matrix(proc.stdout))
+    return shown("sgdoctor mesh --group llama-prod --expect 3 --port 29500 --timeout 20s\n"
+                 "                                   # on n1, n2 and n3 at once; n2 has no route "
+                 "to n3", proc)
+
+
+FORMAT_CHECKS = "gloo.interface,etcd.endpoints,env.triton_disable_maca_opt_mma_prefetch"
+_NAGIOS_DURATION = re.compile(r" duration=[0-9.]+s$", re.M)
+
+
+@sample("nagios")
+def nagios_sample() -> str:
+    proc = top_run(["--only", FORMAT_CHECKS, "--format", "nagios"])
+    proc.stdout = _NAGIOS_DURATION.sub(" duration=0.084s", proc.stdout)
+    return shown(f"sgdoctor --only {FORMAT_CHECKS} --format nagios", proc)
 
 
 # --- README ---------------------------------------------------------------------------------
