@@ -7,6 +7,9 @@ answer.
 
 Without the consumers the tests skip, except in CI (CI=true), where a missing consumer is a
 failure: the group must really run there.
+
+Dynamo runs inside a private network namespace, against real etcd and nats-server
+(``dynamo_in_netns``: one namespace and one batch per corpus, tests/dynamo_network_cases.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +27,8 @@ from sgdoctor.errors import ProbeError
 from sgdoctor.probe.consumers import site_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+DYNAMO_CORE = "dynamo/_core.abi3.so"
 REQUIRED = os.environ.get("CI") == "true"
 
 
@@ -65,3 +71,26 @@ def run_json(code: str, payload: object, *, env: dict[str, str] | None = None,
                           env=env if env is not None else dict(os.environ), timeout=timeout)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
     return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+def dynamo_in_netns(cases: list[dict], *, jobs: int = 3, timeout: float = 30,
+                    label: str = "dynamo") -> list[dict]:
+    """Each case run by Dynamo 1.6.1 (and judged by sgdoctor) in a fresh private network
+    namespace holding the real etcd and nats-servers the cases name; see
+    tests/dynamo_network_cases.py for the case format and the results."""
+    from conftest import have_netns, unavailable
+    from netns import Namespaces
+
+    require(site_packages() / DYNAMO_CORE, "ai-dynamo-runtime==1.6.1")
+    if not have_netns():
+        unavailable("the Dynamo differential needs root and `ip netns`")
+    with Namespaces() as nets:
+        ns = nets.new(label)
+        proc = subprocess.run([*ns.prefix, sys.executable, str(HERE / "dynamo_network_cases.py")],
+                              input=json.dumps({"cases": cases, "jobs": jobs, "timeout": timeout,
+                                                "python": str(consumer_python())}),
+                              capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [r["name"] for r in results] == [c["name"] for c in cases]
+    return results

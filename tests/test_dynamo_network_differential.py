@@ -11,17 +11,12 @@ are printed for the record.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from conftest import unavailable
-from consumer_harness import consumer_python, require, site_packages
+from consumer_harness import dynamo_in_netns
 
-HERE = Path(__file__).resolve().parent
+# The corpus runs in one namespace, in one batch: longer than one test's default timeout.
+pytestmark = pytest.mark.timeout(900)
 
 E = "ETCD_ENDPOINTS"
 TLS_PEM = {"ETCD_ENDPOINTS": "{etcd_tls}", "ETCD_AUTH_CA": "{ca_pem}",
@@ -105,25 +100,12 @@ def _cases() -> list[dict]:
     return cases
 
 
+CASES = _cases()
+
+
 @pytest.fixture(scope="module")
 def outcomes() -> list[dict]:
-    require(site_packages() / "dynamo" / "_core.abi3.so", "ai-dynamo-runtime==1.6.1")
-    from conftest import have_netns
-    from netns import Namespaces
-
-    if not have_netns():
-        unavailable("this test needs root and `ip netns`")
-    cases = _cases()
-    with Namespaces() as nets:
-        ns = nets.new("dynamo")
-        proc = subprocess.run([*ns.prefix, sys.executable, str(HERE / "dynamo_network_cases.py")],
-                              input=json.dumps({"cases": cases, "jobs": 3, "timeout": 30,
-                                                "python": str(consumer_python())}),
-                              capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(results) == len(cases)
-    return results
+    return dynamo_in_netns(CASES)
 
 
 def test_etcd_and_nats_verdicts_agree_with_dynamo(outcomes) -> None:
