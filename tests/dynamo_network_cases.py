@@ -3,10 +3,11 @@ Dynamo 1.6.1 itself (a DistributedRuntime serving endpoints, as dynamo.sglang's 
 and sgdoctor on the same environment. Shared by every Dynamo differential test
 (consumer_harness.dynamo_in_netns starts it).
 
-Reads ``{"cases": [{"name", "kind", "env", "repeat", "unset", "judge"}], "jobs": N, "python": PATH}``
-on stdin (PATH: the consumer venv's interpreter, where Dynamo is installed); each env value
-may name the servers through ``str.format`` fields (``{etcd}``, ``{nats_tls}``, ``{ca_pem}``
-…, see ``SERVERS``); only the servers the cases name are started. Kinds:
+Reads ``{"cases": [{"name", "kind", "env", "repeat", "unset", "judge"}], "jobs": N,
+"python": PATH}`` on stdin (PATH: the consumer venv's interpreter, where Dynamo is
+installed); each env value may name the servers through ``str.format`` fields (``{etcd}``,
+``{nats_tls}``, ``{ca_pem}`` …, see ``SERVERS``); only the servers the cases name are started.
+Kinds:
 
 - ``network`` (the default): Dynamo starts or fails; sgdoctor's etcd.endpoints and
   nats.server → ``{name, dynamo, why, etcd, nats}``.
@@ -31,8 +32,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -212,7 +215,7 @@ def servers(named: set[str]):
     """The servers the cases name (and the fields that name them)."""
     with tempfile.TemporaryDirectory(prefix="sgd-dyn-") as tmp, contextlib.ExitStack() as stack:
         pki = make_pki(Path(tmp) / "pki")
-        makers = {
+        makers: dict[str, Callable[[], Any]] = {
             "etcd": EtcdServer, "etcd2": EtcdServer,
             "etcd_tls": lambda: EtcdServer(pki=pki, client_cert_auth=True),
             "nats": NatsServer, "nats_nojs": lambda: NatsServer(jetstream=False),

@@ -26,7 +26,7 @@ TLS_PEM = {"ETCD_ENDPOINTS": "{etcd_tls}", "ETCD_AUTH_CA": "{ca_pem}",
 def _cases() -> list[dict]:
     cases: list[dict] = []
 
-    def case(name: str, repeat: int = 1, **env: str) -> None:
+    def case(name: str, repeat: int = 1, /, **env: str) -> None:
         env.setdefault(E, "{etcd}")
         cases.append({"name": name, "env": env, "repeat": repeat})
 
@@ -78,9 +78,9 @@ def _cases() -> list[dict]:
     cases.append({"name": "etcd unset (default localhost:2379 dead)", "env": {},
                   "unset": [E]})
     case("etcd down", **{E: "{dead}"})
-    case("etcd one of two down (second)", repeat=3, **{E: "{etcd},{dead}"})
-    case("etcd one of two down (first)", repeat=3, **{E: "{dead},{etcd}"})
-    case("etcd two clusters", repeat=3, **{E: "{etcd},{etcd2}"})
+    case("etcd one of two down (second)", 3, **{E: "{etcd},{dead}"})
+    case("etcd one of two down (first)", 3, **{E: "{dead},{etcd}"})
+    case("etcd two clusters", 3, **{E: "{etcd},{etcd2}"})
     case("etcd client and peer port of one member", **{E: "{etcd},{etcd_peer}"})
     case("etcd peer port only", **{E: "{etcd_peer}"})
     case("etcd without scheme", **{E: "{etcd}".replace("http://", "")})
