@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, FailureKind, Findings, ProbeError, Result, check
+from sgdoctor.api import Context, FailureKind, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def host_ports(ctx: Context) -> Result:
     "ignore"; default fail, and ignore under --host-root, where the node's running servers
     hold their own ports).
     """
-    from sgdoctor.parse.settings import choice_setting, ints_setting
+    from sgdoctor.parse.settings import choice_setting, ints_setting, setting_error
     from sgdoctor.probe.hostports import port_facts
     from sgdoctor.probe.hostroot import HostRoot
 
@@ -55,32 +55,35 @@ def host_ports(ctx: Context) -> Result:
                                 ("fail", "warn", "ignore"))
         planned, source = _planned(ctx, extra)
     except ValueError as exc:
-        return Result.error(f'[checks."host.ports"] {exc}', env=ENV)
+        return Result.error(setting_error("host.ports", exc), env=ENV)
     except ProbeError as exc:
-        return Result.error(f"--host-root: {exc.message}", env=ENV)
+        return Result.error(Text("--host-root: {error}", error=exc.message), env=ENV)
     found = Findings()
     for var in ENV:
         value = ctx.env.get(var)
         if value is not None and _port(value) is None:
-            found.warn(f"{var}={shown(value, 40)} is not a port number (1-65535)",
-                       f"set {var} to a port number, or unset it", code="port_env_invalid")
+            found.warn(Text("{variable}={value} is not a port number (1-65535)", variable=var,
+                            value=shown(value, 40)),
+                       Text("set {variable} to a port number, or unset it", variable=var),
+                       code="port_env_invalid")
     if not planned:
-        return Result.skip("the launch command binds no TCP port", env=ENV)
+        return Result.skip(Text("the launch command binds no TCP port"), env=ENV)
     facts = port_facts(root)
-    details: dict[str, Any] = {"ports_from": source, "ephemeral_range": facts.range,
+    details: dict[str, Any] = {"ports_from": str(source), "ephemeral_range": facts.range,
                                "reserved_ports": len(facts.reserved), "ports": []}
     if (not root.on_host and _missing(facts.range_error)
             and all(_missing(e) for e in facts.socket_errors) and facts.socket_errors):
-        return Result.skip(f"no /proc/sys/net nor /proc/{root.pid}/net under the host root",
+        return Result.skip(Text("no {sys} nor {net} under the host root",
+                                sys="/proc/sys/net", net=f"/proc/{root.pid}/net"),
                            details=details, env=ENV)
     if facts.range_error is not None:
-        found.warn(f"cannot read the ephemeral port range: {shown(facts.range_error.message)}",
-                   code="range_unreadable")
+        found.warn(Text("cannot read the ephemeral port range: {error}",
+                        error=shown(facts.range_error.message)), code="range_unreadable")
     if facts.reserved_error is not None:
-        found.warn(f"cannot read the reserved ports: {shown(facts.reserved_error.message)}",
-                   code="reserved_unreadable")
+        found.warn(Text("cannot read the reserved ports: {error}",
+                        error=shown(facts.reserved_error.message)), code="reserved_unreadable")
     for error in facts.socket_errors:
-        found.warn(f"cannot read the socket table: {shown(error.message)}",
+        found.warn(Text("cannot read the socket table: {error}", error=shown(error.message)),
                    code="sockets_unreadable")
 
     holders = _holders(root, facts, planned, ctx.timeout(2.0))
@@ -94,24 +97,26 @@ def host_ports(ctx: Context) -> Result:
     if inside and facts.range is not None:
         low, high = facts.range
         names = ", ".join(f"{p.port} ({p.name})" for p in inside)
-        found.warn(f"inside the ephemeral port range {low}-{high}: {names} — any outgoing "
-                   "connection may take such a port just before the server binds it "
-                   "(EADDRINUSE at start-up)", _reserve_remedy(facts.reserved, inside, low),
-                   code="ephemeral")
+        found.warn(Text("inside the ephemeral port range {low}-{high}: {names} — any outgoing "
+                        "connection may take such a port just before the server binds it "
+                        "(EADDRINUSE at start-up)", low=low, high=high, names=names),
+                   _reserve_remedy(facts.reserved, inside, low), code="ephemeral")
     ports = ", ".join(str(p.port) for p in planned)
-    where = (f"outside the ephemeral range {facts.range[0]}-{facts.range[1]}"
-             if facts.range else "ephemeral range unknown")
+    where = (Text("outside the ephemeral range {low}-{high}", low=facts.range[0],
+                  high=facts.range[1]) if facts.range else Text("ephemeral range unknown"))
     held = [str(e["port"]) for e in details["ports"]
             if e["held_by"] or e.get("bind") not in (None, "ok")]
-    state = (f"{', '.join(held)} already held (in_use = \"ignore\"), the rest free" if held
-             else "free")
-    return found.result(f"ports {ports} ({source}) are {state} and {where}", details=details,
-                        env=ENV)
+    said = {"ports": ports, "source": source, "where": where}
+    return found.result(Text("ports {ports} ({source}) are {held} already held (in_use = "
+                             "\"ignore\"), the rest free and {where}", **said,
+                             held=", ".join(held)) if held else
+                        Text("ports {ports} ({source}) are free and {where}", **said),
+                        details=details, env=ENV)
 
 
 def _noted(found: Findings) -> Any:
     """A port held by the running server itself, recorded as an ok finding."""
-    def note(summary: str, remedy: str | None = None, *, code: str) -> None:
+    def note(summary: Text, remedy: Text | None = None, *, code: str) -> None:
         found.ok(summary, code=code)
     return note
 
@@ -131,26 +136,29 @@ def _missing(error: ProbeError | None) -> bool:
     return error is not None and error.kind is FailureKind.NOT_FOUND
 
 
-def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], str]:
+def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], Text]:
     """Ports from the launch command (options), else SGLang's defaults; then env and
     settings. ValueError for options of the wrong shape."""
     from sgdoctor.parse.ports import PlannedPort, sglang_ports
+    from sgdoctor.parse.settings import SettingError
 
     given = ctx.options.get("ports")
     planned: list[PlannedPort] = []
     if given is not None:
         items: Iterable[Any] = given.items() if isinstance(given, dict) else given
         if isinstance(given, (str, bytes)) or not isinstance(items, Iterable):
-            raise ValueError(f"option ports={given!r} must be a list or a mapping")
+            raise SettingError(Text("option ports={value} must be a list or a mapping",
+                                    value=repr(given)))
         for item in items:
             name, value = (item if isinstance(given, dict) else
                            (item.get("name", "launch command"), item.get("port"))
                            if isinstance(item, dict) else ("launch command", item))
             port = _port(value)
             if port is None:
-                raise ValueError(f"option ports has {value!r}, not a port number")
+                raise SettingError(Text("option ports has {value}, not a port number",
+                                        value=repr(value)))
             planned.append(PlannedPort(port, str(name)))
-        source = "the launch command"
+        source = Text("the launch command")
     else:
         launch = {k: ctx.options[k] for k in LAUNCH_KEYS if k in ctx.options}
         port = _port(launch.get("port", 30000)) or 30000
@@ -161,7 +169,7 @@ def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], str]:
             nccl_port=_port(launch.get("nccl_port")),
             disaggregation_mode=_text(launch.get("disaggregation_mode")),
             bootstrap_port=_port(launch.get("disaggregation_bootstrap_port")) or 8998)
-        source = "the launch command" if launch else "SGLang's defaults"
+        source = Text("the launch command") if launch else Text("SGLang's defaults")
     for var, name in ENV_PORTS.items():
         port = _port(ctx.env.get(var))
         if port is not None:
@@ -201,7 +209,7 @@ def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort
     from sgdoctor.parse.host import TCP_CLOSE, TCP_LISTEN, TCP_TIME_WAIT
     from sgdoctor.probe.hostports import try_bind
 
-    label = f"port {item.port} ({item.name})"
+    label = Text("port {port} ({name})", port=item.port, name=item.name)
     held = [s for s in facts.sockets if s.port == item.port and s.blocks_ipv4_any
             and s.state not in (TCP_TIME_WAIT, TCP_CLOSE)]
     inside = (facts.range is not None and facts.range[0] <= item.port <= facts.range[1]
@@ -210,19 +218,23 @@ def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort
                              "held_by": [{"state": TCP_STATES.get(s.state, str(s.state)),
                                           "owner": holders.get(s.inode)} for s in held]}
     listeners = [s for s in held if s.state == TCP_LISTEN]
-    free_remedy = (f"ss -tlnp 'sport = :{item.port}'    (find and stop the holder, or "
-                   "move the server to a free port)")
+    free_remedy = Text("{command}    (find and stop the holder, or move the server to a free "
+                       "port)", command=f"ss -tlnp 'sport = :{item.port}'")
     if listeners:
         owner = holders.get(listeners[0].inode)
-        report(f"{label} is already in use: "
-               + (f"{owner} listens on it" if owner else "a listener holds it"),
+        report(Text("{label} is already in use: {owner} listens on it", label=label,
+                    owner=owner) if owner else
+               Text("{label} is already in use: a listener holds it", label=label),
                free_remedy, code="port_in_use")
         return entry
     if held:
         owner = holders.get(held[0].inode)
         state = TCP_STATES.get(held[0].state, str(held[0].state))
-        report(f"{label} is taken as the local port of a connection ({state}"
-               + (f", {owner}" if owner else "") + "): binding it fails with EADDRINUSE",
+        report(Text("{label} is taken as the local port of a connection ({state}, {owner}): "
+                    "binding it fails with EADDRINUSE", label=label, state=state, owner=owner)
+               if owner else
+               Text("{label} is taken as the local port of a connection ({state}): binding it "
+                    "fails with EADDRINUSE", label=label, state=state),
                free_remedy, code="port_taken")
         return entry
     if root.on_host:
@@ -230,14 +242,16 @@ def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort
         entry["bind"] = "ok" if bound.ok else shown(bound.message)
         if bound.ok:
             return entry
+        said = {"label": label, "error": shown(bound.message)}
         if bound.errno == errno.EADDRINUSE:
-            report(f"{label} is already in use (bind: {shown(bound.message)})", free_remedy,
+            report(Text("{label} is already in use (bind: {error})", **said), free_remedy,
                    code="port_in_use")
         elif bound.errno == errno.EACCES:
-            report(f"{label} is below 1024 and this user may not bind it", "use a port of "
-                   "1024 or above, or grant CAP_NET_BIND_SERVICE", code="port_privileged")
+            report(Text("{label} is below 1024 and this user may not bind it", label=label),
+                   Text("use a port of 1024 or above, or grant CAP_NET_BIND_SERVICE"),
+                   code="port_privileged")
         else:
-            report(f"binding {label} failed: {shown(bound.message)}", free_remedy,
+            report(Text("binding {label} failed: {error}", **said), free_remedy,
                    code="bind_failed")
     return entry
 
@@ -256,12 +270,14 @@ def _ranges(ports: Iterable[int]) -> str:
     return ",".join(out)
 
 
-def _reserve_remedy(reserved: frozenset[int], inside: list[PlannedPort], low: int) -> str:
+def _reserve_remedy(reserved: frozenset[int], inside: list[PlannedPort], low: int) -> Text:
     value = _ranges(set(reserved) | {p.port for p in inside})
-    return (f"sysctl -w net.ipv4.ip_local_reserved_ports={value}\n"
-            f"Kubernetes: securityContext: {{sysctls: [{{name: "
-            f"net.ipv4.ip_local_reserved_ports, value: \"{value}\"}}]}}  (an unsafe sysctl: "
-            "allow it with the kubelet's --allowed-unsafe-sysctls)\n"
-            + (f"or move the server to ports below {low}" if low > 1024 else
-               "or give the range back its default: sysctl -w "
-               "net.ipv4.ip_local_port_range=\"32768 60999\""))
+    return Text.join("\n", [
+        f"sysctl -w net.ipv4.ip_local_reserved_ports={value}",
+        Text("{snippet}  (an unsafe sysctl: allow it with the kubelet's "
+             "--allowed-unsafe-sysctls)",
+             snippet=f"Kubernetes: securityContext: {{sysctls: [{{name: "
+                     f"net.ipv4.ip_local_reserved_ports, value: \"{value}\"}}]}}"),
+        Text("or move the server to ports below {low}", low=low) if low > 1024 else
+        Text("or give the range back its default: {command}",
+             command="sysctl -w net.ipv4.ip_local_port_range=\"32768 60999\"")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.api import Context, Findings, ProbeError, Result, check
+from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def host_shm(ctx: Context) -> Result:
     Settings: per_pair_bytes (32 MiB per ordered GPU pair), multi_gpu_min_bytes (1 GiB,
     the least for two or more GPUs), warn_below_bytes (4 GiB). Sizes take units ("8GiB").
     """
-    from sgdoctor.parse.settings import size_setting
+    from sgdoctor.parse.settings import setting_error, size_setting
     from sgdoctor.probe.hostroot import HostRoot
     from sgdoctor.probe.hostshm import probe_shm
 
@@ -47,9 +47,9 @@ def host_shm(ctx: Context) -> Result:
         floor = size_setting(ctx, "warn_below_bytes", WARN_BELOW_BYTES)
         root = HostRoot.from_options(ctx.options)
     except ValueError as exc:
-        return Result.error(f'[checks."host.shm"] {exc}', env=ENV)
+        return Result.error(setting_error("host.shm", exc), env=ENV)
     except ProbeError as exc:
-        return Result.error(f"--host-root: {exc.message}", env=ENV)
+        return Result.error(Text("--host-root: {error}", error=exc.message), env=ENV)
 
     gpus, source = _gpu_count(ctx, root)
     need = max(multi_min, gpus * (gpus - 1) * per_pair) if gpus >= 2 else 0
@@ -57,7 +57,7 @@ def host_shm(ctx: Context) -> Result:
     facts = probe_shm(root, write=root.on_host)
     path = shown(facts.path)
     details: dict[str, Any] = {
-        "path": path, "gpus": gpus, "gpus_from": source, "required_bytes": need,
+        "path": path, "gpus": gpus, "gpus_from": str(source), "required_bytes": need,
         "warn_below_bytes": floor, "size_bytes": facts.size_bytes,
         "free_bytes": facts.free_bytes, "kind": facts.kind,
         "mount": None if facts.mount is None else {
@@ -70,25 +70,29 @@ def host_shm(ctx: Context) -> Result:
     found = Findings()
     if facts.kind == "missing":
         if gpus == 0:
-            return Result.skip(f"{path} does not exist and no MetaX GPU is visible "
-                               "(nothing here would use shared memory)", details=details, env=ENV)
-        found.fail(f"{path} does not exist: NCCL/MCCL cannot create their segments", fix,
-                   code="missing")
+            return Result.skip(Text("{path} does not exist and no MetaX GPU is visible "
+                                    "(nothing here would use shared memory)", path=path),
+                               details=details, env=ENV)
+        found.fail(Text("{path} does not exist: NCCL/MCCL cannot create their segments",
+                        path=path), fix, code="missing")
         return found.result("", details=details, env=ENV)
     if facts.kind != "dir":
-        found.fail(f"{path} is not a directory", fix, code="not_a_directory")
+        found.fail(Text("{path} is not a directory", path=path), fix, code="not_a_directory")
         return found.result("", details=details, env=ENV)
 
     _judge_mount(found, facts, path, fix)
     _judge_write(found, facts, path, fix)
     _judge_space(found, facts, path, gpus, source, need, floor, fix)
     size = _size(facts.size_bytes)
-    written = "writable" if facts.write_tested else "not write-tested under --host-root"
-    return found.result(f"{path}: {size}, {_size(facts.free_bytes)} free, {written}; "
-                        f"{_need_text(gpus, source, need)}", details=details, env=ENV)
+    return found.result(Text("{path}: {size}, {free} free, writable; {need}", path=path,
+                             size=size, free=_size(facts.free_bytes),
+                             need=_need_text(gpus, source, need)) if facts.write_tested else
+                        Text("{path}: {size}, {free} free, not write-tested under --host-root; "
+                             "{need}", path=path, size=size, free=_size(facts.free_bytes),
+                             need=_need_text(gpus, source, need)), details=details, env=ENV)
 
 
-def _gpu_count(ctx: Context, root: HostRoot) -> tuple[int, str]:
+def _gpu_count(ctx: Context, root: HostRoot) -> tuple[int, str | Text]:
     """GPUs that will share this node's /dev/shm, and what said so."""
     from sgdoctor.parse.maca import parse_visible_devices
     from sgdoctor.probe.maca import device_nodes
@@ -99,7 +103,8 @@ def _gpu_count(ctx: Context, root: HostRoot) -> tuple[int, str]:
         if not isinstance(nnodes, int) or isinstance(nnodes, bool) or nnodes < 1:
             nnodes = 1
         per_node = -(-tp // nnodes)
-        return per_node, f"--tp-size {tp}" + (f" over {nnodes} nodes" if nnodes > 1 else "")
+        return per_node, (Text("--tp-size {tp} over {nodes} nodes", tp=tp, nodes=nnodes)
+                          if nnodes > 1 else f"--tp-size {tp}")
     visible = ctx.env.get("MACA_VISIBLE_DEVICES")
     if visible is not None:
         parsed = parse_visible_devices(visible)
@@ -107,52 +112,61 @@ def _gpu_count(ctx: Context, root: HostRoot) -> tuple[int, str]:
         return count, "MACA_VISIBLE_DEVICES"
     nodes = device_nodes(root.root)
     if nodes.mxcd.kind != "missing":
-        return len(nodes.render), "render nodes beside /dev/mxcd"
-    return 0, "no MetaX GPU found"
+        return len(nodes.render), Text("render nodes beside {path}", path="/dev/mxcd")
+    return 0, Text("no MetaX GPU found")
 
 
-def _need_text(gpus: int, source: str, need: int) -> str:
+def _need_text(gpus: int, source: str | Text, need: int) -> Text:
     if gpus < 2:
-        return f"{gpus} GPU(s) ({source}): no GPU-to-GPU segments needed"
-    return f"{gpus} GPUs ({source}) need at least {_size(need)}"
+        return Text("{gpus} GPU(s) ({source}): no GPU-to-GPU segments needed", gpus=gpus,
+                    source=source)
+    return Text("{gpus} GPUs ({source}) need at least {size}", gpus=gpus, source=source,
+                size=_size(need))
 
 
-def _size(value: int | None) -> str:
+def _size(value: int | None) -> str | Text:
     from sgdoctor.parse.verdict import approx_bytes
 
-    return "unknown size" if value is None else approx_bytes(value)
+    return Text("unknown size") if value is None else approx_bytes(value)
 
 
-def _remedy(size: int) -> str:
+def _remedy(size: int) -> Text:
     gib = max(1, -(-size // GIB))
-    return (f"docker run --shm-size={gib}g ...\n"
-            f"Kubernetes: volumes: [{{name: dshm, emptyDir: {{medium: Memory, sizeLimit: "
-            f"{gib}Gi}}}}] and volumeMounts: [{{name: dshm, mountPath: /dev/shm}}]\n"
-            f"on the host itself: mount -o remount,size={gib}G /dev/shm")
+    return Text.join("\n", [
+        f"docker run --shm-size={gib}g ...",
+        Text("Kubernetes: {volumes} and {mounts}",
+             volumes=f"volumes: [{{name: dshm, emptyDir: {{medium: Memory, sizeLimit: "
+                     f"{gib}Gi}}}}]",
+             mounts="volumeMounts: [{name: dshm, mountPath: /dev/shm}]"),
+        Text("on the host itself: {command}", command=f"mount -o remount,size={gib}G /dev/shm")])
 
 
-def _judge_mount(found: Findings, facts: ShmFacts, path: str, fix: str) -> None:
+def _judge_mount(found: Findings, facts: ShmFacts, path: str, fix: Text) -> None:
     if facts.mount_error is not None:
-        found.warn(f"cannot read the mount table ({shown(facts.mount_error.message)}): "
-                   "the filesystem of /dev/shm is not verified", code="mountinfo_unreadable")
+        found.warn(Text("cannot read the mount table ({error}): the filesystem of /dev/shm is "
+                        "not verified", error=shown(facts.mount_error.message)),
+                   code="mountinfo_unreadable")
     elif facts.mount is None:
-        found.warn(f"no mount holds {path} in the mount table", code="not_mounted")
+        found.warn(Text("no mount holds {path} in the mount table", path=path),
+                   code="not_mounted")
     elif not facts.own_mount:
-        found.warn(f"{path} is not a mount of its own: segments land on "
-                   f"{shown(facts.mount.mount_point)} ({shown(facts.mount.fstype)}), "
-                   "which competes with everything else there", fix, code="not_own_mount")
+        found.warn(Text("{path} is not a mount of its own: segments land on {mount} "
+                        "({fstype}), which competes with everything else there", path=path,
+                        mount=shown(facts.mount.mount_point), fstype=shown(facts.mount.fstype)),
+                   fix, code="not_own_mount")
     elif facts.mount.fstype != "tmpfs":
-        found.warn(f"{path} is {shown(facts.mount.fstype)}, not tmpfs: segments are not "
-                   "in memory", fix, code="not_tmpfs")
+        found.warn(Text("{path} is {fstype}, not tmpfs: segments are not in memory", path=path,
+                        fstype=shown(facts.mount.fstype)), fix, code="not_tmpfs")
     if not facts.visible:
-        found.warn(f"{path} is not the node's /dev/shm: the mount table names a tmpfs there, "
-                   "but this directory is another filesystem (mount the node's / with "
-                   "mountPropagation: HostToContainer)", code="not_visible")
+        found.warn(Text("{path} is not the node's /dev/shm: the mount table names a tmpfs "
+                        "there, but this directory is another filesystem (mount the node's / "
+                        "with mountPropagation: HostToContainer)", path=path),
+                   code="not_visible")
     if facts.mount is not None and facts.own_mount and facts.mount.read_only:
-        found.fail(f"{path} is mounted read-only", fix, code="read_only")
+        found.fail(Text("{path} is mounted read-only", path=path), fix, code="read_only")
 
 
-def _judge_write(found: Findings, facts: ShmFacts, path: str, fix: str) -> None:
+def _judge_write(found: Findings, facts: ShmFacts, path: str, fix: Text) -> None:
     import errno
 
     from sgdoctor.api import FailureKind
@@ -160,42 +174,47 @@ def _judge_write(found: Findings, facts: ShmFacts, path: str, fix: str) -> None:
     error = facts.write_error
     if error is None:
         return
+    said = {"path": path, "error": shown(error.message)}
     if facts.write_errno == errno.ENOSPC:
-        found.fail(f"{path} is full: allocating 1 MiB there failed ({shown(error.message)})",
+        found.fail(Text("{path} is full: allocating 1 MiB there failed ({error})", **said),
                    fix, code="no_space")
     elif facts.write_errno == errno.EROFS:
         if not any(f.code == "read_only" for f in found):
-            found.fail(f"{path} is read-only ({shown(error.message)})", fix, code="read_only")
+            found.fail(Text("{path} is read-only ({error})", **said), fix, code="read_only")
     elif error.kind is FailureKind.PERMISSION:
-        found.fail(f"this user cannot create files in {path} ({shown(error.message)})",
-                   f"chmod 1777 {path} (it must be world-writable with the sticky bit)",
-                   code="not_writable")
+        found.fail(Text("this user cannot create files in {path} ({error})", **said),
+                   Text("{command} (it must be world-writable with the sticky bit)",
+                        command=f"chmod 1777 {path}"), code="not_writable")
     else:
-        found.fail(f"creating a segment in {path} failed: {shown(error.message)}", fix,
+        found.fail(Text("creating a segment in {path} failed: {error}", **said), fix,
                    code="write_failed")
 
 
-def _judge_space(found: Findings, facts: ShmFacts, path: str, gpus: int, source: str, need: int,
-                 floor: int, fix: str) -> None:
+def _judge_space(found: Findings, facts: ShmFacts, path: str, gpus: int, source: str | Text,
+                 need: int, floor: int, fix: Text) -> None:
     size, free = facts.size_bytes, facts.free_bytes
     if size is None or free is None:
-        reason = shown(facts.space_error.message) if facts.space_error else "unknown"
-        found.warn(f"cannot read the size of {path} ({reason})", code="size_unknown")
+        reason = shown(facts.space_error.message) if facts.space_error else Text("unknown")
+        found.warn(Text("cannot read the size of {path} ({reason})", path=path, reason=reason),
+                   code="size_unknown")
         return
+    said = {"path": path, "size": _size(size), "free": _size(free), "floor": _size(floor),
+            "need": _need_text(gpus, source, need)}
     if need and size < need:
-        found.fail(f"{path} is only {_size(size)}: {_need_text(gpus, source, need)} "
-                   "(NCCL/MCCL fail with \"Error while creating shared memory segment\")",
-                   fix, code="too_small")
+        found.fail(Text("{path} is only {size}: {need} (NCCL/MCCL fail with \"Error while "
+                        "creating shared memory segment\")", **said), fix, code="too_small")
     elif need and free < need:
-        held = (f"; {facts.segments} nccl-*/mccl-* segment(s) hold "
-                f"{_size(facts.segment_bytes)}" if facts.segments else "")
-        found.fail(f"{path} has only {_size(free)} free of {_size(size)}{held}: "
-                   f"{_need_text(gpus, source, need)}", fix + f"\nls -la {path}  "
-                   "(stale nccl-* segments of a crashed run can be removed)", code="low_free")
+        stale = Text("{command}  (stale nccl-* segments of a crashed run can be removed)",
+                     command=f"ls -la {path}")
+        found.fail(Text("{path} has only {free} free of {size}; {count} nccl-*/mccl-* "
+                        "segment(s) hold {held}: {need}", **said, count=facts.segments,
+                        held=_size(facts.segment_bytes)) if facts.segments else
+                   Text("{path} has only {free} free of {size}: {need}", **said),
+                   Text.join("\n", [fix, stale]), code="low_free")
     elif size < floor:
-        found.warn(f"{path} is only {_size(size)} (below {_size(floor)}): PyTorch and "
-                   "SGLang worker processes share tensors through it too", fix, code="small")
+        found.warn(Text("{path} is only {size} (below {floor}): PyTorch and SGLang worker "
+                        "processes share tensors through it too", **said), fix, code="small")
     elif free < floor:
-        found.warn(f"{path} has only {_size(free)} free of {_size(size)} (below "
-                   f"{_size(floor)})", f"ls -la {path}  (something is filling it)",
+        found.warn(Text("{path} has only {free} free of {size} (below {floor})", **said),
+                   Text("{command}  (something is filling it)", command=f"ls -la {path}"),
                    code="little_free")

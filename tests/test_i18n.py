@@ -34,8 +34,9 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "checks/libs_duplicates.py", "src/sgdoctor/parse/maca.py",
              # Z1: host checks, engine, progress
              "checks/host_ptrace.py", "checks/host_disk.py", "checks/host_ip.py",
-             "checks/host_limits.py", "checks/nccl_interface.py",
-             "src/sgdoctor/parse/settings.py",
+             "checks/host_limits.py", "checks/nccl_interface.py", "checks/host_shm.py",
+             "checks/host_ports.py", "checks/host_rdma.py", "src/sgdoctor/parse/settings.py",
+             "src/sgdoctor/parse/hca.py",
              # Z3: launch
              "checks/launch_command.py", "checks/launch_model.py", "checks/launch_rendezvous.py",
              "checks/launch_router.py", "checks/launch_topology.py",

@@ -124,3 +124,45 @@ def test_nccl_interface_in_chinese():
     assert_chinese(summary, remedy, item, ["Bootstrap : no socket interface found"])
     assert "selects no interface" in item["summary"]
 
+
+
+def test_host_shm_in_chinese(tmp_path):
+    args = config_args(tmp_path, "host.shm", 'per_pair_bytes = "1000TiB"')
+    summary, remedy, item = zh_and_json("host.shm", args, {"MACA_VISIBLE_DEVICES": "0,1"})
+    assert item["status"] == "fail" and "too_small" in {
+        f["code"] for f in item["details"]["findings"]}, item
+    assert "2 个 GPU（MACA_VISIBLE_DEVICES）至少需要 2000.0 TiB" in summary
+    assert_chinese(summary, remedy, item, ["/dev/shm", "Error while creating shared memory segment",
+                                           "volumeMounts: [{name: dshm, mountPath: /dev/shm}]"],
+                   ["docker run --shm-size=2048000g ..."])
+    assert "在宿主机本身上：mount -o remount,size=2048000G /dev/shm" in remedy.splitlines()
+    assert "need at least" in item["summary"]
+
+
+def test_host_ports_in_chinese():
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        summary, remedy, item = zh_and_json("host.ports", [], {"DYN_HTTP_PORT": str(port)})
+    assert item["status"] == "fail" and "port_in_use" in {
+        f["code"] for f in item["details"]["findings"]}, item
+    assert f"端口 {port}（Dynamo frontend HTTP (DYN_HTTP_PORT)）已被占用：pid " in summary
+    assert_chinese(summary, remedy, item, [str(port)])
+    assert f"ss -tlnp 'sport = :{port}'    （找到并停止占用者，或把服务器改到空闲端口）" in \
+        remedy.splitlines()
+    assert "is already in use" in item["summary"]
+
+
+def test_host_rdma_in_chinese(tmp_path):
+    root = tree(tmp_path / "root", {"sys/": ""})
+    summary, remedy, item = zh_and_json("host.rdma", ["--host-root", str(root)],
+                                        {"NCCL_IB_HCA": "mlx5_0"})
+    assert item["status"] == "fail" and [f["code"] for f in item["details"]["findings"]] == \
+        ["no_devices", "hca_missing"], item
+    assert summary.startswith("已要求使用 RDMA（设置了 NCCL_IB_HCA），但本节点"), summary
+    assert "NCCL_IB_HCA='mlx5_0'：mlx5_0 不匹配本节点上的任何 HCA 端口" in summary
+    assert_chinese(summary, remedy, item, ["/sys/class/infiniband", "NET/IB : No device found",
+                                           "`docker run --device=/dev/infiniband`",
+                                           "`modprobe ib_uverbs mlx5_ib`"])
+    assert "has no RDMA device" in item["summary"]

@@ -28,6 +28,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sgdoctor.api import Text
+
 NCCL_HCA_VARS = ("NCCL_IB_HCA", "MCCL_IB_HCA")
 NVSHMEM_HCA_VAR = "NVSHMEM_HCA_LIST"
 NVSHMEM_PE_MAPPING_VAR = "NVSHMEM_HCA_PE_MAPPING"
@@ -124,30 +126,31 @@ def hca_specs(env: Mapping[str, str]) -> list[HcaSpec]:
 
 
 # Variables whose value asks for RDMA (or for GPUDirect RDMA), and how.
-def rdma_requests(env: Mapping[str, str]) -> list[str]:
+def rdma_requests(env: Mapping[str, str]) -> list[str | Text]:
     """Why this configuration wants RDMA, one reason per variable ([] when nothing asks)."""
-    reasons = [f"{v} is set" for v in (*NCCL_HCA_VARS, NVSHMEM_HCA_VAR,
-                                         "NVSHMEM_HCA_PE_MAPPING") if v in env]
+    reasons: list[str | Text] = [
+        Text("{variable} is set", variable=v)
+        for v in (*NCCL_HCA_VARS, NVSHMEM_HCA_VAR, "NVSHMEM_HCA_PE_MAPPING") if v in env]
     for var in ("NCCL_NET", "MCCL_NET"):
         if env.get(var, "").strip().lower() == "ib":
             reasons.append(f"{var}={env[var]}")
     if nvshmem_true(env.get("NVSHMEM_IB_ENABLE_IBGDA")):
-        reasons.append("NVSHMEM_IB_ENABLE_IBGDA is true")
+        reasons.append(Text("NVSHMEM_IB_ENABLE_IBGDA is true"))
     transport = env.get("NVSHMEM_REMOTE_TRANSPORT", "").strip().lower()
     if transport in ("ibrc", "ibgda", "ibdevx"):
         reasons.append(f"NVSHMEM_REMOTE_TRANSPORT={transport}")
     return reasons
 
 
-def gpudirect_requests(env: Mapping[str, str]) -> list[str]:
+def gpudirect_requests(env: Mapping[str, str]) -> list[str | Text]:
     """Why this configuration wants GPUDirect RDMA (the GPU's memory registered with the HCA)."""
-    reasons = []
+    reasons: list[str | Text] = []
     for var in ("NCCL_NET_GDR_LEVEL", "MCCL_NET_GDR_LEVEL"):
         value = env.get(var, "").strip()
         if value and value.upper() not in ("0", "LOC"):
             reasons.append(f"{var}={value}")
     if nvshmem_true(env.get("NVSHMEM_IB_ENABLE_IBGDA")):
-        reasons.append("NVSHMEM_IB_ENABLE_IBGDA is true (IBGDA registers GPU memory)")
+        reasons.append(Text("NVSHMEM_IB_ENABLE_IBGDA is true (IBGDA registers GPU memory)"))
     return reasons
 
 
