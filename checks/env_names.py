@@ -8,7 +8,7 @@ spelling point to the name the reader really uses.
 
 from __future__ import annotations
 
-from sgdoctor.api import Context, Result, check
+from sgdoctor.api import Context, Result, Text, check
 from sgdoctor.parse.catalogue import CATALOGUE, FAMILIES
 from sgdoctor.parse.names import find_misspellings
 from sgdoctor.parse.verdict import shown
@@ -26,14 +26,16 @@ def names(ctx: Context) -> Result:
     candidates = [n for n in ctx.env if n not in ignore]
     found = find_misspellings(candidates, CATALOGUE, FAMILIES, canonical)
     if not found:
-        return Result.ok(f"no misspelt names among {len(ctx.env)} set variables")
-    listed = "; ".join(f"{shown(name, 60)}: did you mean {known}? ({why})"
-                       for name, known, why in found)
+        return Result.ok(Text("no misspelt names among {count} set variables",
+                              count=len(ctx.env)))
+    listed = Text.join("; ", [Text("{name}: did you mean {known}? ({why})", name=shown(name, 60),
+                                   known=known, why=why) for name, known, why in found])
     renames = ", ".join(f"{shown(name, 60)} → {known}" for name, known, _ in found)
     return Result.warn(
-        f"{len(found)} set variable(s) look misspelt and are ignored by their readers: {listed}",
-        remedy=f"Rename {renames} (or list deliberate names under [checks.\"env.names\"] "
-               "ignore)",
-        details={"suspects": [{"name": shown(n, 200), "did_you_mean": k, "why": w}
+        Text("{count} set variable(s) look misspelt and are ignored by their readers: {listed}",
+             count=len(found), listed=listed),
+        remedy=Text("Rename {renames} (or list deliberate names under [checks.\"env.names\"] "
+                    "ignore)", renames=renames),
+        details={"suspects": [{"name": shown(n, 200), "did_you_mean": k, "why": str(w)}
                               for n, k, w in found]},
         env=sorted({k for _, k, _ in found} | {shown(n, 200) for n, _, _ in found}))

@@ -6,7 +6,7 @@ libraries; a world-writable entry lets any user do so; a missing one is usually 
 
 from __future__ import annotations
 
-from sgdoctor.api import CheckFunc, Context, Result, Status, check
+from sgdoctor.api import CheckFunc, Context, Result, Status, Text, check
 from sgdoctor.parse.catalogue import lookup
 from sgdoctor.parse.pathlist import SEPARATORS, assess_path_list, split_path_list
 
@@ -20,16 +20,16 @@ def path_check(name: str) -> CheckFunc:
         value = ctx.env.get(name)
         if value is None:
             entry = lookup(name)
-            return Result.skip(f"{name} is not set; default: {entry.default if entry else '?'}",
-                               env=[name])
+            return Result.skip(Text("{name} is not set; default: {default}", name=name,
+                                    default=entry.default if entry else "?"), env=[name])
         entries = split_path_list(value, SEPARATORS[name])
         facts = facts_for(e.raw for e in entries if e.kind == "absolute")
         verdict = assess_path_list(name, value, facts, entries)
         details = {"entries": verdict.value}
-        summary = f"{name}: {verdict.meaning}"
+        summary = Text("{name}: {meaning}", name=name, meaning=verdict.text)
         if verdict.status is Status.OK:
             return Result.ok(summary, details=details, env=[name])
-        return Result.warn(summary, remedy=verdict.remedy, details=details, env=[name])
+        return Result.warn(summary, remedy=verdict.remedy_text, details=details, env=[name])
 
     run.__name__ = f"env_{name.lower()}"
     return run

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sgdoctor.api import CheckFunc, Context, Findings, Result, Status, check
+from sgdoctor.api import CheckFunc, Context, Findings, Result, Status, Text, check
 from sgdoctor.parse import nvshmem
 from sgdoctor.parse.catalogue import Entry, entries
 from sgdoctor.parse.verdict import shown
@@ -23,7 +23,7 @@ _NAMES = {"dynamo": "Dynamo", "torch": "PyTorch", "nvshmem": "NVSHMEM", "sglang"
 _DEFAULT_CODES = {Status.FAIL: "invalid_value", Status.WARN: "questionable_value"}
 
 
-def release_of(entry: Entry, ctx: Context) -> tuple[str | None, str, dict[str, Any]]:
+def release_of(entry: Entry, ctx: Context) -> tuple[str | None, str | Text, dict[str, Any]]:
     """The installed release of the entry's consumer, a note for the summary, and details."""
     if entry.package is None:
         return None, "", {}
@@ -37,17 +37,23 @@ def release_of(entry: Entry, ctx: Context) -> tuple[str | None, str, dict[str, A
                             "python": consumers.python}
     if release is None:
         why = (consumers.error.message if consumers.error
-               else f"none installed for {consumers.describe()}")
-        return None, f" (assumed {name} {entry.verified}: {why})", info
+               else Text("none installed for {python}", python=consumers.describe()))
+        return None, Text(" (assumed {name} {verified}: {why})", name=name,
+                          verified=entry.verified, why=why), info
     if entry.verified and not release.version.startswith(entry.verified):
-        return release.version, (f" (rule verified for {name} {entry.verified}; installed "
-                                 f"{release.version} may differ)"), info
+        return release.version, Text(" (rule verified for {name} {verified}; installed "
+                                     "{installed} may differ)", name=name,
+                                     verified=entry.verified, installed=release.version), info
     return release.version, f" ({name} {release.version})", info
 
 
-def _summary(entry: Entry, value: str, meaning: str, note: str, where: str = "") -> str:
+def _summary(entry: Entry, value: str, meaning: Text, note: str | Text,
+             where: str | Text = "") -> Text:
+    """``NAME=value → what the reader does``: the value and name verbatim, the rest
+    translated."""
     shown_value = "***" if entry.secret else shown(value, 60)
-    return f"{entry.name}={shown_value}{where} → {meaning}{note}"
+    return Text("{setting}{where} → {meaning}{note}", setting=f"{entry.name}={shown_value}",
+                where=where, meaning=meaning, note=note)
 
 
 def nvshmem_check(entry: Entry) -> CheckFunc:
@@ -63,17 +69,18 @@ def nvshmem_check(entry: Entry) -> CheckFunc:
         found = Findings()
         for conf in files:
             if conf.error:
-                found.warn(f"cannot read {shown(conf.path, 120)} ({conf.error}), which NVSHMEM "
-                           f"reads at init: {entry.name} may come from there",
-                           f"Make {shown(conf.path, 120)} readable by the server's user or "
-                           "remove it", code="conf_unreadable")
+                found.warn(Text("cannot read {path} ({error}), which NVSHMEM reads at init: "
+                                "{name} may come from there", path=shown(conf.path, 120),
+                                error=conf.error, name=entry.name),
+                           Text("Make {path} readable by the server's user or remove it",
+                                path=shown(conf.path, 120)), code="conf_unreadable")
         details: dict[str, Any] = {
             "source": setting.source, "reader": entry.consumer,
             "files": [{"path": shown(c.path, 200), "present": c.text is not None,
                        "error": c.error} for c in files]}
         if setting.value is None:
-            text = (f"{entry.name} is not set; default: {entry.default} (no NVSHMEM "
-                    "configuration file sets it either)")
+            text = Text("{name} is not set; default: {default} (no NVSHMEM configuration file "
+                        "sets it either)", name=entry.name, default=entry.default)
             if not len(found):
                 return Result.skip(text, details=details, env=env)
             return found.result(text, details=details, env=env)
@@ -81,19 +88,22 @@ def nvshmem_check(entry: Entry) -> CheckFunc:
         assert entry.parse is not None  # only entries with a parser get an env.* check
         verdict = entry.parse(setting.value, ctx.env, release)
         from_file = setting.source != "the environment"
-        summary = _summary(entry, setting.value, verdict.meaning, note,
-                           f" (from {shown(setting.source, 120)})" if from_file else "")
+        summary = _summary(entry, setting.value, verdict.text, note,
+                           Text(" (from {source})", source=shown(setting.source, 120))
+                           if from_file else "")
         details.update(value=shown(setting.value, 60), effective=verdict.value,
                        release=release_info)
         if from_file and setting.env_value is not None and setting.env_value != setting.value:
-            found.warn(f"{shown(setting.source, 120)} sets {entry.name}="
-                       f"{shown(setting.value, 60)}, which beats the environment's "
-                       f"{entry.name}={shown(setting.env_value, 60)}: NVSHMEM uses "
-                       f"{verdict.meaning}", f"Remove {entry.name} from "
-                       f"{shown(setting.source, 120)}, or set the value you want there",
+            found.warn(Text("{source} sets {name}={value}, which beats the environment's "
+                            "{name}={env_value}: NVSHMEM uses {meaning}",
+                            source=shown(setting.source, 120), name=entry.name,
+                            value=shown(setting.value, 60),
+                            env_value=shown(setting.env_value, 60), meaning=verdict.text),
+                       Text("Remove {name} from {source}, or set the value you want there",
+                            name=entry.name, source=shown(setting.source, 120)),
                        code="conf_overrides_env")
         if verdict.status is not Status.OK:
-            found.add(verdict.status, summary, verdict.remedy,
+            found.add(verdict.status, summary, verdict.remedy_text,
                       code=verdict.code or _DEFAULT_CODES[verdict.status])
         return found.result(summary, details=details, env=env)
 
@@ -110,12 +120,13 @@ def value_check(entry: Entry) -> CheckFunc:
         env = (entry.name, *entry.reads)
         value = ctx.env.get(entry.name)
         if value is None:
-            return Result.skip(f"{entry.name} is not set; default: {entry.default}", env=env)
+            return Result.skip(Text("{name} is not set; default: {default}", name=entry.name,
+                                    default=entry.default), env=env)
         assert entry.parse is not None
         release, note, release_info = release_of(entry, ctx)
         verdict = entry.parse(value, ctx.env, release)
         shown_value = "***" if entry.secret else shown(value, 60)
-        summary = _summary(entry, value, verdict.meaning, note)
+        summary = _summary(entry, value, verdict.text, note)
         details: dict[str, Any] = {"value": shown_value, "reader": entry.consumer}
         if verdict.value is not None and not entry.secret:
             details["effective"] = verdict.value
@@ -123,7 +134,7 @@ def value_check(entry: Entry) -> CheckFunc:
             details["release"] = release_info
         found = Findings()
         if verdict.status is not Status.OK:
-            found.add(verdict.status, summary, verdict.remedy,
+            found.add(verdict.status, summary, verdict.remedy_text,
                       code=verdict.code or _DEFAULT_CODES[verdict.status])
         return found.result(summary, details=details, env=env)
 

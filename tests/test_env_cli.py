@@ -229,7 +229,9 @@ def test_env_chinese_meanings() -> None:
     proc = run_cli(["env", "--lang", "zh", "--set"], {"DYN_LOG": "warning"})
     assert proc.returncode == 0
     assert "含义" in proc.stdout and "Dynamo 的日志过滤规则" in proc.stdout
-    assert "'warning' is not a level" in proc.stdout
+    unwrapped = proc.stdout.replace("\n        ", " ")
+    assert "'warning' 在这里不是日志级别" in unwrapped   # the effect in Chinese too
+    assert "'warning' is not a level" not in proc.stdout
 
 
 def test_env_table_shows_verdicts_and_remedies() -> None:

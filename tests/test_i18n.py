@@ -43,6 +43,14 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "src/sgdoctor/parse/launch.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
+# Z2: env checks, the catalogue and the value parsers, `sgdoctor env`'s effects.
+TEMPLATED += [
+    "checks/env_names.py", "checks/env_paths.py", "checks/env_values.py",
+    "src/sgdoctor/parse/catalogue.py", "src/sgdoctor/parse/flags.py",
+    "src/sgdoctor/parse/dynamo.py", "src/sgdoctor/parse/dynlog.py",
+    "src/sgdoctor/parse/nvshmem.py", "src/sgdoctor/parse/url.py",
+    "src/sgdoctor/parse/pathlist.py", "src/sgdoctor/parse/names.py",
+    "src/sgdoctor/cli_env.py"]
 
 
 def catalogue() -> dict[str, str]:

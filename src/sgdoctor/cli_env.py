@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
 
-from sgdoctor.api import SPEC_ATTR, CheckSpec, Result
+from sgdoctor.api import SPEC_ATTR, CheckSpec, Message, Result, Text
 from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError
+from sgdoctor.i18n import tr, tr_parts
 from sgdoctor.parse.catalogue import Entry, entries
 from sgdoctor.parse.verdict import shown
 from sgdoctor.redact import MASK
@@ -52,8 +53,34 @@ def _judge(env: Mapping[str, str]) -> dict[str, Result]:
     return {o.spec.id: o.result for o in run_plan(plan, env)}
 
 
-def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
-    """One JSON-ready row per catalogue variable, redacted whole like every report."""
+def _texts(entry: Entry, result: Result | None, is_set: bool
+           ) -> tuple[str | None, str | Text | Sequence[Message], str | Sequence[Message] | None]:
+    """The status, the effect and the remedy of one row: an English text, a Text or a check's
+    folded parts (translated by `_local`)."""
+    if result is None:
+        return None, (Text("checked by {check}", check=entry.check) if is_set
+                      else Text("default: {default}; checked by {check}",
+                                default=entry.default, check=entry.check)), None
+    if not is_set:
+        return result.status.value, Text("default: {default}", default=entry.default), \
+            result.remedy_parts or result.remedy
+    return (result.status.value, result.summary_parts or result.summary,
+            result.remedy_parts or result.remedy)
+
+
+def _local(lang: str, text: str | Text | Sequence[Message] | None, sep: str) -> str | None:
+    if text is None or isinstance(text, str):
+        return tr(lang, text) if text else text
+    if isinstance(text, Text):
+        return tr(lang, text.msgid, text.fields)
+    return tr_parts(lang, text, sep.join(tr("en", msgid, fields) for msgid, fields in text), sep)
+
+
+def rows(env: Mapping[str, str], lang: str = "en", *, local: bool = False
+         ) -> list[dict[str, Any]]:
+    """One JSON-ready row per catalogue variable, redacted whole like every report. The
+    effect and remedy are English (JSON stays English); with ``local`` they are in ``lang``
+    (the table)."""
     from sgdoctor.redact import Redactor
 
     redact = Redactor(env)
@@ -62,15 +89,9 @@ def rows(env: Mapping[str, str], lang: str = "en") -> list[dict[str, Any]]:
     for entry in entries():
         result = verdicts.get(entry.check)
         is_set = entry.name in env
-        if result is None:
-            status = None
-            effect = (f"checked by {entry.check}" if is_set
-                      else f"default: {entry.default}; checked by {entry.check}")
-            remedy = None
-        else:
-            status = result.status.value
-            effect = result.summary if is_set else f"default: {entry.default}"
-            remedy = result.remedy
+        status, effect_text, remedy_text = _texts(entry, result, is_set)
+        effect = _local(lang if local else "en", effect_text, "; ") or ""
+        remedy = _local(lang if local else "en", remedy_text, "\n")
         if entry.secret and is_set:
             effect = effect.replace(env[entry.name], MASK)
         out.append({
@@ -104,7 +125,7 @@ def env_command(
     from sgdoctor.report.output import terminal_width, utf8_stream
 
     env = snapshot()
-    data = [r for r in rows(env, lang) if r["set"] or not only_set]
+    data = [r for r in rows(env, lang, local=format == "table") if r["set"] or not only_set]
     if format == "json":
         ascii_only = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") \
             != "utf8"  # JSON escapes (\u00e9) where stdout cannot take UTF-8

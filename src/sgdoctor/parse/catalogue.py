@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
+from sgdoctor.api import Text
 from sgdoctor.parse import dynamo, dynlog, flags, nvshmem
 from sgdoctor.parse.url import parse_base_url
 from sgdoctor.parse.verdict import Verdict
@@ -192,7 +193,7 @@ _ENTRIES = [
         en="A MetaX runtime switch named for small memory pages; what it changes exactly is not "
            "public (UNCONFIRMED). MetaX's images set 1.",
         zh="MetaX 运行时中以“小页”命名的开关，具体改变什么未公开（未确认）。MetaX 镜像中设为 1。",
-        parse=_value_only(partial(flags.metax_flag, what="small page size")),
+        parse=_value_only(partial(flags.metax_flag, what=Text("small page size"))),
     ),
     _e(
         name="MACA_DIRECT_DISPATCH",
@@ -205,7 +206,7 @@ _ENTRIES = [
         en="A MetaX runtime switch for how kernel launches are dispatched; semantics not public "
            "(UNCONFIRMED). MetaX's configs set 1.",
         zh="MetaX 运行时关于 kernel 下发方式的开关，语义未公开（未确认）。MetaX 配置中设为 1。",
-        parse=_value_only(partial(flags.metax_flag, what="direct dispatch")),
+        parse=_value_only(partial(flags.metax_flag, what=Text("direct dispatch"))),
     ),
     _e(
         name="MACA_GRAPH_LAUNCH_QUEUE_POLICY",
@@ -219,7 +220,7 @@ _ENTRIES = [
            "priority for graph streams. Other values are not documented (UNCONFIRMED).",
         zh="图（graph）下发所用队列策略；MetaX 将 3 描述为图流高优先级。其他取值未公开（未确认）"
            "。",
-        parse=_value_only(partial(flags.metax_int, what="queue policy", seen=(3,))),
+        parse=_value_only(partial(flags.metax_int, what=Text("queue policy"), seen=(3,))),
     ),
     _e(
         name="MCDBG_GRAPH_LAUNCH_QUEUE_POLICY",
@@ -233,7 +234,7 @@ _ENTRIES = [
            "(3: high priority for graph streams); which runtime versions read it is not public.",
         zh="MetaX 配置中 MACA_GRAPH_LAUNCH_QUEUE_POLICY 的 MCDBG 前缀版本（3：图流高优先级）；哪"
            "些运行时版本读取它未公开（未确认）。",
-        parse=_value_only(partial(flags.metax_int, what="queue policy", seen=(3,))),
+        parse=_value_only(partial(flags.metax_int, what=Text("queue policy"), seen=(3,))),
     ),
     _e(
         name="MACA_VISIBLE_DEVICES",
@@ -255,7 +256,7 @@ _ENTRIES = [
         default="one process per GPU",
         en="1 lets several processes share a GPU (the MPS twin); otherwise one process per GPU.",
         zh="设为 1 时允许多个进程共享同一块 GPU（类似 MPS）；否则每块 GPU 只能一个进程。",
-        parse=_value_only(partial(flags.metax_flag, what="MPS mode")),
+        parse=_value_only(partial(flags.metax_flag, what=Text("MPS mode"))),
     ),
     _e(
         name="MACA_PATH",
@@ -320,7 +321,7 @@ _ENTRIES = [
            "is never read, so 0 disables it too.",
         zh="只要设置了该变量（无论取值，包括 0 和空字符串），mcTriton 就关闭 MMA 预取优化；变量"
            "值本身不会被读取。",
-        parse=_value_only(partial(flags.presence_flag, what="MMA prefetch disabled")),
+        parse=_value_only(partial(flags.presence_flag, what=Text("MMA prefetch disabled"))),
     ),
     _e(
         name="TRITON_ENABLE_MACA_OPT_MOVE_DOT_OPERANDS_OUT_LOOP",
@@ -335,7 +336,7 @@ _ENTRIES = [
         zh="开启 mcTriton 将 dot 操作数移出循环的优化。mcTriton 按 Python 字符串真值判断，因此 "
            "0、false 也会“开启”；只有不设置或设为空字符串才关闭。",
         parse=_value_only(partial(flags.python_truthy_flag,
-                                  what="dot-operand hoisting enabled")),
+                                  what=Text("dot-operand hoisting enabled"))),
     ),
     _e(
         name="TRITON_ENABLE_MACA_CHAIN_DOT_OPT",
@@ -348,7 +349,7 @@ _ENTRIES = [
         en="Enables mcTriton's optimisation of chains of dot operations; how the value is "
            "parsed is not confirmed.",
         zh="开启 mcTriton 对连续 dot 运算链的优化；取值解析方式未确认。",
-        parse=_value_only(partial(flags.metax_flag, what="chained-dot optimisation")),
+        parse=_value_only(partial(flags.metax_flag, what=Text("chained-dot optimisation"))),
     ),
     _e(
         name="TRITON_ENABLE_MACA_COMPILER_INT8_OPT",
@@ -380,7 +381,7 @@ _ENTRIES = [
         zh="关闭 mcTriton 的 INT8 代码生成优化。mcTriton 按 Python 字符串真值判断，因此 0、"
            "false 也会“关闭”；只有不设置或设为空字符串才保持开启。",
         parse=_value_only(partial(flags.python_truthy_flag,
-                                  what="INT8 compiler optimisation disabled")),
+                                  what=Text("INT8 compiler optimisation disabled"))),
     ),
     _e(
         name="TRITON_ENABLE_ELEMENTWISE_PK_FMA_OPT",
@@ -411,7 +412,7 @@ _ENTRIES = [
            "too.",
         zh="只要设置了该变量（无论取值，包括 0 和空字符串），读取它的 mcTriton 版本就关闭逐元素"
            "运算的打包 FMA 优化；变量值本身不会被读取。",
-        parse=_value_only(partial(flags.presence_flag, what="packed FMA disabled")),
+        parse=_value_only(partial(flags.presence_flag, what=Text("packed FMA disabled"))),
     ),
     _e(
         name="FUSED_RMSNORM_QUANT",
@@ -425,7 +426,7 @@ _ENTRIES = [
            "which component reads it and how is not public (UNCONFIRMED).",
         zh="以 RMSNorm 与量化融合算子命名的 MetaX 推理栈开关；由哪个组件读取、如何解析均未公开（"
            "未确认）。",
-        parse=_value_only(partial(flags.metax_flag, what="fused RMSNorm+quant")),
+        parse=_value_only(partial(flags.metax_flag, what=Text("fused RMSNorm+quant"))),
     ),
     # --- Search paths ---------------------------------------------------------------------
     _e(

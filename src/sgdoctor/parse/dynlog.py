@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
 
 __all__ = ["Directive", "parse_directives", "parse_dyn_log", "effective_levels", "enabled",
@@ -48,7 +49,7 @@ class Directive:
     target: str | None = None  # None: a global directive
     span: str | None = None  # the [span{field=value}] selector, if any
     level: str | None = None
-    problem: str | None = None
+    problem: Text | None = None
 
     @property
     def is_global(self) -> bool:
@@ -81,10 +82,11 @@ def _parse_one(text: str, position: int) -> Directive:
         level = _level(level_text)
         if level is None:
             word = level_text.lower()
-            hint = f" (use {_NOT_LEVELS[word]})" if word in _NOT_LEVELS else ""
-            return Directive(text, position, False,
-                             problem=f"'{shown(level_text, 40)}' is not a level{hint}: Dynamo "
-                                     "drops the piece (\"ignoring …\" on stderr)")
+            return Directive(text, position, False, problem=Text(
+                "'{level}' is not a level (use {instead}): Dynamo drops the piece (\"ignoring "
+                "…\" on stderr)" if word in _NOT_LEVELS else
+                "'{level}' is not a level: Dynamo drops the piece (\"ignoring …\" on stderr)",
+                level=shown(level_text, 40), instead=_NOT_LEVELS.get(word, "")))
     target, bracket, span = head.partition("[")
     span_text = span[:-1] if span.endswith("]") else span
     return Directive(text, position, True, target=target or None,
@@ -129,26 +131,28 @@ def enabled(text: str, target: str, level: str) -> bool:
 _LISTED = 8  # directives or problems spelled out before "and N more"
 
 
-def _first(items: list[str]) -> str:
+def _first(items: list[Text]) -> Text:
     if len(items) > _LISTED:
-        items = [*items[:_LISTED], f"and {len(items) - _LISTED} more"]
-    return "; ".join(items)
+        items = [*items[:_LISTED], Text("and {count} more", count=len(items) - _LISTED)]
+    return Text.join("; ", items)
 
 
-def _at(level: str) -> str:
-    return "nothing" if level == "off" else f"{level} and above"
+def _at(level: str) -> Text:
+    return Text("nothing") if level == "off" else Text("{level} and above", level=level)
 
 
-def _describe(default: str, targets: dict[str, str], spans: list[Directive]) -> str:
-    named = [f"target '{shown(t, 40)}': {_at(level)}" for t, level in targets.items()]
-    named += [f"inside span [{shown(d.span or '', 40)}]"
-              + (f" of '{shown(d.target, 40)}'" if d.target else "") + f": {_at(d.level or '')}"
+def _describe(default: str, targets: dict[str, str], spans: list[Directive]) -> Text:
+    named = [Text("target '{target}': {at}", target=shown(t, 40), at=_at(level))
+             for t, level in targets.items()]
+    named += [Text("inside span [{span}] of '{target}': {at}" if d.target else
+                   "inside span [{span}]: {at}", span=shown(d.span or "", 40),
+                   target=shown(d.target or "", 40), at=_at(d.level or ""))
               for d in spans]
     if not named:
         return _at(default)
     if default == "off":
-        return "nothing except " + _first(named)
-    return _first([f"everything else: {_at(default)}", *named])
+        return Text("nothing except {named}", named=_first(named))
+    return _first([Text("everything else: {at}", at=_at(default)), *named])
 
 
 def _repair(d: Directive) -> str | None:
@@ -176,42 +180,46 @@ def _suggest(directives: list[Directive]) -> str:
 def parse_dyn_log(text: str) -> Verdict:
     """What Dynamo will log with this DYN_LOG."""
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-        return warn("not valid UTF-8: Dynamo ignores DYN_LOG entirely and logs at info",
-                    "Use plain ASCII directives, e.g. DYN_LOG=info", "info",
+        return warn(Text("not valid UTF-8: Dynamo ignores DYN_LOG entirely and logs at info"),
+                    Text("Use plain ASCII directives, e.g. DYN_LOG=info"), "info",
                     code="dyn_log_not_utf8")
     directives = parse_directives(text)
     if not directives:
-        return ok("no directives: Dynamo logs info and above (its default)", "info")
+        return ok(Text("no directives: Dynamo logs info and above (its default)"), value="info")
     valid = [d for d in directives if d.valid]
     invalid = [d for d in directives if not d.valid]
-    problems = [f"'{shown(d.text, 40)}' at position {d.position}: {d.problem}" for d in invalid]
+    problems = [Text("'{piece}' at position {position}: {problem}", piece=shown(d.text, 40),
+                     position=d.position, problem=d.problem) for d in invalid]
     for d in valid:
         if d.target is None:
             continue
         if any(ch.isspace() for ch in d.target):
-            problems.append(f"'{shown(d.text, 40)}' at position {d.position} has whitespace: "
-                            "tracing reads it as a TARGET that matches nothing (Dynamo does "
-                            "not trim)")
+            problems.append(Text("'{piece}' at position {position} has whitespace: tracing "
+                                 "reads it as a TARGET that matches nothing (Dynamo does not "
+                                 "trim)", piece=shown(d.text, 40), position=d.position))
         elif d.target.lower() in _NOT_LEVELS or _level(d.target.strip()) is not None:
-            problems.append(f"'{shown(d.target, 40)}' is not a level here: tracing reads it "
-                            "as a TARGET name")
+            problems.append(Text("'{target}' is not a level here: tracing reads it as a TARGET "
+                                 "name", target=shown(d.target, 40)))
     default, targets = effective_levels(text)
     spans = [d for d in valid if d.span is not None]
+    suggestion = shown(_suggest(directives), 80)
     if not valid:
-        return warn("no piece survives, so Dynamo logs info and above: " + _first(problems),
-                    "Use a level (trace, debug, info, warn, error, off), optionally followed "
-                    f"by target=level pieces, e.g. DYN_LOG={shown(_suggest(directives), 80)}",
-                    "info", code="dyn_log_no_valid_directive")
+        return warn(Text("no piece survives, so Dynamo logs info and above: {problems}",
+                         problems=_first(problems)),
+                    Text("Use a level (trace, debug, info, warn, error, off), optionally "
+                         "followed by target=level pieces, e.g. DYN_LOG={suggestion}",
+                         suggestion=suggestion), "info", code="dyn_log_no_valid_directive")
     effective = _describe(default, targets, spans)
     if default == "off" and not any(d.is_global for d in valid):
-        problems.append("no global level: every target not named, Dynamo's own included, "
-                        "logs NOTHING")
+        problems.append(Text("no global level: every target not named, Dynamo's own included, "
+                             "logs NOTHING"))
     if spans:
-        problems.append("a [span] selector makes Dynamo leave its fast log filter (it warns "
-                        "that this can severely degrade request performance)")
+        problems.append(Text("a [span] selector makes Dynamo leave its fast log filter (it "
+                             "warns that this can severely degrade request performance)"))
     if problems:
-        return warn(f"Dynamo logs {effective}; " + _first(problems),
-                    "Start with a global level and fix the pieces above, e.g. "
-                    f"DYN_LOG={shown(_suggest(directives), 80)}", effective,
+        return warn(Text("Dynamo logs {effective}; {problems}", effective=effective,
+                         problems=_first(problems)),
+                    Text("Start with a global level and fix the pieces above, e.g. "
+                         "DYN_LOG={suggestion}", suggestion=suggestion), str(effective),
                     code="dyn_log_misread")
-    return ok(f"Dynamo logs {effective}", effective)
+    return ok(Text("Dynamo logs {effective}", effective=effective), str(effective))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from sgdoctor.api import Text
+
 __all__ = ["Suggestion", "edit_distance", "suggest", "find_misspellings"]
 
-Suggestion = tuple[str, str, str]  # (set name, known name, why)
+Suggestion = tuple[str, str, Text]  # (set name, known name, why)
 
 _MIN_EXTENSION_BASE = 8  # PATH + "S" is too common a shape to call a typo
 
@@ -59,7 +61,8 @@ def _suggest(name: str, known: tuple[str, ...], families: Iterable[str]) -> Sugg
     upper = name.upper()
     for k in known:
         if upper == k:
-            return name, k, "differs only in letter case (variable names are case-sensitive)"
+            return name, k, Text("differs only in letter case (variable names are "
+                                 "case-sensitive)")
     best: tuple[int, str] | None = None
     for k in known:
         limit = 2 if len(k) >= 10 else 1
@@ -69,18 +72,20 @@ def _suggest(name: str, known: tuple[str, ...], families: Iterable[str]) -> Sugg
         if dist <= limit and (best is None or dist < best[0]):
             best = (dist, k)
     if best:
-        edits = "one edit" if best[0] == 1 else "two edits"
-        return name, best[1], f"{edits} away from a known name"
+        return name, best[1], Text("one edit away from a known name" if best[0] == 1
+                                   else "two edits away from a known name")
     for k in sorted(known, key=len, reverse=True):
         if len(k) >= _MIN_EXTENSION_BASE and upper.startswith(k) and upper != k:
-            return name, k, f"a known name with {shown_tail(upper[len(k):])} appended"
+            return name, k, Text("a known name with {tail} appended",
+                                 tail=shown_tail(upper[len(k):]))
     for prefix in families:
         members = [k for k in known if k.startswith(prefix)]
         if upper.startswith(prefix) and members:
             tail = upper[len(prefix):]
             closest = _closest_member(tail, [k[len(prefix):] for k in members])
             closest = prefix + closest
-            return name, closest, f"{prefix}… has no member ending in {shown_tail(tail)}"
+            return name, closest, Text("{prefix}… has no member ending in {tail}",
+                                       prefix=prefix, tail=shown_tail(tail))
     return None
 
 

@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, fail, human_bytes, ok, shown, warn
 
 __all__ = ["ScanResult", "scan_double_char", "parse_size", "parse_bool", "size_t_of",
@@ -157,41 +158,49 @@ def parse_size(text: str) -> Verdict:
     ``nvshmemi_getenv_size`` computes them (``value`` is that size whenever NVSHMEM accepts
     the text, even when the size is meaningless)."""
     scan = scan_double_char(text)
-    remedy = "Write a number with an optional k/m/g/t suffix and no space, e.g. 3g or 2048m"
-    invalid = "NVSHMEM stops at init with 'Invalid size in environment variable'"
+    remedy = Text("Write a number with an optional k/m/g/t suffix and no space, e.g. 3g or 2048m")
     if scan.count <= 0:
-        what = ("an empty value" if scan.count < 0
-                else f"'{shown(text)}' does not start with a number")
-        return fail(f"{what}: {invalid}", remedy, code="invalid_size")
+        what = (Text("an empty value") if scan.count < 0
+                else Text("'{value}' does not start with a number", value=shown(text)))
+        return fail(Text("{what}: NVSHMEM stops at init with 'Invalid size in environment "
+                         "variable'", what=what), remedy, code="invalid_size")
     assert scan.number is not None
     shift = 0
     if scan.count == 2:
         assert scan.char is not None
         shift = _SUFFIX_SHIFT.get(scan.char.lower(), -1) if len(scan.char) == 1 else -1
         if shift < 0:
-            what = ("a space between the number and the suffix" if scan.char in _C_SPACE
-                    else f"'{shown(scan.char)}' after the number, not a k/m/g/t suffix")
-            return fail(f"{what}: {invalid}", remedy, code="invalid_size")
+            what = (Text("a space between the number and the suffix") if scan.char in _C_SPACE
+                    else Text("'{char}' after the number, not a k/m/g/t suffix",
+                              char=shown(scan.char)))
+            return fail(Text("{what}: NVSHMEM stops at init with 'Invalid size in environment "
+                             "variable'", what=what), remedy, code="invalid_size")
     elif scan.number < 0:
-        return fail(f"a negative size: {invalid}", remedy, code="invalid_size")
+        return fail(Text("a negative size: NVSHMEM stops at init with 'Invalid size in "
+                         "environment variable'"), remedy, code="invalid_size")
     size = size_t_of(scan.number * (1 << shift))
     if not math.isfinite(scan.number) or scan.number < 0 or scan.number * (1 << shift) >= 2.0**64:
-        why = ("is not a finite number" if not math.isfinite(scan.number)
-               else "is negative" if scan.number < 0 else "does not fit in 64 bits")
-        return fail(f"'{shown(text)}' {why}: NVSHMEM converts it to {size} bytes per PE, a "
-                    "meaningless heap size", remedy, size, code="meaningless_size")
+        return fail(Text("'{value}' is not a finite number: NVSHMEM converts it to {size} bytes "
+                         "per PE, a meaningless heap size" if not math.isfinite(scan.number)
+                         else "'{value}' is negative: NVSHMEM converts it to {size} bytes per "
+                         "PE, a meaningless heap size" if scan.number < 0
+                         else "'{value}' does not fit in 64 bits: NVSHMEM converts it to {size} "
+                         "bytes per PE, a meaningless heap size", value=shown(text), size=size),
+                    remedy, size, code="meaningless_size")
     if size == 0:
-        return warn("0 bytes per PE: the symmetric heap has no room for nvshmem_malloc",
-                    "Give a real size, e.g. 1g (the default) or more", 0, code="zero_size")
-    meaning = f"{human_bytes(size)} per PE"
+        return warn(Text("0 bytes per PE: the symmetric heap has no room for nvshmem_malloc"),
+                    Text("Give a real size, e.g. 1g (the default) or more"), 0, code="zero_size")
     if size < TINY_SIZE:
         digits = text.strip(_C_SPACE)
         example = f"{digits}g" if digits.isascii() and digits.isdigit() else "1g"
-        return warn(f"only {meaning}: a suffix is probably missing (NVSHMEM counts bytes)",
-                    f"Add the unit, e.g. {example}", size, code="tiny_size")
+        return warn(Text("only {size} per PE: a suffix is probably missing (NVSHMEM counts "
+                         "bytes)", size=human_bytes(size)),
+                    Text("Add the unit, e.g. {example}", example=example), size, code="tiny_size")
     if scan.rest:
-        meaning += f" (NVSHMEM ignores '{shown(scan.rest)}' after the {scan.char!r} suffix)"
-    return ok(meaning, size)
+        return ok(Text("{size} per PE (NVSHMEM ignores '{rest}' after the {suffix} suffix)",
+                       size=human_bytes(size), rest=shown(scan.rest), suffix=repr(scan.char)),
+                  size)
+    return ok(Text("{size} per PE", size=human_bytes(size)), size)
 
 
 _FALSE_FIRST = "0NnFf"
@@ -202,16 +211,18 @@ _FALSE_WORDS = {"0", "n", "no", "f", "false"}
 def parse_bool(text: str) -> Verdict:
     """NVSHMEM booleans: false iff the FIRST character is one of 0 N n F f."""
     value = not (text[:1] and text[0] in _FALSE_FIRST)
-    word = "TRUE" if value else "FALSE"
     if text.lower() in _TRUE_WORDS | _FALSE_WORDS:
-        return ok(f"NVSHMEM reads this as {word}", value)
+        return ok(Text("NVSHMEM reads this as TRUE" if value else "NVSHMEM reads this as FALSE"),
+                  value)
     if not text:
-        return warn("an empty value: NVSHMEM reads this as TRUE (any set value whose first "
-                    "character is not 0/N/n/F/f is true)",
-                    "Set 1 or 0 explicitly, or unset the variable for the default", value)
-    return warn(f"NVSHMEM reads this as {word}: only the first character counts, and only "
-                "0, N, n, F or f mean false",
-                "Set 1 (true) or 0 (false) explicitly", value)
+        return warn(Text("an empty value: NVSHMEM reads this as TRUE (any set value whose first "
+                         "character is not 0/N/n/F/f is true)"),
+                    Text("Set 1 or 0 explicitly, or unset the variable for the default"), value)
+    return warn(Text("NVSHMEM reads this as TRUE: only the first character counts, and only 0, "
+                     "N, n, F or f mean false" if value else
+                     "NVSHMEM reads this as FALSE: only the first character counts, and only "
+                     "0, N, n, F or f mean false"),
+                Text("Set 1 (true) or 0 (false) explicitly"), value)
 
 
 # --- configuration files (NVSHMEM 3.8.0: nvshmemi_conf_parse_file, nvshmemi_getenv_helper) --

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
+from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
 
 __all__ = ["PathEntry", "DirFacts", "SEPARATORS", "split_path_list", "assess_path_list"]
 
 SEPARATORS = {"PATH": ":", "PYTHONPATH": ":", "LD_LIBRARY_PATH": ":;"}
-_WHAT = {"PATH": "programs", "PYTHONPATH": "Python modules", "LD_LIBRARY_PATH": "shared libraries"}
+_WHAT = {"PATH": Text("programs"), "PYTHONPATH": Text("Python modules"),
+         "LD_LIBRARY_PATH": Text("shared libraries")}
 # ld.so expands these in LD_LIBRARY_PATH; such an entry cannot be judged from here.
 _TOKEN = re.compile(r"\$(?:ORIGIN|LIB|PLATFORM|\{ORIGIN\}|\{LIB\}|\{PLATFORM\})")
 _LISTED = 6  # entries named per finding before "and N more"
@@ -84,21 +86,22 @@ def split_path_list(text: str, separators: str = ":") -> list[PathEntry]:
             gc.enable()
 
 
-def _names(entries: list[PathEntry]) -> str:
-    named = [f"#{e.index} '{shown(e.raw, 200)}'" if e.raw else f"#{e.index}"
-             for e in entries[:_LISTED]]
+def _names(entries: list[PathEntry]) -> Text:
+    named: list[str | Text] = [f"#{e.index} '{shown(e.raw, 200)}'" if e.raw else f"#{e.index}"
+                               for e in entries[:_LISTED]]
     if len(entries) > _LISTED:
-        named.append(f"and {len(entries) - _LISTED} more")
-    return ", ".join(named)
+        named.append(Text("and {count} more", count=len(entries) - _LISTED))
+    return Text.join(", ", named)
 
 
 def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts],
                      entries: list[PathEntry] | None = None) -> Verdict:
     """The hygiene verdict for one path list, given facts about its absolute entries
     (``entries``, when the caller already split ``text``, saves splitting it again)."""
-    what = _WHAT.get(name, "files")
+    what = _WHAT.get(name, Text("files"))
     if text == "" and name in ("PYTHONPATH", "LD_LIBRARY_PATH"):
-        return ok(f"empty: ignored by the reader (no extra {what} directories)", [])
+        return ok(Text("empty: ignored by the reader (no extra {what} directories)", what=what),
+                  [])
     if entries is None:
         entries = split_path_list(text, SEPARATORS.get(name, ":"))
     empty = [e for e in entries if e.kind == "empty"]
@@ -113,22 +116,25 @@ def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts],
     dups = [e for e in entries if e.duplicate_of is not None]
     problems = []
     if empty:
-        problems.append(f"empty entry {_names(empty)} means the current directory: {what} "
-                        "there are picked up from wherever the process starts")
+        problems.append(Text("empty entry {entries} means the current directory: {what} there "
+                             "are picked up from wherever the process starts",
+                             entries=_names(empty), what=what))
     if relative:
-        problems.append(f"relative entry {_names(relative)} depends on the working directory")
+        problems.append(Text("relative entry {entries} depends on the working directory",
+                             entries=_names(relative)))
     if writable:
-        problems.append(f"world-writable {_names(writable)}: any user can plant {what} there")
+        problems.append(Text("world-writable {entries}: any user can plant {what} there",
+                             entries=_names(writable), what=what))
     if missing:
-        problems.append(f"missing {_names(missing)}")
+        problems.append(Text("missing {entries}", entries=_names(missing)))
     if not_dir:
-        problems.append(f"not a directory: {_names(not_dir)}")
+        problems.append(Text("not a directory: {entries}", entries=_names(not_dir)))
     if unknown:
-        problems.append(f"cannot be inspected: {_names(unknown)} "
-                        f"({shown(facts[unknown[0].raw].error or '', 60)})")
+        problems.append(Text("cannot be inspected: {entries} ({error})", entries=_names(unknown),
+                             error=shown(facts[unknown[0].raw].error or "", 60)))
     details = [{"index": e.index, "entry": shown(e.raw, 200), "kind": e.kind,
                 "duplicate_of": e.duplicate_of} for e in entries[:_DETAILED]]
-    note = f" (duplicates, harmless: {_names(dups)})" if dups else ""
+    note = Text(" (duplicates, harmless: {entries})", entries=_names(dups)) if dups else ""
     if problems:
         dropped = {e.index for e in (*missing, *not_dir, *writable)}
         keep = [e.raw for e in entries
@@ -138,11 +144,12 @@ def assess_path_list(name: str, text: str, facts: Mapping[str, DirFacts],
         example = (f"export {name}={shown(sep.join(keep), 160)}" if keep
                    else f"unset {name}" if name != "PATH"
                    else "export PATH=/usr/local/bin:/usr/bin:/bin")
-        return warn(f"{_count(entries)}; " + "; ".join(problems) + note,
-                    "Keep only absolute, existing directories that only trusted users can "
-                    f"write, e.g. {example}", details)
-    return ok(f"{_count(entries)}, no problem found{note}", details)
+        return warn(Text("{count}; {problems}{note}", count=_count(entries),
+                         problems=Text.join("; ", problems), note=note),
+                    Text("Keep only absolute, existing directories that only trusted users can "
+                         "write, e.g. {example}", example=example), details)
+    return ok(Text("{count}, no problem found{note}", count=_count(entries), note=note), details)
 
 
-def _count(entries: list[PathEntry]) -> str:
-    return "1 entry" if len(entries) == 1 else f"{len(entries)} entries"
+def _count(entries: list[PathEntry]) -> Text:
+    return Text("1 entry") if len(entries) == 1 else Text("{count} entries", count=len(entries))

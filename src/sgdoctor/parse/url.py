@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
 
 __all__ = ["parse_base_url", "masked_url"]
@@ -28,26 +29,28 @@ def masked_url(text: str) -> str:
 
 def parse_base_url(text: str, *, default: str) -> Verdict:
     """An http(s) base URL that rustup appends its paths to."""
-    remedy = f"Set a full base URL such as {default}, or unset the variable for that default"
+    remedy = Text("Set a full base URL such as {default}, or unset the variable for that "
+                  "default", default=default)
+    url = masked_url(text)
     if text != text.strip() or any(ch.isspace() for ch in text):
-        return warn(f"'{masked_url(text)}' contains whitespace: rustup would request a broken "
-                    "URL", remedy)
+        return warn(Text("'{url}' contains whitespace: rustup would request a broken URL",
+                         url=url), remedy)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        return warn(f"'{masked_url(text)}' is not a valid URL ({exc})", remedy)
+        return warn(Text("'{url}' is not a valid URL ({error})", url=url, error=str(exc)), remedy)
     if parts.scheme not in ("http", "https"):
-        return warn(f"'{masked_url(text)}' is not an http(s) URL: rustup cannot download from it",
-                    remedy)
+        return warn(Text("'{url}' is not an http(s) URL: rustup cannot download from it",
+                         url=url), remedy)
     if not parts.hostname:
-        return warn(f"'{masked_url(text)}' has no host name", remedy)
+        return warn(Text("'{url}' has no host name", url=url), remedy)
     if parts.query or parts.fragment:
-        return warn(f"'{masked_url(text)}' has a query or fragment: rustup appends paths after "
-                    "it and gets a broken URL", remedy)
+        return warn(Text("'{url}' has a query or fragment: rustup appends paths after it and "
+                         "gets a broken URL", url=url), remedy)
     where = f"{parts.hostname}{f':{port}' if port else ''}"
     if parts.scheme == "http":
-        return warn(f"rustup downloads from {where} over plain HTTP: anyone on the path can "
-                    "alter the toolchain (checksums come from the same server)",
-                    "Use an https:// mirror", masked_url(text))
-    return ok(f"rustup downloads from {where}", masked_url(text))
+        return warn(Text("rustup downloads from {where} over plain HTTP: anyone on the path can "
+                         "alter the toolchain (checksums come from the same server)",
+                         where=where), Text("Use an https:// mirror"), url)
+    return ok(Text("rustup downloads from {where}", where=where), url)

@@ -7,10 +7,10 @@ will actually do (``3 GiB per PE``, ``NVSHMEM reads this as TRUE``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sgdoctor.api import Status
+from sgdoctor.api import Status, Text
 
 __all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes", "approx_bytes", "SHOWN_LIMIT",
            "PATH_LIMIT"]
@@ -24,29 +24,43 @@ PATH_LIMIT = 1024
 
 @dataclass(frozen=True)
 class Verdict:
-    """``meaning`` is the effective behaviour; ``remedy`` what to change when not ok."""
+    """``meaning`` is the effective behaviour; ``remedy`` what to change when not ok (both
+    English); ``text`` and ``remedy_text`` are the templates they were made from, which a
+    check puts into its findings so that reporters can translate them."""
 
     status: Status
     meaning: str
     remedy: str | None = None
     value: Any = None
     code: str | None = None  # a stable finding code when the parser knows a specific one
+    text: Text = field(default=Text(""), compare=False, repr=False)
+    remedy_text: Text | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
 
 
-def ok(meaning: str, value: Any = None) -> Verdict:
-    return Verdict(Status.OK, meaning, None, value)
+def _make(status: Status, meaning: str | Text, remedy: str | Text | None, value: Any,
+          code: str | None) -> Verdict:
+    text = meaning if isinstance(meaning, Text) else Text(meaning)
+    remedy_text = remedy if isinstance(remedy, Text) or remedy is None else Text(remedy)
+    return Verdict(status, str(text), None if remedy_text is None else str(remedy_text), value,
+                   code, text, remedy_text)
 
 
-def warn(meaning: str, remedy: str, value: Any = None, *, code: str | None = None) -> Verdict:
-    return Verdict(Status.WARN, meaning, remedy, value, code)
+def ok(meaning: str | Text, value: Any = None) -> Verdict:
+    return _make(Status.OK, meaning, None, value, None)
 
 
-def fail(meaning: str, remedy: str, value: Any = None, *, code: str | None = None) -> Verdict:
-    return Verdict(Status.FAIL, meaning, remedy, value, code)
+def warn(meaning: str | Text, remedy: str | Text, value: Any = None, *,
+         code: str | None = None) -> Verdict:
+    return _make(Status.WARN, meaning, remedy, value, code)
+
+
+def fail(meaning: str | Text, remedy: str | Text, value: Any = None, *,
+         code: str | None = None) -> Verdict:
+    return _make(Status.FAIL, meaning, remedy, value, code)
 
 
 def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
