@@ -40,7 +40,11 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              # Z3: launch
              "checks/launch_command.py", "checks/launch_model.py", "checks/launch_rendezvous.py",
              "checks/launch_router.py", "checks/launch_topology.py",
-             "src/sgdoctor/parse/launch.py"]
+             "src/sgdoctor/parse/launch.py",
+             # Z3: usage errors
+             "src/sgdoctor/cli.py", "src/sgdoctor/plan.py", "src/sgdoctor/settings.py",
+             "src/sgdoctor/selection.py", "src/sgdoctor/durations.py", "src/sgdoctor/config.py",
+             "src/sgdoctor/i18n.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
 # Z2: env checks, the catalogue and the value parsers, `sgdoctor env`'s effects.

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from sgdoctor import __version__
+from sgdoctor.api import Text
 from sgdoctor.cli_common import (
     ChecksDirOpt,
     ConfigOpt,
@@ -131,7 +132,7 @@ def list_command(
         typer.echo(json.dumps({"checks": rows}, indent=2))
         return
     if format != "table":
-        raise ConfigError(f"--format {format!r}: choose table or json")
+        raise ConfigError(Text("--format {value}: choose table or json", value=repr(format)))
     width = max([len(r["id"]) for r in rows] + [2])
     for r in rows:
         env_text = ", ".join(r["env"]) or "-"
@@ -161,7 +162,8 @@ def explain_command(
                       {"variables": ", ".join(spec.env) or tr(lang, "no variables"),
                        "source": spec.source}))
         typer.echo("")
-        typer.echo(spec.explain or "(this check has no explanation)")
+        typer.echo(tr(lang, spec.explain) if spec.explain else
+                   tr(lang, "(this check has no explanation)"))
         return
     from sgdoctor.parse.catalogue import explain_text, lookup
 
@@ -173,12 +175,13 @@ def explain_command(
                                   {"ids": ", ".join(s.id for s in readers)}))
         return
     if readers:
-        typer.echo(f"{name.upper()} is read by: " + ", ".join(s.id for s in readers))
+        typer.echo(tr(lang, "{name} is read by: {ids}",
+                      {"name": name.upper(), "ids": ", ".join(s.id for s in readers)}))
         for spec in readers:
-            typer.echo(f"\n{spec.id} — {spec.title}\n{spec.explain}")
+            typer.echo(f"\n{spec.id} — {tr(lang, spec.title)}\n{tr(lang, spec.explain)}")
         return
-    raise ConfigError(f"{name!r} is neither a check id nor a variable a check reads "
-                              f"(see `sgdoctor list`)")
+    raise ConfigError(Text("{name} is neither a check id nor a variable a check reads (see "
+                           "`sgdoctor list`)", name=repr(name)))
 
 
 @app.command("help")
@@ -198,8 +201,8 @@ def help_command(
     if sub is None:
         from sgdoctor.settings import did_you_mean
 
-        raise ConfigError(f"no command {command!r}{did_you_mean(command, group.commands)} "
-                          "(see `sgdoctor help`)")
+        raise ConfigError(Text("no command {name}{hint} (see `sgdoctor help`)",
+                               name=repr(command), hint=did_you_mean(command, group.commands)))
     with type(root)(sub, info_name=command, parent=root) as sub_ctx:
         typer.echo(sub.get_help(sub_ctx))
 
@@ -235,9 +238,9 @@ def hoist_options(group: Any, argv: list[str]) -> list[str]:
     takes = _option_names(group.commands[sub].params)
     for name, _ in moved:
         if name not in takes:
-            raise ConfigError(f"{name} is not an option of `sgdoctor {sub}` (see `sgdoctor "
-                              f"{sub} --help`); the check options go after `sgdoctor` or "
-                              "`sgdoctor check`")
+            raise ConfigError(Text("{name} is not an option of `sgdoctor {sub}` (see `sgdoctor "
+                                   "{sub} --help`); the check options go after `sgdoctor` or "
+                                   "`sgdoctor check`", name=name, sub=sub))
     return [sub, *(token for _, tokens in moved for token in tokens), *argv[i + 1:]]
 
 
@@ -285,20 +288,32 @@ def _asked_for_nagios(argv: list[str]) -> bool:
         a in ("--format", "-f") and b == "nagios" for a, b in pairs)
 
 
-def _usage_error(message: str, argv: list[str]) -> int:
+def _usage_error(error: str | Text, argv: list[str]) -> int:
     """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead.
 
-    The message may quote a value (a checks directory, a config path, an option) that holds
-    a secret: it is redacted like a report."""
+    In the language --lang names, else the locale's (a usage error may come before --lang
+    or the config is understood). The message may quote a value (a checks directory, a
+    config path, an option) that holds a secret: it is redacted like a report."""
+    from sgdoctor.i18n import lang_of_argv, localized, tr
     from sgdoctor.redact import Redactor
 
-    message = Redactor(snapshot()).text(message)
-    sys.stderr.write(f"sgdoctor: error: {message}\n")
+    env = snapshot()
+    lang = lang_of_argv(argv, env)
+    message = Redactor(env).text(localized(lang, error))
+    sys.stderr.write(tr(lang, "sgdoctor: error: {message}", {"message": message}) + "\n")
     if _asked_for_nagios(argv):
         with contextlib.suppress(OSError):
-            sys.stdout.write(f"SGDOCTOR UNKNOWN - usage error: {message.splitlines()[0]}\n")
+            sys.stdout.write(tr(lang, "SGDOCTOR UNKNOWN - usage error: {message}",
+                                {"message": message.splitlines()[0]}) + "\n")
         return 3
     return 2
+
+
+def _say(argv: list[str], msgid: str, fields: dict[str, Any] | None = None) -> None:
+    """One line on stderr in the run's language (--lang, else the locale)."""
+    from sgdoctor.i18n import lang_of_argv, tr
+
+    sys.stderr.write(tr(lang_of_argv(argv, snapshot()), msgid, fields) + "\n")
 
 
 def _dispatch(argv: list[str] | None) -> int:
@@ -309,18 +324,21 @@ def _dispatch(argv: list[str] | None) -> int:
         code = command.main(args=hoist_options(command, args), prog_name="sgdoctor",
                             standalone_mode=False)
     except StdoutClosed:
-        sys.stderr.write("sgdoctor: error: stdout is closed: nowhere to write the report "
-                         "(give --output FILE)\n")
-        return 2
+        return _usage_error(Text("stdout is closed: nowhere to write the report (give "
+                                 "--output FILE)"), args)
     except Interrupted as exc:
-        sys.stderr.write(f"sgdoctor: {exc} before the first run finished\n")
+        import signal
+
+        _say(args, "sgdoctor: interrupted by {signal} before the first run finished",
+             {"signal": signal.Signals(exc.signum).name})
         return 128 + exc.signum
     except SgdoctorError as exc:
-        return _usage_error(str(exc), args)
+        return _usage_error(exc.args[0] if exc.args and isinstance(exc.args[0], Text)
+                            else str(exc), args)
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("sgdoctor: interrupted\n")
+        _say(args, "sgdoctor: interrupted")
         return 130
     except Exception as exc:
         # Usage errors come from click, or from the copy of click newer typers vendor.
@@ -328,11 +346,11 @@ def _dispatch(argv: list[str] | None) -> int:
         format_message = getattr(exc, "format_message", None)
         if callable(format_message) and isinstance(exit_code, int):
             if exit_code != 2:
-                sys.stderr.write(f"sgdoctor: error: {format_message()}\n")
+                _say(args, "sgdoctor: error: {message}", {"message": format_message()})
                 return exit_code
             return _usage_error(format_message(), args)
         if type(exc).__name__ == "Abort":  # click's form of Ctrl-C
-            sys.stderr.write("sgdoctor: interrupted\n")
+            _say(args, "sgdoctor: interrupted")
             return 130
         raise
     return code if isinstance(code, int) else 0

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 from sgdoctor.redact import shown_path
@@ -63,18 +64,20 @@ def _read_regular(path: str) -> bytes:
     try:
         return read_regular(open_nonblocking(path), MAX_BYTES)
     except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or "not a valid path"
-        raise ConfigError(f"cannot read config file {shown_path(path)}: {reason}") from None
+        reason = getattr(exc, "strerror", None) or Text("not a valid path")
+        raise ConfigError(Text("cannot read config file {path}: {reason}",
+                               path=shown_path(path), reason=reason)) from None
     except NotRegular as exc:
         mode = exc.mode
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-        raise ConfigError(f"config file {shown_path(path)} is {kind}, not a regular file") \
-            from None
+        kind = (Text("a directory") if stat.S_ISDIR(mode) else
+                Text("a FIFO") if stat.S_ISFIFO(mode) else
+                Text("a device") if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                Text("a socket") if stat.S_ISSOCK(mode) else Text("not a regular file"))
+        raise ConfigError(Text("config file {path} is {kind}, not a regular file",
+                               path=shown_path(path), kind=kind)) from None
     except TooLarge:
-        raise ConfigError(f"config file {shown_path(path)} is larger than "
-                          f"{MAX_BYTES // 1024} KiB") from None
+        raise ConfigError(Text("config file {path} is larger than {size} KiB",
+                               path=shown_path(path), size=MAX_BYTES // 1024)) from None
 
 
 def load(explicit: str | None, env: Mapping[str, str]) -> FileConfig:
@@ -84,21 +87,25 @@ def load(explicit: str | None, env: Mapping[str, str]) -> FileConfig:
     try:
         text = _read_regular(path).decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {shown_path(path)} is not UTF-8 text") from None
+        raise ConfigError(Text("config file {path} is not UTF-8 text",
+                               path=shown_path(path))) from None
     try:
         data = _toml_loads(text)
     except ValueError as exc:
-        raise ConfigError(f"config file {shown_path(path)} is not valid TOML: {exc}") from None
+        raise ConfigError(Text("config file {path} is not valid TOML: {error}",
+                               path=shown_path(path), error=str(exc))) from None
     for key, value in data.items():
         if key not in _TYPES:
-            raise ConfigError(f"config file {shown_path(path)}: unknown option {key!r} "
-                              f"(known: {', '.join(sorted(_TYPES))})")
+            raise ConfigError(Text("config file {path}: unknown option {key} (known: {known})",
+                                   path=shown_path(path), key=repr(key),
+                                   known=", ".join(sorted(_TYPES))))
         if not isinstance(value, _TYPES[key]):
-            raise ConfigError(f"config file {shown_path(path)}: option {key!r} has the wrong type "
-                              f"({type(value).__name__})")
+            raise ConfigError(Text("config file {path}: option {key} has the wrong type "
+                                   "({type})", path=shown_path(path), key=repr(key),
+                                   type=type(value).__name__))
     checks = data.pop("checks", {})
     for check_id, section in checks.items():
         if not isinstance(section, dict):
-            raise ConfigError(f"config file {shown_path(path)}: [checks.{check_id!r}] "
-                              "must be a table")
+            raise ConfigError(Text("config file {path}: [checks.{id}] must be a table",
+                                   path=shown_path(path), id=repr(check_id)))
     return FileConfig(path=path, options=data, checks=checks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -18,8 +19,9 @@ def parse_duration(value: Any, option: str) -> float:
     else:
         match = _DURATION.match(str(value))
         if not match:
-            raise ConfigError(f"{option} {value!r} is not a duration (e.g. 10, 10s, 500ms, 2m)")
+            raise ConfigError(Text("{option} {value} is not a duration (e.g. 10, 10s, 500ms, "
+                                   "2m)", option=option, value=repr(value)))
         seconds = float(match.group(1)) * _UNIT[match.group(2)]
     if seconds <= 0:
-        raise ConfigError(f"{option} must be more than zero")
+        raise ConfigError(Text("{option} must be more than zero", option=option))
     return seconds

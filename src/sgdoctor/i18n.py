@@ -46,11 +46,13 @@ def from_locale(env: Mapping[str, str]) -> str:
 
 def choose(flag: str | None, configured: Any, env: Mapping[str, str]) -> str:
     """--lang over the config's `lang` over the locale."""
-    for where, value in (("--lang", flag), ("config option 'lang'", configured)):
+    where: str | Text
+    for where, value in (("--lang", flag), (Text("config option 'lang'"), configured)):
         if value is None:
             continue
         if value not in LANGS:
-            raise ConfigError(f"{where} {value!r}: choose en or zh")
+            raise ConfigError(Text("{where} {value}: choose en or zh", where=where,
+                                   value=repr(value)))
         return str(value)
     return from_locale(env)
 
@@ -108,3 +110,21 @@ def tr_parts(lang: str, parts: Sequence[tuple[str, Mapping[str, Any]]], english:
     if sep == "; " and lang == "zh":
         sep = "；"
     return sep.join(tr(lang, msgid, fields) for msgid, fields in parts)
+
+
+def lang_of_argv(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The language of a usage error: what --lang names when it names one, else the
+    locale's (the error may be the config file, or --lang itself)."""
+    for i, token in enumerate(argv):
+        if token == "--":
+            break
+        value = (argv[i + 1] if token == "--lang" and i + 1 < len(argv) else
+                 token.partition("=")[2] if token.startswith("--lang=") else None)
+        if value in LANGS:
+            return str(value)
+    return from_locale(env)
+
+
+def localized(lang: str, text: str | Text) -> str:
+    """A Text in `lang`; plain text (click's own messages, say) as it is."""
+    return tr(lang, text.msgid, text.fields) if isinstance(text, Text) else str(text)

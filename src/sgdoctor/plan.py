@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor import config as config_mod
-from sgdoctor.api import CheckSpec
+from sgdoctor.api import CheckSpec, Text
 from sgdoctor.durations import parse_duration
 from sgdoctor.errors import ConfigError, ProbeError
 from sgdoctor.i18n import choose as choose_lang
@@ -74,7 +74,7 @@ def _ignores(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         check_id, sep, reason = item.partition("=")
         if not sep or not check_id or not reason.strip():
-            raise ConfigError(f"--ignore {item!r}: expected ID=REASON")
+            raise ConfigError(Text("--ignore {value}: expected ID=REASON", value=repr(item)))
         result[check_id] = reason.strip()
     return result
 
@@ -87,7 +87,7 @@ def _host_root(value: Any) -> str | None:
     try:
         return HostRoot.from_options({"host_root": value}).root
     except ProbeError as exc:
-        raise ConfigError(f"--host-root: {exc}") from None
+        raise ConfigError(Text("--host-root: {error}", error=str(exc))) from None
 
 
 def build_request(env: Mapping[str, str], *, format: str | None = None,
@@ -104,15 +104,18 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
     opts = file.options
     fmt = format or opts.get("format", "table")
     if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise ConfigError(Text("--format {value}: choose one of {choices}", value=repr(fmt),
+                               choices=", ".join(FORMATS)))
     if output == "":
-        raise ConfigError("--output needs a file name")
+        raise ConfigError(Text("--output needs a file name"))
     for option, given in (("--only", only), ("--skip", skip)):
         if given and not _split(given):
-            raise ConfigError(f"{option} needs at least one check id or glob")
+            raise ConfigError(Text("{option} needs at least one check id or glob",
+                                   option=option))
     chosen_fail_on = fail_on or opts.get("fail_on", "fail")
     if chosen_fail_on not in FAIL_ON:
-        raise ConfigError(f"--fail-on {chosen_fail_on!r}: choose warn or fail")
+        raise ConfigError(Text("--fail-on {value}: choose warn or fail",
+                               value=repr(chosen_fail_on)))
     dirs = opts.get("checks_dir", [])
     checks_dirs = tuple(checks_dir or ()) or tuple([dirs] if isinstance(dirs, str) else dirs)
     if not checks_dirs and env.get("SGDOCTOR_CHECKS_DIR"):
@@ -123,8 +126,8 @@ def build_request(env: Mapping[str, str], *, format: str | None = None,
 
     for name, version in pins.items():
         if name not in CONSUMERS or not isinstance(version, str) or not version.strip():
-            raise ConfigError(f"config [consumers] {name!r}: expected one of "
-                              f"{', '.join(CONSUMERS)} = \"<version>\"")
+            raise ConfigError(Text('config [consumers] {name}: expected one of {names} = '
+                                   '"<version>"', name=repr(name), names=", ".join(CONSUMERS)))
     return RunRequest(
         format=fmt,
         output=output or opts.get("output"),

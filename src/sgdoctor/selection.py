@@ -9,14 +9,15 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 
-from sgdoctor.api import CheckSpec
+from sgdoctor.api import CheckSpec, Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.settings import did_you_mean
 
 
 def _unmatched(option: str, pattern: str, ids: Sequence[str]) -> ConfigError:
-    return ConfigError(f"{option} {pattern!r} matches no check{did_you_mean(pattern, ids)} "
-                       "(see `sgdoctor list`)")
+    return ConfigError(Text("{option} {pattern} matches no check{hint} (see `sgdoctor list`)",
+                            option=option, pattern=repr(pattern),
+                            hint=did_you_mean(pattern, ids)))
 
 
 def _matches(check_id: str, patterns: Sequence[str]) -> bool:
@@ -35,7 +36,7 @@ def select(specs: Sequence[CheckSpec], only: Sequence[str] = (),
               if (not only or _matches(s.id, only)) and not _matches(s.id, skip)]
     if (only or skip) and not chosen:
         given = " ".join([*(f"--only {p}" for p in only), *(f"--skip {p}" for p in skip)])
-        raise ConfigError(f"{given} selects no check: nothing would run")
+        raise ConfigError(Text("{given} selects no check: nothing would run", given=given))
     return chosen
 
 

@@ -12,28 +12,36 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sgdoctor.api import CheckSpec
+from sgdoctor.api import CheckSpec, Text
 from sgdoctor.errors import ConfigError
 
 # Every check takes `timeout`: its own time limit in seconds, applied by the engine.
 COMMON = {"timeout": float}
 
 
-def did_you_mean(word: str, known: Iterable[str]) -> str:
+def did_you_mean(word: str, known: Iterable[str]) -> Text | str:
     """' (did you mean X?)' for the closest known word, else ''."""
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    return Text(" (did you mean {word}?)", word=close[0]) if close else ""
 
 
-def type_name(kind: Any) -> str:
+_TYPE_NAMES = {str: Text("a string"), int: Text("a whole number"), float: Text("a number"),
+               bool: Text("true or false"), list: Text("a list"), dict: Text("a table")}
+_LIST_NAMES = {str: Text("a list of strings"), int: Text("a list of whole numbers"),
+               float: Text("a list of numbers"), bool: Text("a list of booleans")}
+
+
+def type_name(kind: Any) -> Text | str:
     if isinstance(kind, tuple):
-        return " or ".join(type_name(k) for k in kind)
+        names = [type_name(k) for k in kind]
+        joined = names[0]
+        for name in names[1:]:
+            joined = Text("{first} or {second}", first=joined, second=name)
+        return joined
     if getattr(kind, "__origin__", None) is list:
         item = kind.__args__[0]
-        return "a list of " + {str: "strings", int: "whole numbers", float: "numbers",
-                               bool: "booleans"}.get(item, type_name(item))
-    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-            list: "a list", dict: "a table"}.get(kind, getattr(kind, "__name__", str(kind)))
+        return _LIST_NAMES.get(item) or Text("a list of {kind}", kind=type_name(item))
+    return _TYPE_NAMES.get(kind) or str(getattr(kind, "__name__", kind))
 
 
 def fits(value: Any, kind: Any) -> bool:
@@ -61,15 +69,17 @@ def validate_section(spec: CheckSpec, section: Mapping[str, Any]) -> None:
             if spec.settings is None:
                 continue
             known = ", ".join(sorted(declared))
-            raise ConfigError(f"{_where(spec.id)} {key}: unknown setting of {spec.id}"
-                              f"{did_you_mean(key, declared)}; it takes: {known}")
+            raise ConfigError(Text("{where} {key}: unknown setting of {id}{hint}; it takes: "
+                                   "{known}", where=_where(spec.id), key=key, id=spec.id,
+                                   hint=did_you_mean(key, declared), known=known))
         kind = declared[key]
         if not fits(value, kind):
-            raise ConfigError(f"{_where(spec.id)} {key} = {value!r}: expected "
-                              f"{type_name(kind)}")
+            raise ConfigError(Text("{where} {key} = {value}: expected {kind}",
+                                   where=_where(spec.id), key=key, value=repr(value),
+                                   kind=type_name(kind)))
         if key == "timeout" and not value > 0:
-            raise ConfigError(f"{_where(spec.id)} timeout = {value!r}: expected a number of "
-                              "seconds above zero")
+            raise ConfigError(Text("{where} timeout = {value}: expected a number of seconds "
+                                   "above zero", where=_where(spec.id), value=repr(value)))
 
 
 def validate(settings: Mapping[str, Mapping[str, Any]], specs: Sequence[CheckSpec],
@@ -81,8 +91,9 @@ def validate(settings: Mapping[str, Mapping[str, Any]], specs: Sequence[CheckSpe
         ids = set(known_ids) | set(by_id)
         for check_id in settings:
             if check_id not in ids:
-                raise ConfigError(f"{_where(check_id)}: no check has the id {check_id!r}"
-                                  f"{did_you_mean(check_id, ids)} (see `sgdoctor list`)")
+                raise ConfigError(Text("{where}: no check has the id {id}{hint} (see "
+                                       "`sgdoctor list`)", where=_where(check_id),
+                                       id=repr(check_id), hint=did_you_mean(check_id, ids)))
     for check_id, section in settings.items():
         spec = by_id.get(check_id)
         if spec is not None:

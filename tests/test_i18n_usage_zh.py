@@ -1,0 +1,68 @@
+"""Usage errors (exit 2, one `sgdoctor: …` line on stderr) in the run's language: what --lang
+names, else the locale's — also when --lang itself or the config is what is wrong."""
+
+from __future__ import annotations
+
+from conftest import run_cli
+
+ZH = {"LANG": "zh_CN.UTF-8"}
+
+
+def usage(args: list[str], env: dict[str, str] | None = None, code: int = 2) -> str:
+    proc = run_cli(args, env)
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    return proc.stderr
+
+
+def test_lang_flag_makes_the_usage_error_chinese():
+    err = usage(["--lang", "zh", "--format", "bogus"])
+    assert err == ("sgdoctor: 错误：--format 'bogus'：请从 table, json, prometheus, junit, "
+                   "nagios 中选择\n")
+
+
+def test_the_locale_speaks_when_lang_is_not_given_or_unknown():
+    assert usage(["--timeout", "0"], ZH) == "sgdoctor: 错误：--timeout 必须大于零\n"
+    assert usage(["--lang", "fr"], ZH) == "sgdoctor: 错误：--lang 'fr'：请选择 en 或 zh\n"
+    assert usage(["--lang", "fr"]) == "sgdoctor: error: --lang 'fr': choose en or zh\n"
+
+
+def test_lang_en_beats_a_chinese_locale():
+    err = usage(["--lang", "en", "--only", "gloo.interfac"], ZH)
+    assert err == ("sgdoctor: error: --only 'gloo.interfac' matches no check (did you mean "
+                   "gloo.interface?) (see `sgdoctor list`)\n")
+
+
+def test_did_you_mean_and_the_check_id_stay_verbatim_in_chinese():
+    err = usage(["--only", "gloo.interfac"], ZH)
+    assert err == ("sgdoctor: 错误：--only 'gloo.interfac' 没有匹配任何检查项（是不是想输入 "
+                   "gloo.interface？）（参见 `sgdoctor list`）\n")
+
+
+def test_config_errors_in_chinese(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("format = \n")
+    err = usage(["--config", str(bad)], ZH)
+    assert err.startswith(f"sgdoctor: 错误：配置文件 {bad} 不是有效的 TOML："), err
+    setting = tmp_path / "setting.toml"
+    setting.write_text('[checks."gloo.interface"]\ntimeout = "soon"\n')
+    err = usage(["--config", str(setting), "--lang", "zh"])
+    assert err == ('sgdoctor: 错误：[checks."gloo.interface"] timeout = \'soon\'：应为数字\n'), err
+    (tmp_path / "dir.toml").mkdir()
+    err = usage(["--config", str(tmp_path / "dir.toml")], ZH)
+    assert err == f"sgdoctor: 错误：配置文件 {tmp_path}/dir.toml 是目录，不是普通文件\n"
+
+
+def test_nagios_usage_error_in_chinese_is_unknown_with_a_status_line():
+    proc = run_cli(["--format", "nagios", "--lang", "zh", "--only", "nosuch.check"])
+    assert proc.returncode == 3
+    assert proc.stdout == ("SGDOCTOR UNKNOWN - 用法错误：--only 'nosuch.check' 没有匹配任何检查项"
+                           "（参见 `sgdoctor list`）\n")
+    assert proc.stderr.startswith("sgdoctor: 错误：--only 'nosuch.check'")
+
+
+def test_hoisted_option_error_in_chinese():
+    err = usage(["--deep", "list"], ZH)
+    assert err == ("sgdoctor: 错误：--deep 不是 `sgdoctor list` 的选项（参见 `sgdoctor list "
+                   "--help`）；检查相关的选项应放在 `sgdoctor` 或 `sgdoctor check` 之后\n")
