@@ -46,7 +46,7 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "src/sgdoctor/selection.py", "src/sgdoctor/durations.py", "src/sgdoctor/config.py",
              "src/sgdoctor/i18n.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
-_TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result"}
+_TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result", "Finding"}
 # Z2: env checks, the catalogue and the value parsers, `sgdoctor env`'s effects.
 TEMPLATED += [
     "checks/env_names.py", "checks/env_paths.py", "checks/env_values.py",
@@ -54,7 +54,7 @@ TEMPLATED += [
     "src/sgdoctor/parse/dynamo.py", "src/sgdoctor/parse/dynlog.py",
     "src/sgdoctor/parse/nvshmem.py", "src/sgdoctor/parse/url.py",
     "src/sgdoctor/parse/pathlist.py", "src/sgdoctor/parse/names.py",
-    "src/sgdoctor/cli_env.py"]
+    "src/sgdoctor/cli_env.py", "checks/expert_record.py"]
 
 
 def catalogue() -> dict[str, str]:
