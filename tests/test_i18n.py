@@ -120,6 +120,11 @@ def test_every_template_has_a_translation_with_the_same_placeholders():
         assert i18n.placeholders(msgid) == i18n.placeholders(msgstr), msgid
 
 
+def test_no_msgid_is_given_twice():
+    ids = re.findall(r'^msgid (".*")$', PO.read_text(), re.M)
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+
+
 @pytest.mark.parametrize("path", TEMPLATED)
 def test_templated_modules_give_no_f_string_text(path):
     assert _f_strings(ROOT / path) == []
