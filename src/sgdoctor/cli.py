@@ -160,7 +160,8 @@ def explain_command(
         typer.echo(f"{spec.id} — {tr(lang, spec.title)}")
         typer.echo(tr(lang, "reads: {variables}   source: {source}",
                       {"variables": ", ".join(spec.env) or tr(lang, "no variables"),
-                       "source": spec.source}))
+                       "source": tr(lang, "built-in") if spec.source == "built-in"
+                       else spec.source}))
         typer.echo("")
         typer.echo(tr(lang, spec.explain) if spec.explain else
                    tr(lang, "(this check has no explanation)"))
