@@ -9,6 +9,7 @@ and leaves. What a node reads from etcd is counted: every reply body (paged rang
 reads of the group every 0.2 s).
 
     python bench/bench_mesh.py 4 16 32 256 1024
+    python bench/bench_mesh.py --real 4 16 32    # real nodes in namespaces (bench/mesh_real.py)
 """
 
 from __future__ import annotations
@@ -141,4 +142,7 @@ def main(sizes: list[int]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--real"]:   # real nodes in network namespaces: bench/mesh_real.py
+        from mesh_real import main as real
+        sys.exit(real([int(a) for a in sys.argv[2:]] or [4, 16, 32]))
     sys.exit(main([int(a) for a in sys.argv[1:]] or [4, 16, 32, 256, 1024]))

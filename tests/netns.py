@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ETC_NETNS = Path("/etc/netns")
@@ -165,3 +166,85 @@ class Namespaces:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def mac_for(index: int) -> str:
+    """A fixed, locally administered unicast MAC for fleet member ``index`` (0: the root end)."""
+    return "02:5d:" + ":".join(f"{index >> shift & 255:02x}" for shift in (24, 16, 8, 0))
+
+
+def _batch(netns: str | None, commands: list[str]) -> None:
+    """Several ``ip`` commands in one process (``ip -batch -``), inside ``netns`` (None: this
+    namespace): one spawn, not one each."""
+    proc = subprocess.run(["ip", *(["-n", netns] if netns else []), "-batch", "-"],
+                          input="\n".join(commands) + "\n", capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip -batch failed ({proc.returncode}): {proc.stderr.strip()}")
+
+
+@dataclass
+class Bridged:
+    """Namespaces on one bridge: ``nodes[i]`` has ``dev`` at ``addresses[i]``; the root
+    namespace is on the bridge too, at ``host_address`` (where a server for them listens)."""
+
+    hub: Netns
+    nodes: list[Netns]
+    addresses: list[str]
+    host_address: str
+    dev: str
+    root_end: str          # the root namespace's port on the bridge
+
+
+@contextlib.contextmanager
+def bridged(nets: Namespaces, count: int, *, label: str = "node",
+            dev: str = "eth1") -> Iterator[Bridged]:
+    """``count`` node namespaces and the root namespace on one bridge (in a hub namespace).
+
+    Every port has a fixed MAC and every node (and the root end) a permanent neighbour entry
+    for every other: no ARP at all, and permanent entries are exempt from the kernel's
+    neighbour-table limit (gc_thresh3, 1024 entries for all namespaces together), which N
+    nodes resolving each other by ARP overflow from about 32 nodes. No IPv6 link-local
+    addresses (no DAD, no router solicitations: nothing but the test's own traffic). The root
+    end is removed on exit; the namespaces go with ``nets``.
+    """
+    if not 1 <= count <= 240:
+        raise ValueError(f"{count} nodes: one /24 holds 1 to 240 of them")
+    subnet = unique_subnet()
+    host_address = f"{subnet}.1"
+    addresses = [f"{subnet}.{10 + i}" for i in range(count)]
+    macs = [mac_for(i + 1) for i in range(count)]
+    root_end = f"sgdb{secrets.token_hex(4)}"
+    hub = nets.new("hub")
+    _run(["ip", "link", "add", root_end, "address", mac_for(0), "type", "veth", "peer", "name",
+          "up0", "netns", hub.name])
+    try:
+        _batch(None, [f"link set {root_end} addrgenmode none",
+                      f"addr add {host_address}/24 dev {root_end}", f"link set {root_end} up"]
+               + [f"neigh replace {a} lladdr {m} dev {root_end} nud permanent"
+                  for a, m in zip(addresses, macs, strict=True)])
+        ports = ["up0"]
+        nodes = []
+        for index in range(count):
+            node = nets.new(label)
+            veth(node, dev, hub, f"p{index}")
+            ports.append(f"p{index}")
+            neighbours = [(host_address, mac_for(0))] + [
+                (a, m) for j, (a, m) in enumerate(zip(addresses, macs, strict=True))
+                if j != index]
+            _batch(node.name, [f"link set {dev} address {macs[index]}",
+                               f"link set {dev} addrgenmode none",
+                               f"addr add {addresses[index]}/24 dev {dev}",
+                               f"link set {dev} up"]
+                   + [f"neigh replace {a} lladdr {m} dev {dev} nud permanent"
+                      for a, m in neighbours])
+            nodes.append(node)
+        _batch(hub.name, [f"link set {p} addrgenmode none" for p in ports]
+               + ["link add br0 type bridge", "link set br0 addrgenmode none"]
+               + [f"link set {p} master br0" for p in ports]
+               + [f"link set {p} up" for p in ports] + ["link set br0 up"])
+        for node in nodes:
+            node.wait_for(["grep", "-qx", "up", f"/sys/class/net/{dev}/operstate"])
+        yield Bridged(hub, nodes, addresses, host_address, dev, root_end)
+    finally:
+        _run(["ip", "link", "del", root_end], check=False)

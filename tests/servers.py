@@ -229,13 +229,16 @@ class EtcdServer(_Process):
     """A single-member etcd (Debian's etcd-server 3.4) with its own data dir and ports.
 
     ``pki`` makes the client port TLS-only (server cert from the PKI); ``client_cert_auth``
-    additionally requires a client certificate signed by that CA.
+    additionally requires a client certificate signed by that CA. ``host`` is the address it
+    listens on (another address of this namespace, e.g. its end of a test bridge).
     """
 
     name = "etcd"
 
-    def __init__(self, *, pki: Pki | None = None, client_cert_auth: bool = False) -> None:
+    def __init__(self, *, pki: Pki | None = None, client_cert_auth: bool = False,
+                 host: str = "127.0.0.1") -> None:
         super().__init__()
+        self.host = host
         binary = etcd_binary()
         if binary is None:
             raise FileNotFoundError("etcd is not installed (Debian package etcd-server)")
@@ -250,7 +253,7 @@ class EtcdServer(_Process):
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://{self.host}:{self.client_port}"
 
     def command(self) -> list[str]:
         peer = f"http://127.0.0.1:{self.peer_port}"

@@ -28,23 +28,11 @@ from servers import EtcdServer, etcd_binary
 NODES = 4
 
 
-class BridgeEtcd(EtcdServer):
-    """EtcdServer listening on the root namespace's address on the test bridge."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        super().__init__()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.client_port}"
-
-
 @dataclass
 class Fleet:
     nodes: list[Netns]
     addresses: list[str]
-    etcd: BridgeEtcd
+    etcd: EtcdServer
     config: Path
 
     def env(self, index: int, **extra: str) -> dict[str, str]:
@@ -116,7 +104,7 @@ def fleet(tmp_path_factory):
                 hub.up(member)
             for node in nodes:
                 node.up("eth1", wait=True)
-            etcd = BridgeEtcd(f"{subnet}.1")
+            etcd = EtcdServer(host=f"{subnet}.1")
             with etcd:
                 reach = (f"import socket; socket.create_connection(('{subnet}.1', "
                          f"{etcd.client_port}), 1).close()")
