@@ -353,7 +353,8 @@ def print_size(size: Size) -> None:
     into = sum(t.to_etcd for t in size.tallies) / n / 1024
     print(f"{n:>5} {worst:>8.2f} {max(x.check_seconds for x in size.nodes):>8.2f} "
           f"{size.launched:>7.2f} {cpu:>7.2f} {sum(reqs) / n:>7.1f} {max(reqs):>5} "
-          f"{size.etcd_messages / n:>7.1f} {sum(out) / n:>9.1f} {max(out):>9.1f} "
+          f"{size.etcd_messages / n:>7.1f} {sum(out) / n:>9.1f} {sum(out) / n / n:>6.2f} "
+          f"{max(out):>9.1f} "
           f"{into:>7.1f} {size.etcd_sent / n / 1024:>9.1f} {n - len(ok):>6} "
           f"{size.load[0]:>5.2f}→{size.load[1]:<5.2f}", flush=True)
     paths: Counter[str] = Counter()
@@ -370,10 +371,10 @@ def print_size(size: Size) -> None:
 
 
 HEADER = (f"{'nodes':>5} {'verdict':>8} {'check':>8} {'launch':>7} {'CPU':>7} "
-          f"{'req':>7} {'max':>5} {'gRPC':>7} {'KiB out':>9} {'max':>9} "
+          f"{'req':>7} {'max':>5} {'gRPC':>7} {'KiB out':>9} {'÷N':>6} {'max':>9} "
           f"{'KiB in':>7} {'pb KiB':>9} {'failed':>6} load1\n"
           f"{'':>5} {'s last':>8} {'s max':>8} {'s':>7} {'s/node':>7} "
-          f"{'/node':>7} {'':>5} {'msg/nd':>7} {'/node':>9} {'':>9} "
+          f"{'/node':>7} {'':>5} {'msg/nd':>7} {'/node':>9} {'':>6} {'':>9} "
           f"{'/node':>7} {'sent/nd':>9} {'':>6} before→after")
 
 
