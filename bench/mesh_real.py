@@ -19,7 +19,8 @@ dials, reporting, leaving: what a launch waits for); CPU: user+system of each no
     python bench/bench_mesh.py --real 4 16 32
 
 Everything (node processes, proxy, etcd, namespaces, the bridge) is removed on exit, on
-failure, on Ctrl-C and on SIGTERM/SIGHUP.
+failure, and on Ctrl-C, SIGTERM or SIGHUP (taken at the next safe point: never with a child
+half-spawned, and never cutting the cleanup short).
 """
 
 from __future__ import annotations
@@ -267,7 +268,8 @@ def _reap(procs: list[subprocess.Popen], started: float,
             sel.register(os.pidfd_open(proc.pid), selectors.EVENT_READ, index)
         try:
             while len(done) < len(procs) and time.monotonic() < limit:
-                for key, _ in sel.select(max(0.0, limit - time.monotonic())):
+                STOP.check()
+                for key, _ in sel.select(min(0.1, max(0.0, limit - time.monotonic()))):
                     index = key.data
                     proc = procs[index]
                     _, status, usage = os.wait4(proc.pid, 0)
@@ -295,6 +297,7 @@ class Size:
 def run_size(fleet: Bridged, etcd: EtcdServer, proxy: CountingProxy, n: int,
              timeout: int) -> Size:
     """One group of ``n`` real nodes (the first ``n`` of ``fleet``) from spawn to exit."""
+    STOP.check()
     url = f"http://{fleet.host_address}:{proxy.port}"
     group = f"real{n}-{secrets.token_hex(3)}"
     load_before = os.getloadavg()[0]
@@ -325,22 +328,35 @@ def _reachable(fleet: Bridged, port: int) -> None:
     """Every node connects to the proxy (bash's /dev/tcp: cheap); the condition, no sleep."""
     probe = ["bash", "-c", f"exec 3<>/dev/tcp/{fleet.host_address}/{port}"]
     for node in fleet.nodes:
+        STOP.check()
         node.wait_for(probe, timeout=20)
 
 
-STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+class Interrupted(Exception):
+    """A stopping signal arrived; raised at the bench's next safe point."""
 
 
-def _interruptible() -> None:
-    """The first SIGINT, SIGTERM or SIGHUP unwinds (KeyboardInterrupt) so every cleanup
-    runs; later ones are ignored, so they cannot cut that cleanup short (it is bounded)."""
-    def raise_interrupt(signum: int, frame: object) -> None:
-        for other in STOPPING:
-            signal.signal(other, signal.SIG_IGN)
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+class _Stop:
+    """SIGINT, SIGTERM and SIGHUP are remembered, never raised from the handler: the bench
+    stops at its next safe point (no child half-spawned, no namespace half-made), and no
+    signal can cut its cleanup short (every step of it is bounded)."""
 
-    for signum in STOPPING:
-        signal.signal(signum, raise_interrupt)
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.signum = self.signum or signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(signal.Signals(self.signum).name)
+
+
+STOP = _Stop()
 
 
 def print_size(size: Size) -> None:
@@ -386,7 +402,7 @@ def main(sizes: list[int], *, timeout: int = 120) -> int:
     if not sizes or min(sizes) < 1 or max(sizes) > 240:
         print("bench_mesh --real: sizes from 1 to 240 nodes", file=sys.stderr)
         return 2
-    _interruptible()
+    STOP.install()
     try:
         with Namespaces() as nets, bridged(nets, max(sizes), label="mbench") as fleet, \
                 EtcdServer(host=fleet.host_address) as etcd, \
@@ -399,7 +415,8 @@ def main(sizes: list[int], *, timeout: int = 120) -> int:
             print(HEADER, flush=True)
             for n in sizes:
                 print_size(run_size(fleet, etcd, proxy, n, timeout))
-    except KeyboardInterrupt as exc:
+            STOP.check()
+    except Interrupted as exc:
         print(f"bench_mesh --real: interrupted ({exc}); cleaned up",
               file=sys.stderr)
         return 130
