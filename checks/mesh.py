@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor import __version__
-from sgdoctor.api import Context, Findings, Result, check
+from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.mesh import (
     CLUSTER_VARIABLES,
     Listener,
@@ -47,15 +47,15 @@ DEFAULT_TTL = 10       # seconds a crashed node's keys survive it
 ENV = ("GLOO_SOCKET_IFNAME", "ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD",
        "ETCD_AUTH_CA", "ETCD_AUTH_CLIENT_CERT", "ETCD_AUTH_CLIENT_KEY", "MACA_PATH",
        "LD_LIBRARY_PATH", *CLUSTER_VARIABLES)
-ETCD_REMEDY = ("Check the etcd cluster from this node (`sgdoctor --only etcd.endpoints`); "
-               "the mesh uses the same ETCD_ENDPOINTS and ETCD_AUTH_* as Dynamo")
+ETCD_REMEDY = Text("Check the etcd cluster from this node (`sgdoctor --only etcd.endpoints`); "
+                   "the mesh uses the same ETCD_ENDPOINTS and ETCD_AUTH_* as Dynamo")
 
 
 class Abort(Exception):
     """The run cannot go on; the summary and remedy become a finding."""
 
-    def __init__(self, summary: str, remedy: str, *, code: str) -> None:
-        super().__init__(summary)
+    def __init__(self, summary: Text, remedy: Text, *, code: str) -> None:
+        super().__init__(str(summary))
         self.summary, self.remedy, self.code = summary, remedy, code
 
 
@@ -94,6 +94,7 @@ class _Mesh:
                                   stopped=lambda: self.stop_reason() is not None)
         self.gloo: GlooFacts | None = None
         self.me: Member | None = None
+        self.problem: Text | None = None
         self.snap = Snapshot()       # the latest look at the group
         self.joined = Snapshot()     # the look that ended the join window: the verdict's group
         self.peers: dict[str, Member] = {}
@@ -106,20 +107,20 @@ class _Mesh:
     def phases(self) -> None:
         listeners, problem = self.listen()
         self.register(listeners, problem)
-        self.wait("waiting for the group to gather", self.join_until,
+        self.wait(Text("waiting for the group to gather"), self.join_until,
                   lambda s: len(s.members) >= self.expect)
         self.joined = self.snap
         self.peers = {n: m for n, m in self.snap.members.items() if n != self.name}
         self.views[self.name] = self.dial_peers()
         self.publish(results_key(self.group, self.name), results_to_json(self.views[self.name]))
-        self.wait("waiting for the peers' results", self.results_until, lambda s: all(
+        self.wait(Text("waiting for the peers' results"), self.results_until, lambda s: all(
             n in s.results for n in self.peers if n in s.members))
         self.views.update(self.peer_views())
         self.publish(done_key(self.group, self.name), "1")
-        self.wait("waiting for the others to finish", self.cleanup_at, lambda s: all(
+        self.wait(Text("waiting for the others to finish"), self.cleanup_at, lambda s: all(
             n in s.done for n in self.peers if n in s.members))
 
-    def listen(self) -> tuple[list[Listener], str | None]:
+    def listen(self) -> tuple[list[Listener], Text | None]:
         """A handshake server on every address gloo would bind."""
         from sgdoctor.probe.nonce import NonceServer
 
@@ -133,7 +134,7 @@ class _Mesh:
             if device.address and device.entry != "":
                 wanted.setdefault(device.address, device.interface)
         if not wanted:
-            return [], problem or "gloo binds no address"
+            return [], problem or Text("gloo binds no address")
         self.server = NonceServer(self.group, self.name, self.token)
         listeners = []
         for address, interface in wanted.items():
@@ -141,17 +142,18 @@ class _Mesh:
                 port = self.server.listen(address, self.port)
             except OSError as exc:
                 where = f"{address}:{self.port}" if self.port else address
-                remedy = ("Choose a free --port (or omit it for an ephemeral one)"
+                remedy = (Text("Choose a free --port (or omit it for an ephemeral one)")
                           if exc.errno == errno.EADDRINUSE else
-                          "Fix GLOO_SOCKET_IFNAME (see `sgdoctor --only gloo.interface`)")
-                raise Abort(f"cannot listen on the Gloo address {where}: "
-                            f"{exc.strerror or exc}", remedy, code="listen_failed") from None
+                          Text("Fix GLOO_SOCKET_IFNAME (see `sgdoctor --only gloo.interface`)"))
+                raise Abort(Text("cannot listen on the Gloo address {where}: {error}",
+                                 where=where, error=str(exc.strerror or exc)), remedy,
+                            code="listen_failed") from None
             iface = facts.interfaces.get(interface or "")
             listeners.append(Listener(interface, address, port,
                                       iface.mtu if iface is not None else None))
         return listeners, problem
 
-    def register(self, listeners: list[Listener], problem: str | None) -> None:
+    def register(self, listeners: list[Listener], problem: Text | None) -> None:
         from sgdoctor.probe.fleet import node_facts
         from sgdoctor.probe.rendezvous import RendezvousError
 
@@ -162,15 +164,17 @@ class _Mesh:
         if facts_problem:
             self.details["facts_problem"] = facts_problem
         spec = self.gloo.spec
+        self.problem = problem   # the record carries it in English: peers read it
         self.me = Member(self.name, self.token, tuple(listeners), version, libraries,
-                         __version__, problem, spec.device_count,
+                         __version__, None if problem is None else str(problem),
+                         spec.device_count,
                          None if spec.raw is None else shown(spec.raw, 200),
                          {v: self.env.get(v) for v in CLUSTER_VARIABLES})
         try:
             self.meeting.join(self.me.to_json())
         except RendezvousError as exc:
             self.details["etcd"] = self.meeting.endpoint
-            raise self._abort(exc, "registering") from None
+            raise self._abort(exc, Text("registering")) from None
         self.details["etcd"] = self.meeting.endpoint
 
     def dial_peers(self) -> dict[str, Probe]:
@@ -210,7 +214,7 @@ class _Mesh:
         return views
 
     # ---------------------------------------------------------------- etcd, in the check's words
-    def wait(self, what: str, until: float, ready: Callable[[Snapshot], bool]) -> None:
+    def wait(self, what: Text, until: float, ready: Callable[[Snapshot], bool]) -> None:
         from sgdoctor.probe.rendezvous import RendezvousError
 
         try:
@@ -224,35 +228,38 @@ class _Mesh:
         try:
             self.meeting.put(key, value)
         except RendezvousError as exc:
-            raise self._abort(exc, "publishing") from None
+            raise self._abort(exc, Text("publishing")) from None
 
-    def _abort(self, exc: RendezvousError, what: str) -> Abort:
+    def _abort(self, exc: RendezvousError, what: Text) -> Abort:
         from sgdoctor.probe.rendezvous import Stage
 
         at = self.meeting.endpoint
         if exc.stage is Stage.CONNECT:
-            return Abort(f"no usable etcd endpoint to meet the group: {exc.message}",
-                         ETCD_REMEDY, code="etcd_unusable")
+            return Abort(Text("no usable etcd endpoint to meet the group: {message}",
+                              message=exc.message), ETCD_REMEDY, code="etcd_unusable")
         if exc.stage is Stage.NAME_TAKEN:
-            return Abort(f"another node is already registered as {self.name} in group "
-                         f"{self.group}",
-                         "Give every node its own --name (the default is the hostname), or "
-                         f"wait {self.ttl} s for a crashed run's lease to expire",
-                         code="name_taken")
+            return Abort(Text("another node is already registered as {name} in group {group}",
+                              name=self.name, group=self.group),
+                         Text("Give every node its own --name (the default is the hostname), "
+                              "or wait {ttl} s for a crashed run's lease to expire",
+                              ttl=self.ttl), code="name_taken")
         if exc.stage is Stage.REGISTER:
-            return Abort(f"cannot register in etcd at {at}: {exc.message}", ETCD_REMEDY,
-                         code="etcd_unusable")
+            return Abort(Text("cannot register in etcd at {at}: {message}", at=at,
+                              message=exc.message), ETCD_REMEDY, code="etcd_unusable")
         if exc.stage is Stage.STOPPED:
-            return Abort(f"{self.stop_reason() or 'stopped'} before the mesh was proven",
-                         "Let the run finish (see --timeout)", code="interrupted")
+            reason = self.stop_reason()
+            return Abort(Text("{reason} before the mesh was proven", reason=reason) if reason
+                         else Text("stopped before the mesh was proven"),
+                         Text("Let the run finish (see --timeout)"), code="interrupted")
         if exc.stage is Stage.LEASE_ENDED:
-            return Abort(f"this node's etcd lease ended while {what}: {exc.message}",
-                         ETCD_REMEDY, code="etcd_lost")
+            return Abort(Text("this node's etcd lease ended while {what}: {message}",
+                              what=what, message=exc.message), ETCD_REMEDY, code="etcd_lost")
         if exc.stage is Stage.VANISHED:
-            return Abort(f"this node's registration vanished from etcd while {what} "
-                         f"({exc.message})", ETCD_REMEDY, code="etcd_lost")
-        return Abort(f"lost etcd at {at} while {what}: {exc.message}", ETCD_REMEDY,
-                     code="etcd_lost")
+            return Abort(Text("this node's registration vanished from etcd while {what} "
+                              "({message})", what=what, message=exc.message), ETCD_REMEDY,
+                         code="etcd_lost")
+        return Abort(Text("lost etcd at {at} while {what}: {message}", at=at, what=what,
+                          message=exc.message), ETCD_REMEDY, code="etcd_lost")
 
     def cleanup(self) -> None:
         """Stop serving and leave the group (revoking the lease deletes our keys)."""
@@ -295,56 +302,65 @@ class _Mesh:
             return
         fix = _route_remedy(facts)
         if self.me.problem:
-            found.fail(f"this node's Gloo setup is unusable: {self.me.problem}", fix,
+            found.fail(Text("this node's Gloo setup is unusable: {problem}",
+                            problem=self.problem or self.me.problem), fix,
                        code="own_gloo_unusable")
             return
         loop = [li for li in self.me.listeners if li.loopback]
         if loop and self.expect > 1:
             # Peers on other hosts then fail to connect (reported per pair); this says why.
-            found.warn(f"this node's Gloo address {loop[0].address} is loopback: only nodes "
-                       "on this host can reach it", fix, code="own_gloo_loopback")
+            found.warn(Text("this node's Gloo address {address} is loopback: only nodes on this "
+                            "host can reach it", address=loop[0].address), fix,
+                       code="own_gloo_loopback")
 
-    def _ok_summary(self) -> str:
+    def _ok_summary(self) -> Text:
         rtts = [p.rtt_ms for view in self.views.values() for p in view.values()
                 if p.ok and p.rtt_ms is not None]
         joined = len(self.joined.members)
         if joined == 1:
-            return f"the only node of group {self.group}, as expected: nothing to dial"
-        worst = f", slowest round trip {max(rtts):.2f} ms" if rtts else ""
-        return (f"all {joined} nodes of group {self.group} reach each other over Gloo "
-                f"({len(rtts)} directed pairs{worst})")
+            return Text("the only node of group {group}, as expected: nothing to dial",
+                        group=self.group)
+        if rtts:
+            return Text("all {joined} nodes of group {group} reach each other over Gloo "
+                        "({pairs} directed pairs, slowest round trip {rtt} ms)", joined=joined,
+                        group=self.group, pairs=len(rtts), rtt=f"{max(rtts):.2f}")
+        return Text("all {joined} nodes of group {group} reach each other over Gloo ({pairs} "
+                    "directed pairs)", joined=joined, group=self.group, pairs=len(rtts))
 
 
-def _gloo_problem(facts: GlooFacts) -> str | None:
+def _gloo_problem(facts: GlooFacts) -> Text | None:
     """Why gloo would abort or be unreachable on this node, from its facts (None: it binds)."""
     spec = facts.spec
     if spec.has_empty:
-        return (f"GLOO_SOCKET_IFNAME={shown(spec.raw or '', 200)!r} has an empty entry: "
-                "PyTorch aborts at once")
+        return Text("GLOO_SOCKET_IFNAME={value} has an empty entry: PyTorch aborts at once",
+                    value=repr(shown(spec.raw or "", 200)))
     problems = []
     for device in facts.devices:
         if device.entry is None:
             if device.interface is None and not (facts.hostname and facts.hostname.fallback):
-                problems.append(f"the hostname resolves to {device.address}, which no "
-                                "interface has")
+                problems.append(Text("the hostname resolves to {address}, which no interface "
+                                     "has", address=device.address))
             continue
         name = shown(device.entry, 200)
         iface = facts.interfaces.get(device.entry)
         if iface is None:
-            problems.append(f"GLOO_SOCKET_IFNAME entry {name!r} names no interface here")
+            problems.append(Text("GLOO_SOCKET_IFNAME entry {name} names no interface here",
+                                 name=repr(name)))
         elif device.address is None:
-            problems.append(f"interface {name} has no address")
+            problems.append(Text("interface {name} has no address", name=name))
         elif not iface.up:
-            problems.append(f"interface {name} is down ({iface.state()})")
-    return "; ".join(problems) or None
+            problems.append(Text("interface {name} is down ({state})", name=name,
+                                 state=iface.state()))
+    return Text.join("; ", problems) if problems else None
 
 
-def _route_remedy(facts: GlooFacts) -> str:
+def _route_remedy(facts: GlooFacts) -> Text:
     peer = facts.route_peer
     if peer is not None:
-        return (f"Set GLOO_SOCKET_IFNAME={peer.interface} (it carries the route to the "
-                f"{peer.service} server {peer.host}); see `sgdoctor --only gloo.interface`")
-    return "See `sgdoctor --only gloo.interface` on this node"
+        return Text("Set GLOO_SOCKET_IFNAME={interface} (it carries the route to the {service} "
+                    "server {host}); see `sgdoctor --only gloo.interface`",
+                    interface=peer.interface, service=peer.service, host=peer.host)
+    return Text("See `sgdoctor --only gloo.interface` on this node")
 
 
 def _maca_settings(env: Mapping[str, str],
@@ -375,8 +391,8 @@ def mesh_gloo(ctx: Context) -> Result:
     the Gloo interfaces, NVSHMEM_SYMMETRIC_SIZE, the DYN_* planes and the MACA version; warns
     when a node's MACA library set differs from the majority's."""
     if "group" not in ctx.options:
-        return Result.skip("only `sgdoctor mesh --group NAME --expect N` runs it: it needs "
-                           "the other nodes of the deployment")
+        return Result.skip(Text("only `sgdoctor mesh --group NAME --expect N` runs it: it needs "
+                                "the other nodes of the deployment"))
     mesh = _Mesh(ctx)
     crash: Exception | None = None
     try:
@@ -388,6 +404,7 @@ def mesh_gloo(ctx: Context) -> Result:
     finally:
         mesh.cleanup()
     if crash is not None:
-        return Result.error(f"sgdoctor mesh raised {type(crash).__name__}: {crash}",
+        return Result.error(Text("sgdoctor mesh raised {kind}: {error}",
+                                 kind=type(crash).__name__, error=str(crash)),
                             details=mesh.details, env=ENV)
     return mesh.result()

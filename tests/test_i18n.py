@@ -54,7 +54,8 @@ TEMPLATED += [
     "src/sgdoctor/parse/dynamo.py", "src/sgdoctor/parse/dynlog.py",
     "src/sgdoctor/parse/nvshmem.py", "src/sgdoctor/parse/url.py",
     "src/sgdoctor/parse/pathlist.py", "src/sgdoctor/parse/names.py",
-    "src/sgdoctor/cli_env.py", "checks/expert_record.py"]
+    "src/sgdoctor/cli_env.py", "checks/expert_record.py", "checks/mesh.py",
+    "src/sgdoctor/parse/mesh_verdict.py"]
 
 
 def catalogue() -> dict[str, str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sgdoctor.api import Findings
+from sgdoctor.api import Findings, Text
 from sgdoctor.parse.mesh import CLUSTER_VARIABLES, Member, Probe, member_key
 from sgdoctor.parse.nvshmem import parse_size
 from sgdoctor.parse.verdict import human_bytes, shown
@@ -29,12 +29,15 @@ class MeshVerdict:
     pairs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _names(items: list[str]) -> str:
-    return ", ".join(items) if items else "none"
+def _names(items: list[str]) -> str | Text:
+    return ", ".join(items) if items else Text("none")
 
 
-def _drift(values: Mapping[str, Any], what: str,
-           describe: Callable[[Any], str]) -> tuple[str, list[str]] | None:
+Shown = str | Text
+
+
+def _drift(values: Mapping[str, Any], what: Text,
+           describe: Callable[[Any], Shown]) -> tuple[Text, list[str]] | None:
     """(a sentence naming the nodes whose ``what`` differs from the majority's, those nodes).
 
     ``describe(value)`` says what a node has; with no majority every group is named."""
@@ -45,19 +48,24 @@ def _drift(values: Mapping[str, Any], what: str,
     by_key = {key: sorted(n for n, k in keyed.items() if k == key) for key in counts}
     (top, top_n), (_, second_n) = counts.most_common(2)
     if top_n == second_n:
-        groups = "; ".join(f"{_names(nodes)}: {describe(values[nodes[0]])}"
-                           for nodes in by_key.values())
-        return (f"fleet drift: the nodes disagree on the {what} with no majority ({groups})",
-                sorted(keyed))
+        groups = Text.join("; ", [Text("{nodes}: {value}", nodes=_names(nodes),
+                                       value=describe(values[nodes[0]]))
+                                  for nodes in by_key.values()])
+        return (Text("fleet drift: the nodes disagree on the {what} with no majority ({groups})",
+                     what=what, groups=groups), sorted(keyed))
     odd = sorted(name for name, key in keyed.items() if key != top)
     majority = values[by_key[top][0]]
-    shown_odd = "; ".join(f"{name} has {describe(values[name])}" for name in odd)
-    return (f"fleet drift: {shown_odd}, while {top_n} of {len(keyed)} nodes have "
-            f"{describe(majority)}", odd)
+    shown_odd = Text.join("; ", [Text("{name} has {value}", name=name,
+                                      value=describe(values[name])) for name in odd])
+    return (Text("fleet drift: {odd}, while {count} of {total} nodes have {majority}",
+                 odd=shown_odd, count=top_n, total=len(keyed), majority=describe(majority)), odd)
 
 
-def _version(value: Any) -> str:
-    return f"MACA {value}" if value else "no MACA version"
+def _version(value: Any) -> Shown:
+    return f"MACA {value}" if value else Text("no MACA version")
+
+
+NOT_FOUND = "not found"   # a library's entry in the compared set (data, shown translated)
 
 
 def _library_set(member: Member) -> dict[str, Any]:
@@ -65,51 +73,62 @@ def _library_set(member: Member) -> dict[str, Any]:
     for name, info in member.libraries.items():
         info = info if isinstance(info, dict) else {}
         path, soname = info.get("path"), info.get("soname")
-        text = f"{path}" if path else "not found"
+        text = f"{path}" if path else NOT_FOUND
         if soname and soname != name:
             text += f" (soname {soname})"
         out[name] = text
     return out
 
 
-def _library_drift(values: Mapping[str, Mapping[str, str]]) -> tuple[str, list[str]] | None:
+def _library(value: str | None) -> Shown:
+    if value is None:
+        return Text("not listed")
+    if value == NOT_FOUND or value.startswith(NOT_FOUND + " (soname "):
+        return Text("not found{rest}", rest=value[len(NOT_FOUND):])
+    return value
+
+
+def _library_drift(values: Mapping[str, Mapping[str, str]]) -> tuple[Text, list[str]] | None:
     keyed = {name: json.dumps(value, sort_keys=True) for name, value in values.items()}
     counts = Counter(keyed.values())
     if len(counts) < 2:
         return None
     (top, top_n), (_, second_n) = counts.most_common(2)
     if top_n == second_n:
-        groups = "; ".join(_names(sorted(n for n, k in keyed.items() if k == key))
-                           for key in counts)
-        return (f"fleet drift: the nodes disagree on the MACA library set with no majority "
-                f"({groups})", sorted(keyed))
+        groups = Text.join("; ", [_names(sorted(n for n, k in keyed.items() if k == key))
+                                  for key in counts])
+        return (Text("fleet drift: the nodes disagree on the MACA library set with no majority "
+                     "({groups})", groups=groups), sorted(keyed))
     odd = sorted(name for name, key in keyed.items() if key != top)
     majority = json.loads(top)
 
-    def differs(value: Mapping[str, str]) -> str:
-        parts = [f"{lib} → {value.get(lib, 'not listed')} (majority: "
-                 f"{majority.get(lib, 'not listed')})"
+    def differs(value: Mapping[str, str]) -> Text:
+        parts = [Text("{lib} → {value} (majority: {majority})", lib=lib,
+                      value=_library(value.get(lib)), majority=_library(majority.get(lib)))
                  for lib in sorted(set(value) | set(majority))
                  if value.get(lib) != majority.get(lib)]
-        return "MACA libraries " + ", ".join(parts)
+        return Text("MACA libraries {parts}", parts=Text.join(", ", parts))
 
-    text = "; ".join(f"{name} has {differs(values[name])}" for name in odd)
-    return (f"fleet drift: {text}, while {top_n} of {len(keyed)} nodes have the majority's "
-            "set", odd)
+    text = Text.join("; ", [Text("{name} has {value}", name=name, value=differs(values[name]))
+                            for name in odd])
+    return (Text("fleet drift: {odd}, while {count} of {total} nodes have the majority's set",
+                 odd=text, count=top_n, total=len(keyed)), odd)
 
 
-def _ifname(member: Member) -> str:
+def _ifname(member: Member) -> Shown:
     return (f"GLOO_SOCKET_IFNAME={shown(member.gloo_ifname)}" if member.gloo_ifname is not None
-            else "GLOO_SOCKET_IFNAME unset")
+            else Text("{name} unset", name="GLOO_SOCKET_IFNAME"))
 
 
-def _devices(count: Any) -> str:
-    return f"{count} gloo device{'s' if count != 1 else ''}"
+def _devices(count: Any) -> Text:
+    return Text("{count} gloo device" if count == 1 else "{count} gloo devices", count=count)
 
 
-def _families(value: Any) -> str:
-    return " and ".join({"ipv4": "IPv4", "ipv6": "IPv6"}.get(f, f) for f in value) + \
-        " Gloo addresses" if value else "no Gloo address"
+def _families(value: Any) -> Text:
+    if not value:
+        return Text("no Gloo address")
+    return Text("{families} Gloo addresses", families=" and ".join(
+        {"ipv4": "IPv4", "ipv6": "IPv6"}.get(f, f) for f in value))
 
 
 def _mtus(value: Any) -> str:
@@ -132,47 +151,58 @@ def effective(variable: str, raw: str | None) -> str:
     return "unset" if raw is None else shown(raw)
 
 
-Remedy = Callable[[list[str]], str]
+Remedy = Callable[[list[str]], Text]
 
 
-def _assignment(variable: str, value: Any) -> str:
+def _assignment(variable: str, value: Any) -> Shown:
+    """A node's effective value as `NAME=value`; the words of `effective` translated."""
+    if value == "unset":
+        return Text("{name}=unset", name=variable)
+    if value == "unset (1 GiB)":
+        return Text("{name}=unset ({size})", name=variable, size="1 GiB")
+    if isinstance(value, str) and value.endswith(" (invalid)"):
+        return Text("{name}={value} (invalid)", name=variable, value=value[:-len(" (invalid)")])
     return f"{variable}={value}"
 
 
-def _variable_remedy(variable: str, odd: list[str]) -> str:
-    return f"Set {variable} alike on every node of the deployment ({_names(odd)} differ)."
+def _variable_remedy(variable: str, odd: list[str]) -> Text:
+    return Text("Set {name} alike on every node of the deployment ({nodes} differ).",
+                name=variable, nodes=_names(odd))
 
 
 def _drift_findings(members: Mapping[str, Member], found: Findings) -> None:
     names = sorted(members)
     gloo_ready = [n for n in names if members[n].listeners]
 
-    def counts_remedy(odd: list[str]) -> str:
-        shown_odd = ", ".join(f"{n} has {_ifname(members[n])}" for n in odd)
-        return ("Every rank makes one gloo context per GLOO_SOCKET_IFNAME entry, and init hangs "
-                "until its timeout when the counts differ: list the same number of interfaces "
-                f"on every node ({_names(odd)} differ; {shown_odd}).")
+    def counts_remedy(odd: list[str]) -> Text:
+        shown_odd = Text.join(", ", [Text("{name} has {value}", name=n,
+                                          value=_ifname(members[n])) for n in odd])
+        return Text("Every rank makes one gloo context per GLOO_SOCKET_IFNAME entry, and init "
+                    "hangs until its timeout when the counts differ: list the same number of "
+                    "interfaces on every node ({nodes} differ; {odd}).", nodes=_names(odd),
+                    odd=shown_odd)
 
-    rules: list[tuple[str, str, Mapping[str, Any], Callable[[Any], str], Remedy]] = [
-        ("gloo_family_drift", "Gloo address family",
+    rules: list[tuple[str, Text, Mapping[str, Any], Callable[[Any], Shown], Remedy]] = [
+        ("gloo_family_drift", Text("Gloo address family"),
          {n: members[n].families for n in gloo_ready}, _families,
-         lambda odd: ("gloo requires one address family on every rank and aborts "
-                      '("... 10 vs 2"): give every node a Gloo address of the same family '
-                      f"({_names(odd)} differ).")),
-        ("gloo_device_count_drift", "number of gloo devices",
+         lambda odd: Text("gloo requires one address family on every rank and aborts "
+                          '("... 10 vs 2"): give every node a Gloo address of the same family '
+                          "({nodes} differ).", nodes=_names(odd))),
+        ("gloo_device_count_drift", Text("number of gloo devices"),
          {n: members[n].gloo_devices for n in names if members[n].gloo_devices is not None},
          _devices, counts_remedy),
-        ("mtu_drift", "MTU of the Gloo interfaces",
+        ("mtu_drift", Text("MTU of the Gloo interfaces"),
          {n: members[n].mtus for n in gloo_ready if members[n].mtus}, _mtus,
-         lambda odd: ("A smaller MTU on one side drops full-sized packets (connections hang "
-                      "mid-transfer): set the same MTU on the Gloo interfaces of every node "
-                      f"({_names(odd)} differ; `ip link set DEV mtu N`).")),
-        ("maca_version_drift", "MACA version",
+         lambda odd: Text("A smaller MTU on one side drops full-sized packets (connections hang "
+                          "mid-transfer): set the same MTU on the Gloo interfaces of every node "
+                          "({nodes} differ; `ip link set DEV mtu N`).", nodes=_names(odd))),
+        ("maca_version_drift", Text("MACA version"),
          {n: members[n].maca_version for n in names}, _version,
-         lambda odd: f"Install the MACA version of the majority on {_names(odd)}"),
+         lambda odd: Text("Install the MACA version of the majority on {nodes}",
+                          nodes=_names(odd))),
     ]
     for variable in CLUSTER_VARIABLES:
-        rules.append(("cluster_variable_drift", variable,
+        rules.append(("cluster_variable_drift", Text("{name}", name=variable),
                       {n: effective(variable, members[n].cluster.get(variable))
                        for n in names if variable in members[n].cluster},
                       functools.partial(_assignment, variable),
@@ -185,8 +215,8 @@ def _drift_findings(members: Mapping[str, Member], found: Findings) -> None:
     libraries = _library_drift({n: _library_set(members[n]) for n in names})
     if libraries is not None:
         summary, odd = libraries
-        found.warn(summary, f"Install the MACA library set of the majority on {_names(odd)}",
-                   code="maca_libraries_drift")
+        found.warn(summary, Text("Install the MACA library set of the majority on {nodes}",
+                                 nodes=_names(odd)), code="maca_libraries_drift")
 
 
 def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
@@ -201,27 +231,32 @@ def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
     joined = len(names)
     missing = [n for n in expected_names if n not in members]
     if joined < expect:
-        which = f"missing: {_names(missing)}; " if missing else ""
-        start = (f"Start the missing nodes ({_names(missing)}) of this launch"
-                 if expected_names else
-                 f"Start `sgdoctor mesh --group {group} --expect {expect}` on the missing "
-                 "nodes")
-        found.fail(f"only {joined} of {expect} expected nodes joined group {group} "
-                   f"({expect - joined} missing); {which}joined: {_names(names)}",
-                   f"{start} (a node that cannot reach etcd cannot join: run `sgdoctor --only "
+        start = (Text("Start the missing nodes ({missing}) of this launch",
+                      missing=_names(missing)) if expected_names else
+                 Text("Start `sgdoctor mesh --group {group} --expect {expect}` on the missing "
+                      "nodes", group=group, expect=expect))
+        fields = {"joined": joined, "expect": expect, "group": group,
+                  "count": expect - joined, "names": _names(names), "missing": _names(missing),
+                  "start": start}
+        found.fail("only {joined} of {expect} expected nodes joined group {group} ({count} "
+                   "missing); missing: {missing}; joined: {names}" if missing else
+                   "only {joined} of {expect} expected nodes joined group {group} ({count} "
+                   "missing); joined: {names}",
+                   "{start} (a node that cannot reach etcd cannot join: run `sgdoctor --only "
                    "etcd.endpoints` there), or correct the node count",
-                   code="nodes_missing")
+                   code="nodes_missing", fields=fields)
     elif joined > expect:
-        found.warn(f"{joined} nodes joined group {group}, more than the {expect} expected: "
-                   f"{_names(names)}",
-                   "Correct --expect, or give each deployment its own --group",
-                   code="nodes_unexpected")
+        found.warn("{joined} nodes joined group {group}, more than the {expect} expected: "
+                   "{names}", "Correct --expect, or give each deployment its own --group",
+                   code="nodes_unexpected", fields={"joined": joined, "group": group,
+                                                    "expect": expect, "names": _names(names)})
     for name, why in sorted(unreadable.items()):
-        found.warn(f"{name}: {why}", f"Delete the foreign key {member_key(group, name)} or use "
-                   "another --group", code="foreign_record")
+        found.warn("{name}: {why}", "Delete the foreign key {key} or use another --group",
+                   code="foreign_record",
+                   fields={"name": name, "why": why, "key": member_key(group, name)})
 
     broken: list[str] = []
-    remedies: list[str] = []
+    remedies: dict[str, Text] = {}
     for src in names:
         row: dict[str, Any] = {}
         for dst in names:
@@ -236,30 +271,34 @@ def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
             if not probe.ok:
                 where = f" ({probe.address})" if probe.address else ""
                 broken.append(f"{src} → {dst}{where}: {probe.error}")
-                remedies.append(_pair_remedy(members[dst]))
+                remedy = _pair_remedy(members[dst])
+                remedies.setdefault(str(remedy), remedy)
         verdict.matrix[src] = row
     if broken:
         total = joined * (joined - 1)
-        found.fail(f"{len(broken)} of {total} node pairs cannot connect over Gloo: "
-                   + "; ".join(broken), " ".join(dict.fromkeys(remedies)),
-                   code="pairs_unreachable")
+        found.fail(Text("{count} of {total} node pairs cannot connect over Gloo: {pairs}",
+                        count=len(broken), total=total, pairs="; ".join(broken)),
+                   Text.join(" ", remedies.values()), code="pairs_unreachable")
 
     silent = [n for n in names if n != me and n not in views]
     if silent and joined > 1:
-        found.warn(f"no results from {_names(silent)} (not published before the timeout): "
-                   "only this node's view of their pairs is known",
-                   "Look at the report of those nodes, or raise --timeout", code="no_results")
+        found.warn("no results from {nodes} (not published before the timeout): only this "
+                   "node's view of their pairs is known",
+                   "Look at the report of those nodes, or raise --timeout", code="no_results",
+                   fields={"nodes": _names(silent)})
     if joined > 1:
         _drift_findings(members, found)
     return verdict
 
 
-def _pair_remedy(target: Member) -> str:
+def _pair_remedy(target: Member) -> Text:
     if target.problem:
-        return f"{target.name} has no usable Gloo address ({target.problem}): fix it there."
+        return Text("{name} has no usable Gloo address ({problem}): fix it there.",
+                    name=target.name, problem=target.problem)
     if any(li.loopback for li in target.listeners):
-        return (f"{target.name} registered a loopback address: set GLOO_SOCKET_IFNAME on "
-                f"{target.name} to an interface the other nodes can reach (its own report "
-                "names it).")
-    return ("Check the route and firewall between these nodes on their Gloo interfaces "
-            "(`ip route get <address>` on the sender); gloo's connectFullMesh fails the same way.")
+        return Text("{name} registered a loopback address: set GLOO_SOCKET_IFNAME on {name} to "
+                    "an interface the other nodes can reach (its own report names it).",
+                    name=target.name)
+    return Text("Check the route and firewall between these nodes on their Gloo interfaces "
+                "(`ip route get <address>` on the sender); gloo's connectFullMesh fails the "
+                "same way.")
