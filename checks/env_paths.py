@@ -7,7 +7,7 @@ libraries; a world-writable entry lets any user do so; a missing one is usually 
 from __future__ import annotations
 
 from sgdoctor.api import CheckFunc, Context, Result, Status, Text, check
-from sgdoctor.parse.catalogue import lookup
+from sgdoctor.parse.catalogue import default_text, lookup
 from sgdoctor.parse.pathlist import SEPARATORS, assess_path_list, split_path_list
 
 
@@ -21,7 +21,7 @@ def path_check(name: str) -> CheckFunc:
         if value is None:
             entry = lookup(name)
             return Result.skip(Text("{name} is not set; default: {default}", name=name,
-                                    default=entry.default if entry else "?"), env=[name])
+                                    default=default_text(entry) if entry else "?"), env=[name])
         entries = split_path_list(value, SEPARATORS[name])
         facts = facts_for(e.raw for e in entries if e.kind == "absolute")
         verdict = assess_path_list(name, value, facts, entries)

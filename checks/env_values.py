@@ -15,7 +15,7 @@ from typing import Any
 
 from sgdoctor.api import CheckFunc, Context, Findings, Result, Status, Text, check
 from sgdoctor.parse import nvshmem
-from sgdoctor.parse.catalogue import Entry, entries
+from sgdoctor.parse.catalogue import Entry, default_text, entries
 from sgdoctor.parse.verdict import shown
 
 _NAMES = {"dynamo": "Dynamo", "torch": "PyTorch", "nvshmem": "NVSHMEM", "sglang": "SGLang",
@@ -80,7 +80,7 @@ def nvshmem_check(entry: Entry) -> CheckFunc:
                        "error": c.error} for c in files]}
         if setting.value is None:
             text = Text("{name} is not set; default: {default} (no NVSHMEM configuration file "
-                        "sets it either)", name=entry.name, default=entry.default)
+                        "sets it either)", name=entry.name, default=default_text(entry))
             if not len(found):
                 return Result.skip(text, details=details, env=env)
             return found.result(text, details=details, env=env)
@@ -121,7 +121,7 @@ def value_check(entry: Entry) -> CheckFunc:
         value = ctx.env.get(entry.name)
         if value is None:
             return Result.skip(Text("{name} is not set; default: {default}", name=entry.name,
-                                    default=entry.default), env=env)
+                                    default=default_text(entry)), env=env)
         assert entry.parse is not None
         release, note, release_info = release_of(entry, ctx)
         verdict = entry.parse(value, ctx.env, release)

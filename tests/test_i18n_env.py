@@ -95,7 +95,26 @@ def test_env_in_zh_leaves_no_effect_or_verdict_in_english():
         assert CJK.search(r["effect"]), r
         assert r["remedy"] is None or all(CJK.search(line) for line in r["remedy"].split("\n")), r
     unset = next(r for r in table if r["name"] == "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS")
-    assert unset["effect"].startswith("默认："), unset
+    assert unset["effect"] == "默认：120 秒", unset
+
+
+def test_every_default_in_words_is_translated_and_values_stay_verbatim():
+    from sgdoctor.cli_env import rows
+    from sgdoctor.parse.catalogue import DEFAULT_TEXTS, entries
+
+    defaults = {e.default for e in entries()}
+    assert set(DEFAULT_TEXTS) <= defaults                      # no stale entry
+    assert {d for d in defaults if " " in d} <= set(DEFAULT_TEXTS)   # words, not a value
+    i18n.MISSING.clear()
+    table = {r["name"]: r for r in rows({}, "zh", local=True)}
+    assert not i18n.MISSING, sorted(i18n.MISSING)
+    assert all(CJK.search(r["effect"]) for r in table.values()), table
+    assert table["DYN_REQUEST_PLANE"]["effect"] == "默认：tcp"
+    assert table["NCCL_SOCKET_IFNAME"]["effect"] == \
+        "默认：除 lo 和 docker* 之外的任意网卡；由 gloo.interface 检查"
+    english = {r["name"]: r for r in rows({}, "zh")}
+    assert english["NCCL_SOCKET_IFNAME"]["effect"] == \
+        "default: any interface except lo and docker*; checked by gloo.interface"
 
 
 def test_env_table_in_zh_through_the_cli():

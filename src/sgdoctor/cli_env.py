@@ -19,7 +19,7 @@ from sgdoctor.api import SPEC_ATTR, CheckSpec, Message, Result, Text
 from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError
 from sgdoctor.i18n import tr, tr_parts
-from sgdoctor.parse.catalogue import Entry, entries
+from sgdoctor.parse.catalogue import Entry, default_text, entries
 from sgdoctor.parse.verdict import shown
 from sgdoctor.redact import MASK
 
@@ -60,9 +60,9 @@ def _texts(entry: Entry, result: Result | None, is_set: bool
     if result is None:
         return None, (Text("checked by {check}", check=entry.check) if is_set
                       else Text("default: {default}; checked by {check}",
-                                default=entry.default, check=entry.check)), None
+                                default=default_text(entry), check=entry.check)), None
     if not is_set:
-        return result.status.value, Text("default: {default}", default=entry.default), \
+        return result.status.value, Text("default: {default}", default=default_text(entry)), \
             result.remedy_parts or result.remedy
     return (result.status.value, result.summary_parts or result.summary,
             result.remedy_parts or result.remedy)

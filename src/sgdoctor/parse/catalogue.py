@@ -22,7 +22,7 @@ from sgdoctor.parse.url import parse_base_url
 from sgdoctor.parse.verdict import Verdict
 
 __all__ = ["Entry", "CATALOGUE", "FAMILIES", "lookup", "entries", "env_check_id",
-           "explain_text"]
+           "explain_text", "default_text", "DEFAULT_TEXTS"]
 
 # (value, the whole environment, the installed release of the entry's package or None)
 Parser = Callable[[str, Mapping[str, str], "str | None"], Verdict]
@@ -926,6 +926,41 @@ CATALOGUE: dict[str, Entry] = {entry.name: entry for entry in _ENTRIES}
 
 # Closed families: a set name with one of these prefixes that is no member is a typo.
 FAMILIES = ("ETCD_AUTH_", "NATS_AUTH_", "NATS_TLS_", "SGLANG_EXPERT_DISTRIBUTION_")
+
+
+# The defaults that are words, not values: shown translated (a value such as /tmp, tcp or a
+# URL is shown verbatim). tests/test_i18n_env.py holds this list to the rows above.
+_DEFAULT_TEXTS = [
+    Text("1 GiB per PE (NVSHMEM 3.8.0)"), Text("10 s"), Text("120 s"),
+    Text("INT8 optimisation on"), Text("MMA prefetch enabled"),
+    Text("MetaX Triton asserts 'Not found MACA_PATH'"),
+    Text("any interface except lo and docker*"), Text("certificates are verified"),
+    Text("every GPU is visible"), Text("false (NVSHMEM 3.8.0)"),
+    Text("gloo resolves the host name (127.x falls back to loopback, which breaks multi-node)"),
+    Text("mcTriton's INT8 optimisation is on unless TRITON_DISABLE_MACA_COMPILER_INT8_OPT is "
+         "set"),
+    Text("mcTriton's default"),
+    Text("nats://localhost:4222 (used only when a plane selects NATS)"), Text("no NKey"),
+    Text("no TLS client setup"), Text("no client certificate"), Text("no client key"),
+    Text("no credentials file"), Text("no password authentication"), Text("no token"),
+    Text("no user/password"), Text("normal-priority streams"), Text("not enabled"),
+    Text("not read: dumps go to SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR or /tmp"),
+    Text("one process per GPU"),
+    Text("only DT_RUNPATH, /etc/ld.so.cache and the system directories"),
+    Text("only the interpreter's own paths"), Text("packed FMA on"),
+    Text("packed FMA on unless TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT is set"),
+    Text("system roots"), Text("the C library's default (/bin:/usr/bin)"),
+    Text("the etcd client's default (UNCONFIRMED)"), Text("the reader's default"),
+    Text("the runtime's default dispatch path"), Text("the runtime's default page size"),
+    Text("the runtime's default queue policy"), Text("torch.compile enabled"),
+    Text("zmq (Dynamo 1.6.1)"),
+]
+DEFAULT_TEXTS = {text.msgid: text for text in _DEFAULT_TEXTS}
+
+
+def default_text(entry: Entry) -> str | Text:
+    """The entry's default as a report shows it: words translated, a value verbatim."""
+    return DEFAULT_TEXTS.get(entry.default, entry.default)
 
 
 def lookup(name: str) -> Entry | None:
