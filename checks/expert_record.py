@@ -201,8 +201,9 @@ def _failure(facts: DirectoryFacts, failure: OsFailure) -> Finding:
                                     "errno": failure.errno or "error"})
 
 
-READ_ONLY_REMEDY = Text("mount a writable volume there (docker: drop `:ro`), or choose a directory "
-                    "on a writable filesystem")
+# Remedy templates shared by two findings (Text marks the msgid; Finding takes the str).
+READ_ONLY_REMEDY = str(Text("mount a writable volume there (docker: drop `:ro`), or choose a "
+                            "directory on a writable filesystem"))
 
 
 def _obstacle(facts: DirectoryFacts, obstacle: Obstacle) -> Finding:
@@ -242,7 +243,7 @@ def _obstacle(facts: DirectoryFacts, obstacle: Obstacle) -> Finding:
                    PARENTS_REMEDY, code, fields)
 
 
-PARENTS_REMEDY = Text("choose a path whose parents are directories")
+PARENTS_REMEDY = str(Text("choose a path whose parents are directories"))
 
 
 def _judge(facts: DirectoryFacts, min_free_bytes: int, min_free_inodes: int) -> list[Finding]:
@@ -317,7 +318,7 @@ def _details(facts: DirectoryFacts) -> dict[str, Any]:
 
 def _health(facts: DirectoryFacts) -> Text:
     """One phrase for a healthy directory: what was proven and how much room there is."""
-    parts = []
+    parts: list[str | Text] = []
     if facts.will_be_created:
         parts.append(Text("missing; SGLang's mkdir -p can create it in {parent}",
                           parent=_p(facts.examined or "")))
@@ -398,4 +399,4 @@ def _reworded(finding: Finding, summary: Text, *, code: str | None = None,
               status: Status | None = None) -> Finding:
     """The finding with a new summary (a Text, so it is still translated)."""
     remedy = _text(finding.remedy_message) if finding.remedy_message else None
-    return Finding(status or finding.status, summary, remedy, code or finding.code)
+    return Findings().add(status or finding.status, summary, remedy, code=code or finding.code)
