@@ -5,8 +5,9 @@ probe.rendezvous.Rendezvous with its own etcd connection, lease and keep-alive â
 against one real etcd (Debian's etcd-server on loopback). Each registers a record of the
 real shape, waits for N members, publishes results (every peer reached: the Gloo dials are
 what is simulated), waits for everyone's results, marks itself done, waits for every done,
-and leaves. What a node reads from etcd is counted: every reply body (paged range
-reads of the group every 0.2 s).
+and leaves. What a node costs etcd is counted by the rendezvous itself: its requests (the
+keep-alives apart: they grow with time, not with N), and every reply body it read (one paged
+read of the group, then the watch stream).
 
     python bench/bench_mesh.py 4 16 32 256 1024
     python bench/bench_mesh.py --real 4 16 32    # real nodes in namespaces (bench/mesh_real.py)
@@ -42,6 +43,8 @@ class NodeCost:
     received: int
     error: str | None = None
     joined: int = 0          # members seen when the join wait ended
+    keepalives: int = 0
+    watches: int = 0         # watch streams opened (more than 1: reconnects or re-reads)
 
 
 def record(name: str, index: int) -> str:
@@ -81,9 +84,8 @@ def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
         error = f"{type(exc).__name__} ({stage}): {exc}"
     seconds = time.monotonic() - began
     meet.leave()
-    client = meet._client
-    out[index] = NodeCost(seconds, meet.requests + 2,
-                          (client.received if client else 0), error, joined)
+    out[index] = NodeCost(seconds, meet.requests, meet.received, error, joined,
+                          meet.keepalives, meet.watches)
 
 
 def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,
@@ -122,22 +124,30 @@ def simulate(url: str, n: int, *, timeout: float = 300.0, processes: int = 8) ->
     return [c or NodeCost(timeout, 0, 0, "no result") for c in costs]
 
 
-def main(sizes: list[int]) -> int:
+def simulated(sizes: list[int]) -> None:
+    """The simulated bench: one real etcd, every size in turn, one line each."""
     from servers import EtcdServer
 
-    print(f"{'nodes':>6} {'verdict s (max)':>16} {'requests/node':>14} "
-          f"{'KiB/node (mean)':>16} {'KiB/node/N':>11} {'failed':>7}")
+    print(f"{'nodes':>6} {'verdict s (max)':>16} {'requests/node':>14} {'(max)':>6} "
+          f"{'keep-alives':>12} {'KiB/node (mean)':>16} {'KiB/node/N':>11} "
+          f"{'watches':>8} {'failed':>7}")
     with EtcdServer() as etcd:
         for n in sizes:
             costs = simulate(etcd.url, n)
             worst = max(c.seconds for c in costs)
             reqs = sum(c.requests for c in costs) / n
             kib = sum(c.received for c in costs) / n / 1024
+            alive = sum(c.keepalives for c in costs) / n
             failed = [c.error for c in costs if c.error]
-            print(f"{n:>6} {worst:>16.2f} {reqs:>14.1f} {kib:>16.1f} {kib / n:>11.2f} "
-                  f"{len(failed):>7}", flush=True)
+            print(f"{n:>6} {worst:>16.2f} {reqs:>14.1f} {max(c.requests for c in costs):>6} "
+                  f"{alive:>12.1f} {kib:>16.1f} {kib / n:>11.2f} "
+                  f"{sum(c.watches for c in costs):>8} {len(failed):>7}", flush=True)
             if failed:
                 print(f"       first failure: {failed[0]}")
+
+
+def main(sizes: list[int]) -> int:
+    simulated(sizes)
     return 0
 
 

@@ -173,12 +173,16 @@ class EtcdClient:
         return [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
                 for kv in kvs if isinstance(kv, dict)]
 
-    def range_page(self, key: bytes, end: bytes, *, limit: int,
-                   revision: int = 0) -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
-        """One page of [key, end): ([(key, value, lease)], more, revision read at)."""
+    def range_page(self, key: bytes, end: bytes, *, limit: int, revision: int = 0,
+                   serializable: bool = False) -> tuple[list[tuple[bytes, bytes, int]], bool,
+                                                        int]:
+        """One page of [key, end): ([(key, value, lease)], more, revision read at).
+        ``serializable`` skips the quorum round (the member's own, possibly older, view)."""
         payload: dict[str, Any] = {"key": b64(key), "range_end": b64(end), "limit": str(limit)}
         if revision:
             payload["revision"] = str(revision)
+        if serializable:
+            payload["serializable"] = True
         reply = self.call("/v3/kv/range", payload)
         kvs = [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
                for kv in reply.get("kvs") or [] if isinstance(kv, dict)]
