@@ -45,6 +45,7 @@ class NodeCost:
     joined: int = 0          # members seen when the join wait ended
     keepalives: int = 0
     watches: int = 0         # watch streams opened (more than 1: reconnects or re-reads)
+    retries: int = 0         # requests made again after a failure
 
 
 def record(name: str, index: int) -> str:
@@ -85,7 +86,7 @@ def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
     seconds = time.monotonic() - began
     meet.leave()
     out[index] = NodeCost(seconds, meet.requests, meet.received, error, joined,
-                          meet.keepalives, meet.watches)
+                          meet.keepalives, meet.watches, meet.retries)
 
 
 def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,

@@ -9,8 +9,9 @@ client's own words: mesh.gloo phrases the verdict.
 Scale: a node reads the group once, as it joins (in pages of PAGE keys at one revision R,
 so no reply nears the 1 MiB cap), and then watches it from R + 1, so it receives every key
 of the group once — O(N) bytes and O(1) requests per node, whatever the group's size — and
-loses nothing written between the read and the watch (its own record included). A dropped stream resumes after the last revision
-applied; a compacted one (etcd no longer has that history) reads the group again.
+loses nothing written between the read and the watch (its own record included). A dropped
+stream resumes after the last revision applied; a compacted one (etcd no longer has that
+history) reads the group again.
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class Rendezvous:
         self.keepalives = 0
         self.watches = 0           # watch streams opened (1 + reconnects + re-reads)
         self.rereads = 0           # full reads of the group after a compaction
+        self.retries = 0           # requests made again after a failure
 
     @property
     def received(self) -> int:
@@ -202,6 +204,7 @@ class Rendezvous:
                 if (exc.kind is FailureKind.AUTH or now - failing_since >= ETCD_GRACE
                         or now >= self.deadline):
                     raise RendezvousError(Stage.PUBLISH, exc.message, exc.kind) from None
+                self.retries += 1
                 time.sleep(RETRY)
 
     def _apply(self, snap: Snapshot, kind: str, raw_key: bytes, value: bytes) -> None:
@@ -243,10 +246,12 @@ class Rendezvous:
             except ProbeError as exc:
                 if exc.kind is FailureKind.TOO_LARGE and page > 1:
                     page //= 2
+                    self.retries += 1
                     continue
                 if (isinstance(exc, EtcdError) and exc.code == OUT_OF_RANGE and revision
                         and restarts < 3):   # compacted while we read: read afresh
                     restarts += 1
+                    self.retries += 1
                     start, revision, snap = self._prefix, 0, Snapshot()
                     continue
                 raise
@@ -263,6 +268,7 @@ class Rendezvous:
         first when nothing is applied yet, or when etcd compacted what we would need)."""
         if self._reauth and self._client.username is not None:
             self.requests += 1
+            self.retries += 1
             self._client.authenticate()
         self._reauth = False
         for _ in range(3):
