@@ -1,9 +1,10 @@
 """The mesh for real at fleet sizes: N network namespaces, N real `sgdoctor mesh` processes.
 
-One real etcd (Debian's etcd-server) listens on the root namespace's end of one bridge; every
-node is a namespace on that bridge (tests/netns.py `bridged`: fixed MACs, permanent neighbour
-entries, no ARP) running `ip netns exec NS python -m sgdoctor mesh --group G --expect N`
-over its eth1 — the real CLI, the real rendezvous, the real Gloo listener and N-1 real dials.
+One real etcd (Debian's etcd-server, data in /dev/shm) listens on the root namespace's end of
+one bridge; every node is a namespace on that bridge (tests/netns.py `bridged`: fixed MACs,
+permanent neighbour entries, no ARP) running `ip netns exec NS python -m sgdoctor mesh --group
+G --expect N` over its eth1 — the real CLI, the real rendezvous, the real Gloo listener and
+N-1 real dials.
 
 What a node costs etcd is counted at etcd's door: the nodes reach etcd only through a
 counting TCP proxy (same address, another port) that tells nodes apart by source address and
@@ -51,6 +52,8 @@ from servers import EtcdServer, free_port  # noqa: E402
 
 MAX_HEAD = 64 << 10
 GRACE = 10.0          # seconds a node has to leave after SIGTERM before SIGKILL
+# etcd's data: in memory, so the bench measures the mesh, not the fsyncs of a shared disk
+SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 # ---------------------------------------------------------------- counting at etcd's door
@@ -405,7 +408,7 @@ def main(sizes: list[int], *, timeout: int = 120) -> int:
     STOP.install()
     try:
         with Namespaces() as nets, bridged(nets, max(sizes), label="mbench") as fleet, \
-                EtcdServer(host=fleet.host_address) as etcd, \
+                EtcdServer(host=fleet.host_address, parent=SHM) as etcd, \
                 CountingProxy(fleet.host_address, (fleet.host_address,
                                                    etcd.client_port)) as proxy:
             _reachable(fleet, proxy.port)

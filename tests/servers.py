@@ -158,8 +158,9 @@ class _Process:
 
     name = "server"
 
-    def __init__(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"sgdoctor-{self.name}-"))
+    def __init__(self, parent: str | None = None) -> None:
+        """``parent``: where the data and log directory goes (default: the temp dir)."""
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"sgdoctor-{self.name}-", dir=parent))
         self.proc: subprocess.Popen[bytes] | None = None
         self._runs = 0
 
@@ -230,14 +231,15 @@ class EtcdServer(_Process):
 
     ``pki`` makes the client port TLS-only (server cert from the PKI); ``client_cert_auth``
     additionally requires a client certificate signed by that CA. ``host`` is the address it
-    listens on (another address of this namespace, e.g. its end of a test bridge).
+    listens on (another address of this namespace, e.g. its end of a test bridge); ``parent``
+    where its data directory goes (/dev/shm: no fsync on a disk shared with other work).
     """
 
     name = "etcd"
 
     def __init__(self, *, pki: Pki | None = None, client_cert_auth: bool = False,
-                 host: str = "127.0.0.1") -> None:
-        super().__init__()
+                 host: str = "127.0.0.1", parent: str | None = None) -> None:
+        super().__init__(parent)
         self.host = host
         binary = etcd_binary()
         if binary is None:
