@@ -10,8 +10,12 @@ import socket
 import threading
 import time
 
+import pytest
+
+from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import Listener, Member
 from sgdoctor.probe.etcd_client import b64
+from sgdoctor.probe.etcd_watch import parse_reply
 from sgdoctor.probe.rendezvous import Rendezvous
 
 
@@ -199,3 +203,25 @@ def test_the_returned_snapshot_is_a_copy(etcd):
             second.leave()
     finally:
         first.leave()
+
+
+@pytest.mark.parametrize("doc", [[], "x", {}, {"result": 3}, {"error": "boom"},
+                                 {"error": {"grpc_code": "x", "http_code": [], "message": 5}},
+                                 {"result": {"events": [{"kv": {"key": "abc"}}]}}])
+def test_a_hostile_watch_message_is_a_typed_failure(doc):
+    with pytest.raises(ProbeError) as caught:
+        parse_reply(doc)
+    assert caught.value.kind in (FailureKind.PROTOCOL, FailureKind.SERVER, FailureKind.AUTH)
+
+
+def test_watch_messages_are_read_field_by_field():
+    reply = parse_reply({"result": {"header": {"revision": "nine"}, "events": [
+        {"kv": {"key": b64("/k"), "value": b64("v"), "mod_revision": "7"}}, "junk",
+        {"type": "DELETE", "kv": {"key": b64("/k"), "mod_revision": "8"}}]}})
+    assert reply.revision == 0 and not reply.progress
+    assert [(e.kind, e.key, e.value, e.revision) for e in reply.events] == [
+        ("PUT", b"/k", b"v", 7), ("DELETE", b"/k", b"", 8)]
+    notice = parse_reply({"result": {"header": {"revision": "12"}}})
+    assert notice.progress and notice.revision == 12
+    canceled = parse_reply({"result": {"canceled": True, "compact_revision": "4"}})
+    assert canceled.canceled and canceled.compact_revision == 4 and not canceled.progress

@@ -55,7 +55,8 @@ class WatchReply:
         return not (self.events or self.created or self.canceled)
 
 
-def _int(value: Any) -> int:
+def revision_of(value: Any) -> int:
+    """An int64 field as etcd's gateway sends it (a string); 0 when absent or malformed."""
     try:
         return int(value or 0)
     except (TypeError, ValueError):
@@ -70,17 +71,17 @@ def parse_reply(doc: Any) -> WatchReply:
         error = doc["error"]
         error = error if isinstance(error, dict) else {"message": str(error)}
         code = error.get("grpc_code", error.get("code"))
-        raise EtcdError(_int(error.get("http_code")) or 500,
+        raise EtcdError(revision_of(error.get("http_code")) or 500,
                         str(error.get("message") or "the watch failed"),
                         code if isinstance(code, int) else None, "/v3/watch")
     result = doc.get("result")
     if not isinstance(result, dict):
         raise ProbeError(FailureKind.PROTOCOL, "a watch message has no result")
     header = result.get("header")
-    reply = WatchReply(_int(header.get("revision")) if isinstance(header, dict) else 0,
+    reply = WatchReply(revision_of(header.get("revision")) if isinstance(header, dict) else 0,
                        created=bool(result.get("created")),
                        canceled=bool(result.get("canceled")),
-                       compact_revision=_int(result.get("compact_revision")),
+                       compact_revision=revision_of(result.get("compact_revision")),
                        cancel_reason=str(result.get("cancel_reason") or ""))
     for item in result.get("events") or []:
         kv = item.get("kv") if isinstance(item, dict) else None
@@ -91,7 +92,7 @@ def parse_reply(doc: Any) -> WatchReply:
             key, value = unb64(kv.get("key")), unb64(kv.get("value"))
         except ValueError:
             raise ProbeError(FailureKind.PROTOCOL, "a watch event is not base64") from None
-        reply.events.append(Event(kind, key, value, _int(kv.get("mod_revision"))))
+        reply.events.append(Event(kind, key, value, revision_of(kv.get("mod_revision"))))
     return reply
 
 
@@ -293,4 +294,4 @@ class WatchStream:
             yield parse_reply(doc)
 
 
-__all__ = ["Event", "MAX_MESSAGE", "WatchReply", "WatchStream", "parse_reply"]
+__all__ = ["Event", "MAX_MESSAGE", "WatchReply", "WatchStream", "parse_reply", "revision_of"]

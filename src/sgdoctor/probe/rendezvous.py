@@ -26,7 +26,7 @@ from typing import Any
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import Member, group_prefix, member_key, parse_member
 from sgdoctor.probe.etcd_client import EtcdError, prefix_end
-from sgdoctor.probe.etcd_watch import WatchStream
+from sgdoctor.probe.etcd_watch import WatchStream, revision_of
 
 CALL_TIMEOUT = 2.0     # proving an endpoint answers (status, authenticate), and the revoke
 REQUEST_TIMEOUT = 10.0  # one request once connected, and opening the watch: a fleet starting
@@ -185,7 +185,8 @@ class Rendezvous:
         except ProbeError as exc:
             raise RendezvousError(Stage.REGISTER, exc.message, exc.kind) from None
         header = reply.get("header")
-        self._registered = int(header.get("revision") or 0) if isinstance(header, dict) else 0
+        self._registered = revision_of(header.get("revision") if isinstance(header, dict)
+                                       else None)
         threading.Thread(target=self._keepalive, daemon=True,
                          name="sgdoctor-mesh-keepalive").start()
 
