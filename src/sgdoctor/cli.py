@@ -362,6 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     stuck (a resolver no timeout reaches, a library's own executor) must not keep a
     finished run alive, so the exit does not wait for threads."""
     _guard_stdout()
+    from sgdoctor.waiting import raise_on_signals
+
+    # typer turns Ctrl-C into a silent exit 130; as Interrupted it is said (_dispatch), and
+    # SIGTERM too ends a run through the cleanup below rather than by the default kill.
+    raise_on_signals()
     try:
         code = _dispatch(argv)
     except SystemExit as exc:
