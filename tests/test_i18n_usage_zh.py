@@ -66,3 +66,28 @@ def test_hoisted_option_error_in_chinese():
     err = usage(["--deep", "list"], ZH)
     assert err == ("sgdoctor: 错误：--deep 不是 `sgdoctor list` 的选项（参见 `sgdoctor list "
                    "--help`）；检查相关的选项应放在 `sgdoctor` 或 `sgdoctor check` 之后\n")
+
+
+def test_clicks_own_usage_errors_in_chinese_and_unchanged_in_english():
+    assert usage(["--formt", "json"], ZH) == \
+        "sgdoctor: 错误：没有选项 --formt（可用的选项：--format）\n"
+    assert usage(["--format"], ZH) == "sgdoctor: 错误：选项 '--format' 需要一个参数。\n"
+    assert usage(["explain"], ZH) == "sgdoctor: 错误：缺少参数 'name'。\n"
+    assert usage(["list", "extra"], ZH) == "sgdoctor: 错误：有多余的参数（extra）\n"
+    assert usage(["--formt", "json"]) == \
+        "sgdoctor: error: No such option: --formt (Possible options: --format)\n"
+
+
+def test_plugin_and_output_errors_in_chinese(tmp_path):
+    not_a_dir = tmp_path / "checks.txt"
+    not_a_dir.write_text("")
+    assert usage(["--checks-dir", str(not_a_dir)], ZH) == \
+        f"sgdoctor: 错误：检查目录 {not_a_dir} 不是目录\n"
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "broken.py").write_text("raise RuntimeError('boom')\n")
+    err = usage(["--checks-dir", str(tmp_path / "plugins")], ZH)
+    assert err.startswith("sgdoctor: 错误：检查模块 ") and \
+        err.endswith("broken.py 导入失败：RuntimeError: boom\n"), err
+    out = tmp_path / "missing-dir" / "report.json"
+    err = usage(["--only", "launch.command", "--output", str(out)], ZH)
+    assert err.startswith(f"sgdoctor: 错误：无法写入 {out}："), err

@@ -300,6 +300,10 @@ def _usage_error(error: str | Text, argv: list[str]) -> int:
 
     env = snapshot()
     lang = lang_of_argv(argv, env)
+    if isinstance(error, str):  # click's own words
+        from sgdoctor.usage_text import click_text
+
+        error = click_text(error, lang)
     message = Redactor(env).text(localized(lang, error))
     sys.stderr.write(tr(lang, "sgdoctor: error: {message}", {"message": message}) + "\n")
     if _asked_for_nagios(argv):

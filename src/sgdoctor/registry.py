@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sgdoctor.api import SPEC_ATTR, CheckSpec
+from sgdoctor.api import SPEC_ATTR, CheckSpec, Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.redact import shown_path
 
@@ -68,7 +68,7 @@ class _Deadline:
         return None if self.at is None else max(0.0, self.at - time.monotonic())
 
 
-def _bounded(load: Any, what: str, deadline: _Deadline) -> Any:
+def _bounded(load: Any, what: str | Text, deadline: _Deadline) -> Any:
     """load() in a daemon thread, waited for until the deadline; its exception re-raised."""
     if deadline.at is None:
         return load()
@@ -84,8 +84,9 @@ def _bounded(load: Any, what: str, deadline: _Deadline) -> Any:
     worker.start()
     worker.join(deadline.left())
     if worker.is_alive():
-        raise ConfigError(f"{what} did not finish importing within the run's "
-                          f"{deadline.seconds:g} s timeout (it hangs while being imported)")
+        raise ConfigError(Text("{what} did not finish importing within the run's {seconds} s "
+                               "timeout (it hangs while being imported)", what=what,
+                               seconds=f"{deadline.seconds:g}"))
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -100,13 +101,15 @@ def entry_point_specs(deadline: _Deadline | None = None) -> list[CheckSpec]:
     specs: list[CheckSpec] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            loaded = _bounded(ep.load, f"entry point {ep.name!r} ({ep.value})", deadline)
+            loaded = _bounded(ep.load, Text("entry point {name} ({value})", name=repr(ep.name),
+                                            value=ep.value), deadline)
         except ConfigError:
             raise
         except Exception as exc:
-            raise ConfigError(
-                f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP} failed to "
-                f"load: {type(exc).__name__}: {exc}") from None
+            raise ConfigError(Text(
+                "entry point {name} ({value}) of group {group} failed to load: {error}",
+                name=repr(ep.name), value=ep.value, group=ENTRY_POINT_GROUP,
+                error=f"{type(exc).__name__}: {exc}")) from None
         specs.extend(replace(s, source=f"entry point {ep.name}") for s in specs_in(loaded))
     return specs
 
@@ -115,21 +118,21 @@ def _load_file_module(path: Path, deadline: _Deadline | None = None) -> ModuleTy
     name = f"sgdoctor_plugin_{path.stem}_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load check module {shown_path(path)}")
+        raise ConfigError(Text("cannot load check module {path}", path=shown_path(path)))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader = spec.loader
     try:
-        _bounded(lambda: loader.exec_module(module), f"check module {shown_path(path)}",
-                 deadline or _Deadline(None))
+        _bounded(lambda: loader.exec_module(module),
+                 Text("check module {path}", path=shown_path(path)), deadline or _Deadline(None))
     except ConfigError:
         sys.modules.pop(name, None)
         raise
     except Exception as exc:
         sys.modules.pop(name, None)
-        raise ConfigError(
-            f"check module {shown_path(path)} failed to import: "
-            f"{type(exc).__name__}: {exc}") from None
+        raise ConfigError(Text("check module {path} failed to import: {error}",
+                               path=shown_path(path),
+                               error=f"{type(exc).__name__}: {exc}")) from None
     return module
 
 
@@ -148,16 +151,18 @@ def directory_specs(directory: str, deadline: _Deadline | None = None) -> list[C
     try:
         is_dir = stat.S_ISDIR(root.stat().st_mode)
     except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or "an invalid path"
-        raise ConfigError(f"checks directory {shown_path(directory)}: {reason}") from None
+        reason = getattr(exc, "strerror", None) or Text("an invalid path")
+        raise ConfigError(Text("checks directory {path}: {reason}", path=shown_path(directory),
+                               reason=reason)) from None
     if not is_dir:
-        raise ConfigError(f"checks directory {shown_path(directory)} is not a directory")
+        raise ConfigError(Text("checks directory {path} is not a directory",
+                               path=shown_path(directory)))
     specs: list[CheckSpec] = []
     try:
         entries = sorted(root.iterdir())
     except OSError as exc:
-        raise ConfigError(f"cannot read checks directory {shown_path(directory)}: "
-                          f"{exc.strerror}") from None
+        raise ConfigError(Text("cannot read checks directory {path}: {error}",
+                               path=shown_path(directory), error=exc.strerror)) from None
     for path in entries:
         if path.name.startswith((".", "_")) or not _is_file(path):
             continue
@@ -182,9 +187,9 @@ def discover(checks_dirs: Iterable[str] = (), *, entry_points: bool = True,
     seen: dict[str, CheckSpec] = {}
     for spec in specs:
         if spec.id in seen:
-            raise ConfigError(
-                f"duplicate check id {spec.id!r}: defined by {seen[spec.id].source} "
-                f"and by {spec.source}")
+            raise ConfigError(Text("duplicate check id {id}: defined by {first} and by {second}",
+                                   id=repr(spec.id), first=seen[spec.id].source,
+                                   second=spec.source))
         seen[spec.id] = spec
     return specs
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sgdoctor.api import CheckSpec
+from sgdoctor.api import CheckSpec, Text
 from sgdoctor.engine import Outcome, call_check, check_timeout, run_checks
 from sgdoctor.errors import ConfigError, Interrupted
 from sgdoctor.report import Report, build_report
@@ -61,11 +61,12 @@ class RunPlan:
         object.__setattr__(self, "ignore", MappingProxyType(dict(self.ignore)))
         object.__setattr__(self, "extra_options", MappingProxyType(dict(self.extra_options)))
         if self.fail_on not in FAIL_ON:
-            raise ConfigError(f"--fail-on {self.fail_on!r}: choose warn or fail")
+            raise ConfigError(Text("--fail-on {value}: choose warn or fail",
+                                   value=repr(self.fail_on)))
         for name, value in (("--timeout", self.timeout), ("--interval", self.interval),
                             ("--wait", self.wait)):
             if value is not None and not value > 0:
-                raise ConfigError(f"{name} must be more than zero")
+                raise ConfigError(Text("{option} must be more than zero", option=name))
         validate(self.settings, self.specs)
 
     @property

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 
 STDOUT = "-"
@@ -43,7 +44,8 @@ def write_atomic(path: str, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sgdoctor-", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+        raise ConfigError(Text("cannot write {path}: {error}", path=path,
+                               error=exc.strerror or str(exc))) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
@@ -56,7 +58,8 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+        raise ConfigError(Text("cannot write {path}: {error}", path=path,
+                               error=exc.strerror or str(exc))) from None
 
 
 def write_text(text: str, path: str | None = None, stream: TextIO | None = None) -> None:
