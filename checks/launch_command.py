@@ -32,7 +32,8 @@ def launch_command(ctx: Context) -> Result:
         return Result.skip(Text("not parsed: {why}", why=launch.out_of_scope), details=details)
     found = Findings()
     for problem in launch.problems:
-        found.warn(Text("the server will refuse this: {problem}", problem=shown(problem, 300)),
+        said = problem if isinstance(problem, Text) else shown(problem, 300)
+        found.warn(Text("the server will refuse this: {problem}", problem=said),
                    "fix the launch command (run it with --help to see its options)",
                    code="refused_argument")
     for note in launch.notes:

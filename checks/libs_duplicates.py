@@ -28,7 +28,7 @@ def libs_duplicates(ctx: Context) -> Result:
     with different sonames under one name are a different library ('soname_conflict').
     Resolution uses the ld.so model of maca.libs; nothing is loaded. Settings: ignore (names
     to leave out), extra_dirs (more directories to compare), max_files_per_dir (20000)."""
-    from sgdoctor.parse.settings import int_setting
+    from sgdoctor.parse.settings import int_setting, setting_error
     from sgdoctor.probe.duplicates import MAX_FILES_PER_DIR, find_duplicates
     from sgdoctor.probe.ldso import LoaderError
     from sgdoctor.probe.ldso.loader import loader_facts
@@ -40,8 +40,7 @@ def libs_duplicates(ctx: Context) -> Result:
         ignore = _names_setting(ctx, "ignore")
         extra = _names_setting(ctx, "extra_dirs")
     except ValueError as exc:
-        return Result.error(Text('[checks."libs.duplicates"] {error}', error=str(exc)),
-                            env=env_read)
+        return Result.error(setting_error("libs.duplicates", exc), env=env_read)
     try:
         resolver = Resolver(ctx.env, loader_facts(timeout=ctx.timeout(3.0)))
         resolver.python_namespace()
@@ -84,9 +83,12 @@ def libs_duplicates(ctx: Context) -> Result:
 
 
 def _names_setting(ctx: Context, name: str) -> set[str]:
+    from sgdoctor.parse.settings import SettingError
+
     value = ctx.setting(name, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"setting {name}={value!r} must be a list of non-empty strings")
+        raise SettingError(Text("setting {name}={value} must be a list of non-empty strings",
+                                name=name, value=repr(value)))
     return set(value)
 
 

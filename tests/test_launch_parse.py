@@ -70,7 +70,7 @@ def test_secrets_on_the_command_line_are_never_echoed():
 
 def test_help_is_said_not_run():
     launch = parse_launch([*SERVER, "--help"])
-    assert any("prints and exits" in p for p in launch.problems)
+    assert any("prints and exits" in p for p in map(str, launch.problems))
 
 
 def test_config_yaml_merges_under_the_command_line(tmp_path):

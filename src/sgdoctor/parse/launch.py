@@ -55,7 +55,8 @@ class Launch:
     release: dict[str, str] = field(default_factory=dict)   # consumer -> mirrored release
     values: dict[str, Any] = field(default_factory=dict)    # dest -> value (defaults too)
     given: set[str] = field(default_factory=set)            # dests the command line set
-    problems: list[str] = field(default_factory=list)       # what the server will refuse
+    # What the server will refuse: its own words (verbatim), or sgdoctor's (templates).
+    problems: list[str | Text] = field(default_factory=list)
     notes: list[Text] = field(default_factory=list)         # what was not judged, and why
     out_of_scope: Text | None = None  # why the command is not parsed at all
 
@@ -96,7 +97,8 @@ class Launch:
                 "base_gpu_id", "gpu_id_step", "router_mode", "http_port", "config")
         return {"program": self.program, "release": dict(self.release),
                 "out_of_scope": None if self.out_of_scope is None else str(self.out_of_scope),
-                "problems": list(self.problems), "notes": [str(n) for n in self.notes],
+                "problems": [str(p) for p in self.problems],
+                "notes": [str(n) for n in self.notes],
                 "values": {k: self.values[k] for k in keys
                            if k in self.values and _plain(self.values[k])}}
 
@@ -232,7 +234,7 @@ def _culprit(parser: _Parser, tokens: list[str], refused: _Refused) -> int | Non
 
 
 def _tolerant(parser: _Parser, argv: Sequence[str],
-              problems: list[str]) -> tuple[dict[str, Any], list[str], set[str]]:
+              problems: list[str | Text]) -> tuple[dict[str, Any], list[str], set[str]]:
     """parse_known_args that drops what it refuses (reporting it) and goes on."""
     tokens = list(argv)
     for _ in range(len(tokens) + 1):
@@ -281,7 +283,7 @@ def _config_keys(action: argparse.Action) -> set[str]:
                             if o.startswith("--")}
 
 
-def _merge_config(parser: _Parser, argv: list[str], problems: list[str],
+def _merge_config(parser: _Parser, argv: list[str], problems: list[str | Text],
                   notes: list[Text], read_file: Any) -> list[str]:
     """ConfigArgumentMerger.merge_config_with_args, as SGLang 0.5.23 runs it: only an exact
     ``--config`` token (``--config=FILE`` is stored and ignored), one of them, a .yaml/.yml
@@ -314,7 +316,8 @@ def _merge_config(parser: _Parser, argv: list[str], problems: list[str],
                           "file's options were not read", path=shown(path, 200)))
         return argv
     except (OSError, ValueError) as exc:
-        problems.append(f"cannot read the config file {path}: {exc}")
+        problems.append(Text("cannot read the config file {path}: {error}",
+                             path=shown(path, 200), error=str(exc)))
         return argv
     if data is None:
         data = {}
@@ -485,8 +488,8 @@ def parse_launch(argv: Sequence[str], env: Mapping[str, str] | None = None, *,
         _frontend(launch, args, env)
     _convert(launch)
     if launch.values.get("help") or launch.values.get("version"):
-        launch.problems.append("--help/--version: the server prints and exits, it does not "
-                               "serve")
+        launch.problems.append(Text("--help/--version: the server prints and exits, it does "
+                                    "not serve"))
     return launch
 
 
