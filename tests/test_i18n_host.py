@@ -4,12 +4,17 @@ the values, paths, variables and commands verbatim, and its JSON stays English."
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
-from conftest import json_report, result_of, run_cli, unavailable
+from conftest import BASE_ENV, json_report, result_of, run_cli, unavailable
 from host_helpers import config_args, tree
 from test_i18n import compiled  # noqa: F401  (the .mo compiled from the .po under test)
 
@@ -166,3 +171,120 @@ def test_host_rdma_in_chinese(tmp_path):
                                            "`docker run --device=/dev/infiniband`",
                                            "`modprobe ib_uverbs mlx5_ib`"])
     assert "has no RDMA device" in item["summary"]
+
+
+# --- the engine's own texts, --wait's progress and exec's errors -----------------------------
+
+ENGINE_PLUGIN = '''
+import threading
+
+from sgdoctor.api import Findings, Result, check
+
+@check("zh.crash", title="crash")
+def crash(ctx):
+    raise RuntimeError("boom at /opt/x")
+
+@check("zh.hang", title="hang", timeout=0.5)
+def hang(ctx):
+    threading.Event().wait(30)
+    return Result.ok("never")
+
+@check("zh.down", title="down")
+def down(ctx):
+    found = Findings()
+    found.fail("Unknown interface {name}", "Set {var} to one of: {names}",
+               code="missing_interface",
+               fields={"name": "bond0", "var": "GLOO_SOCKET_IFNAME", "names": "eth0"})
+    return found.result("fine")
+
+@check("zh.after", title="after", depends_on=["zh.down"])
+def after(ctx):
+    return Result.ok("fine")
+
+@check("zh.ignored", title="ignored")
+def ignored(ctx):
+    return Result.fail("Unknown interface {name}", remedy="Set {var} to one of: {names}",
+                       fields={"name": "ib9", "var": "NCCL_SOCKET_IFNAME", "names": "eth0"})
+'''
+
+
+def _junit(stdout: str) -> dict[str, tuple[str, str]]:
+    """check id → (status element, its message) in a JUnit report."""
+    out = {}
+    for case in ET.fromstring(stdout).iter("testcase"):
+        for element in case:
+            out[case.get("name", "")] = (element.tag, element.get("message") or element.text
+                                         or "")
+    return out
+
+
+def test_engine_texts_in_chinese(tmp_path):
+    (tmp_path / "zh_engine.py").write_text(ENGINE_PLUGIN)
+    base = ["--checks-dir", str(tmp_path), "--only", "zh.*", "--ignore",
+            "zh.ignored=known on this rack", "--lang", "zh"]
+    proc = run_cli([*base, "-f", "junit"])
+    assert proc.returncode == 1, proc.stderr
+    cases = _junit(proc.stdout)
+    assert cases["zh.crash"] == ("error", "检查项抛出了 RuntimeError：boom at /opt/x")
+    assert cases["zh.hang"] == ("error", "未能在 0.5 秒内完成")
+    assert cases["zh.after"] == ("skipped", "已跳过：它依赖的 zh.down 结果为失败")
+    tag, said = cases["zh.ignored"]
+    assert tag == "skipped" and said.endswith("（已忽略：known on this rack）"), said
+    assert "ib9" in said and "NCCL_SOCKET_IFNAME" not in said
+    doc = json_report(run_cli([*base, "-f", "json"]))
+    assert result_of(doc, "zh.crash")["summary"] == "check raised RuntimeError: boom at /opt/x"
+    assert result_of(doc, "zh.hang")["summary"] == "did not finish in 0.5 s"
+    assert result_of(doc, "zh.after")["summary"] == \
+        "skipped: it depends on zh.down, which ended in fail"
+    assert result_of(doc, "zh.ignored")["summary"] == \
+        "Unknown interface ib9 (ignored: known on this rack)"
+
+
+def test_wait_progress_in_chinese(tmp_path):
+    (tmp_path / "zh_engine.py").write_text(ENGINE_PLUGIN)
+    proc = run_cli(["--checks-dir", str(tmp_path), "--only", "zh.down,zh.after", "--wait",
+                    "1s", "--interval", "200ms", "-f", "json"], {"LANG": "zh_CN.UTF-8"})
+    assert proc.returncode == 1
+    assert re.search(r"^sgdoctor: 正在等待 zh\.down, zh\.after（已用 \d+ 秒，共 1 秒）$",
+                     proc.stderr, re.M), proc.stderr
+    assert json_report(proc)["lang"] == "zh"
+    english = run_cli(["--checks-dir", str(tmp_path), "--only", "zh.down", "--wait", "1s",
+                       "--interval", "200ms", "--lang", "en", "-f", "json"],
+                      {"LANG": "zh_CN.UTF-8"})
+    assert "sgdoctor: waiting for zh.down (" in english.stderr
+
+
+def test_interrupted_wait_says_so_in_chinese(tmp_path):
+    plugins = str(Path(__file__).parent / "plugins")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sgdoctor", "--checks-dir", plugins, "--only", "demo.file",
+         "-f", "json", "--wait", "60s", "--interval", "200ms"],
+        env={**BASE_ENV, "DEMO_WAIT_FILE": str(tmp_path / "never"), "LANG": "zh_CN.UTF-8"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()      # the first progress line: one attempt is complete
+    assert first.startswith("sgdoctor: 正在等待 demo.file（已用 "), first
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert re.search(r"^sgdoctor: 等待期间被 SIGTERM 中断：以下报告来自第 \d+ 次尝试，即最后一次"
+                     r"完整的尝试$", err, re.M), err
+    assert json.loads(out)["lang"] == "zh"
+
+
+def test_exec_errors_in_chinese(tmp_path):
+    (tmp_path / "zh_ok.py").write_text("from sgdoctor.api import Result, check\n"
+                                       "@check('zh.ok', title='ok')\n"
+                                       "def fine(ctx):\n    return Result.ok('fine')\n")
+    base = ["exec", "--checks-dir", str(tmp_path), "--only", "zh.ok"]
+    missing = run_cli([*base, "--", "no-such-command-zh"], {"LANG": "zh_CN.UTF-8"})
+    assert missing.returncode == 127, missing.stderr
+    assert "sgdoctor: no-such-command-zh：找不到命令" in missing.stderr
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a program")
+    denied = run_cli([*base, "--lang", "zh", "--", str(plain)])
+    assert denied.returncode == 126, denied.stderr
+    assert f"sgdoctor: {plain}：权限不足（不是可执行文件）" in denied.stderr
+    english = run_cli([*base, "--lang", "en", "--", "no-such-command-zh"],
+                      {"LANG": "zh_CN.UTF-8"})
+    assert "sgdoctor: no-such-command-zh: command not found" in english.stderr

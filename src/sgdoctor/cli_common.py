@@ -5,7 +5,6 @@ options to plan, plan to runner, report to reporter. The work lives below: plan.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -106,16 +105,13 @@ def execute(plan: RunPlan, env: Mapping[str, str]) -> RunResult:
         tty = sys.stderr.isatty()
         restore = waiting.raise_on_signals()
         try:
-            result = runner.run(plan, env, progress=waiting.tty_progress if tty
-                                else waiting.stderr_progress)
+            result = runner.run(plan, env, progress=waiting.progress(plan.lang, tty))
         finally:
             restore()
             if tty:
                 sys.stderr.write("\r\x1b[K")
     if result.signum:
-        name = signal.Signals(result.signum).name
-        sys.stderr.write(f"sgdoctor: interrupted by {name} while waiting: the report is "
-                         f"that of attempt {result.attempts}, the last to complete\n")
+        sys.stderr.write(waiting.interrupted_line(plan.lang, result.signum, result.attempts))
     return result
 
 

@@ -21,6 +21,7 @@ from sgdoctor.cli_common import (
     HostRootOpt,
     IgnoreOpt,
     IntervalOpt,
+    LangOpt,
     NoColorOpt,
     OnlyOpt,
     PythonOpt,
@@ -37,6 +38,7 @@ from sgdoctor.cli_common import (
 )
 from sgdoctor.cli_launch import launch_options
 from sgdoctor.environ import snapshot
+from sgdoctor.i18n import tr
 from sgdoctor.report import Report, reporter
 from sgdoctor.report.output import write_atomic
 
@@ -58,7 +60,7 @@ def _die(code: int, message: str) -> typer.Exit:
     return typer.Exit(code)
 
 
-def resolve_command(command: str, search_path: str | None) -> str:
+def resolve_command(command: str, search_path: str | None, lang: str = "en") -> str:
     """Find COMMAND as a shell would: 127 when it is missing, 126 when not executable."""
     if "/" in command:
         candidates = [command]
@@ -69,10 +71,11 @@ def resolve_command(command: str, search_path: str | None) -> str:
         candidates = [os.path.join(d or ".", command) for d in (search_path or "").split(":")]
     existing = [c for c in candidates if os.path.exists(c)]
     if not existing:
-        raise _die(127, f"{command}: command not found")
+        raise _die(127, tr(lang, "{command}: command not found", {"command": command}))
     path = existing[0]
     if os.path.isdir(path) or not os.access(path, os.X_OK):
-        raise _die(126, f"{path}: permission denied (not an executable file)")
+        raise _die(126, tr(lang, "{path}: permission denied (not an executable file)",
+                           {"path": path}))
     return path
 
 
@@ -109,21 +112,21 @@ def register(app: typer.Typer) -> None:
         report: ReportOpt = None, verbose: VerboseOpt = False, no_color: NoColorOpt = False,
         deep: DeepOpt = False, host_root: HostRootOpt = None, mesh: MeshOpt = None,
         mesh_group: MeshGroupOpt = None, mesh_timeout: MeshTimeoutOpt = None,
-        python: PythonOpt = None,
+        python: PythonOpt = None, lang: LangOpt = None,
     ) -> None:
         """Run the checks; unless one fails, replace sgdoctor with COMMAND (same PID)."""
         env = snapshot()
         req = build_request(env, only=only, skip=skip, ignore=ignore, fail_on=fail_on,
                             timeout=timeout, checks_dir=checks_dir, config=config,
                             verbose=verbose, no_color=no_color, deep=deep, wait=wait,
-                            interval=interval, host_root=host_root, python=python)
+                            interval=interval, host_root=host_root, python=python, lang=lang)
         from sgdoctor.cli_mesh import launch_mesh, with_mesh
 
         options = launch_options(command, env)
         decided = launch_mesh(options, env, req, mesh=mesh, group=mesh_group,
                               timeout=mesh_timeout)
         plan = with_mesh(plan_for(req, extra_options=options), decided)
-        program = resolve_command(command[0], env.get("PATH"))
+        program = resolve_command(command[0], env.get("PATH"), req.lang)
         if decided.note:
             sys.stderr.write(f"sgdoctor: {decided.note}\n")
         run = execute(plan, env)
@@ -143,4 +146,5 @@ def register(app: typer.Typer) -> None:
                 os.execv(program, command)
             os.execve(program, command, environment)
         except OSError as exc:
-            raise _die(126, f"{command[0]}: cannot execute: {exc.strerror}") from None
+            raise _die(126, tr(req.lang, "{command}: cannot execute: {error}",
+                               {"command": command[0], "error": exc.strerror})) from None

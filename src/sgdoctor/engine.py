@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sgdoctor.api import CheckSpec, Context, Result, Status
+from sgdoctor.api import CheckSpec, Context, Result, Status, Text
 from sgdoctor.errors import ConfigError
 
 BLOCKING = (Status.FAIL, Status.ERROR, Status.SKIP)
@@ -69,12 +69,15 @@ def call_check(spec: CheckSpec, ctx: Context, verbose: bool = False) -> Result:
     try:
         result = spec.run(ctx)
     except SystemExit as exc:
-        return Result.error(f"check called sys.exit({exc.code!r}); a check returns a Result")
+        return Result.error(Text("check called sys.exit({code}); a check returns a Result",
+                                 code=repr(exc.code)))
     except Exception as exc:
         details = {"traceback": traceback.format_exc()} if verbose else {}
-        return Result.error(f"check raised {type(exc).__name__}: {exc}", details=details)
+        return Result.error(Text("check raised {type}: {error}", type=type(exc).__name__,
+                                 error=str(exc)), details=details)
     if not isinstance(result, Result):
-        return Result.error(f"check returned {type(result).__name__}, not a Result")
+        return Result.error(Text("check returned {type}, not a Result",
+                                 type=type(result).__name__))
     return result
 
 
@@ -108,7 +111,8 @@ class _Run:
             if outcome is None:
                 return
             if outcome.result.status in BLOCKING:
-                reason = f"skipped: it depends on {dep}, which ended in {outcome.result.status}"
+                reason = Text("skipped: it depends on {dep}, which ended in {status}", dep=dep,
+                              status=Text(outcome.result.status.value))
                 self.finish(spec, Result.skip(reason), waited_from)
                 return
         started = time.monotonic()
@@ -126,7 +130,8 @@ class _Run:
                 limit = deadline - started
                 self.done[check_id] = Outcome(
                     self.specs[check_id],
-                    Result.error(f"did not finish in {limit:.1f} s"), limit * 1000)
+                    Result.error(Text("did not finish in {seconds} s", seconds=f"{limit:.1f}")),
+                    limit * 1000)
                 self.lock.notify_all()
 
     def wait(self) -> None:
@@ -142,7 +147,7 @@ class _Run:
             for check_id, spec in self.specs.items():
                 if check_id not in self.done:
                     self.done[check_id] = Outcome(spec, Result.error(
-                        "did not finish before the run's deadline"), 0.0)
+                        Text("did not finish before the run's deadline")), 0.0)
 
 
 def run_checks(specs: Sequence[CheckSpec], env: Mapping[str, str], *, timeout: float = 10.0,
@@ -158,8 +163,9 @@ def run_checks(specs: Sequence[CheckSpec], env: Mapping[str, str], *, timeout: f
         with _LIVE_LOCK:
             stuck = _LIVE.get(spec.id)
             if stuck is not None and stuck.is_alive():
-                run.finish(spec, Result.error("still stuck in an earlier run (not started "
-                                              "again until that one returns)"), time.monotonic())
+                run.finish(spec, Result.error(Text("still stuck in an earlier run (not started "
+                                                   "again until that one returns)")),
+                           time.monotonic())
                 continue
             thread = threading.Thread(target=run.worker, args=(spec,), name=f"check {spec.id}",
                                       daemon=True)
@@ -172,7 +178,14 @@ def run_checks(specs: Sequence[CheckSpec], env: Mapping[str, str], *, timeout: f
         reason = (ignore or {}).get(outcome.spec.id)
         if reason is not None and outcome.result.status in (Status.FAIL, Status.WARN):
             outcome.ignored = {"reason": reason, "status": outcome.result.status.value}
-            r = outcome.result
-            outcome.result = Result(Status.SKIP, f"{r.summary} (ignored: {reason})",
-                                    r.remedy, r.details, r.env)
+            outcome.result = _ignored(outcome.result, reason)
     return outcomes
+
+
+def _ignored(result: Result, reason: str) -> Result:
+    """A fail/warn the config ignores: a skip that still says what was found, and why not."""
+    found = (Text.join("; ", (Text(msgid, **fields) for msgid, fields in result.summary_parts))
+             if result.summary_parts else Text(result.summary))
+    summary = Text("{summary} (ignored: {reason})", summary=found, reason=reason)
+    return Result(Status.SKIP, str(summary), result.remedy, result.details, result.env,
+                  (summary.message,), result.remedy_parts)

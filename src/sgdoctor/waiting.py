@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sgdoctor.api import CheckSpec, Result, Status
 from sgdoctor.errors import Interrupted
+from sgdoctor.i18n import tr
 
 Progress = Callable[[list[str], float, float], None]
 
@@ -37,17 +38,25 @@ def retry_set(specs: Sequence[CheckSpec], outcomes: Mapping[str, _Done]) -> list
     return [s for s in specs if s.id in failed]
 
 
-def stderr_progress(waiting: list[str], elapsed: float, total: float) -> None:
-    sys.stderr.write(f"sgdoctor: waiting for {', '.join(waiting)} "
-                     f"({elapsed:.0f} s of {total:.0f} s)\n")
-    sys.stderr.flush()
+def progress(lang: str, tty: bool) -> Progress:
+    """The waiting line in `lang`: rewritten in place on a terminal, one line per attempt
+    elsewhere (a log)."""
+
+    def say(waiting: list[str], elapsed: float, total: float) -> None:
+        line = "sgdoctor: " + tr(lang, "waiting for {checks} ({elapsed} s of {total} s)",
+                                 {"checks": ", ".join(waiting), "elapsed": f"{elapsed:.0f}",
+                                  "total": f"{total:.0f}"})
+        sys.stderr.write(f"\r\x1b[K{line}" if tty else line + "\n")
+        sys.stderr.flush()
+
+    return say
 
 
-def tty_progress(waiting: list[str], elapsed: float, total: float) -> None:
-    """One status line, rewritten in place."""
-    sys.stderr.write(f"\r\x1b[Ksgdoctor: waiting for {', '.join(waiting)} "
-                     f"({elapsed:.0f} s of {total:.0f} s)")
-    sys.stderr.flush()
+def interrupted_line(lang: str, signum: int, attempts: int) -> str:
+    """What stderr says when a signal ends the wait: whose report follows."""
+    return "sgdoctor: " + tr(lang, "interrupted by {signal} while waiting: the report is that "
+                             "of attempt {attempt}, the last to complete",
+                             {"signal": signal.Signals(signum).name, "attempt": attempts}) + "\n"
 
 
 def raise_on_signals() -> Callable[[], None]:
