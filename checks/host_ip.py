@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from sgdoctor.checks.nccl_interface import interface_state
+from sgdoctor.checks.nccl_interface import gloo_source, interface_state
 
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
@@ -44,7 +44,7 @@ def host_ip(ctx: Context) -> Result:
     remote = any(p.remote for p in net.peers)
     found = Findings()
     shown_ip = shown(adv.address, 200)
-    how = _how(adv.step)
+    how = _how(adv.step, adv.found_by)
     literal = _literal(adv.address)
     owner = address_owner(net.interfaces, literal) if literal else None
     target = _target(net, gloo, nccl.first)
@@ -53,7 +53,7 @@ def host_ip(ctx: Context) -> Result:
         bad = found.fail if remote else found.warn
         said = {"ip": shown_ip, "how": how}
         bad(Text("SGLang would advertise {ip} ({how}): the other nodes cannot connect to it; "
-                 "{notes}", **said, notes="; ".join(adv.notes)) if adv.notes else
+                 "{notes}", **said, notes=Text.join("; ", adv.notes)) if adv.notes else
             Text("SGLang would advertise {ip} ({how}): the other nodes cannot connect to it",
                  **said),
             _remedy(target), code="no_address")
@@ -91,14 +91,15 @@ def host_ip(ctx: Context) -> Result:
         if sound_gloo and owner not in gloo:
             found.warn(Text("SGLang would advertise {ip} ({how}) on {owner}, but gloo uses "
                             "{gloo} ({source})", **said, gloo=", ".join(gloo),
-                            source=net.gloo_source), _remedy(target), code="gloo_mismatch")
+                            source=gloo_source(net)), _remedy(target), code="gloo_mismatch")
         if nccl.first and not net.interfaces[nccl.first].loopback and nccl.first != owner:
             found.warn(Text("SGLang would advertise {ip} ({how}) on {owner}, but NCCL "
                             "bootstraps over {nccl} ({variable})", **said, nccl=nccl.first,
-                            variable=nccl.variable), _remedy(target), code="nccl_mismatch")
+                            variable=nccl.variable if nccl_var else Text("NCCL's default")),
+                       _remedy(target), code="nccl_mismatch")
 
     details: dict[str, Any] = {
-        "advertised": shown_ip, "source": adv.step, "notes": list(adv.notes),
+        "advertised": shown_ip, "source": adv.step, "notes": [str(n) for n in adv.notes],
         "interface": owner, "kind": net.kinds.get(owner) if owner else None,
         "gloo": {"source": net.gloo_source, "interfaces": list(gloo)},
         "nccl": {"variable": nccl.variable, "bootstrap": nccl.first},
@@ -129,14 +130,14 @@ def _literal(text: str) -> str | None:
         return None
 
 
-def _how(step: str) -> Text:
+def _how(step: str, found_by: Text | None) -> Text:
     if step in ("SGLANG_HOST_IP", "HOST_IP"):
         return Text("from {variable}", variable=step)
     if step == "SGLANG_LOCAL_IP_NIC":
         return Text("the address of the interface SGLANG_LOCAL_IP_NIC names")
     if step == "fallback":
         return Text("SGLang's fallback: nothing else gave an address")
-    return Text("SGLang's auto-detection: {step}", step=step)
+    return Text("SGLang's auto-detection: {step}", step=found_by or step)
 
 
 def _target(net: Network, gloo: tuple[str, ...], nccl_first: str | None) -> tuple[str, str] | None:

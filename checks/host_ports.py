@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from sgdoctor.probe.hostroot import HostRoot
 
 ENV = ("DYN_HTTP_PORT", "DYN_SYSTEM_PORT", "MASTER_PORT")
-ENV_PORTS = {"DYN_HTTP_PORT": "Dynamo frontend HTTP (DYN_HTTP_PORT)",
-             "DYN_SYSTEM_PORT": "Dynamo system status server (DYN_SYSTEM_PORT)",
-             "MASTER_PORT": "torch rendezvous (MASTER_PORT)"}
+ENV_PORTS = {"DYN_HTTP_PORT": Text("Dynamo frontend HTTP ({variable})", variable="DYN_HTTP_PORT"),
+             "DYN_SYSTEM_PORT": Text("Dynamo system status server ({variable})",
+                                     variable="DYN_SYSTEM_PORT"),
+             "MASTER_PORT": Text("torch rendezvous ({variable})", variable="MASTER_PORT")}
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
               8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
 LAUNCH_KEYS = ("port", "dist_init_addr", "nnodes", "node_rank", "enable_dp_attention",
@@ -96,7 +97,8 @@ def host_ports(ctx: Context) -> Result:
             inside.append(item)
     if inside and facts.range is not None:
         low, high = facts.range
-        names = ", ".join(f"{p.port} ({p.name})" for p in inside)
+        names = Text.join(", ", (Text("{port} ({name})", port=p.port, name=p.name)
+                                 for p in inside))
         found.warn(Text("inside the ephemeral port range {low}-{high}: {names} — any outgoing "
                         "connection may take such a port just before the server binds it "
                         "(EADDRINUSE at start-up)", low=low, high=high, names=names),
@@ -151,13 +153,13 @@ def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], Text]:
                                     value=repr(given)))
         for item in items:
             name, value = (item if isinstance(given, dict) else
-                           (item.get("name", "launch command"), item.get("port"))
-                           if isinstance(item, dict) else ("launch command", item))
+                           (item.get("name", Text("launch command")), item.get("port"))
+                           if isinstance(item, dict) else (Text("launch command"), item))
             port = _port(value)
             if port is None:
                 raise SettingError(Text("option ports has {value}, not a port number",
                                         value=repr(value)))
-            planned.append(PlannedPort(port, str(name)))
+            planned.append(PlannedPort(port, name if isinstance(name, Text) else str(name)))
         source = Text("the launch command")
     else:
         launch = {k: ctx.options[k] for k in LAUNCH_KEYS if k in ctx.options}
@@ -174,11 +176,13 @@ def _planned(ctx: Context, extra: list[int]) -> tuple[list[PlannedPort], Text]:
         port = _port(ctx.env.get(var))
         if port is not None:
             planned.append(PlannedPort(port, name))
-    planned += [PlannedPort(p, "setting ports") for p in extra]
+    planned += [PlannedPort(p, Text("setting ports")) for p in extra]
     unique: dict[int, PlannedPort] = {}
     for item in planned:
         if item.port in unique:
-            unique[item.port] = PlannedPort(item.port, f"{unique[item.port].name} and {item.name}")
+            unique[item.port] = PlannedPort(item.port, Text("{first} and {second}",
+                                                            first=unique[item.port].name,
+                                                            second=item.name))
         else:
             unique[item.port] = item
     return list(unique.values()), source
@@ -214,7 +218,8 @@ def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort
             and s.state not in (TCP_TIME_WAIT, TCP_CLOSE)]
     inside = (facts.range is not None and facts.range[0] <= item.port <= facts.range[1]
               and item.port not in facts.reserved)
-    entry: dict[str, Any] = {"port": item.port, "name": item.name, "in_ephemeral_range": inside,
+    entry: dict[str, Any] = {"port": item.port, "name": str(item.name),
+                             "in_ephemeral_range": inside,
                              "held_by": [{"state": TCP_STATES.get(s.state, str(s.state)),
                                           "owner": holders.get(s.inode)} for s in held]}
     listeners = [s for s in held if s.state == TCP_LISTEN]

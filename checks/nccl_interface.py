@@ -41,7 +41,9 @@ def nccl_interface(ctx: Context) -> Result:
     for choice in choices:
         value = shown(choice.raw) if choice.raw is not None else None
         label = (f"{choice.variable}={value!r}" if value is not None else
-                 Text("{variable} unset (NCCL's default)", variable=choice.variable))
+                 Text("{variable} unset (NCCL's default)", variable=choice.variable) if set_vars
+                 else Text("{first} and {second} unset (NCCL's default)", first=NCCL_VARS[0],
+                           second=NCCL_VARS[1]))
         if choice.ignored_short:
             found.warn(Text("{label} is 1 character, which NCCL ignores: its default applies",
                             label=label),
@@ -84,7 +86,7 @@ def nccl_interface(ctx: Context) -> Result:
         if gloo and first not in gloo and not any(net.interfaces[g].loopback for g in gloo):
             found.warn(Text("{label}: NCCL bootstraps over {first}, but gloo uses {gloo} "
                             "({source}): collectives and gloo's CPU traffic take different "
-                            "networks", **said, gloo=", ".join(gloo), source=net.gloo_source),
+                            "networks", **said, gloo=", ".join(gloo), source=gloo_source(net)),
                        Text("Make them agree, e.g. {variable}={interface} and "
                             "GLOO_SOCKET_IFNAME={interface}.",
                             variable=choice.variable.split(" ")[0], interface=gloo[0]),
@@ -106,6 +108,11 @@ def nccl_interface(ctx: Context) -> Result:
            *net.gloo.env]
     return found.result(Text.join("; ", ok) if ok else Text("NCCL has an interface"),
                         details=details, env=env)
+
+
+def gloo_source(net: Network) -> str | Text:
+    """What chose gloo's interface, for a sentence (host.ip says it too)."""
+    return "GLOO_SOCKET_IFNAME" if net.gloo_source == "GLOO_SOCKET_IFNAME" else Text("hostname")
 
 
 def interface_state(iface: Interface) -> Text:

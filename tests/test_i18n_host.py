@@ -152,7 +152,7 @@ def test_host_ports_in_chinese():
         summary, remedy, item = zh_and_json("host.ports", [], {"DYN_HTTP_PORT": str(port)})
     assert item["status"] == "fail" and "port_in_use" in {
         f["code"] for f in item["details"]["findings"]}, item
-    assert f"端口 {port}（Dynamo frontend HTTP (DYN_HTTP_PORT)）已被占用：pid " in summary
+    assert f"端口 {port}（Dynamo 前端 HTTP（DYN_HTTP_PORT））已被占用：pid " in summary
     assert_chinese(summary, remedy, item, [str(port)])
     assert f"ss -tlnp 'sport = :{port}'    （找到并停止占用者，或把服务器改到空闲端口）" in \
         remedy.splitlines()

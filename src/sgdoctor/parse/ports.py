@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sgdoctor.api import Text
+
 __all__ = ["PlannedPort", "sglang_ports", "SGLANG_DEFAULT_PORT", "ZMQ_TCP_PORT_DELTA",
            "split_host_port"]
 
@@ -30,7 +32,7 @@ BOOTSTRAP_DEFAULT_PORT = 8998
 @dataclass(frozen=True)
 class PlannedPort:
     port: int
-    name: str          # what binds it, in the server's own words
+    name: str | Text   # what binds it (the server's own option names verbatim)
 
 
 def split_host_port(addr: str) -> tuple[str, int] | None:
@@ -49,17 +51,20 @@ def sglang_ports(*, port: int = SGLANG_DEFAULT_PORT, dist_init_addr: str | None 
                  nccl_port: int | None = None, disaggregation_mode: str | None = None,
                  bootstrap_port: int = BOOTSTRAP_DEFAULT_PORT) -> list[PlannedPort]:
     """The ports this node's SGLang binds, in a stable order."""
-    ports = [PlannedPort(port, "SGLang HTTP server (--port)")]
+    ports = [PlannedPort(port, Text("SGLang HTTP server ({option})", option="--port"))]
     if disaggregation_mode == "prefill":
-        ports.append(PlannedPort(bootstrap_port, "SGLang disaggregation bootstrap server "
-                                 "(--disaggregation-bootstrap-port)"))
+        ports.append(PlannedPort(bootstrap_port, Text(
+            "SGLang disaggregation bootstrap server ({option})",
+            option="--disaggregation-bootstrap-port")))
     dist = split_host_port(dist_init_addr) if dist_init_addr else None
     if nccl_port is not None:
-        ports.append(PlannedPort(nccl_port, "SGLang NCCL port (--nccl-port)"))
+        ports.append(PlannedPort(nccl_port, Text("SGLang NCCL port ({option})",
+                                                 option="--nccl-port")))
     if node_rank != 0:
         return ports
     if dist is not None:
-        ports.append(PlannedPort(dist[1], "torch rendezvous store (--dist-init-addr)"))
+        ports.append(PlannedPort(dist[1], Text("torch rendezvous store ({option})",
+                                               option="--dist-init-addr")))
     if not dp_attention:
         return ports
     if dist is None:
@@ -76,6 +81,6 @@ def sglang_ports(*, port: int = SGLANG_DEFAULT_PORT, dist_init_addr: str | None 
              "scheduler input (DP controller)"]
     if nnodes > 1:
         names.append("load collector")
-    ports += [PlannedPort(base + i, f"SGLang DP-attention ZMQ {name}")
+    ports += [PlannedPort(base + i, Text("SGLang DP-attention ZMQ {name}", name=name))
               for i, name in enumerate(names)]
     return ports

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sgdoctor.api import Text
+
 SGLANG_RELEASE = "0.5.23"
 SOURCE_FUNCTION = "sglang/srt/utils/network.py::get_local_ip_auto"
 ENV_VARS = ("SGLANG_HOST_IP", "HOST_IP", "SGLANG_LOCAL_IP_NIC")
@@ -37,17 +39,19 @@ class Advertised:
     step: str                        # "SGLANG_HOST_IP", "HOST_IP", "SGLANG_LOCAL_IP_NIC",
                                      # "route to 8.8.8.8", "route to 2001:...", "hostname",
                                      # "fallback"
-    notes: tuple[str, ...] = field(default=())   # steps that were tried and gave nothing
+    notes: tuple[Text, ...] = field(default=())  # steps that were tried and gave nothing
+    found_by: Text | None = None     # the route or hostname step, in words
 
 
-def _by_nic(name: str) -> tuple[str | None, str | None]:
+def _by_nic(name: str) -> tuple[str | None, Text | None]:
     """get_local_ip_by_nic for one interface name: (address, why none)."""
     import netifaces
 
     try:
         addresses = netifaces.ifaddresses(name)
     except (ValueError, OSError) as exc:
-        return None, f"SGLANG_LOCAL_IP_NIC={name!r}: {exc} (SGLang logs this and goes on)"
+        return None, Text("SGLANG_LOCAL_IP_NIC={name}: {error} (SGLang logs this and goes on)",
+                          name=repr(name), error=str(exc))
     for info in addresses.get(netifaces.AF_INET, ()):
         ip = info.get("addr")
         if ip and ip not in ("127.0.0.1", "0.0.0.0"):
@@ -56,7 +60,8 @@ def _by_nic(name: str) -> tuple[str | None, str | None]:
         ip = info.get("addr")
         if ip and not ip.startswith("fe80::") and ip != "::1":
             return ip.split("%")[0], None
-    return None, f"SGLANG_LOCAL_IP_NIC={name!r} has no address SGLang accepts"
+    return None, Text("SGLANG_LOCAL_IP_NIC={name} has no address SGLang accepts",
+                      name=repr(name))
 
 
 def _by_route(host: str, port: int) -> str | None:
@@ -86,18 +91,19 @@ def advertised_ip(env: Mapping[str, str], timeout: float) -> Advertised:
     for name in ("SGLANG_HOST_IP", "HOST_IP"):
         if env.get(name):
             return Advertised(env[name], name)
-    notes: list[str] = []
+    notes: list[Text] = []
     nic = env.get("SGLANG_LOCAL_IP_NIC")
     if nic:
         address, why = _by_nic(nic)
         if address:
             return Advertised(address, "SGLANG_LOCAL_IP_NIC")
-        notes.append(why or f"SGLANG_LOCAL_IP_NIC={nic!r} gave nothing")
+        notes.append(why or Text("SGLANG_LOCAL_IP_NIC={name} gave nothing", name=repr(nic)))
     for host, port in REMOTE_PROBES:
         address = _by_route(host, port)
         if address:
-            return Advertised(address, f"route to {host}", tuple(notes))
-        notes.append(f"no route to {host}")
+            return Advertised(address, f"route to {host}", tuple(notes),
+                              Text("the route to {host}", host=host))
+        notes.append(Text("no route to {host}", host=host))
     box: dict = {}
     worker = threading.Thread(target=_by_hostname, args=(box,), daemon=True,
                               name="sgdoctor-sglang-hostname")
@@ -105,13 +111,16 @@ def advertised_ip(env: Mapping[str, str], timeout: float) -> Advertised:
     worker.join(timeout)
     address = box.get("address")
     if worker.is_alive():
-        notes.append(f"resolving the hostname took longer than {timeout:.1f}s")
+        notes.append(Text("resolving the hostname took longer than {seconds}s",
+                          seconds=f"{timeout:.1f}"))
     elif address and address not in ("127.0.0.1", "0.0.0.0", "::1"):
-        return Advertised(address, f"hostname {box.get('hostname')!r}", tuple(notes))
+        name = repr(box.get("hostname"))
+        return Advertised(address, f"hostname {name}", tuple(notes),
+                          Text("the hostname {name}", name=name))
     elif address:
-        notes.append(f"the hostname {box.get('hostname')!r} resolves first to {address}, "
-                     "which SGLang skips")
+        notes.append(Text("the hostname {name} resolves first to {address}, which SGLang "
+                          "skips", name=repr(box.get("hostname")), address=address))
     else:
-        notes.append(f"the hostname {box.get('hostname')!r} does not resolve: "
-                     f"{box.get('error')}")
+        notes.append(Text("the hostname {name} does not resolve: {error}",
+                          name=repr(box.get("hostname")), error=str(box.get("error"))))
     return Advertised(FALLBACK, "fallback", tuple(notes))
