@@ -102,7 +102,7 @@ def advertised_ip(env: Mapping[str, str], timeout: float) -> Advertised:
         address = _by_route(host, port)
         if address:
             return Advertised(address, f"route to {host}", tuple(notes),
-                              Text("the route to {host}", host=host))
+                              Text("route to {host}", host=host))
         notes.append(Text("no route to {host}", host=host))
     box: dict = {}
     worker = threading.Thread(target=_by_hostname, args=(box,), daemon=True,
@@ -116,7 +116,7 @@ def advertised_ip(env: Mapping[str, str], timeout: float) -> Advertised:
     elif address and address not in ("127.0.0.1", "0.0.0.0", "::1"):
         name = repr(box.get("hostname"))
         return Advertised(address, f"hostname {name}", tuple(notes),
-                          Text("the hostname {name}", name=name))
+                          Text("hostname {name}", name=name))
     elif address:
         notes.append(Text("the hostname {name} resolves first to {address}, which SGLang "
                           "skips", name=repr(box.get("hostname")), address=address))
