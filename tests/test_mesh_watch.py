@@ -225,3 +225,40 @@ def test_watch_messages_are_read_field_by_field():
     assert notice.progress and notice.revision == 12
     canceled = parse_reply({"result": {"canceled": True, "compact_revision": "4"}})
     assert canceled.canceled and canceled.compact_revision == 4 and not canceled.progress
+
+
+def big_record(name: str) -> str:
+    """A registration of 40 KB (etcd's default request cap is 1.5 MiB; MAX_RECORD 256 KiB)."""
+    return Member(name, f"tok-{name}", (), libraries={"pad": "x" * 40_000}).to_json()
+
+
+def test_records_past_the_1_mib_reply_cap_are_read_in_smaller_pages_and_watched(etcd):
+    """40 records of 40 KB: one page of them is past the 1 MiB cap on a reply (the page is
+    asked for again in halves), and 40 more written between the read and the watch reach
+    the node in etcd's catch-up message of about 2 MiB (no cap below a group's worth)."""
+    group = "big"
+    for i in range(40):
+        etcd.call("/v3/kv/put", {"key": b64(f"/sgdoctor/mesh/{group}/old{i:02d}"),
+                                 "value": b64(big_record(f"old{i:02d}"))})
+    wrote: list[int] = []
+
+    class WritesAfterReading(Rendezvous):
+        def _read_group(self) -> None:
+            super()._read_group()
+            if not wrote:
+                for i in range(40):
+                    etcd.call("/v3/kv/put", {"key": b64(f"/sgdoctor/mesh/{group}/new{i:02d}"),
+                                             "value": b64(big_record(f"new{i:02d}"))})
+                wrote.append(40)
+
+    watcher = node(etcd.url, group, "watcher", WritesAfterReading)
+    try:
+        snap = watcher.wait_until(time.monotonic() + 60, lambda s: len(s.members) == 81)
+        assert len(snap.members) == 81 and not snap.unreadable
+        assert watcher.retries >= 1            # the first page was too large
+        assert watcher.received > 3 << 20      # every record once: 80 × 40 KB, base64
+        assert (watcher.watches, watcher.rereads) == (1, 0)
+    finally:
+        watcher.leave()
+        etcd.call("/v3/kv/deleterange", {"key": b64(f"/sgdoctor/mesh/{group}/"),
+                                         "range_end": b64(f"/sgdoctor/mesh/{group}0")})
