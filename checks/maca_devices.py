@@ -26,6 +26,9 @@ MX_SMI_TIMEOUT = 5.0
 # glibc's dynamic loader exits 127 when a program's shared libraries cannot be loaded (the
 # program is exec'd directly, so no shell's "command not found" 127 can be meant).
 LOADER_EXIT = 127
+# probe.maca's node kinds as words of the summary (the JSON keeps the kind itself).
+NODE_KINDS = {"block": Text("block device"), "file": Text("regular file"),
+              "dir": Text("directory"), "other": Text("special file")}
 UNCONFIRMED = Text("(MACA's parsing is UNCONFIRMED; CUDA's rules assumed)")
 
 
@@ -151,7 +154,7 @@ def _node_problems(nodes: DeviceNodes, root: str) -> list[Finding]:
         which = "mxcd" if node is nodes.mxcd else "render_node"
         if node.kind != "char":
             found.fail(Text("{path} is a {kind}, not a character device", path=name,
-                            kind=node.kind),
+                            kind=NODE_KINDS.get(node.kind, node.kind)),
                        Text("Remove {path} and pass the real device: {remedy}", path=name,
                             remedy=DOCKER_REMEDY),
                        code=f"{which}_not_character_device")

@@ -17,6 +17,8 @@ from sgdoctor.parse.verdict import PATH_LIMIT, shown
 
 DEFAULT_MIN_VERSION = "3.7.0"
 ENV = ("MACA_PATH", "PATH", "CC")
+# probe.maca's own words for a Version.txt it could not read (the OS's words stay verbatim).
+VERSION_PROBLEMS = {"missing": Text("missing"), "not a regular file": Text("not a regular file")}
 REINSTALL = Text("Reinstall the MACA SDK (Version.txt should start with Version:<x.y.z...>)")
 
 if TYPE_CHECKING:
@@ -142,9 +144,10 @@ def _judge_version(head: FileText, minimum: str) -> tuple[MacaVersion | None, Fi
         code = ("version_file_missing" if head.kind is FailureKind.NOT_FOUND else
                 "version_not_a_file" if head.kind is FailureKind.NOT_A_FILE else
                 "version_unreadable")
+        problem = VERSION_PROBLEMS.get(head.problem, head.problem)
         return None, _finding(Status.WARN, Text("Version.txt: {problem}; the MACA version is "
                                                "unknown (mcoplib's build refuses an SDK "
-                                               "without it)", problem=head.problem),
+                                               "without it)", problem=problem),
                              REINSTALL, code)
     text = head.text or ""
     if head.truncated and "\n" not in text and "\r" not in text:

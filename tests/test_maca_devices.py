@@ -108,8 +108,8 @@ def test_regular_files_where_devices_should_be_fail(tmp_path):
     fake_smi(tmp_path / "mxdriver", HEALTHY)
     r = run(tmp_path)
     assert r.status is Status.FAIL
-    assert f"{tmp_path}/dev/mxcd is a file, not a character device" in r.summary
-    assert "renderD128 is a file" in r.summary
+    assert f"{tmp_path}/dev/mxcd is a regular file, not a character device" in r.summary
+    assert "renderD128 is a regular file" in r.summary
     assert r.details["mxcd"]["kind"] == "file"
     assert codes(r) == ["mxcd_not_character_device", "render_node_not_character_device"]
 
