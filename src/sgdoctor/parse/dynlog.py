@@ -15,6 +15,7 @@ fast log filter (it prints a warning banner about request performance).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
@@ -58,6 +59,9 @@ class Directive:
 
 def _split_level(text: str) -> tuple[str, str | None]:
     """``target[span]`` and the level part after the first ``=`` outside brackets."""
+    if "[" not in text and "{" not in text:
+        head, equals, rest = text.partition("=")
+        return (head, rest) if equals else (text, None)
     depth = 0
     for i, ch in enumerate(text):
         if ch in "[{":
@@ -70,9 +74,16 @@ def _split_level(text: str) -> tuple[str, str | None]:
 
 
 def _parse_one(text: str, position: int) -> Directive:
+    return Directive(text, position, *_read(text))
+
+
+@lru_cache(maxsize=4096)
+def _read(text: str) -> tuple[bool, str | None, str | None, str | None, Text | None]:
+    """valid, target, span, level and problem of one piece; cached, because a long value
+    repeats its pieces and tracing reads every one of them."""
     level = _level(text)
     if level is not None:
-        return Directive(text, position, True, level=level)
+        return True, None, None, level, None
     head, level_text = _split_level(text)
     if level_text is None:
         level = "trace"
@@ -82,15 +93,14 @@ def _parse_one(text: str, position: int) -> Directive:
         level = _level(level_text)
         if level is None:
             word = level_text.lower()
-            return Directive(text, position, False, problem=Text(
+            return False, None, None, None, Text(
                 "'{level}' is not a level (use {instead}): Dynamo drops the piece (\"ignoring "
                 "…\" on stderr)" if word in _NOT_LEVELS else
                 "'{level}' is not a level: Dynamo drops the piece (\"ignoring …\" on stderr)",
-                level=shown(level_text, 40), instead=_NOT_LEVELS.get(word, "")))
+                level=shown(level_text, 40), instead=_NOT_LEVELS.get(word, ""))
     target, bracket, span = head.partition("[")
     span_text = span[:-1] if span.endswith("]") else span
-    return Directive(text, position, True, target=target or None,
-                     span=span_text if bracket else None, level=level)
+    return True, target or None, span_text if bracket else None, level, None
 
 
 def parse_directives(text: str) -> list[Directive]:
@@ -106,7 +116,11 @@ def parse_directives(text: str) -> list[Directive]:
 def effective_levels(text: str) -> tuple[str, dict[str, str]]:
     """What Dynamo logs: the level of every unnamed target ('off' for nothing), and the
     level of each named target (the last directive for a target wins)."""
-    valid = [d for d in parse_directives(text) if d.valid]
+    return _effective(parse_directives(text))
+
+
+def _effective(directives: list[Directive]) -> tuple[str, dict[str, str]]:
+    valid = [d for d in directives if d.valid]
     if not valid:
         return "info", {}
     default = "off"
@@ -171,7 +185,8 @@ def _repair(d: Directive) -> str | None:
 
 
 def _suggest(directives: list[Directive]) -> str:
-    pieces = [p for p in (_repair(d) for d in directives) if p]
+    distinct = {d.text: d for d in directives}.values()  # a repair depends on the text only
+    pieces = [p for p in (_repair(d) for d in distinct) if p]
     if not any(_parse_one(p, 1).is_global for p in pieces):
         pieces.insert(0, "info")
     return ",".join(dict.fromkeys(pieces))
@@ -200,7 +215,7 @@ def parse_dyn_log(text: str) -> Verdict:
         elif d.target.lower() in _NOT_LEVELS or _level(d.target.strip()) is not None:
             problems.append(Text("'{target}' is not a level here: tracing reads it as a TARGET "
                                  "name", target=shown(d.target, 40)))
-    default, targets = effective_levels(text)
+    default, targets = _effective(directives)
     spans = [d for d in valid if d.span is not None]
     suggestion = shown(_suggest(directives), 80)
     if not valid:
