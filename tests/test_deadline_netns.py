@@ -29,7 +29,9 @@ def test_unresolvable_servers_cannot_keep_the_process_alive(needs_netns):
                     capture_output=True, text=True, timeout=60)
                 elapsed = time.monotonic() - began
                 assert proc.returncode == 1, proc.stderr
-                assert elapsed < 3 + 1.5, (args, elapsed)
+                # A stuck resolver thread kept the process 10 s; the slack is for a loaded
+                # 2-core machine, well short of that.
+                assert elapsed < 3 + 4, (args, elapsed)
                 if args[0] == "--format":
                     doc = validate_report(json.loads(proc.stdout))
                     assert {c["status"] for c in doc["checks"]} == {"fail"}
