@@ -57,3 +57,45 @@ def test_a_stuck_check_is_not_started_again_until_it_returns():
             break
         time.sleep(0.05)
     assert outcome.result.status is Status.OK and outcome.result.summary == "released"
+
+
+SEEN: dict[str, float] = {}
+
+
+@check("t.deadline", title="records its deadline", timeout=30)
+def records_deadline(ctx):
+    SEEN["deadline"] = ctx.deadline
+    return Result.ok("seen")
+
+
+def test_a_run_counts_its_timeout_from_the_start_it_is_given():
+    """One-shot commands pass the process's start: imports and discovery use up the same
+    --timeout the user waits on, so the checks get what is left of it, not all of it."""
+    from sgdoctor.runner import RunPlan, run
+
+    spec = next(specs_in(records_deadline))
+    began = time.monotonic() - 3.0
+    run_checks([spec], {}, timeout=5, started=began)
+    assert SEEN["deadline"] == began + 5
+    run(RunPlan(specs=(spec,), timeout=7, started=began), {})
+    assert SEEN["deadline"] == began + 7
+    now = time.monotonic()
+    run(RunPlan(specs=(spec,), timeout=7), {})
+    assert SEEN["deadline"] >= now + 7
+
+
+def test_the_console_entry_marks_the_process_start_once():
+    import subprocess
+    import sys
+
+    code = ("import time, sys; sys.argv = ['sgdoctor', '--version']\n"
+            "from sgdoctor import _entry, clock\n"
+            "assert clock.began() is None\n"
+            "import os; real = os._exit\n"
+            "def leave(code):\n"
+            "    print(clock.began() == _entry._BEGAN <= time.monotonic()); real(0)\n"
+            "os._exit = leave\n"
+            "_entry.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.endswith("True\n"), proc.stdout + proc.stderr

@@ -15,8 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 
+from sgdoctor import clock
 from sgdoctor.syspath import prune_sys_path
+
+_BEGAN = time.monotonic()  # before the CLI's imports: a one-shot run's --timeout counts from here
 
 
 def _escape_unencodable() -> None:
@@ -52,6 +56,7 @@ def _answer(text: str) -> None:
 
 
 def main() -> None:
+    clock.mark(_BEGAN)
     prune_sys_path()
     _escape_unencodable()
     args = sys.argv[1:] if sys.stdout is not None else []  # fd 1 closed: the CLI says so

@@ -81,11 +81,13 @@ def check_command(
 
 
 def _check(command: list[str] | None, **flags: Any) -> None:
+    from sgdoctor import clock
     from sgdoctor.cli_launch import launch_options
 
     env = snapshot()
     req = build_request(env, **flags)
-    result = execute(plan_for(req, extra_options=launch_options(command, env)), env)
+    result = execute(plan_for(req, extra_options=launch_options(command, env),
+                              started=clock.began()), env)
     emit(result.report, req)
     raise typer.Exit(exit_code_for(result.report, req, result.signum))
 

@@ -83,9 +83,11 @@ def call_check(spec: CheckSpec, ctx: Context, verbose: bool = False) -> Result:
 
 class _Run:
     def __init__(self, specs: Sequence[CheckSpec], env: Mapping[str, str], timeout: float,
-                 settings: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any]) -> None:
+                 settings: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any],
+                 started: float | None = None) -> None:
         self.specs = {s.id: s for s in specs}
-        self.base = Context(env, deadline=time.monotonic() + timeout, options=options)
+        began = time.monotonic() if started is None else started
+        self.base = Context(env, deadline=began + timeout, options=options)
         self.settings = settings
         self.verbose = bool(options.get("verbose"))
         self.lock = threading.Condition()
@@ -153,12 +155,14 @@ class _Run:
 def run_checks(specs: Sequence[CheckSpec], env: Mapping[str, str], *, timeout: float = 10.0,
                settings: Mapping[str, Mapping[str, Any]] | None = None,
                options: Mapping[str, Any] | None = None,
-               ignore: Mapping[str, str] | None = None) -> list[Outcome]:
-    """Run every spec; one Outcome each, in the order given, never later than `timeout`."""
+               ignore: Mapping[str, str] | None = None,
+               started: float | None = None) -> list[Outcome]:
+    """Run every spec; one Outcome each, in the order given, never later than `timeout`
+    after `started` (time.monotonic(); default: now)."""
     _check_cycles(specs)
     for spec in specs:
         check_timeout(spec, settings or {})
-    run = _Run(specs, env, timeout, settings or {}, options or {})
+    run = _Run(specs, env, timeout, settings or {}, options or {}, started)
     for spec in specs:
         with _LIVE_LOCK:
             stuck = _LIVE.get(spec.id)

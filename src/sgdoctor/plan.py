@@ -159,12 +159,12 @@ RENDEZVOUS_TAG = "mesh"
 
 def make_plan(req: RunRequest, *, known: Sequence[CheckSpec] | None = None,
               extra_options: Mapping[str, Any] | None = None,
-              wait: bool = True) -> RunPlan:
+              wait: bool = True, started: float | None = None) -> RunPlan:
     """Discover (unless `known` is given), select, expand ignores, validate settings.
 
     `known` is what --only/--skip/--ignore choose from: by default every discovered check
     but those needing the mesh rendezvous (`sgdoctor mesh` passes its own). A config
-    section naming no check at all is an error either way."""
+    section naming no check at all is an error either way. `started`: see RunPlan."""
     from sgdoctor.registry import discover
 
     discovered: Sequence[CheckSpec] | None = None
@@ -182,4 +182,4 @@ def make_plan(req: RunRequest, *, known: Sequence[CheckSpec] | None = None,
                    extra_options={**req.consumer_options, **(extra_options or {})},
                    ignore=expand_ignores(known, req.ignore),
                    fail_on=req.fail_on, wait=req.wait if wait else None,
-                   interval=req.interval, lang=req.lang)
+                   interval=req.interval, lang=req.lang, started=started)

@@ -39,6 +39,8 @@ class RunPlan:
     makes exit code 1; `wait`/`interval` retry failed checks until they pass or time is up.
     `extra_options` reach the checks as ctx.options beside verbose, deep and host_root.
     `lang` is the language reporters render the human formats in (checks never see it).
+    `started` (time.monotonic()) is when a one-shot run's `timeout` began counting — the
+    process's start, for a command the user waits on as a whole; None: when the run begins.
     """
 
     specs: tuple[CheckSpec, ...]
@@ -53,6 +55,7 @@ class RunPlan:
     wait: float | None = None
     interval: float = 2.0
     lang: str = "en"
+    started: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "specs", tuple(self.specs))
@@ -89,11 +92,12 @@ class RunResult:
 
 def run_plan(plan: RunPlan, env: Mapping[str, str],
              specs: Sequence[CheckSpec] | None = None,
-             timeout: float | None = None) -> list[Outcome]:
+             timeout: float | None = None, started: float | None = None) -> list[Outcome]:
     """One pass of the engine over the plan's specs (or a subset of them)."""
     return run_checks(plan.specs if specs is None else specs, env,
                       timeout=plan.timeout if timeout is None else timeout,
-                      settings=plan.settings, options=plan.options, ignore=plan.ignore)
+                      settings=plan.settings, options=plan.options, ignore=plan.ignore,
+                      started=started)
 
 
 def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = None,
@@ -115,7 +119,8 @@ def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = No
                             consumers=for_options(plan.options, env))
 
     if plan.wait is None:
-        return RunResult(report({o.spec.id: o for o in run_plan(plan, env)}))
+        outcomes_once = run_plan(plan, env, started=plan.started)
+        return RunResult(report({o.spec.id: o for o in outcomes_once}))
     deadline = started + plan.wait
     outcomes: dict[str, Outcome] = {}
     attempts = 0
