@@ -51,3 +51,112 @@ def test_fast_answers_import_neither_typer_nor_a_check():
     for flag, text in (("--version", f"sgdoctor {__version__}\n"), ("--help", TEXT)):
         proc = _run(probe, [flag], "80")
         assert proc.returncode == 0 and proc.stdout == text + "[]", proc.stdout[-300:]
+
+
+PLUGINS = os.path.join(os.path.dirname(__file__), "plugins")
+_VALUE_OPTIONS = ("--format", "-f", "--output", "-o", "--only", "--skip", "--ignore",
+                  "--fail-on", "--timeout", "--checks-dir", "--config", "--wait", "--interval",
+                  "--host-root", "--lang", "--python")
+_FLAGS = ("--verbose", "-v", "--no-color", "--deep")
+
+
+def _typer_params(argv: list[str]) -> dict | None:
+    """What typer hands the default command for ``argv``; None when it does something else
+    (a usage error, a subcommand, --help, --version)."""
+    import contextlib
+    import io
+
+    import typer
+
+    from sgdoctor import cli
+
+    seen: list[dict] = []
+    real = cli._check
+    cli._check = lambda command, **flags: seen.append({"command": command, **flags})
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            typer.main.get_command(cli.app).main(args=list(argv), prog_name="sgdoctor",
+                                                 standalone_mode=False)
+    except BaseException:  # click's usage errors, Exit for --help/--version
+        return None
+    finally:
+        cli._check = real
+    if not seen or seen[0].pop("command") is not None:
+        return None
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in seen[0].items()}
+
+
+def _plain(argv: list[str]) -> dict | None:
+    from sgdoctor.cli_run import plain_check_flags
+
+    flags = plain_check_flags(argv, {})
+    if flags is None:
+        return None
+    defaults = {"format": None, "output": None, "only": None, "skip": None, "ignore": None,
+                "fail_on": None, "timeout": None, "checks_dir": None, "config": None,
+                "verbose": False, "no_color": False, "deep": False, "wait": None,
+                "interval": None, "host_root": None, "lang": None, "python": None}
+    return {**defaults, **flags}
+
+
+def test_the_plain_default_command_is_read_as_typer_reads_it():
+    cases = [[], ["--format", "json", "--skip", "maca.devices"], ["--format=json"],
+             ["-f", "table", "-o", "out.txt", "-v"], ["--only", "a", "--only=b,c", "--deep"],
+             ["--timeout", "2", "--no-color", "--ignore", "x=why not"], ["--format", ""],
+             ["--python", "/usr/bin/python3", "--lang", "zh", "--checks-dir", "d"]]
+    for argv in cases:
+        assert _plain(argv) is not None, argv
+        assert _plain(argv) == _typer_params(argv), argv
+    # everything else is typer's to read (or to refuse)
+    for argv in (["list"], ["check"], ["--help"], ["--version"], ["--format"], ["-vf", "json"],
+                 ["--format", "json", "--format", "table"], ["--verbose=1"], ["--"],
+                 ["--skip", "-x"], ["--formt", "json"], ["-fjson"], ["--format", "json", "x"],
+                 ["-v", "-v"]):
+        assert _plain(argv) is None, argv
+    from sgdoctor.cli_run import plain_check_flags
+
+    assert plain_check_flags([], {"_SGDOCTOR_COMPLETE": "bash_complete"}) is None
+
+
+def test_any_argv_read_plainly_means_what_typer_makes_of_it():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    token = st.one_of(st.sampled_from([*_VALUE_OPTIONS, *_FLAGS, "--", "-", "list", "x",
+                                       "--help", "-vd", "json", "=", "-x"]),
+                      st.builds(lambda o, v: f"{o}={v}", st.sampled_from(
+                          [*_VALUE_OPTIONS, *_FLAGS]), st.text(max_size=4)),
+                      st.text(max_size=6))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(token, max_size=6))
+    def agree(argv: list[str]) -> None:
+        plain = _plain(argv)
+        if plain is not None:
+            assert plain == _typer_params(argv), argv
+
+    agree()
+
+
+def test_the_plain_default_command_imports_no_typer_and_exits_as_typer_does(tmp_path):
+    probe = ("import sys; sys.argv = ['sgdoctor', *sys.argv[1:]]\nimport os\n"
+             "real = os._exit\n"
+             "def leave(code):\n"
+             "    bad = [m for m in sys.modules if m.startswith(('typer', 'click'))]\n"
+             "    sys.stderr.write(f'imported {bad}'); sys.stderr.flush(); real(code)\n"
+             "os._exit = leave\nfrom sgdoctor._entry import main\nmain()")
+    env_over = {"SGDOCTOR_CONFIG": "", "NO_COLOR": "1", "DEMO_FAIL": "yes", "DEMO_RAISE": "1"}
+    for argv, code in ((["--only", "demo.ok"], 0), (["--only", "demo.ok,demo.fail"], 1),
+                       (["--only", "no.such"], 2), (["--format", "nagios", "--only", "x"], 3),
+                       (["--only", "demo.raise"], 3), (["--timeout", "0", "--only", "x"], 2)):
+        args = ["--checks-dir", PLUGINS, *argv]
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | env_over
+        fast = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                              text=True, env=env, timeout=120)
+        slow = subprocess.run([sys.executable, "-c", TYPER, *args], capture_output=True,
+                              text=True, env=env, timeout=120)
+        assert fast.returncode == slow.returncode == code, (argv, fast.stderr, slow.stderr)
+        assert fast.stderr.endswith("imported []"), fast.stderr
+        assert fast.stderr.removesuffix("imported []") == slow.stderr
+        assert bool(fast.stdout) == bool(slow.stdout)

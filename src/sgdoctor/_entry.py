@@ -7,7 +7,9 @@ locale, PYTHONIOENCODING=ascii, undecodable bytes from the environment) instead 
 
 A bare ``--version``, and a bare ``--help`` on a terminal of 80 columns or more (or no
 terminal), are answered here before typer and the CLI are imported: image builds and probe
-scripts run them, and typer alone costs more than Python's own start.
+scripts run them, and typer alone costs more than Python's own start. So is the default
+command given only its own plain options (cli_run.plain_check_flags): every container start
+and monitoring tick runs it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ def main() -> None:
 
         _answer(TEXT)
     try:
+        from sgdoctor import cli_run
+
+        flags = cli_run.plain_check_flags(args, os.environ)
+        if flags is not None and sys.stdout is not None:
+            cli_run.main(args, flags)
         from sgdoctor.cli import main as run
     except KeyboardInterrupt:
         sys.stderr.write("sgdoctor: interrupted\n")

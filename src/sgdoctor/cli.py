@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import importlib
 import json
-import os
 import sys
 from typing import Annotated, Any
 
@@ -33,11 +30,17 @@ from sgdoctor.cli_common import (
     VerboseOpt,
     WaitOpt,
     build_request,
-    emit,
-    execute,
-    exit_code_for,
-    plan_for,
     stdout_to_stderr,
+)
+from sgdoctor.cli_run import (
+    StdoutClosed,
+    finish,
+    guard_stdout,
+    interrupted,
+    run_check,
+    say,
+    stdout_closed,
+    usage_error,
 )
 from sgdoctor.environ import snapshot
 from sgdoctor.errors import ConfigError, Interrupted, SgdoctorError
@@ -81,15 +84,7 @@ def check_command(
 
 
 def _check(command: list[str] | None, **flags: Any) -> None:
-    from sgdoctor import clock
-    from sgdoctor.cli_launch import launch_options
-
-    env = snapshot()
-    req = build_request(env, **flags)
-    result = execute(plan_for(req, extra_options=launch_options(command, env),
-                              started=clock.began()), env)
-    emit(result.report, req)
-    raise typer.Exit(exit_code_for(result.report, req, result.signum))
+    raise typer.Exit(run_check(command, **flags))
 
 
 def check_launch_command(
@@ -247,82 +242,6 @@ def hoist_options(group: Any, argv: list[str]) -> list[str]:
     return [sub, *(token for _, tokens in moved for token in tokens), *argv[i + 1:]]
 
 
-class ClosedStdout:
-    """sys.stdout when fd 1 was closed at start: writing the report there is a usage error
-    (give --output FILE), never a traceback."""
-
-    encoding = "utf-8"
-
-    def write(self, text: str) -> int:
-        raise StdoutClosed(errno.EBADF, "stdout is closed")
-
-    def flush(self) -> None:
-        return None
-
-    def isatty(self) -> bool:
-        return False
-
-    def fileno(self) -> int:
-        return 1
-
-
-class StdoutClosed(OSError):
-    pass
-
-
-def _guard_stdout() -> None:
-    """With fd 1 closed, fd 1 becomes /dev/null (so fd plumbing works) and sys.stdout a
-    ClosedStdout (so writing the report is a one-line error)."""
-    try:
-        os.fstat(1)
-        return
-    except OSError:
-        pass
-    fd = os.open(os.devnull, os.O_WRONLY)
-    if fd != 1:
-        os.dup2(fd, 1)
-        os.close(fd)
-    sys.stdout = ClosedStdout()  # type: ignore[assignment]
-
-
-def _asked_for_nagios(argv: list[str]) -> bool:
-    pairs = zip(argv, argv[1:], strict=False)
-    return "--format=nagios" in argv or any(
-        a in ("--format", "-f") and b == "nagios" for a, b in pairs)
-
-
-def _usage_error(error: str | Text, argv: list[str]) -> int:
-    """Exit 2 with one line; a Nagios caller gets UNKNOWN (3) and a status line instead.
-
-    In the language --lang names, else the locale's (a usage error may come before --lang
-    or the config is understood). The message may quote a value (a checks directory, a
-    config path, an option) that holds a secret: it is redacted like a report."""
-    from sgdoctor.i18n import lang_of_argv, localized, tr
-    from sgdoctor.redact import Redactor
-
-    env = snapshot()
-    lang = lang_of_argv(argv, env)
-    if isinstance(error, str):  # click's own words
-        from sgdoctor.usage_text import click_text
-
-        error = click_text(error, lang)
-    message = Redactor(env).text(localized(lang, error))
-    sys.stderr.write(tr(lang, "sgdoctor: error: {message}", {"message": message}) + "\n")
-    if _asked_for_nagios(argv):
-        with contextlib.suppress(OSError):
-            sys.stdout.write(tr(lang, "SGDOCTOR UNKNOWN - usage error: {message}",
-                                {"message": message.splitlines()[0]}) + "\n")
-        return 3
-    return 2
-
-
-def _say(argv: list[str], msgid: str, fields: dict[str, Any] | None = None) -> None:
-    """One line on stderr in the run's language (--lang, else the locale)."""
-    from sgdoctor.i18n import lang_of_argv, tr
-
-    sys.stderr.write(tr(lang_of_argv(argv, snapshot()), msgid, fields) + "\n")
-
-
 def _dispatch(argv: list[str] | None) -> int:
     """Run the command; every way out becomes an exit code (errors: one line on stderr)."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -331,21 +250,16 @@ def _dispatch(argv: list[str] | None) -> int:
         code = command.main(args=hoist_options(command, args), prog_name="sgdoctor",
                             standalone_mode=False)
     except StdoutClosed:
-        return _usage_error(Text("stdout is closed: nowhere to write the report (give "
-                                 "--output FILE)"), args)
+        return stdout_closed(args)
     except Interrupted as exc:
-        import signal
-
-        _say(args, "sgdoctor: interrupted by {signal} before the first run finished",
-             {"signal": signal.Signals(exc.signum).name})
-        return 128 + exc.signum
+        return interrupted(exc, args)
     except SgdoctorError as exc:
-        return _usage_error(exc.args[0] if exc.args and isinstance(exc.args[0], Text)
-                            else str(exc), args)
+        return usage_error(exc.args[0] if exc.args and isinstance(exc.args[0], Text)
+                           else str(exc), args)
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        _say(args, "sgdoctor: interrupted")
+        say(args, "sgdoctor: interrupted")
         return 130
     except Exception as exc:
         # Usage errors come from click, or from the copy of click newer typers vendor.
@@ -353,21 +267,20 @@ def _dispatch(argv: list[str] | None) -> int:
         format_message = getattr(exc, "format_message", None)
         if callable(format_message) and isinstance(exit_code, int):
             if exit_code != 2:
-                _say(args, "sgdoctor: error: {message}", {"message": format_message()})
+                say(args, "sgdoctor: error: {message}", {"message": format_message()})
                 return exit_code
-            return _usage_error(format_message(), args)
+            return usage_error(format_message(), args)
         if type(exc).__name__ == "Abort":  # click's form of Ctrl-C
-            _say(args, "sgdoctor: interrupted")
+            say(args, "sgdoctor: interrupted")
             return 130
         raise
     return code if isinstance(code, int) else 0
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point. The process ends here and now: a probe thread that is still
-    stuck (a resolver no timeout reaches, a library's own executor) must not keep a
-    finished run alive, so the exit does not wait for threads."""
-    _guard_stdout()
+    """Console entry point. The process ends here and now (cli_run.finish): the exit does
+    not wait for threads."""
+    guard_stdout()
     from sgdoctor.waiting import raise_on_signals
 
     # typer turns Ctrl-C into a silent exit 130; as Interrupted it is said (_dispatch), and
@@ -377,10 +290,4 @@ def main(argv: list[str] | None = None) -> None:
         code = _dispatch(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    from sgdoctor.cleanup import run_hooks
-
-    run_hooks()  # os._exit skips atexit: what probes still have on disk goes now
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
+    finish(code)

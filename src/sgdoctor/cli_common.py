@@ -1,20 +1,25 @@
-"""What the running commands share: their options (declared once) and the glue from
-options to plan, plan to runner, report to reporter. The work lives below: plan.py
-(flags over config, selection, settings), runner.py (the run), report/ (the formats).
+"""What the running commands share: their options (declared once), and the glue from
+options to plan, plan to runner, report to reporter (from cli_run, which needs no typer).
+The work lives below: plan.py (flags over config, selection, settings), runner.py (the run),
+report/ (the formats).
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from sgdoctor.cli_run import (
+    emit,
+    execute,
+    exit_code_for,
+    plan_for,
+    render_options,
+    utf8_stdout,
+)
 from sgdoctor.plan import RunRequest, build_request, make_plan
-from sgdoctor.report import FORMATS, RenderOptions, Report, reporter
-from sgdoctor.report.output import terminal_width, utf8_stream, write_text
-from sgdoctor.runner import RunPlan, RunResult
+from sgdoctor.report import FORMATS
 from sgdoctor.stdio import stdout_to_stderr
 
 __all__ = ["RunRequest", "build_request", "make_plan", "plan_for", "execute", "emit",
@@ -86,59 +91,3 @@ LangOpt = Annotated[str | None, typer.Option(
     metavar="en|zh",
     help="Language of the table, Nagios and JUnit text (default: the config's lang, then "
     "the locale); JSON and Prometheus stay English.")]
-
-
-def plan_for(req: RunRequest, **kwargs: Any) -> RunPlan:
-    """make_plan, with whatever plugins print while they load sent to stderr."""
-    with stdout_to_stderr():
-        return make_plan(req, **kwargs)
-
-
-def execute(plan: RunPlan, env: Mapping[str, str]) -> RunResult:
-    """Run a plan for a command: checks' stray output to stderr; under --wait, progress on
-    stderr, and SIGINT/SIGTERM end the wait with the last complete report."""
-    from sgdoctor import runner, waiting
-
-    with stdout_to_stderr():
-        if plan.wait is None:
-            return runner.run(plan, env)
-        tty = sys.stderr.isatty()
-        restore = waiting.raise_on_signals()
-        try:
-            result = runner.run(plan, env, progress=waiting.progress(plan.lang, tty))
-        finally:
-            restore()
-            if tty:
-                sys.stderr.write("\r\x1b[K")
-    if result.signum:
-        sys.stderr.write(waiting.interrupted_line(plan.lang, result.signum, result.attempts))
-    return result
-
-
-def utf8_stdout() -> bool:
-    return utf8_stream(sys.stdout)
-
-
-def render_options(req: RunRequest, stream: Any = None, *, color: bool | None = None
-                   ) -> RenderOptions:
-    """How `req` wants a report shown on `stream` (stdout by default)."""
-    stream = stream or sys.stdout
-    if color is None:
-        color = req.color and req.output in (None, "-") and stream.isatty()
-    return RenderOptions(fail_on=req.fail_on, color=color, verbose=req.verbose,
-                         width=terminal_width(stream), unicode=utf8_stream(stream),
-                         lang=req.lang)
-
-
-def emit(report: Report, req: RunRequest, trailer: str = "") -> None:
-    """Print (or atomically write) the report, and `trailer` after it (mesh's matrix); only
-    the report goes to stdout."""
-    text = reporter(req.format).render(report, render_options(req)) + trailer
-    write_text(text, req.output)
-
-
-def exit_code_for(report: Report, req: RunRequest, signum: int | None = None) -> int:
-    """128 + the signal that ended a wait; else what the report means in its format."""
-    if signum:
-        return 128 + signum
-    return reporter(req.format).exit_code(report, RenderOptions(fail_on=req.fail_on))
