@@ -318,3 +318,57 @@ def test_python_flag_names_the_servers_interpreter(tmp_path, venv, where) -> Non
     assert doc["consumers"]["torch"]["version"] == "2.13.0+cpu", doc["consumers"]
     assert doc["consumers"]["torch"]["where"].startswith(str(python.parent.parent)), \
         doc["consumers"]
+
+
+def _counting_python(tmp_path: Path, venv_python: Path) -> tuple[Path, Path]:
+    """A wrapper that notes each start, then runs the venv's interpreter (as a shim does)."""
+    count = tmp_path / "starts"
+    wrapper = tmp_path / "shim" / "python3"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho started >> "{count}"\nexec "{venv_python}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper, count
+
+
+def test_a_prefetched_answer_serves_the_same_interpreter_and_environment_once(
+        tmp_path, venv) -> None:
+    """The one-shot entry starts the sys.path question before its own imports; the run takes
+    that answer, and only for the very same interpreter and environment."""
+    python, site = venv
+    wrapper, count = _counting_python(tmp_path, python)
+    env = {"PATH": f"{wrapper.parent}:{os.defpath}", "PYTHONPATH": str(tmp_path)}
+    consumers.prefetch(env)
+    found = consumers.find(python=str(wrapper), how="test", env=env, timeout=30)
+    assert found.version("torch") == "2.13.0+cpu"
+    assert count.read_text().count("started") == 1
+    consumers.prefetch(env)
+    other = {**env, "EXTRA": "1"}
+    found = consumers.find(python=str(wrapper), how="test", env=other, timeout=30)
+    assert found.version("torch") == "2.13.0+cpu"
+    assert count.read_text().count("started") == 3  # a second prefetch, then its own ask
+    assert consumers.site_dirs(str(wrapper), env, 30) == consumers.site_dirs(
+        str(wrapper), other, 30)
+    assert count.read_text().count("started") == 4  # env took the pending second prefetch
+    from sgdoctor.cleanup import run_hooks
+
+    run_hooks()
+    assert not consumers._started
+
+
+def test_a_prefetch_nobody_takes_is_killed_at_exit(tmp_path) -> None:
+    hang = tmp_path / "python3"
+    hang.write_text("#!/bin/sh\nexec sleep 600\n")
+    hang.chmod(0o755)
+    consumers.prefetch({"PATH": f"{tmp_path}:{os.defpath}"})
+    (proc,) = consumers._started.values()
+    assert proc.poll() is None
+    from sgdoctor.cleanup import run_hooks
+
+    run_hooks()
+    assert proc.poll() is not None and not consumers._started
+
+
+def test_a_venv_is_never_prefetched(venv) -> None:
+    python, _ = venv
+    consumers.prefetch({"PATH": f"{python.parent}:{os.defpath}"})
+    assert not consumers._started

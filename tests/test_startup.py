@@ -88,7 +88,7 @@ def _typer_params(argv: list[str]) -> dict | None:
 
 
 def _plain(argv: list[str]) -> dict | None:
-    from sgdoctor.cli_run import plain_check_flags
+    from sgdoctor.cli_plain import plain_check_flags
 
     flags = plain_check_flags(argv, {})
     if flags is None:
@@ -114,7 +114,7 @@ def test_the_plain_default_command_is_read_as_typer_reads_it():
                  ["--skip", "-x"], ["--formt", "json"], ["-fjson"], ["--format", "json", "x"],
                  ["-v", "-v"]):
         assert _plain(argv) is None, argv
-    from sgdoctor.cli_run import plain_check_flags
+    from sgdoctor.cli_plain import plain_check_flags
 
     assert plain_check_flags([], {"_SGDOCTOR_COMPLETE": "bash_complete"}) is None
 

@@ -8,7 +8,7 @@ locale, PYTHONIOENCODING=ascii, undecodable bytes from the environment) instead 
 A bare ``--version``, and a bare ``--help`` on a terminal of 80 columns or more (or no
 terminal), are answered here before typer and the CLI are imported: image builds and probe
 scripts run them, and typer alone costs more than Python's own start. So is the default
-command given only its own plain options (cli_run.plain_check_flags): every container start
+command given only its own plain options (cli_plain.plain_check_flags): every container start
 and monitoring tick runs it.
 """
 
@@ -71,10 +71,15 @@ def main() -> None:
 
         _answer(TEXT)
     try:
-        from sgdoctor import cli_run
+        from sgdoctor.cli_plain import plain_check_flags
 
-        flags = cli_run.plain_check_flags(args, os.environ)
+        flags = plain_check_flags(args, os.environ)
         if flags is not None and sys.stdout is not None:
+            from sgdoctor.probe.consumers import prefetch
+
+            prefetch(os.environ, flags.get("python"))  # the report's consumer releases
+            from sgdoctor import cli_run
+
             cli_run.main(args, flags)
         from sgdoctor.cli import main as run
     except KeyboardInterrupt:

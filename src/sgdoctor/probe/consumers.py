@@ -8,11 +8,16 @@ interpreter's sys.path, never from importing anything: importing torch takes sec
 
 Finding sys.path: a venv whose pyvenv.cfg excludes the system site-packages (and no
 PYTHONPATH) is read from disk (about 0.1 ms); anything else asks the interpreter itself in a
-bounded subprocess (about 15-25 ms for ``python3 -S``-free start-up, measured on this node).
+bounded subprocess (about 15-25 ms for ``python3 -S``-free start-up, measured on this node;
+a pyenv shim, bash and pyenv's own scripts first, 80-150 ms). A one-shot command that knows
+the interpreter before its own imports starts that subprocess then (:func:`prefetch`), so
+it runs beside sgdoctor's start instead of after it; the answer is used only for the same
+interpreter and the very same environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -25,7 +30,7 @@ from typing import Any
 from sgdoctor.errors import FailureKind, ProbeError
 
 __all__ = ["CONSUMERS", "Release", "Consumers", "server_python", "site_dirs", "find",
-           "for_options"]
+           "for_options", "prefetch"]
 
 # consumer name -> distribution names that provide it, in order of preference
 CONSUMERS: Mapping[str, tuple[str, ...]] = {
@@ -154,6 +159,46 @@ def _venv_dirs(python: str) -> list[str] | None:
     return [d for d in dict.fromkeys(os.path.realpath(d) for d in dirs) if os.path.isdir(d)]
 
 
+_ASK = "import sys; print('\\0'.join(sys.path))"
+_started: dict[tuple[str, tuple[tuple[str, str], ...]], subprocess.Popen[bytes]] = {}
+_started_lock = threading.Lock()
+
+
+def _ask(python: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([python, "-c", _ASK], env=dict(env), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _stop_started() -> None:
+    with _started_lock:
+        procs = list(_started.values())
+        _started.clear()
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.kill()
+            proc.wait()
+
+
+def prefetch(env: Mapping[str, str], python: str | None = None) -> None:
+    """Start asking the interpreter a run will ask (``python``, else the first python3 on
+    PATH) for its sys.path now; :func:`site_dirs` takes the answer if it asks the same of
+    the same environment, and one nobody took is killed at exit."""
+    from sgdoctor.cleanup import at_exit
+
+    found, _ = server_python(python=python, env=env)
+    if found is None or (not env.get("PYTHONPATH") and _venv_dirs(found)):
+        return
+    key = (found, tuple(sorted(env.items())))
+    with _started_lock:
+        if key in _started:
+            return
+        try:
+            _started[key] = _ask(found, env)
+        except OSError:
+            return  # site_dirs will say why, in its own words
+    at_exit(_stop_started)
+
+
 def site_dirs(python: str, env: Mapping[str, str], timeout: float) -> list[str]:
     """The server interpreter's sys.path entries (directories only); raises ProbeError."""
     if not env.get("PYTHONPATH"):
@@ -161,10 +206,17 @@ def site_dirs(python: str, env: Mapping[str, str], timeout: float) -> list[str]:
         if fast:
             return fast
     try:
-        done = subprocess.run(
-            [python, "-c", "import sys; print('\\0'.join(sys.path))"],
-            env=dict(env), capture_output=True, timeout=timeout, check=False,
-            stdin=subprocess.DEVNULL)
+        with _started_lock:
+            proc = _started.pop((python, tuple(sorted(env.items()))), None)
+        if proc is None:
+            proc = _ask(python, env)
+        with proc:
+            try:
+                stdout, _ = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout)
     except subprocess.TimeoutExpired:
         raise ProbeError(FailureKind.TIMEOUT, f"{python} did not print sys.path within "
                          f"{timeout:g} s") from None
