@@ -3,17 +3,26 @@
 Addresses keep getifaddrs' order, because gloo's lookupAddrForIface takes the FIRST IPv4 or
 IPv6 entry of the interface: on Linux that is its first IPv4 address, else its first IPv6 one
 (the kernel dumps IPv4 before IPv6, and global IPv6 before link-local). Link state comes from
-psutil (IFF_UP, MTU) and /sys/class/net/<name>/{operstate,carrier}; never from `ip` output.
+the SIOCGIFFLAGS and SIOCGIFMTU ioctls, for the devices /proc/net/dev lists (what psutil's
+net_if_stats asks, without importing psutil: about 30 ms), and from
+/sys/class/net/<name>/{operstate,carrier}; never from `ip` output.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SYS_NET = Path("/sys/class/net")
+PROC_NET_DEV = "/proc/net/dev"
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFMTU = 0x8921
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+_IFREQ_SIZE = 40  # struct ifreq on 64-bit Linux: a 16-byte name, then a 24-byte union
 
 
 @dataclass(frozen=True)
@@ -77,35 +86,59 @@ def _strip_scope(address: str) -> str:
     return address.split("%", 1)[0]
 
 
+def _devices() -> set[str]:
+    """The network devices of this namespace, as /proc/net/dev names them (not the address
+    labels getifaddrs also returns, such as ``eth0:1``)."""
+    try:
+        with open(PROC_NET_DEV, encoding="utf-8", errors="surrogateescape") as fh:
+            lines = fh.readlines()[2:]
+    except OSError:
+        return set()
+    return {line[:line.rfind(":")].strip() for line in lines if line.rfind(":") > 0}
+
+
+def _link(sock: int, name: str) -> tuple[int, int] | None:
+    """(IFF_* flags, MTU) of device ``name``; None when the kernel will not say."""
+    import fcntl
+    import struct
+
+    request = os.fsencode(name)[:15].ljust(_IFREQ_SIZE, b"\0")
+    try:
+        flags = struct.unpack_from("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, request), 16)[0]
+        mtu = struct.unpack_from("i", fcntl.ioctl(sock, _SIOCGIFMTU, request), 16)[0]
+    except (OSError, ValueError):
+        return None
+    return flags, mtu
+
+
 def list_interfaces() -> dict[str, Interface]:
     """Every interface of this network namespace, by name, in getifaddrs order."""
-    import netifaces
-    import psutil
+    import socket
 
-    stats = psutil.net_if_stats()
+    import netifaces
+
+    devices = _devices()
     result: dict[str, Interface] = {}
-    for name in netifaces.interfaces():
-        by_family = netifaces.ifaddresses(name)
-        ipv4 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET, ())
-                     if a.get("addr"))
-        ipv6 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET6, ())
-                     if a.get("addr"))
-        stat = stats.get(name)
-        flags = set(getattr(stat, "flags", "").split(",")) if stat else set()
-        # psutil's isup also demands IFF_RUNNING; IFF_UP alone is the administrative state.
-        admin_up = "up" in flags if flags - {""} else bool(stat and stat.isup)
-        carrier = _read(SYS_NET / name / "carrier")
-        result[name] = Interface(
-            name=name,
-            admin_up=admin_up,
-            operstate=_read(SYS_NET / name / "operstate") or "unknown",
-            carrier=None if carrier is None else carrier == "1",
-            loopback="loopback" in flags or name == "lo",
-            mtu=stat.mtu if stat and stat.mtu else None,
-            addresses=ipv4 + ipv6,
-            ipv4=ipv4,
-            ipv6=ipv6,
-        )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for name in netifaces.interfaces():
+            by_family = netifaces.ifaddresses(name)
+            ipv4 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET, ())
+                         if a.get("addr"))
+            ipv6 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET6, ())
+                         if a.get("addr"))
+            flags, mtu = (_link(sock.fileno(), name) if name in devices else None) or (0, 0)
+            carrier = _read(SYS_NET / name / "carrier")
+            result[name] = Interface(
+                name=name,
+                admin_up=bool(flags & _IFF_UP),  # the administrative state, not IFF_RUNNING
+                operstate=_read(SYS_NET / name / "operstate") or "unknown",
+                carrier=None if carrier is None else carrier == "1",
+                loopback=bool(flags & _IFF_LOOPBACK) or name == "lo",
+                mtu=mtu or None,
+                addresses=ipv4 + ipv6,
+                ipv4=ipv4,
+                ipv6=ipv6,
+            )
     return result
 
 
