@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 
@@ -67,7 +66,7 @@ def _mount(root: HostRoot, node_path: str) -> tuple[MountEntry | None, ProbeErro
 
 
 def _write_probe(path: str, size: int) -> tuple[ProbeError | None, int | None]:
-    name = os.path.join(path, f".sgdoctor-shm-{os.getpid()}-{secrets.token_hex(4)}")
+    name = os.path.join(path, f".sgdoctor-shm-{os.getpid()}-{os.urandom(4).hex()}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(name, flags, 0o600)
