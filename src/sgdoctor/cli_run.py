@@ -26,7 +26,7 @@ from sgdoctor.runner import RunPlan, RunResult
 from sgdoctor.stdio import stdout_to_stderr
 
 __all__ = ["plan_for", "execute", "emit", "exit_code_for", "render_options", "utf8_stdout",
-           "run_check", "guard_stdout", "usage_error", "StdoutClosed",
+           "run_check", "guard_stdout", "usage_error", "say", "StdoutClosed",
            "main"]
 
 def plan_for(req: RunRequest, **kwargs: Any) -> RunPlan:
