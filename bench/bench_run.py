@@ -163,11 +163,15 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
         rows["bash"].append(timed(base, env))
         rows["sgdoctor"].append(timed(full, env))
     starts: dict[str, list[tuple[float, float, float, int]]] = {
-        "python -c pass": [], "--version": [], "--help": []}
+        "python -c pass": [], "--version": [], "--help": [], "server python": []}
+    server = shutil.which("python3", path=env.get("PATH"))
     for _ in range(runs):
         starts["python -c pass"].append(timed([python, "-c", "pass"], env))
         starts["--version"].append(timed([*sgdoctor, "--version"], env))
         starts["--help"].append(timed([*sgdoctor, "--help"], env))
+        if server:  # what the consumer lookup runs when it cannot read sys.path from disk
+            starts["server python"].append(timed([server, "-c", "import sys; print(sys.path)"],
+                                                 env))
 
     def line(name: str, samples: list[tuple[float, float, float, int]]) -> tuple[float, float]:
         wall, cpu = median([s[0] for s in samples]), median([s[1] for s in samples])
@@ -190,6 +194,10 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
         print(f"  {'':<16} {wall / py_wall:.2f}x python wall, {cpu / max(py_cpu, 0.1):.2f}x cpu"
               f"  (goal <= {START_GOAL})")
         start_ok = start_ok and wall / py_wall <= START_GOAL
+    if starts["server python"]:
+        line("server python", starts["server python"])
+        print(f"  {'':<16} {server} -c 'import sys; print(sys.path)': the consumer lookup's "
+              "question when sys.path cannot be read from disk (beside the run, not a goal)")
     peak = max(s[2] for s in rows["sgdoctor"])
     print(f"peak RSS {peak:.1f} MiB (goal < {RSS_GOAL_MIB:.0f})")
 

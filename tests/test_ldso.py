@@ -388,3 +388,39 @@ def test_unreadable_copy_is_skipped_like_ld_so(needs_gcc, needs_root, tmp) -> No
     doc = json.loads(proc.stdout)
     assert doc["maps"] == [str(good / "libperm.so")] and doc["ours"] == str(good / "libperm.so")
     assert doc["skipped"] == [[str(locked / "libperm.so"), "cannot open: Permission denied"]]
+
+
+def test_the_same_cache_bytes_are_parsed_once_and_shared() -> None:
+    data = Path("/etc/ld.so.cache").read_bytes()
+    first = parse_ld_so_cache(data)
+    assert parse_ld_so_cache(bytes(data)) is first
+    changed = parse_ld_so_cache(data.replace(b"libc.so.6", b"libX.so.6", 1))
+    assert changed is not first and "libX.so.6" in changed.entries
+    assert parse_ld_so_cache(data) is not changed and "libc.so.6" in parse_ld_so_cache(data).entries
+
+
+def test_checks_asking_at_once_share_one_ld_so_help(monkeypatch) -> None:
+    """maca.libs and libs.duplicates start together: one `ld.so --help`, not one each."""
+    import threading
+
+    from sgdoctor.probe import process
+    from sgdoctor.probe.ldso import loader
+
+    calls = []
+    real = process.run_bounded
+
+    def counted(cmd, **kwargs):
+        calls.append(cmd)
+        return real(cmd, **kwargs)
+
+    monkeypatch.setattr(process, "run_bounded", counted)
+    monkeypatch.setattr(loader, "_FACTS", {})
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(loader.loader_facts(timeout=30)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(seen) == 4 and all(facts is seen[0] for facts in seen)
+    assert len(calls) == 1, calls

@@ -124,8 +124,24 @@ def _hwcaps_extension(data: bytes, base: int, offset: int, endian: str) -> list[
     return names
 
 
+# The last cache parsed: every resolver of a run (maca.libs, libs.duplicates) reads the same
+# file, so the same bytes are parsed once. Callers only read an LdCache.
+_last: tuple[bytes, LdCache] | None = None
+
+
 def parse_ld_so_cache(data: bytes) -> LdCache:
-    """Parse the bytes of an ld.so.cache; CacheError when the loader would ignore it."""
+    """Parse the bytes of an ld.so.cache; CacheError when the loader would ignore it. The
+    result is shared with every caller that passes the same bytes: read it, never change it."""
+    global _last
+    last = _last
+    if last is not None and last[0] == data:
+        return last[1]
+    cache = _parse(data)
+    _last = (data, cache)
+    return cache
+
+
+def _parse(data: bytes) -> LdCache:
     if data.startswith(NEW_MAGIC):
         return _parse_new(data, 0)
     if not data.startswith(OLD_MAGIC):

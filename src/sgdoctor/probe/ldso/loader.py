@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
 from sgdoctor.probe.ldso import LoaderError
@@ -147,17 +149,25 @@ def _fallback_dirs(abi: Abi) -> tuple[str, ...]:
 
 
 _FACTS: dict[str, LoaderFacts] = {}
+_FACTS_LOCK = threading.Lock()  # checks run at once: one `ld.so --help` serves them all
 
 
 def loader_facts(executable: str | None = None, timeout: float = 3.0) -> LoaderFacts:
     """Probe once per process: the interpreter's ABI, its ld.so, and how that ld.so searches.
     ``timeout`` bounds ``ld.so --help`` (callers clamp it to their deadline)."""
     exe = os.path.realpath(executable or sys.executable)
-    facts = _FACTS.get(exe)
-    if facts is None:
-        facts, settled = _probe(exe, timeout)
-        if settled:  # a timed-out `ld.so --help` is asked again next time (serve runs long)
-            _FACTS[exe] = facts
+    # Waiting for another check's probe and probing take no longer than `timeout` together.
+    began = time.monotonic()
+    locked = _FACTS_LOCK.acquire(timeout=max(timeout, 0.01))
+    try:
+        facts = _FACTS.get(exe)
+        if facts is None:
+            facts, settled = _probe(exe, max(0.01, timeout - (time.monotonic() - began)))
+            if settled:  # a timed-out `ld.so --help` is asked again next time (serve runs long)
+                _FACTS[exe] = facts
+    finally:
+        if locked:
+            _FACTS_LOCK.release()
     return facts
 
 
