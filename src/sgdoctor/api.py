@@ -12,11 +12,11 @@ import re
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.records import dataclass, field
 
 __all__ = ["Status", "Result", "Finding", "Message", "Text", "Findings", "Context", "CheckSpec",
            "CheckFunc", "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError",

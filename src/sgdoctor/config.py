@@ -15,12 +15,12 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
+from sgdoctor.records import dataclass, field
 from sgdoctor.redact import shown_path
 
 DEFAULT_PATH = "/etc/sgdoctor/config.toml"

@@ -11,11 +11,11 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.api import CheckSpec, Context, Result, Status, Text
 from sgdoctor.errors import ConfigError
+from sgdoctor.records import dataclass, field
 
 BLOCKING = (Status.FAIL, Status.ERROR, Status.SKIP)
 

@@ -8,7 +8,6 @@ ignores and settings, validated once. Every mistake here is a ConfigError (exit 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor import config as config_mod
@@ -16,6 +15,7 @@ from sgdoctor.api import CheckSpec, Text
 from sgdoctor.durations import parse_duration
 from sgdoctor.errors import ConfigError, ProbeError
 from sgdoctor.i18n import choose as choose_lang
+from sgdoctor.records import dataclass, field
 from sgdoctor.report import FORMATS
 from sgdoctor.runner import FAIL_ON, RunPlan
 from sgdoctor.selection import expand_ignores, select

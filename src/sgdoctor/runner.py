@@ -12,13 +12,13 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from sgdoctor.api import CheckSpec, Text
 from sgdoctor.engine import Outcome, call_check, check_timeout, run_checks
 from sgdoctor.errors import ConfigError, Interrupted
+from sgdoctor.records import dataclass, field
 from sgdoctor.report import Report, build_report
 from sgdoctor.settings import validate
 from sgdoctor.waiting import Progress, retry_set

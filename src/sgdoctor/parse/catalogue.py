@@ -13,13 +13,13 @@ It lives under ``parse`` because it is pure data plus parsers: checks, ``env`` a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 
 from sgdoctor.api import Text
 from sgdoctor.parse import dynamo, dynlog, flags, nvshmem
 from sgdoctor.parse.url import parse_base_url
 from sgdoctor.parse.verdict import Verdict
+from sgdoctor.records import dataclass, field
 
 __all__ = ["Entry", "CATALOGUE", "FAMILIES", "lookup", "entries", "env_check_id",
            "explain_text", "default_text", "DEFAULT_TEXTS"]

@@ -14,11 +14,11 @@ fast log filter (it prints a warning banner about request performance).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
+from sgdoctor.records import dataclass
 
 __all__ = ["Directive", "parse_directives", "parse_dyn_log", "effective_levels", "enabled",
            "LEVELS", "RELEASE"]

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
+from sgdoctor.records import dataclass, field
 from sgdoctor.redact import mask_userinfo
 
 ETCD_DEFAULT = "http://localhost:2379"

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from sgdoctor.api import Text
+from sgdoctor.records import dataclass
 
 NCCL_HCA_VARS = ("NCCL_IB_HCA", "MCCL_IB_HCA")
 NVSHMEM_HCA_VAR = "NVSHMEM_HCA_LIST"

@@ -7,7 +7,8 @@ Each parser takes the file's text and never raises: what it cannot read comes ba
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from sgdoctor.records import dataclass
 
 __all__ = ["Limit", "parse_limits", "parse_status", "ProcStatus", "parse_port_range",
            "parse_reserved_ports", "parse_proc_net", "Socket", "CAP_SYS_PTRACE",

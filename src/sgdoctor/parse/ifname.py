@@ -25,7 +25,8 @@ Everything here is pure: no I/O, and no input makes it raise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from sgdoctor.records import dataclass
 
 GLOO_ERROR = "Unable to find address for: {}"
 GLOO_EMPTY_ERROR = "GlooDeviceFactory::makeTCPDevice(): interface or hostname can't be empty"

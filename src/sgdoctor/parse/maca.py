@@ -7,9 +7,9 @@ it is not. None of them raises on any input: malformed text becomes a finding.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from sgdoctor.api import Text
+from sgdoctor.records import dataclass, field
 
 __all__ = [
     "MacaVersion", "parse_version_text", "release_tuple", "below_minimum", "is_master_version",

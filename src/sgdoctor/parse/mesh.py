@@ -10,8 +10,9 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from sgdoctor.records import dataclass, field
 
 KEY_ROOT = "/sgdoctor/mesh/"
 # A node or group name becomes one etcd key segment and one protocol token.

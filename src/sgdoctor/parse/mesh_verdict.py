@@ -13,13 +13,13 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.api import Findings, Text
 from sgdoctor.parse.mesh import CLUSTER_VARIABLES, Member, Probe, member_key
 from sgdoctor.parse.nvshmem import parse_size
 from sgdoctor.parse.verdict import human_bytes, shown
+from sgdoctor.records import dataclass, field
 
 
 @dataclass

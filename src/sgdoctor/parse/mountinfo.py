@@ -9,7 +9,8 @@ Paths escape space, tab, newline and backslash as octal (``\\040``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from sgdoctor.records import dataclass
 
 __all__ = ["MountEntry", "parse_mountinfo", "mount_for"]
 

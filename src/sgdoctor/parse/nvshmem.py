@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, fail, human_bytes, ok, shown, warn
+from sgdoctor.records import dataclass
 
 __all__ = ["ScanResult", "scan_double_char", "parse_size", "parse_bool", "size_t_of",
            "parse_conf", "ConfText", "Setting", "conf_paths", "effective", "DEFAULT_SIZE",

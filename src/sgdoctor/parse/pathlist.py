@@ -13,12 +13,12 @@ import gc
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
 from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
+from sgdoctor.records import dataclass
 
 __all__ = ["PathEntry", "DirFacts", "SEPARATORS", "split_path_list", "assess_path_list"]
 

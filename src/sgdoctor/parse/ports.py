@@ -17,7 +17,7 @@ on ``--disaggregation-bootstrap-port`` (default 8998).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from sgdoctor.records import dataclass
 
 from sgdoctor.api import Text
 

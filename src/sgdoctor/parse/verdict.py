@@ -7,10 +7,10 @@ will actually do (``3 GiB per PE``, ``NVSHMEM reads this as TRUE``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.api import Status, Text
+from sgdoctor.records import dataclass, field
 
 __all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes", "approx_bytes", "SHOWN_LIMIT",
            "PATH_LIMIT"]

@@ -24,10 +24,10 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.records import dataclass, field
 
 __all__ = ["CONSUMERS", "Release", "Consumers", "server_python", "site_dirs", "find",
            "for_options", "prefetch"]

@@ -25,9 +25,9 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from sgdoctor.parse.maca import DEFAULT_DRIVER_DIR, DEFAULT_MACA_DIR
+from sgdoctor.records import dataclass, field
 
 MACA_SUBDIRS = ("lib", "mxgpu_llvm/lib", "ompi/lib", "ucx/lib")
 SONAME_FILE = re.compile(r"^lib[^/]*\.so(?:\.[0-9][0-9A-Za-z._-]*)?$")

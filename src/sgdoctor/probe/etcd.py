@@ -11,7 +11,6 @@ import functools
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
@@ -20,6 +19,7 @@ from sgdoctor.probe.etcd_client import EtcdClient, EtcdError, TlsPortError, pref
 from sgdoctor.probe.etcd_tls import TlsMaterial, client_tls_context
 from sgdoctor.probe.http import HttpConnection, is_local_address, printable
 from sgdoctor.probe.parallel import run_all
+from sgdoctor.records import dataclass, field
 
 if TYPE_CHECKING:
     import ssl

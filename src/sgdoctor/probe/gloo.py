@@ -11,12 +11,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sgdoctor.parse.endpoints import etcd_endpoints, etcd_usage, nats_servers, nats_usage
 from sgdoctor.parse.ifname import GlooSpec, parse_gloo
 from sgdoctor.probe.interfaces import Interface, address_owner, is_loopback, list_interfaces
 from sgdoctor.probe.routes import first_bindable, resolve_many, source_address
+from sgdoctor.records import dataclass
 
 HOSTS_PATH = "/etc/hosts"
 HOSTS_LIMIT = 1 << 20      # /etc/hosts read at most this far (a FIFO or a huge file cannot stall)

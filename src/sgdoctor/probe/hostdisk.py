@@ -4,10 +4,10 @@ or of its nearest existing parent when the path is yet to be created."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.hostroot import HostRoot, os_failure
+from sgdoctor.records import dataclass
 
 __all__ = ["SpaceFacts", "space_at"]
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from sgdoctor.records import dataclass, field
 
 from sgdoctor.api import Text
 

@@ -8,11 +8,11 @@ they are read from ``/proc/<pid>/limits`` as the kernel prints them.
 from __future__ import annotations
 
 import resource
-from dataclasses import dataclass, field
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.host import Limit, parse_limits
 from sgdoctor.probe.hostroot import HostRoot
+from sgdoctor.records import dataclass, field
 
 __all__ = ["ProcessLimits", "process_limits", "rdma_devices", "runtime_process", "MEMLOCK",
            "NOFILE", "RUNTIMES"]

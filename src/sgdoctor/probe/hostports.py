@@ -10,11 +10,11 @@ import os
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.host import Socket, parse_port_range, parse_proc_net, parse_reserved_ports
 from sgdoctor.probe.hostroot import HostRoot
+from sgdoctor.records import dataclass, field
 
 __all__ = ["PortFacts", "port_facts", "BindResult", "try_bind", "socket_owners",
            "RANGE_PATH", "RESERVED_PATH"]

@@ -5,11 +5,12 @@ with CAP_SYS_PTRACE)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.host import ProcStatus, parse_int, parse_status
 from sgdoctor.probe.hostroot import HostRoot
+from sgdoctor.records import dataclass
 
 __all__ = ["PtraceFacts", "ptrace_facts", "YAMA_SCOPE"]
 

@@ -12,11 +12,11 @@ import contextlib
 import errno
 import os
 import stat
-from dataclasses import dataclass
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mountinfo import MountEntry, mount_for, parse_mountinfo
 from sgdoctor.probe.hostroot import HostRoot, os_failure
+from sgdoctor.records import dataclass
 
 __all__ = ["ShmFacts", "probe_shm", "SHM_PATH", "PROBE_BYTES"]
 

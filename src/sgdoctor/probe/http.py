@@ -12,10 +12,10 @@ import errno
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.records import dataclass, field
 
 if TYPE_CHECKING:
     import ssl

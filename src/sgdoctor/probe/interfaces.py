@@ -13,8 +13,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from sgdoctor.records import dataclass, field
 
 SYS_NET = Path("/sys/class/net")
 PROC_NET_DEV = "/proc/net/dev"

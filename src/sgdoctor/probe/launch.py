@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.records import dataclass
 
 __all__ = ["Resolved", "resolve", "dial", "bind_here", "Gpus", "visible_gpus", "ModelFacts",
            "model_facts", "writable_at"]

@@ -11,11 +11,11 @@ import os
 import shutil
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from sgdoctor.errors import FailureKind
 from sgdoctor.probe.accounts import group_name
 from sgdoctor.probe.process import RunResult, os_error, run_bounded
+from sgdoctor.records import dataclass, field
 
 __all__ = [
     "FileText", "read_head", "Entry", "path_entry", "SdkLayout", "sdk_layout",

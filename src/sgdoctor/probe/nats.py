@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
@@ -17,6 +16,7 @@ from sgdoctor.parse.endpoints import NATS_TLS_VARS, TRUE_VALUES, Endpoint
 from sgdoctor.probe.http import is_local_host
 from sgdoctor.probe.parallel import run_all
 from sgdoctor.probe.tls_material import client_context, pem_from_file, read_file
+from sgdoctor.records import dataclass, field
 
 if TYPE_CHECKING:
     import ssl

@@ -14,9 +14,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sgdoctor.probe.cgroup import Box
+from sgdoctor.records import dataclass
 
 KILL_GRACE = 0.1      # seconds a SIGKILLed command gets to disappear before we move on
 

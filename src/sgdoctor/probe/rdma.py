@@ -21,7 +21,6 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.hca import (
@@ -33,6 +32,7 @@ from sgdoctor.parse.hca import (
     parse_port_state,
 )
 from sgdoctor.probe.hostroot import HostRoot
+from sgdoctor.records import dataclass, field
 
 IB_CLASS = "/sys/class/infiniband"
 VERBS_CLASS = "/sys/class/infiniband_verbs"

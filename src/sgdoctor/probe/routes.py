@@ -12,7 +12,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from sgdoctor.records import dataclass
 
 
 @dataclass(frozen=True)

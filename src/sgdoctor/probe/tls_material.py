@@ -16,11 +16,11 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
+from sgdoctor.records import dataclass
 
 if TYPE_CHECKING:
     import ssl

@@ -23,11 +23,11 @@ import os
 import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from sgdoctor.errors import FailureKind
 from sgdoctor.parse.mountinfo import MountEntry, mount_for, parse_mountinfo
 from sgdoctor.probe.accounts import group_name, user_name
+from sgdoctor.records import dataclass, field
 
 __all__ = ["Obstacle", "Step", "OsFailure", "Occupant", "LeftBehind", "DirectoryFacts",
            "probe_directory", "default_probe_name", "failure_kind", "WRITE_TEST_BYTES"]

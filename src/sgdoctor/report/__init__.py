@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor import __version__
 from sgdoctor.api import Message, Status, Text
 from sgdoctor.engine import Outcome
+from sgdoctor.records import dataclass, field
 from sgdoctor.redact import Redactor
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ new table follows an old one; the loader prefers the new table when present.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+
+from sgdoctor.records import dataclass, field
 
 OLD_MAGIC = b"ld.so-1.7.0"
 NEW_MAGIC = b"glibc-ld.so.cache1.1"

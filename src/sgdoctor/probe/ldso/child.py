@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from sgdoctor.records import dataclass
 
 _DLOPEN = "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass, field
 
 from sgdoctor.probe.ldso.elfread import (
     DT_FLAGS_1,
@@ -29,6 +28,7 @@ from sgdoctor.probe.ldso.elfread import (
     ElfFile,
     ElfFormatError,
 )
+from sgdoctor.records import dataclass, field
 
 # e_ident fields, as pyelftools (and elfread) name them.
 _ACCEPTED_OSABI = {"ELFOSABI_SYSV", "ELFOSABI_LINUX"}  # glibc's VALID_ELF_OSABI (GNU == Linux)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from sgdoctor.records import dataclass
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 SHT_DYNAMIC, SHT_GNU_VERDEF, SHT_GNU_VERNEED = 6, 0x6FFFFFFD, 0x6FFFFFFE

@@ -12,10 +12,10 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
 from sgdoctor.probe.ldso import LoaderError
 from sgdoctor.probe.ldso.elf import Abi, ElfError, read_header
+from sgdoctor.records import dataclass
 
 CACHE_PATH = "/etc/ld.so.cache"
 

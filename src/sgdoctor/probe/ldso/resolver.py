@@ -15,13 +15,13 @@ import errno
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 from sgdoctor.probe.ldso import LoaderError, LoadError, LoadKind
 from sgdoctor.probe.ldso.cache import CacheError, LdCache, parse_ld_so_cache
 from sgdoctor.probe.ldso.elf import ElfError, ElfObject, WrongAbi, parse_object
 from sgdoctor.probe.ldso.loader import LoaderFacts, loader_facts
 from sgdoctor.probe.ldso.paths import expand_tokens, join, split_search_path
+from sgdoctor.records import dataclass, field
 
 STEP_PATH = "path"
 STEP_LOADED = "already loaded"

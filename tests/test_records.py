@@ -1,0 +1,122 @@
+"""sgdoctor.records.dataclass makes the class the standard library makes: the same fields,
+repr, equality, hash (added, set to None or left alone by the same rules), params, doc,
+match args, frozen guards and replace/asdict — for every shape sgdoctor uses and more."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, ClassVar
+
+import pytest
+
+from sgdoctor import records
+
+
+def _pair(body: dict[str, Any], annotations: dict[str, Any], bases: tuple[type, ...] = (),
+          **options: Any) -> tuple[type, type]:
+    made = []
+    for decorate in (dataclasses.dataclass, records.dataclass):
+        namespace = {"__annotations__": dict(annotations), "__module__": __name__,
+                     "__qualname__": "Shape", **{k: (dataclasses.field(**v) if isinstance(
+                         v, dict) else v) for k, v in body.items()}}
+        made.append(decorate(**options)(type("Shape", bases, namespace)))
+    return made[0], made[1]
+
+
+def _outcome(fn: Any, obj: Any) -> Any:
+    try:
+        return fn(obj)
+    except TypeError as exc:
+        return type(exc)
+
+
+def _same(std: type, ours: type, args: tuple, kwargs: dict) -> None:
+    assert [(f.name, f.default, f.repr, f.compare, f.hash, f.init) for f in
+            dataclasses.fields(std)] == [(f.name, f.default, f.repr, f.compare, f.hash, f.init)
+                                         for f in dataclasses.fields(ours)]
+    for name in ("init", "repr", "eq", "order", "unsafe_hash", "frozen"):
+        assert getattr(std.__dataclass_params__, name) == getattr(
+            ours.__dataclass_params__, name), name
+    assert std.__doc__ == ours.__doc__
+    assert std.__match_args__ == ours.__match_args__
+    assert (std.__hash__ is None) == (ours.__hash__ is None)
+    assert ("__hash__" in std.__dict__) == ("__hash__" in ours.__dict__)
+    a, b = std(*args, **kwargs), ours(*args, **kwargs)
+    assert repr(a) == repr(b)
+    assert (a == std(*args, **kwargs)) == (b == ours(*args, **kwargs))
+    assert (a == object()) == (b == object())
+    if "__hash__" in std.__dict__ and std.__hash__ is not None:
+        assert _outcome(hash, a) == _outcome(hash, b)
+    assert dataclasses.asdict(a) == dataclasses.asdict(b)
+    first = dataclasses.fields(std)[0].name if dataclasses.fields(std) else None
+    if first and dataclasses.fields(std)[0].init:
+        assert repr(dataclasses.replace(a, **{first: 7})) == repr(
+            dataclasses.replace(b, **{first: 7}))
+    if std.__dataclass_params__.frozen and first:
+        for obj in (a, b):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(obj, first, 1)
+
+
+FIELDS = [
+    ({}, {"a": int}, (1,), {}),
+    ({"b": "x"}, {"a": int, "b": str}, (1,), {"b": "y"}),
+    ({"b": {"default_factory": list}}, {"a": int, "b": list}, (1,), {}),
+    ({"b": {"default": 2, "repr": False}}, {"a": int, "b": int}, (1,), {}),
+    ({"b": {"default": 2, "compare": False}}, {"a": int, "b": int}, (1, 3), {}),
+    ({"b": {"default": 2, "hash": False}}, {"a": int, "b": int}, (1,), {}),
+    ({"b": {"default": 2, "compare": False, "hash": True}}, {"a": int, "b": int}, (1,), {}),
+    ({"b": {"default_factory": dict, "init": False}}, {"a": int, "b": dict}, (1,), {}),
+    ({"k": 5}, {"a": int, "k": ClassVar[int]}, (1,), {}),
+    ({}, {}, (), {}),
+    ({"a": (1, 2)}, {"a": tuple}, (), {}),
+]
+
+
+@pytest.mark.parametrize("shape", range(len(FIELDS)))
+@pytest.mark.parametrize("frozen,eq", list(itertools.product([False, True], [False, True])))
+def test_every_field_shape_and_option_makes_the_same_class(shape, frozen, eq) -> None:
+    body, annotations, args, kwargs = FIELDS[shape]
+    std, ours = _pair(body, annotations, frozen=frozen, eq=eq)
+    _same(std, ours, args, kwargs)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_methods_the_class_defines_are_kept(frozen) -> None:
+    def __eq__(self, other):
+        return "mine"
+
+    def __repr__(self):
+        return "mine"
+
+    def __hash__(self):
+        return 5
+
+    for body in ({"__eq__": __eq__}, {"__repr__": __repr__}, {"__hash__": __hash__},
+                 {"__eq__": __eq__, "__hash__": __hash__}):
+        std, ours = _pair(dict(body), {"a": int}, frozen=frozen)
+        _same(std, ours, (1,), {})
+        assert (std(1) == std(2)) == (ours(1) == ours(2))
+
+
+def test_inheritance_and_recursion_as_the_standard_library() -> None:
+    base_std, base_ours = _pair({}, {"a": int}, frozen=True)
+    std = dataclasses.dataclass(frozen=True)(type("Child", (base_std,), {
+        "__annotations__": {"b": int}, "__module__": __name__, "__qualname__": "Child"}))
+    ours = records.dataclass(frozen=True)(type("Child", (base_ours,), {
+        "__annotations__": {"b": int}, "__module__": __name__, "__qualname__": "Child"}))
+    _same(std, ours, (1, 2), {})
+    with pytest.raises(TypeError):
+        dataclasses.dataclass(type("Loose", (base_ours,), {"__annotations__": {"c": int}}))
+    loop_std, loop_ours = _pair({"a": None}, {"a": Any})
+    x, y = loop_std(), loop_ours()
+    x.a, y.a = x, y
+    assert repr(x) == repr(y) == "Shape(a=...)"
+
+
+def test_other_options_are_the_standard_librarys_own() -> None:
+    std, ours = _pair({}, {"a": int}, order=True, frozen=True)
+    assert ours(1) < ours(2) and repr(ours(1)) == repr(std(1))
+    assert records.dataclass is not dataclasses.dataclass
+    assert records.field is dataclasses.field
