@@ -355,17 +355,33 @@ def test_a_prefetched_answer_serves_the_same_interpreter_and_environment_once(
     assert not consumers._started
 
 
-def test_a_prefetch_nobody_takes_is_killed_at_exit(tmp_path) -> None:
+def test_a_prefetch_nobody_takes_is_killed_at_exit_with_what_it_started(tmp_path) -> None:
+    """A shim (pyenv's runs a dozen helpers) leaves nothing behind: its group goes too."""
+    helper = tmp_path / "helper.pid"
     hang = tmp_path / "python3"
-    hang.write_text("#!/bin/sh\nexec sleep 600\n")
+    hang.write_text(f'#!/bin/sh\nsleep 600 &\necho $! > "{helper}"\nexec sleep 600\n')
     hang.chmod(0o755)
     consumers.prefetch({"PATH": f"{tmp_path}:{os.defpath}"})
     (proc,) = consumers._started.values()
+    deadline = time.monotonic() + 30
+    while not (helper.exists() and helper.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    helper_pid = int(helper.read_text())
     assert proc.poll() is None
     from sgdoctor.cleanup import run_hooks
 
     run_hooks()
     assert proc.poll() is not None and not consumers._started
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{helper_pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break  # killed, waiting for its reaper
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the shim's helper outlived the prefetch")
 
 
 def test_a_venv_is_never_prefetched(venv) -> None:

@@ -83,6 +83,9 @@ def main() -> None:
             cli_run.main(args, flags)
         from sgdoctor.cli import main as run
     except KeyboardInterrupt:
+        from sgdoctor.cleanup import run_hooks
+
+        run_hooks()  # a prefetched consumer lookup, say
         sys.stderr.write("sgdoctor: interrupted\n")
         os._exit(130)
     run()

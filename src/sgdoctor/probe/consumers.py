@@ -21,6 +21,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -165,8 +166,17 @@ _started_lock = threading.Lock()
 
 
 def _ask(python: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """The question, in a process group of its own: a shim's helpers go with it (_kill)."""
     return subprocess.Popen([python, "-c", _ASK], env=dict(env), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """The interpreter and whatever it started (a pyenv shim runs a dozen helpers); called
+    before the process is reaped, so its id still names its own group."""
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _stop_started() -> None:
@@ -174,8 +184,8 @@ def _stop_started() -> None:
         procs = list(_started.values())
         _started.clear()
     for proc in procs:
+        _kill(proc)
         with contextlib.suppress(OSError):
-            proc.kill()
             proc.wait()
 
 
@@ -214,7 +224,7 @@ def site_dirs(python: str, env: Mapping[str, str], timeout: float) -> list[str]:
             try:
                 stdout, _ = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _kill(proc)
                 raise
         done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout)
     except subprocess.TimeoutExpired:
