@@ -17,9 +17,8 @@ on ``--disaggregation-bootstrap-port`` (default 8998).
 
 from __future__ import annotations
 
-from sgdoctor.records import dataclass
-
 from sgdoctor.api import Text
+from sgdoctor.records import dataclass
 
 __all__ = ["PlannedPort", "sglang_ports", "SGLANG_DEFAULT_PORT", "ZMQ_TCP_PORT_DELTA",
            "split_host_port"]

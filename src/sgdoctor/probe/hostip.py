@@ -21,9 +21,8 @@ import socket
 import threading
 from collections.abc import Mapping
 
-from sgdoctor.records import dataclass, field
-
 from sgdoctor.api import Text
+from sgdoctor.records import dataclass, field
 
 SGLANG_RELEASE = "0.5.23"
 SOURCE_FUNCTION = "sglang/srt/utils/network.py::get_local_ip_auto"
