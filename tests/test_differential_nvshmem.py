@@ -15,6 +15,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,17 +85,18 @@ def library() -> Path:
 def _symbols() -> str:
     """Offsets of the (local) functions, from .symtab: the library is not stripped."""
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
 
     with open(LIB, "rb") as fh:
         table = ELFFile(fh).get_section_by_name(".symtab")
-        assert table is not None, "libnvshmem_host.so.3 lost its .symtab"
+        assert isinstance(table, SymbolTableSection), "libnvshmem_host.so.3 lost its .symtab"
         found = {s.name: s["st_value"] for s in table.iter_symbols() if s.name in WANTED}
     assert set(found) == set(WANTED), f"symbols missing: {set(WANTED) - set(found)}"
     return json.dumps(found)
 
 
 def _nvshmem(cases: list[list[object]], env: dict[str, str], *,
-             prefix: list[str] | None = None) -> list[list[object]]:
+             prefix: list[str] | None = None) -> list[list[Any]]:
     full = {**env, "NVSHMEM_LIB": str(LIB), "NVSHMEM_SYMBOLS": _symbols()}
     result = run_json(HARNESS, cases, env=full, prefix=prefix)
     assert isinstance(result, list)
@@ -200,14 +202,20 @@ def test_conf_files_agree_with_nvshmem(library: Path, tmp_path: Path, index: int
     assert provided and agreed, f"{CONF_CASES[index]} from {source}: {why}"
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
-                    reason="needs root and unshare(1) for a private /etc")
-@pytest.mark.parametrize(("env_value", "etc_text", "home_text", "conf_text", "expected"), [
+# (environment value, /etc/nvshmem.conf, ~/.nvshmem.conf, $NVSHMEM_CONF_FILE's text or None,
+# the size NVSHMEM uses)
+ETC_CASES = [
     ("3g", "NVSHMEM_SYMMETRIC_SIZE=9g\n", "", None, 9 << 30),
     ("3g", "NVSHMEM_SYMMETRIC_SIZE=9g\n", "NVSHMEM_SYMMETRIC_SIZE=5g\n", None, 5 << 30),
     ("3g", "NVSHMEM_SYMMETRIC_SIZE=9g\n", "", "NVSHMEM_SYMMETRIC_SIZE=7g\n", 7 << 30),
     (None, "NVSHMEM_OTHER=1\n", "", None, 1 << 30),
-])
+]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare(1) for a private /etc")
+@pytest.mark.parametrize(("env_value", "etc_text", "home_text", "conf_text", "expected"),
+                         ETC_CASES)
 def test_etc_nvshmem_conf_precedence(library: Path, tmp_path: Path, env_value: str | None,
                                      etc_text: str, home_text: str, conf_text: str | None,
                                      expected: int) -> None:

@@ -11,9 +11,13 @@ are printed for the record.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from consumer_harness import dynamo_in_netns
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 # The corpus runs in one namespace, in one batch: longer than one test's default timeout.
 pytestmark = pytest.mark.timeout(900)
@@ -125,6 +129,10 @@ def test_etcd_and_nats_verdicts_agree_with_dynamo(outcomes) -> None:
           f"({sum(r['dynamo'] == 'starts' for r in outcomes)} start, "
           f"{sum(r['dynamo'] == 'fails' for r in outcomes)} fail)")
     assert not disagreements, "\n".join(disagreements)
+    starts = sum(r["dynamo"] == "starts" for r in outcomes)
+    stated = (f"Every run: {len(outcomes)} tried, {len(outcomes)} agreed ({starts} start, "
+              f"{len(outcomes) - starts} fail;")
+    assert stated in " ".join(README.read_text().split()), f"README should say: {stated}"
 
 
 def _by_name(outcomes: list[dict], name: str) -> dict:
