@@ -85,3 +85,15 @@ def test_readme_sizes_of_the_etcd_nats_and_gloo_corpora() -> None:
     assert f"for each of {len(net.CASES)} configurations" in README
     assert f"Every run: {len(net.CASES)} tried, {len(net.CASES)} agreed" in README
     assert f"for {len(gloo.CASES)} configurations of this table" in README
+
+
+def test_the_variables_issue_11_added_are_in_the_catalogue() -> None:
+    for name in ("DYN_RESPONSE_PLANE", "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS",
+                 "NATS_STARTUP_CONNECT_TIMEOUT_SECONDS", "ETCD_LEASE_TTL",
+                 "ETCD_KEEPALIVE_INTERVAL_SECONDS", "ETCD_KEEPALIVE_TIMEOUT_SECONDS"):
+        entry = catalogue.lookup(name)
+        assert entry is not None and (entry.package, entry.verified) == ("dynamo", "1.6.1"), name
+        assert entry.parse is not None, name             # an env.* check judges it
+    for name in ("TRITON_DISABLE_MACA_COMPILER_INT8_OPT", "TRITON_DISABLE_ELEMENTWISE_PK_FMA_OPT"):
+        entry = catalogue.lookup(name)
+        assert entry is not None and entry.parse is not None, name
