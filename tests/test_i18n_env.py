@@ -139,3 +139,18 @@ def test_env_json_stays_english_in_zh():
     effects = [r["effect"] for r in docs[1]["variables"]] + \
         [r["remedy"] for r in docs[1]["variables"] if r["remedy"]]
     assert effects and not any(CJK.search(e) for e in effects), text
+
+
+def test_explain_of_a_variable_in_chinese_translates_its_rule_and_default():
+    from sgdoctor.parse.catalogue import entries, explain_text, lookup
+
+    i18n.MISSING.clear()
+    for entry in entries():
+        explain_text(entry, "zh")
+    assert not i18n.MISSING, sorted(i18n.MISSING)       # every rule has a translation
+    text = explain_text(lookup("NVSHMEM_SYMMETRIC_SIZE"), "zh")
+    assert "  解析规则: sscanf(\"%lf%c\")：一个数字，后面最多跟一个 k/m/g/t 后缀" in text, text
+    assert "  默认: 每个 PE 1 GiB（NVSHMEM 3.8.0）" in text, text
+    english = explain_text(lookup("NVSHMEM_SYMMETRIC_SIZE"))
+    assert "  Default: 1 GiB per PE (NVSHMEM 3.8.0)" in english, english
+    assert explain_text(lookup("DYN_REQUEST_PLANE"), "zh").count("  默认: tcp") == 1
