@@ -1,8 +1,12 @@
 """sgdoctor's start-up beside the bash preflight it replaces, measured in one run.
 
 The world of a healthy node: a real etcd, a real nats-server with JetStream, a MACA SDK of
-gcc-built ELF files (tests/fakesdk.py), a record directory, and (as root, where `ip netns`
-works) a network namespace of its own with the gloo interface `bond0` up. In it, alternating:
+gcc-built ELF files (tests/fakesdk.py), a record directory, the server's virtual environment
+first on PATH, and (as root, where `ip netns` works) a network namespace of its own with the
+gloo interface `bond0` up. The server's venv is what a container start has: a real interpreter
+(`python -m venv --without-pip` from this Python's base, not a pyenv shim) whose site-packages
+holds the METADATA of Dynamo and PyTorch, so the consumer lookup reads sys.path from disk as it
+does in an SGLang image. In it, alternating:
 bench/baseline.sh (the five headline checks with ip, curl, /dev/tcp and touch) and
 `sgdoctor --format json` with every check but maca.devices. Printed: the medians of wall time
 and of CPU time (user+sys, from wait4: the machine may be shared, and CPU time is what a
@@ -43,6 +47,9 @@ RATIO_GOAL = 3.0
 START_GOAL = 2.0
 RSS_GOAL_MIB = 60.0
 NETNS_IFNAME = "bond0"
+
+
+SERVER_RELEASES = {"ai_dynamo_runtime": "1.6.1", "torch": "2.13.0"}
 
 
 class WorldError(Exception):
@@ -104,6 +111,20 @@ def silent_listeners(count: int) -> Iterator[list[int]]:
             sock.close()
 
 
+def server_venv(venv: Path) -> Path:
+    """The server's venv, made by the real interpreter under this one (never a pyenv shim),
+    with the METADATA of SERVER_RELEASES in its site-packages; returns its bin directory."""
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    for dist, version in SERVER_RELEASES.items():
+        meta = site / f"{dist}-{version}.dist-info"
+        meta.mkdir(parents=True)
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\n"
+                                       f"Version: {version}\n")
+    return venv / "bin"
+
+
 @contextlib.contextmanager
 def world(work: Path, ifname: str) -> Iterator[dict[str, str]]:
     """etcd, NATS with JetStream, a gcc-built SDK and a record dir: the healthy node's env."""
@@ -123,8 +144,10 @@ def world(work: Path, ifname: str) -> Iterator[dict[str, str]]:
         (tools / tool).chmod(0o755)
     record = work / "record"
     record.mkdir()
+    server_bin = server_venv(work / "server-venv")
+    path = f"{server_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
     with servers.EtcdServer() as etcd, servers.NatsServer() as nats:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+        env = {"PATH": path, "LANG": "C.UTF-8",
                "HOME": str(work), "SGDOCTOR_CONFIG": "", "GLOO_SOCKET_IFNAME": ifname,
                "ETCD_ENDPOINTS": etcd.url, "NATS_SERVER": nats.url,
                "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR": str(record),
@@ -169,7 +192,7 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
         starts["python -c pass"].append(timed([python, "-c", "pass"], env))
         starts["--version"].append(timed([*sgdoctor, "--version"], env))
         starts["--help"].append(timed([*sgdoctor, "--help"], env))
-        if server:  # what the consumer lookup runs when it cannot read sys.path from disk
+        if server:  # what the consumer lookup would ask, were sys.path not on disk
             starts["server python"].append(timed([server, "-c", "import sys; print(sys.path)"],
                                                  env))
 
@@ -180,7 +203,8 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
               f"rss {max(s[2] for s in samples):5.1f} MiB  exit {codes}")
         return wall, cpu
 
-    print(f"healthy node, {runs} alternating runs each (medians):")
+    print(f"healthy node, {runs} alternating runs each (medians); first python3 on PATH: "
+          f"{server} (the server's venv: sys.path read from disk)")
     bash_wall, bash_cpu = line("bash baseline", rows["bash"])
     doc_wall, doc_cpu = line("sgdoctor", rows["sgdoctor"])
     print(f"  {'':<16} {verdicts(full, env)}")
@@ -196,8 +220,8 @@ def measure(bin_dir: Path, env: dict[str, str], runs: int, timeout: float) -> bo
         start_ok = start_ok and wall / py_wall <= START_GOAL
     if starts["server python"]:
         line("server python", starts["server python"])
-        print(f"  {'':<16} {server} -c 'import sys; print(sys.path)': the consumer lookup's "
-              "question when sys.path cannot be read from disk (beside the run, not a goal)")
+        print(f"  {'':<16} {server} -c 'import sys; print(sys.path)': what the consumer "
+              "lookup would ask were sys.path not on disk (beside the run, not a goal)")
     peak = max(s[2] for s in rows["sgdoctor"])
     print(f"peak RSS {peak:.1f} MiB (goal < {RSS_GOAL_MIB:.0f})")
 
