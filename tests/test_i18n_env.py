@@ -144,13 +144,18 @@ def test_env_json_stays_english_in_zh():
 def test_explain_of_a_variable_in_chinese_translates_its_rule_and_default():
     from sgdoctor.parse.catalogue import entries, explain_text, lookup
 
+    def zh(text: str) -> str:
+        return i18n.tr("zh", text)
+
     i18n.MISSING.clear()
     for entry in entries():
-        explain_text(entry, "zh")
+        explain_text(entry, "zh", zh)
     assert not i18n.MISSING, sorted(i18n.MISSING)       # every rule has a translation
-    text = explain_text(lookup("NVSHMEM_SYMMETRIC_SIZE"), "zh")
+    text = explain_text(lookup("NVSHMEM_SYMMETRIC_SIZE"), "zh", zh)
     assert "  解析规则: sscanf(\"%lf%c\")：一个数字，后面最多跟一个 k/m/g/t 后缀" in text, text
     assert "  默认: 每个 PE 1 GiB（NVSHMEM 3.8.0）" in text, text
     english = explain_text(lookup("NVSHMEM_SYMMETRIC_SIZE"))
     assert "  Default: 1 GiB per PE (NVSHMEM 3.8.0)" in english, english
-    assert explain_text(lookup("DYN_REQUEST_PLANE"), "zh").count("  默认: tcp") == 1
+    assert explain_text(lookup("DYN_REQUEST_PLANE"), "zh", zh).count("  默认: tcp") == 1
+    cli = run_cli(["explain", "NVSHMEM_SYMMETRIC_SIZE", "--lang", "zh"]).stdout
+    assert "  默认: 每个 PE 1 GiB（NVSHMEM 3.8.0）" in cli, cli

@@ -167,7 +167,7 @@ def explain_command(
 
     entry = lookup(name)
     if entry is not None:
-        typer.echo(explain_text(entry, lang))
+        typer.echo(explain_text(entry, lang, lambda text: tr(lang, text)))
         if readers:
             typer.echo("\n" + tr(lang, "checks reading it: {ids}",
                                   {"ids": ", ".join(s.id for s in readers)}))

@@ -973,18 +973,18 @@ def entries() -> Iterator[Entry]:
     return iter(_ENTRIES)
 
 
-def explain_text(entry: Entry, lang: str = "en") -> str:
-    """A plain-text rendering of one entry, for ``sgdoctor explain VAR``."""
-    from sgdoctor.i18n import tr
-
+def explain_text(entry: Entry, lang: str = "en",
+                 translate: Callable[[str], str] = str) -> str:
+    """A plain-text rendering of one entry, for ``sgdoctor explain VAR``; ``translate`` (the
+    caller's gettext in ``lang``) renders the parsing rule and a default in words."""
     zh = lang == "zh"
     default = default_text(entry)
     rows = [
         (entry.name, entry.meaning(lang)),
         ("读取者" if zh else "Read by", f"{entry.consumer} ({entry.source})"),
-        ("解析规则" if zh else "Parsed as", tr(lang, entry.rule)),   # every rule is a msgid
+        ("解析规则" if zh else "Parsed as", translate(entry.rule)),   # every rule is a msgid
         ("默认" if zh else "Default",
-         tr(lang, default.msgid) if isinstance(default, Text) else default),
+         translate(default.msgid) if isinstance(default, Text) else default),
     ]
     if entry.example is not None:
         rows.append(("种子示例" if zh else "Seed example", entry.example))
