@@ -4,6 +4,8 @@ stdout; through the real CLI."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +88,35 @@ def test_output_dash_is_stdout(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json_report(proc)["status"] == "warn"
     assert not (tmp_path / "-").exists()
+
+
+def test_output_to_a_device_writes_it_and_keeps_the_device(tmp_path, needs_root):
+    """Renaming a report over `-o /dev/null` once replaced the machine's /dev/null."""
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    for args in ([*DEMO, "-f", "json", "-o", str(null)],
+                 ["exec", *DEMO, "--report", str(null), "--", "true"]):
+        proc = run_cli(args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert stat.S_ISCHR(null.lstat().st_mode), args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]  # no temp file left
+
+
+def test_output_to_a_fifo(tmp_path):
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    proc = run_cli([*DEMO, "-f", "json", "-o", str(fifo)], cwd=tmp_path)
+    assert proc.returncode == 2 and "nobody reads this FIFO" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader before the writer comes
+    try:
+        proc = run_cli([*DEMO, "-f", "json", "-o", str(fifo)], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(os.read(reader, 1 << 20))  # a small report: the pipe held it all
+    finally:
+        os.close(reader)
+    assert doc["status"] == "warn"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
 def closed_stdout(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

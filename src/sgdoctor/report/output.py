@@ -4,7 +4,9 @@ terminal can show (its width, whether it takes UTF-8)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -36,8 +38,40 @@ def terminal_width(stream: Any = None, env: Mapping[str, str] | None = None) -> 
     return 100
 
 
+def _special(path: str) -> bool:
+    """A device, FIFO or socket: renaming over it would put a regular file in its place
+    (`-o /dev/null` once replaced the machine's /dev/null)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Opened without blocking, so a FIFO nobody reads is an error, not a hang."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = (Text("nobody reads this FIFO") if exc.errno == errno.ENXIO
+                  else exc.strerror or str(exc))
+        raise ConfigError(Text("cannot write {path}: {error}", path=path,
+                               error=reason)) from None
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ConfigError(Text("cannot write {path}: {error}", path=path,
+                               error=exc.strerror or str(exc))) from None
+
+
 def write_atomic(path: str, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: readers never see half a report."""
+    """Temp file in the same directory, fsync, rename: readers never see half a report.
+    A device or FIFO is written in place."""
+    if _special(path):
+        _write_in_place(path, text)
+        return
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path))
