@@ -47,7 +47,8 @@ TEMPLATED = ["src/sgdoctor/report/table.py", "src/sgdoctor/report/nagios.py",
              "src/sgdoctor/cli.py", "src/sgdoctor/plan.py", "src/sgdoctor/settings.py",
              "src/sgdoctor/selection.py", "src/sgdoctor/durations.py", "src/sgdoctor/config.py",
              "src/sgdoctor/i18n.py", "src/sgdoctor/usage_text.py", "src/sgdoctor/registry.py",
-             "src/sgdoctor/runner.py", "src/sgdoctor/report/output.py"]
+             "src/sgdoctor/runner.py", "src/sgdoctor/report/output.py",
+             "src/sgdoctor/cli_mesh.py", "src/sgdoctor/parse/mesh.py"]
 # Calls whose string arguments are templates: Findings/Result constructors, and tr().
 _TEXT_CALLS = {"ok", "warn", "fail", "skip", "error", "add", "result", "Finding"}
 # Z2: env checks, the catalogue and the value parsers, `sgdoctor env`'s effects.

@@ -91,3 +91,30 @@ def test_plugin_and_output_errors_in_chinese(tmp_path):
     out = tmp_path / "missing-dir" / "report.json"
     err = usage(["--only", "launch.command", "--output", str(out)], ZH)
     assert err.startswith(f"sgdoctor: 错误：无法写入 {out}："), err
+
+
+def test_mesh_usage_errors_follow_lang_and_locale():
+    args = ["mesh", "--group", "g", "--expect", "0"]
+    assert usage([*args, "--lang", "zh"]) == \
+        "sgdoctor: 错误：--expect 0：请给出节点数（1 到 4096）\n"
+    assert usage(["mesh", "--group", "bad group!", "--expect", "2"], ZH).startswith(
+        "sgdoctor: 错误：--group 'bad group!' 必须是 1-128 个字符")
+    assert usage(args) == "sgdoctor: error: --expect 0: give the number of nodes (1 to 4096)\n"
+
+
+def test_exec_mesh_without_a_group_is_chinese():
+    err = usage(["exec", "--lang", "zh", "--mesh", "--", "python3", "-m",
+                 "sglang.launch_server", "--model-path", "/m", "--nnodes", "2",
+                 "--node-rank", "1"])
+    assert err == ("sgdoctor: 错误：--mesh 需要 --mesh-group NAME（启动命令没有 "
+                   "--dist-init-addr）\n")
+
+
+def test_list_titles_in_chinese():
+    proc = run_cli(["list", "--lang", "zh"])
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("etcd.endpoints "))
+    assert "(内置)" in row and "ETCD_ENDPOINTS" in row
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in row.split("[")[0]), row
+    english = run_cli(["list"]).stdout
+    assert "(built-in)" in english

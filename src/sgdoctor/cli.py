@@ -112,13 +112,14 @@ app.command("check", context_settings={"allow_interspersed_args": False})(check_
 @app.command("list")
 def list_command(
     format: Annotated[str, typer.Option("--format", "-f", help="table|json")] = "table",
-    checks_dir: ChecksDirOpt = None, config: ConfigOpt = None,
+    checks_dir: ChecksDirOpt = None, config: ConfigOpt = None, lang: LangOpt = None,
 ) -> None:
     """Every check sgdoctor knows: id, title, variables read, where it comes from."""
+    from sgdoctor.i18n import tr
     from sgdoctor.registry import discover
 
     env = snapshot()
-    req = build_request(env, checks_dir=checks_dir, config=config)
+    req = build_request(env, checks_dir=checks_dir, config=config, lang=lang)
     with stdout_to_stderr():
         specs = discover(req.checks_dirs, import_timeout=req.timeout)
     rows: list[dict[str, Any]] = [
@@ -133,7 +134,9 @@ def list_command(
     width = max([len(r["id"]) for r in rows] + [2])
     for r in rows:
         env_text = ", ".join(r["env"]) or "-"
-        typer.echo(f"{r['id']:<{width}}  {r['title']}  [{env_text}]  ({r['source']})")
+        source = tr(req.lang, "built-in") if r["source"] == "built-in" else r["source"]
+        title = tr(req.lang, r["title"])
+        typer.echo(f"{r['id']:<{width}}  {title}  [{env_text}]  ({source})")
 
 
 @app.command("explain")

@@ -128,7 +128,8 @@ def register(app: typer.Typer) -> None:
         plan = with_mesh(plan_for(req, extra_options=options), decided)
         program = resolve_command(command[0], env.get("PATH"), req.lang)
         if decided.note:
-            sys.stderr.write(f"sgdoctor: {decided.note}\n")
+            note = tr(req.lang, decided.note.msgid, decided.note.fields)
+            sys.stderr.write(f"sgdoctor: {note}\n")
         run = execute(plan, env)
         if report:
             write_atomic(report, reporter("json").render(run.report, render_options(req)))

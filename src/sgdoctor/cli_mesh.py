@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sgdoctor.api import Text
 from sgdoctor.cli_common import (
     ConfigOpt,
     FailOnOpt,
     FormatOpt,
+    LangOpt,
     NoColorOpt,
     OutputOpt,
     build_request,
@@ -55,7 +57,7 @@ def register(app: typer.Typer) -> None:
             "--name", help="This node's name in the group (default: the hostname; must be "
                            "unique in the group).")] = None,
         format: FormatOpt = None, output: OutputOpt = None, fail_on: FailOnOpt = None,
-        config: ConfigOpt = None, no_color: NoColorOpt = False,
+        config: ConfigOpt = None, no_color: NoColorOpt = False, lang: LangOpt = None,
     ) -> None:
         """Every node reaches every other over its Gloo interface (meeting in etcd)."""
         from sgdoctor.environ import snapshot
@@ -63,20 +65,22 @@ def register(app: typer.Typer) -> None:
 
         env = snapshot()
         req = build_request(env, format=format, output=output, fail_on=fail_on,
-                            timeout=timeout, config=config, no_color=no_color)
+                            timeout=timeout, config=config, no_color=no_color, lang=lang)
         name = name if name is not None else socket.gethostname()
         for value, what in ((group, "--group"), (name, "--name")):
             problem = check_name(value, what)
             if problem:
                 raise ConfigError(problem)
         if not 1 <= expect <= 4096:
-            raise ConfigError(f"--expect {expect}: give the number of nodes (1 to 4096)")
+            raise ConfigError(Text("--expect {expect}: give the number of nodes (1 to 4096)",
+                                   expect=expect))
         if not 0 <= port <= 65535:
-            raise ConfigError(f"--port {port}: choose 1-65535, or 0 for an ephemeral port")
+            raise ConfigError(Text("--port {port}: choose 1-65535, or 0 for an ephemeral port",
+                                   port=port))
         ttl = req.settings.get(CHECK_ID, {}).get("lease_ttl", 10)
         if not isinstance(ttl, int) or isinstance(ttl, bool) or not 2 <= ttl <= 3600:
-            raise ConfigError(f'[checks."{CHECK_ID}"] lease_ttl = {ttl!r}: give whole seconds '
-                              "from 2 to 3600")
+            raise ConfigError(Text('[checks."{check}"] lease_ttl = {ttl}: give whole seconds '
+                                   "from 2 to 3600", check=CHECK_ID, ttl=repr(ttl)))
         report, signum = _run(env, req, group=group, name=name, expect=expect, port=port)
         from sgdoctor.report.matrix import matrix_text
 
@@ -142,7 +146,7 @@ class LaunchMesh:
 
     options: Mapping[str, Any] | None
     timeout: float = 0.0
-    note: str | None = None
+    note: Text | None = None
 
 
 def launch_group(address: str) -> str:
@@ -178,8 +182,8 @@ def launch_mesh(launch: Mapping[str, Any], env: Mapping[str, str], req: RunReque
     if not (isinstance(nnodes, int) and nnodes > 1 and isinstance(rank, int)
             and 0 <= rank < nnodes):
         if mesh:
-            raise ConfigError("--mesh needs a launch with --nnodes N > 1 and a --node-rank "
-                              "below N")
+            raise ConfigError(Text("--mesh needs a launch with --nnodes N > 1 and a "
+                                   "--node-rank below N"))
         return LaunchMesh(None)
     if group is not None:
         problem = check_name(group, "--mesh-group")
@@ -188,13 +192,14 @@ def launch_mesh(launch: Mapping[str, Any], env: Mapping[str, str], req: RunReque
     elif isinstance(address, str) and address:
         group = launch_group(address)
     elif mesh:
-        raise ConfigError("--mesh needs --mesh-group NAME (the launch has no --dist-init-addr)")
+        raise ConfigError(Text("--mesh needs --mesh-group NAME (the launch has no "
+                               "--dist-init-addr)"))
     else:
-        return LaunchMesh(None, note="mesh skipped: the launch has no --dist-init-addr to "
-                                     "name the group (give --mesh-group NAME)")
+        return LaunchMesh(None, note=Text("mesh skipped: the launch has no --dist-init-addr "
+                                          "to name the group (give --mesh-group NAME)"))
     if not mesh and not _etcd_configured(env):
-        return LaunchMesh(None, note="mesh skipped: no etcd configured (ETCD_ENDPOINTS unset "
-                                     "and nothing answers on localhost:2379)")
+        return LaunchMesh(None, note=Text("mesh skipped: no etcd configured (ETCD_ENDPOINTS "
+                                          "unset and nothing answers on localhost:2379)"))
     limit = parse_duration(timeout or DEFAULT_LAUNCH_TIMEOUT, "--mesh-timeout")
     names = [f"rank{i}" for i in range(nnodes)]
     return LaunchMesh({"group": group, "name": names[rank], "expect": nnodes, "port": 0,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sgdoctor.api import Text
 from sgdoctor.records import dataclass, field
 
 KEY_ROOT = "/sgdoctor/mesh/"
@@ -23,12 +24,13 @@ CLUSTER_VARIABLES = ("NVSHMEM_SYMMETRIC_SIZE", "DYN_REQUEST_PLANE", "DYN_EVENT_P
                      "DYN_RESPONSE_PLANE")
 
 
-def check_name(value: str, what: str) -> str | None:
+def check_name(value: str, what: str) -> Text | None:
     """Why ``value`` cannot name a group or node, or None when it can."""
     if NAME_RE.match(value):
         return None
-    return (f"{what} {value.encode('utf-8', 'backslashreplace').decode()!r} must be 1-128 "
-            "characters of letters, digits and . _ : @ + - (starting with a letter or digit)")
+    return Text("{what} {value} must be 1-128 characters of letters, digits and . _ : @ + - "
+                "(starting with a letter or digit)", what=what,
+                value=repr(value.encode("utf-8", "backslashreplace").decode()))
 
 
 def group_prefix(group: str) -> str:
