@@ -130,6 +130,12 @@ def test_no_msgid_is_given_twice():
     assert sorted({i for i in ids if ids.count(i) > 1}) == []
 
 
+def test_every_built_in_check_module_is_templated():
+    """A new check module cannot ship English-only text unnoticed."""
+    modules = {f"checks/{p.name}" for p in (ROOT / "checks").glob("*.py")}
+    assert sorted(modules - set(TEMPLATED) - {"checks/__init__.py"}) == []
+
+
 @pytest.mark.parametrize("path", TEMPLATED)
 def test_templated_modules_give_no_f_string_text(path):
     assert _f_strings(ROOT / path) == []
