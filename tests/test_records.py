@@ -120,3 +120,31 @@ def test_other_options_are_the_standard_librarys_own() -> None:
     assert ours(1) < ours(2) and repr(ours(1)) == repr(std(1))
     assert records.dataclass is not dataclasses.dataclass
     assert records.field is dataclasses.field
+
+
+def test_frozen_guards_as_the_standard_librarys() -> None:
+    """The uncompiled guards raise what the compiled ones raise, and let a subclass's own
+    attributes through as they do."""
+    std, ours = _pair({"b": 2}, {"a": int, "b": int}, frozen=True)
+    for cls in (std, ours):
+        obj = cls(1)
+        for name, delete in (("a", False), ("b", True), ("other", False)):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                delattr(obj, name) if delete else setattr(obj, name, 3)
+        assert (obj.a, obj.b) == (1, 2)
+    messages = []
+    for cls in (std, ours):
+        try:
+            cls(1).a = 5
+        except dataclasses.FrozenInstanceError as exc:
+            messages.append(str(exc))
+    assert messages == ["cannot assign to field 'a'"] * 2
+    for cls in (std, ours):
+        child = type("Child", (cls,), {})(1)
+        child.extra = 4  # not a field, not the frozen class itself: allowed
+        assert child.extra == 4
+        del child.extra
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            child.a = 9
+    assert ours.__setattr__.__qualname__ == "Shape.__setattr__"
+    assert dataclasses._frozen_get_del_attr is not records._frozen_guards
