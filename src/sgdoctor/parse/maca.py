@@ -112,7 +112,8 @@ class VisibleDevices:
     empty: bool = False                 # set but empty: probably hides every GPU
 
 
-_UUID_SHAPE = re.compile(r"^(?:GPU|MXC|MX)-[0-9A-Za-z][0-9A-Za-z\-]*$", re.IGNORECASE)
+# As a string, compiled (and cached by re) on first use, not at every start.
+_UUID_SHAPE = r"(?i)^(?:GPU|MXC|MX)-[0-9A-Za-z][0-9A-Za-z\-]*$"
 
 
 def parse_visible_devices(value: str) -> VisibleDevices:
@@ -140,7 +141,7 @@ def parse_visible_devices(value: str) -> VisibleDevices:
         if item.isascii() and item.isdigit():
             # Anything past 18 digits is out of range anyway; never int() a huge string.
             indices.append(int(item) if len(item) <= 18 else 10**18)
-        elif _UUID_SHAPE.match(item):
+        elif re.match(_UUID_SHAPE, item):
             uuids.append(item)
         elif item == "":
             problems.append(Text("an empty entry"))
@@ -177,12 +178,12 @@ class SmiListing:
         return tuple(g for g in self.gpus if not g.available)
 
 
-_GPU_LINE = re.compile(r"^\s*GPU\s*#\s*(\d{1,6})\s*:?\s+(.*)$")
-_BUS = re.compile(r"\b([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\b")
-_NOT_AVAILABLE = re.compile(r"\b(?:Not\s+Available|Unavailable)\b\s*(?:\(([^)]*)\)?)?",
-                            re.IGNORECASE)
-_AVAILABLE = re.compile(r"\bAvailable\b", re.IGNORECASE)
-_UUID = re.compile(r"\(\s*UUID\s*:?\s*([^)\s]+)\s*\)", re.IGNORECASE)
+# As strings, compiled (and cached by re) on first use: a run without mx-smi never reads them.
+_GPU_LINE = r"^\s*GPU\s*#\s*(\d{1,6})\s*:?\s+(.*)$"
+_BUS = r"\b([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\b"
+_NOT_AVAILABLE = r"(?i)\b(?:Not\s+Available|Unavailable)\b\s*(?:\(([^)]*)\)?)?"
+_AVAILABLE = r"(?i)\bAvailable\b"
+_UUID = r"(?i)\(\s*UUID\s*:?\s*([^)\s]+)\s*\)"
 
 
 def parse_smi_list(text: str) -> SmiListing:
@@ -197,21 +198,21 @@ def parse_smi_list(text: str) -> SmiListing:
     gpus: list[SmiGpu] = []
     unparsed: list[str] = []
     for line in text.splitlines():
-        m = _GPU_LINE.match(line)
+        m = re.match(_GPU_LINE, line)
         if not m:
             continue
         rest = m.group(2)
-        uuid_m = _UUID.search(rest)
-        body = _UUID.sub(" ", rest) if uuid_m else rest
-        bus_m = _BUS.search(body)
-        na = _NOT_AVAILABLE.search(body)
+        uuid_m = re.search(_UUID, rest)
+        body = re.sub(_UUID, " ", rest) if uuid_m else rest
+        bus_m = re.search(_BUS, body)
+        na = re.search(_NOT_AVAILABLE, body)
         if na:
             state_at = na.start()
             available = False
             reason = (na.group(1) or "").strip() or None
             state = body[state_at:].strip()
         else:
-            ok = _AVAILABLE.search(body)
+            ok = re.search(_AVAILABLE, body)
             if not ok:
                 unparsed.append(line.strip()[:200])
                 continue
