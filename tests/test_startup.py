@@ -160,3 +160,20 @@ def test_the_plain_default_command_imports_no_typer_and_exits_as_typer_does(tmp_
         assert fast.stderr.endswith("imported []"), fast.stderr
         assert fast.stderr.removesuffix("imported []") == slow.stderr
         assert bool(fast.stdout) == bool(slow.stdout)
+
+
+def test_a_healthy_run_imports_neither_difflib_nor_random():
+    """What only a mistyped name (difflib) or --wait's retries (random) need is not imported
+    by a run that has neither."""
+    probe = ("import sys; sys.argv = ['sgdoctor', *sys.argv[1:]]\nimport os\n"
+             "real = os._exit\n"
+             "def leave(code):\n"
+             "    bad = [m for m in ('difflib', 'random') if m in sys.modules]\n"
+             "    sys.stderr.write(f'imported {bad}'); sys.stderr.flush(); real(code)\n"
+             "os._exit = leave\nfrom sgdoctor._entry import main\nmain()")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"SGDOCTOR_CONFIG": ""}
+    proc = subprocess.run([sys.executable, "-c", probe, "--checks-dir", PLUGINS, "--format",
+                           "json", "--only", "demo.ok"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.endswith("imported []"), proc.stderr

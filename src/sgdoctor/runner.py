@@ -8,7 +8,6 @@ when the plan is made.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -137,6 +136,8 @@ def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = No
                 break
             if progress:
                 progress([s.id for s in todo], time.monotonic() - started, plan.wait)
+            import random  # only --wait's retries need it: not on every start
+
             pause = min(left, plan.interval * random.uniform(0.8, 1.2))
             if stop is not None:
                 if stop.wait(pause):

@@ -8,7 +8,6 @@ here, before anything runs.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,8 @@ COMMON = {"timeout": float}
 
 def did_you_mean(word: str, known: Iterable[str]) -> Text | str:
     """' (did you mean X?)' for the closest known word, else ''."""
+    import difflib  # only a mistyped name needs it: not on every start
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return Text(" (did you mean {word}?)", word=close[0]) if close else ""
 
