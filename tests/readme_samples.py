@@ -22,7 +22,9 @@ port, host name or verdict — is rewritten.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -91,11 +93,46 @@ def _server_venv() -> Path:
     return venv
 
 
+def _kept() -> list[str]:
+    """What the run needs from the real filesystem: this checkout (its .venv) and the
+    interpreter behind it, wherever they live (a CI checkout under /tmp, Python in
+    /usr/local or /opt)."""
+    import sysconfig
+
+    paths = {str(ROOT), os.path.realpath(sys.prefix), os.path.realpath(sys.executable),
+             sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+    libdir, library = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")
+    if libdir and library and os.path.exists(os.path.join(libdir, library)):
+        paths.add(os.path.realpath(os.path.join(libdir, library)))
+    return sorted(paths)
+
+
+# `over DIR [OPTIONS]`: a tmpfs on DIR through which the kept paths under DIR still show.
+OVER = """over() {{
+  k=$(mktemp -d /var/tmp/.sgdoctor-keep.XXXXXX)
+  mount --bind "$1" "$k"
+  mount -t tmpfs ${{2:+-o "$2"}} tmpfs "$1"
+  for p in {kept}; do
+    case "$p" in "$1"/*)
+      if [ -d "$k${{p#"$1"}}" ]; then mkdir -p "$p"; else mkdir -p "${{p%/*}}"; : >"$p"; fi
+      mount --bind "$k${{p#"$1"}}" "$p";;
+    esac
+  done
+  umount "$k"; rmdir "$k"
+}}
+"""
+
+
+def prelude() -> str:
+    """The shell every world's script starts with: `over`, and /opt holding the venv."""
+    return (OVER.format(kept=" ".join(shlex.quote(p) for p in _kept()))
+            + f"over /opt\ncp -a {_server_venv()} /opt/venv\n")
+
+
 def run_in(prefix: list[str], setup: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
     """``argv`` after ``setup`` (sh) in private mount and UTS namespaces named node-7 whose
     /opt (a tmpfs) holds the server's venv, inside ``prefix`` (a network namespace, prlimit)."""
-    script = (f"set -e\nhostname node-7\nmount -t tmpfs tmpfs /opt\n"
-              f"cp -a {_server_venv()} /opt/venv\n{setup}\nexec \"$@\"")
+    script = f"set -e\nhostname node-7\n{prelude()}{setup}\nexec \"$@\""
     return subprocess.run([*prefix, "unshare", "-m", "-u", "--propagation", "private", "--",
                            "sh", "-c", script, "sh", *argv], capture_output=True, text=True,
                           timeout=180)
@@ -219,7 +256,7 @@ def nats_jetstream() -> str:
 @sample("expert-record")
 def expert_record() -> str:
     env = {"SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR": "/data/eplb"}
-    setup = "mount -t tmpfs -o size=4g tmpfs /tmp"
+    setup = "over /tmp size=4g"
     proc = run_in([], setup, _sgdoctor_line(["--only", "expert_record.dir"], env))
     return shown("SGLANG_EXPERT_DISTRIBUTION_RECORD_DIR=/data/eplb sgdoctor --only "
                  "expert_record.dir", proc)
@@ -282,7 +319,7 @@ def maca() -> str:
 @sample("maca-libs")
 def maca_libs() -> str:
     with maca_node() as (setup, traps):
-        setup += ("mount -t tmpfs tmpfs /usr/local\nmkdir -p /usr/local/musa/lib\n"
+        setup += ("over /usr/local\nmkdir -p /usr/local/musa/lib\n"
                   f"cp -a {traps}/musa/. /usr/local/musa/lib/\n")
         env = {**IMAGE_ENV, "LD_LIBRARY_PATH": "/usr/local/musa/lib:" + IMAGE_LD_LIBRARY_PATH}
         proc = run_in([], setup, _sgdoctor_line(["--only", "maca.libs"], env))
@@ -334,7 +371,7 @@ TOP_ENV = {"NVSHMEM_SYMMETRIC_SIZE": "3g", "TRITON_DISABLE_MACA_OPT_MMA_PREFETCH
 # container may not raise it).
 TOP_SETUP = """
 mount -t tmpfs -o size=8g tmpfs /dev/shm
-mount -t tmpfs -o size=100g tmpfs /tmp
+over /tmp size=100g
 mkdir -p /tmp/home
 mount -t tmpfs tmpfs /proc/sys/kernel
 mkdir /proc/sys/kernel/yama
@@ -432,8 +469,7 @@ def mesh() -> str:
         with server(hub, etcd_cmd, 2379, f"{subnet}.1"):
             runs = [subprocess.Popen(
                 [*node.prefix, "unshare", "-m", "-u", "--propagation", "private", "--", "sh",
-                 "-c", f"hostname n{index + 1}\nmount -t tmpfs tmpfs /opt\n"
-                 f"cp -a {_server_venv()} /opt/venv\nexec \"$@\"", "sh",
+                 "-c", f"set -e\nhostname n{index + 1}\n{prelude()}exec \"$@\"", "sh",
                  *_sgdoctor_line(["mesh", "--group", "llama-prod", "--expect", "3",
                                   "--port", "29500", "--timeout", "20s"], env)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
