@@ -33,17 +33,16 @@ from sgdoctor.cli_common import (
     stdout_to_stderr,
 )
 from sgdoctor.cli_run import (
-    StdoutClosed,
+    OWN_EXITS,
     finish,
     guard_stdout,
-    interrupted,
+    own_exit,
     run_check,
     say,
-    stdout_closed,
     usage_error,
 )
 from sgdoctor.environ import snapshot
-from sgdoctor.errors import ConfigError, Interrupted, SgdoctorError
+from sgdoctor.errors import ConfigError
 
 # Each module exposes register(app); subcommands live beside their own logic.
 COMMAND_MODULES: tuple[str, ...] = ("env", "exec", "serve", "lib", "mesh")
@@ -252,13 +251,8 @@ def _dispatch(argv: list[str] | None) -> int:
         command = typer.main.get_command(app)
         code = command.main(args=hoist_options(command, args), prog_name="sgdoctor",
                             standalone_mode=False)
-    except StdoutClosed:
-        return stdout_closed(args)
-    except Interrupted as exc:
-        return interrupted(exc, args)
-    except SgdoctorError as exc:
-        return usage_error(exc.args[0] if exc.args and isinstance(exc.args[0], Text)
-                           else str(exc), args)
+    except OWN_EXITS as exc:
+        return own_exit(exc, args)
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:

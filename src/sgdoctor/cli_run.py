@@ -175,15 +175,21 @@ def say(argv: Sequence[str], msgid: str, fields: dict[str, Any] | None = None) -
     sys.stderr.write(tr(lang_of_argv(list(argv), snapshot()), msgid, fields) + "\n")
 
 
-def stdout_closed(argv: Sequence[str]) -> int:
-    return usage_error(Text("stdout is closed: nowhere to write the report (give "
-                            "--output FILE)"), argv)
+# sgdoctor's own ways out of a command, which both dispatchers turn into exit codes alike.
+OWN_EXITS = (StdoutClosed, Interrupted, SgdoctorError)
 
 
-def interrupted(exc: Interrupted, argv: Sequence[str]) -> int:
-    say(argv, "sgdoctor: interrupted by {signal} before the first run finished",
-        {"signal": signal.Signals(exc.signum).name})
-    return 128 + exc.signum
+def own_exit(exc: BaseException, argv: Sequence[str]) -> int:
+    """The exit code of one of OWN_EXITS, its line said on stderr."""
+    if isinstance(exc, StdoutClosed):
+        return usage_error(Text("stdout is closed: nowhere to write the report (give "
+                                "--output FILE)"), argv)
+    if isinstance(exc, Interrupted):
+        say(argv, "sgdoctor: interrupted by {signal} before the first run finished",
+            {"signal": signal.Signals(exc.signum).name})
+        return 128 + exc.signum
+    return usage_error(exc.args[0] if exc.args and isinstance(exc.args[0], Text)
+                       else str(exc), argv)
 
 
 def _dispatch(args: Sequence[str], flags: Mapping[str, Any]) -> int:
@@ -204,13 +210,8 @@ def _dispatch(args: Sequence[str], flags: Mapping[str, Any]) -> int:
             if exc.errno == errno.EPIPE:
                 return 1
             raise
-    except StdoutClosed:
-        return stdout_closed(args)
-    except Interrupted as exc:
-        return interrupted(exc, args)
-    except SgdoctorError as exc:
-        return usage_error(exc.args[0] if exc.args and isinstance(exc.args[0], Text)
-                           else str(exc), args)
+    except OWN_EXITS as exc:
+        return own_exit(exc, args)
 
 
 def finish(code: int) -> None:
