@@ -38,6 +38,10 @@ def terminal_width(stream: Any = None, env: Mapping[str, str] | None = None) -> 
     return 100
 
 
+def _cannot_write(path: str, error: str | Text) -> ConfigError:
+    return ConfigError(Text("cannot write {path}: {error}", path=path, error=error))
+
+
 def _special(path: str) -> bool:
     """A device, FIFO or socket: renaming over it would put a regular file in its place
     (`-o /dev/null` once replaced the machine's /dev/null)."""
@@ -55,15 +59,13 @@ def _write_in_place(path: str, text: str) -> None:
     except OSError as exc:
         reason = (Text("nobody reads this FIFO") if exc.errno == errno.ENXIO
                   else exc.strerror or str(exc))
-        raise ConfigError(Text("cannot write {path}: {error}", path=path,
-                               error=reason)) from None
+        raise _cannot_write(path, reason) from None
     try:
         os.set_blocking(fd, True)
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
     except OSError as exc:
-        raise ConfigError(Text("cannot write {path}: {error}", path=path,
-                               error=exc.strerror or str(exc))) from None
+        raise _cannot_write(path, exc.strerror or str(exc)) from None
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -78,8 +80,7 @@ def write_atomic(path: str, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sgdoctor-", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise ConfigError(Text("cannot write {path}: {error}", path=path,
-                               error=exc.strerror or str(exc))) from None
+        raise _cannot_write(path, exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
@@ -92,8 +93,7 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise ConfigError(Text("cannot write {path}: {error}", path=path,
-                               error=exc.strerror or str(exc))) from None
+        raise _cannot_write(path, exc.strerror or str(exc)) from None
 
 
 def write_text(text: str, path: str | None = None, stream: TextIO | None = None) -> None:
