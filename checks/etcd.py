@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import (
@@ -18,6 +17,7 @@ from sgdoctor.checks.network import (
 
 from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint, etcd_config, etcd_usage
+from sgdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from sgdoctor.probe.etcd import MemberReport

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -18,6 +17,7 @@ from sgdoctor.api import (
     check,
 )
 from sgdoctor.parse.verdict import PATH_LIMIT, approx_bytes, shown
+from sgdoctor.records import replace
 
 if TYPE_CHECKING:
     from sgdoctor.probe.writable import DirectoryFacts, Obstacle, Occupant, OsFailure
@@ -390,7 +390,7 @@ def expert_record_dir(ctx: Context) -> Result:
                              recorder=RECORDER))
     summary = Text("{where}, but {summary}", where=where,
                    summary=Text.join("; ", [_text(m) for m in result.summary_parts]))
-    return dataclasses.replace(result, summary=str(summary), summary_parts=(summary.message,),
+    return replace(result, summary=str(summary), summary_parts=(summary.message,),
                                remedy="\n".join(str(r) for r in remedies),
                                remedy_parts=tuple(r.message for r in remedies))
 

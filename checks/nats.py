@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import (
@@ -19,6 +18,7 @@ from sgdoctor.checks.network import (
 
 from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import NATS_TLS_VARS, nats_config, nats_usage
+from sgdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from sgdoctor.probe.nats import NatsReport

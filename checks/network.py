@@ -10,11 +10,11 @@ with icmp-host-prohibited (EHOSTUNREACH, "No route to host"), an iptables REJECT
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from sgdoctor.api import FailureKind, ProbeError, Text
+from sgdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from sgdoctor.probe.tls_material import TlsMaterialError

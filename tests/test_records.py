@@ -14,11 +14,14 @@ from sgdoctor import records
 
 
 def _pair(body: dict[str, Any], annotations: dict[str, Any], bases: tuple[type, ...] = (),
-          **options: Any) -> tuple[type, type]:
+          *, ours_field: Any = records.field, **options: Any) -> tuple[type, type]:
+    """The standard library's class and ours; ours declares its fields with ``ours_field``
+    (records.field, or the standard library's, which a class of ours also takes)."""
     made = []
-    for decorate in (dataclasses.dataclass, records.dataclass):
+    for decorate, make in ((dataclasses.dataclass, dataclasses.field),
+                           (records.dataclass, ours_field)):
         namespace = {"__annotations__": dict(annotations), "__module__": __name__,
-                     "__qualname__": "Shape", **{k: (dataclasses.field(**v) if isinstance(
+                     "__qualname__": "Shape", **{k: (make(**v) if isinstance(
                          v, dict) else v) for k, v in body.items()}}
         made.append(decorate(**options)(type("Shape", bases, namespace)))
     return made[0], made[1]
@@ -76,10 +79,69 @@ FIELDS = [
 
 @pytest.mark.parametrize("shape", range(len(FIELDS)))
 @pytest.mark.parametrize("frozen,eq", list(itertools.product([False, True], [False, True])))
-def test_every_field_shape_and_option_makes_the_same_class(shape, frozen, eq) -> None:
+@pytest.mark.parametrize("ours_field", [records.field, dataclasses.field])
+def test_every_field_shape_and_option_makes_the_same_class(shape, frozen, eq,
+                                                            ours_field) -> None:
     body, annotations, args, kwargs = FIELDS[shape]
-    std, ours = _pair(body, annotations, frozen=frozen, eq=eq)
+    std, ours = _pair(body, annotations, frozen=frozen, eq=eq, ours_field=ours_field)
     _same(std, ours, args, kwargs)
+    for cls in (std, ours):   # a class attribute that was a field() becomes its default
+        for name, value in body.items():
+            default = value.get("default", "absent") if isinstance(value, dict) else value
+            assert cls.__dict__.get(name, "absent") == default
+
+
+BAD_CALLS = [((), {}), ((1, 2, 3, 4), {}), ((1,), {"zz": 2}), ((1,), {"a": 1}),
+             ((), {"b": "q"})]
+
+
+@pytest.mark.parametrize("call", BAD_CALLS)
+def test_a_wrong_call_raises_the_standard_librarys_type_error(call) -> None:
+    std, ours = _pair({"b": "x", "c": {"default_factory": list}},
+                      {"a": int, "b": str, "c": list}, frozen=True)
+    args, kwargs = call
+    messages = []
+    for cls in (std, ours):
+        with pytest.raises(TypeError) as caught:
+            cls(*args, **kwargs)
+        messages.append(str(caught.value).replace(f"{cls.__qualname__}.", ""))
+    assert messages[0] == messages[1]
+
+
+def test_a_shape_the_standard_library_refuses_is_refused_alike() -> None:
+    for body, shape, error in (({"a": 1}, {"a": int, "b": int}, TypeError),
+                                     ({"a": []}, {"a": list}, ValueError),
+                                     ({"a": {"default": 1}}, {}, TypeError)):
+        for make in (dataclasses.dataclass, records.dataclass):
+            namespace = {"__annotations__": dict(shape), "__module__": __name__,
+                         **{k: (dataclasses.field(**v) if isinstance(v, dict) else v)
+                            for k, v in body.items()}}
+            with pytest.raises(error):
+                make(type("Bad", (), namespace))
+
+
+def test_making_and_using_a_class_imports_neither_dataclasses_nor_inspect() -> None:
+    """What start-up saves: no compilation, and no import of the standard library's module
+    (which imports inspect, ast, dis and tokenize)."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        from sgdoctor.records import dataclass, field, replace
+        @dataclass(frozen=True)
+        class Point:
+            \"\"\"A point.\"\"\"
+            x: int
+            y: list = field(default_factory=list)
+        p = replace(Point(1), x=2)
+        assert (p.x, p.y, repr(p), hash(Point(1, ())) == hash(Point(1, ()))) == (
+            2, [], "Point(x=2, y=[])", True)
+        print(sorted(m for m in ("dataclasses", "inspect", "ast", "dis") if m in sys.modules))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("frozen", [False, True])
@@ -119,7 +181,10 @@ def test_other_options_are_the_standard_librarys_own() -> None:
     std, ours = _pair({}, {"a": int}, order=True, frozen=True)
     assert ours(1) < ours(2) and repr(ours(1)) == repr(std(1))
     assert records.dataclass is not dataclasses.dataclass
-    assert records.field is dataclasses.field
+    std, ours = _pair({"b": {"default_factory": list, "repr": False}}, {"a": int, "b": list},
+                      order=True)   # our field() reaches the standard library as its own
+    assert ours(1) < ours(2) and repr(ours(1)) == repr(std(1)) == "Shape(a=1)"
+    assert ours(1).b == [] and ours(1).b is not ours(1).b
 
 
 def test_frozen_guards_as_the_standard_librarys() -> None:
@@ -147,4 +212,3 @@ def test_frozen_guards_as_the_standard_librarys() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             child.a = 9
     assert ours.__setattr__.__qualname__ == "Shape.__setattr__"
-    assert dataclasses._frozen_get_del_attr is not records._frozen_guards

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import re
-import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -343,9 +342,13 @@ class CheckSpec:
 
 
 def _clean_doc(text: str) -> str:
-    """Like inspect.cleandoc, without importing inspect on every start."""
+    """Like inspect.cleandoc, without importing inspect (or textwrap) on every start."""
     first, _, rest = text.expandtabs().partition("\n")
-    return "\n".join(part for part in (first.strip(), textwrap.dedent(rest).strip()) if part)
+    lines = rest.split("\n")
+    cut = min((len(line) - len(line.lstrip(" \t")) for line in lines if line.strip(" \t")),
+              default=0)   # textwrap.dedent's common margin, once tabs are expanded
+    body = "\n".join(line[cut:] if line.strip(" \t") else "" for line in lines)
+    return "\n".join(part for part in (first.strip(), body.strip()) if part)
 
 
 def check(id: str, *, title: str, env: Iterable[str] = (), timeout: float = 5.0,

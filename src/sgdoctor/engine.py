@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,7 +71,11 @@ def call_check(spec: CheckSpec, ctx: Context, verbose: bool = False) -> Result:
         return Result.error(Text("check called sys.exit({code}); a check returns a Result",
                                  code=repr(exc.code)))
     except Exception as exc:
-        details = {"traceback": traceback.format_exc()} if verbose else {}
+        details = {}
+        if verbose:
+            import traceback
+
+            details["traceback"] = traceback.format_exc()
         return Result.error(Text("check raised {type}: {error}", type=type(exc).__name__,
                                  error=str(exc)), details=details)
     if not isinstance(result, Result):

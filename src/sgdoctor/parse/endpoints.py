@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import replace
 
-from sgdoctor.records import dataclass, field
+from sgdoctor.records import dataclass, field, replace
 from sgdoctor.redact import mask_userinfo
 
 ETCD_DEFAULT = "http://localhost:2379"

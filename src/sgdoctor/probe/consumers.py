@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -28,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe.files import which
 from sgdoctor.records import dataclass, field
 
 __all__ = ["CONSUMERS", "Release", "Consumers", "server_python", "site_dirs", "find",
@@ -89,7 +89,7 @@ def _normalize(name: str) -> str:
 def _resolve(program: str, path: str | None) -> str | None:
     if "/" in program:
         return program if os.access(program, os.X_OK) else None
-    return shutil.which(program, path=path or os.defpath)
+    return which(program, path or os.defpath)
 
 
 def _shebang(path: str) -> list[str]:

@@ -23,6 +23,24 @@ class TooLarge(Exception):
         self.cap = cap
 
 
+def which(program: str, path: str | None) -> str | None:
+    """shutil.which on POSIX (``path`` None: os.defpath), without importing shutil (which
+    imports bz2, lzma and fnmatch): a healthy run's start-up pays for every module."""
+    def runnable(name: str) -> bool:
+        return os.path.exists(name) and os.access(name, os.X_OK) and not os.path.isdir(name)
+
+    if os.path.dirname(program):
+        return program if runnable(program) else None
+    seen = set()
+    for directory in (os.defpath if path is None else path).split(os.pathsep):
+        if directory not in seen:
+            seen.add(directory)
+            name = os.path.join(directory, program)
+            if runnable(name):
+                return name
+    return None
+
+
 def open_nonblocking(path: str) -> int:
     """A read-only descriptor that a FIFO without a writer cannot block (OSError as open)."""
     return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)

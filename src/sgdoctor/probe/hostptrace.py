@@ -5,12 +5,10 @@ with CAP_SYS_PTRACE)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.host import ProcStatus, parse_int, parse_status
 from sgdoctor.probe.hostroot import HostRoot
-from sgdoctor.records import dataclass
+from sgdoctor.records import dataclass, replace
 
 __all__ = ["PtraceFacts", "ptrace_facts", "YAMA_SCOPE"]
 

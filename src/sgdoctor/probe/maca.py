@@ -8,11 +8,11 @@ a hung `mx-smi` must not outlive the check, nor its children.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Mapping
 
 from sgdoctor.errors import FailureKind
+from sgdoctor.probe import files
 from sgdoctor.probe.accounts import group_name
 from sgdoctor.probe.process import RunResult, os_error, run_bounded
 from sgdoctor.records import dataclass, field
@@ -147,7 +147,7 @@ def sdk_layout(path: str) -> SdkLayout:
 
 def which(name: str, env: Mapping[str, str]) -> str | None:
     """shutil.which against the snapshot's PATH, not this process's."""
-    return shutil.which(name, path=env.get("PATH", os.defpath))
+    return files.which(name, env.get("PATH", os.defpath))
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor import __version__
@@ -87,12 +87,11 @@ class Report:
         return Status.OK
 
     def to_dict(self) -> dict[str, Any]:
-        started = datetime.fromtimestamp(self.started_at, timezone.utc)
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "sgdoctor", "version": __version__},
             "host": {"hostname": self.hostname},
-            "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
             "duration_ms": round(self.duration_ms, 3),
             "status": self.status.value,
             "counts": self.counts,

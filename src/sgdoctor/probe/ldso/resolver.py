@@ -516,8 +516,8 @@ def _absent_reason(path: str, exc: OSError) -> str | None:
 
 def _ctypes_module() -> str | None:
     """The file of the _ctypes extension: the object whose code calls dlopen for ctypes."""
-    import importlib.util
+    from importlib.machinery import PathFinder  # importlib.util's find_spec, imported already
 
-    spec = importlib.util.find_spec("_ctypes")
+    spec = PathFinder.find_spec("_ctypes")
     origin = getattr(spec, "origin", None)
     return origin if origin and os.path.isfile(origin) else None
