@@ -107,3 +107,44 @@ def test_escaped_copies_of_a_secret_are_masked() -> None:
     for echoed in (json.dumps(secret)[1:-1], repr(secret)[1:-1], ".." + "secret-value-77",
                    secret.encode("unicode_escape").decode()):
         assert "secret-value" not in redact.text(f"peer said {echoed}")
+
+
+def _reference_text(redact: Redactor, value: str) -> str:
+    """Redactor.text before its fast paths: every step on every string."""
+    from sgdoctor import redact as module
+
+    value = module._PEM.sub("<PEM redacted>", value)
+    value = module.mask_bare_userinfo(module.mask_userinfo(value))
+    for secret in redact._whole:
+        if secret in value:
+            value = value.replace(secret, MASK)
+    for secret in redact._heads:
+        value = module._mask_prefixes(value, secret)
+    if len(value) > MAX_TEXT:
+        value = f"{value[:MAX_TEXT]}… ({len(value) - MAX_TEXT} more characters)"
+    return module.printable(value).translate(module._CONTROL)
+
+
+PIECES = ["-----BEGIN KEY-----", "-----", "://", "u:pw@h:1", "@", "\t", "\n", "\x00", "\x7f",
+          "é", "\udcff", "hunter2secret", "hunter2s", "plain text", " ", "nats://tok@h:4222"]
+
+
+def test_the_fast_paths_mask_exactly_what_every_step_masks() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    texts = st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=8).map("".join)
+
+    @settings(max_examples=400, deadline=None)
+    @given(texts, st.sampled_from([{}, {"ETCD_AUTH_PASSWORD": "hunter2secret"},
+                                   {"NATS_SERVER": "nats://u:pw@h:1"}]))
+    def same(text: str, env: dict[str, str]) -> None:
+        redact = Redactor(env)
+        assert redact.text(text) == _reference_text(redact, text)
+        nested = {"k": [text, (text, 3, None, True, 1.5)], text: {"x": text}}
+        assert redact.any(nested) == {
+            _reference_text(redact, "k"): [_reference_text(redact, text),
+                                           [_reference_text(redact, text), 3, None, True, 1.5]],
+            _reference_text(redact, text): {"x": _reference_text(redact, text)}}
+
+    same()

@@ -168,8 +168,13 @@ class Redactor:
                              key=len, reverse=True)
 
     def text(self, value: str) -> str:
-        value = _PEM.sub("<PEM redacted>", value)
-        value = mask_bare_userinfo(mask_userinfo(value))
+        # A report holds hundreds of short plain strings: each step is skipped where its
+        # mark (a PEM dash run, a scheme, an odd character) is absent, with the same result.
+        if "-----" in value:
+            value = _PEM.sub("<PEM redacted>", value)
+        if "://" in value:
+            value = mask_userinfo(value)
+        value = mask_bare_userinfo(value)
         for secret in self._whole:
             if secret in value:
                 value = value.replace(secret, MASK)
@@ -177,9 +182,20 @@ class Redactor:
             value = _mask_prefixes(value, secret)
         if len(value) > MAX_TEXT:
             value = f"{value[:MAX_TEXT]}… ({len(value) - MAX_TEXT} more characters)"
+        if value.isascii() and value.isprintable():
+            return value
         return printable(value).translate(_CONTROL)
 
     def any(self, value: Any) -> Any:
+        kind = type(value)   # the exact built-in types first: an ABC check costs more
+        if kind is str:
+            return self.text(value)
+        if kind is dict:
+            return {self.text(str(k)): self.any(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [self.any(v) for v in value]
+        if value is None or kind is bool or kind is int:
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
