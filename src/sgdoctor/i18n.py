@@ -9,15 +9,16 @@ paths, variable names, commands, a consumer's own message) are never translated.
 
 from __future__ import annotations
 
-import gettext
-import string
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
+
+if TYPE_CHECKING:  # an English run needs neither gettext nor string (imported on first use)
+    import gettext
 
 LANGS = ("en", "zh")
 DOMAIN = "sgdoctor"
@@ -59,6 +60,8 @@ def choose(flag: str | None, configured: Any, env: Mapping[str, str]) -> str:
 
 @cache
 def catalogue(lang: str) -> gettext.NullTranslations:
+    import gettext
+
     if lang == "en":
         return gettext.NullTranslations()
     return gettext.translation(DOMAIN, str(LOCALE_DIR), [lang], fallback=True)
@@ -66,11 +69,15 @@ def catalogue(lang: str) -> gettext.NullTranslations:
 
 def placeholders(template: str) -> set[str]:
     """The {names} a template formats (the same in every language)."""
+    import string
+
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 def needs_translation(msgid: str) -> bool:
     """False for a template of only fields and punctuation ("{lead} {hostname}", Text.join)."""
+    import string
+
     return any(text.strip(" ;:,.\n—→()") for text, *_ in string.Formatter().parse(msgid))
 
 
