@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -176,4 +177,27 @@ def test_a_healthy_run_imports_neither_difflib_nor_random():
                            "json", "--only", "demo.ok"], capture_output=True, text=True,
                           env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.endswith("imported []"), proc.stderr
+
+
+SLOW_IMPORTS = ("dataclasses", "inspect", "shutil", "pkgutil", "textwrap", "traceback",
+                "datetime", "gettext", "difflib", "random")
+
+
+def test_a_full_english_run_imports_none_of_the_modules_start_up_does_without():
+    """Every built-in check, in English: what the standard library's dataclasses (inspect,
+    ast, dis), pkgutil (inspect), shutil (bz2, lzma), textwrap, traceback, datetime and
+    gettext cost a start is not paid (sgdoctor.records, registry, probe.files.which)."""
+    probe = ("import sys; sys.argv = ['sgdoctor', *sys.argv[1:]]\nimport os\n"
+             "real = os._exit\n"
+             "def leave(code):\n"
+             f"    bad = [m for m in {SLOW_IMPORTS!r} if m in sys.modules]\n"
+             "    sys.stderr.write(f'imported {bad}'); sys.stderr.flush(); real(code)\n"
+             "os._exit = leave\nfrom sgdoctor._entry import main\nmain()")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {
+        "SGDOCTOR_CONFIG": "", "LANG": "C.UTF-8", "LANGUAGE": "", "LC_ALL": ""}
+    proc = subprocess.run([sys.executable, "-c", probe, "--format", "json", "--timeout", "20"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert len(json.loads(proc.stdout)["checks"]) >= 50
     assert proc.stderr.endswith("imported []"), proc.stderr
