@@ -115,7 +115,7 @@ def regular_install(venv: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="sgdoctor-bench-src-") as tmp:
         source = Path(tmp) / "src"
         shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
+            ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
         if not python.exists():
             print(f"creating {venv} (pip install . with dependencies, once)", flush=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
