@@ -134,11 +134,12 @@ def _daemonset_container() -> dict:
 
 def test_kubernetes_manifests_validate_strictly_offline(tmp_path):
     tool = _tool("kubernetes-validate", "PyPI kubernetes-validate, in the test extra")
-    recipes = [str(DEPLOY / "daemonset.yaml"), str(DEPLOY / "k8s-initcontainer.yaml")]
+    recipes = [str(DEPLOY / name) for name in ("daemonset.yaml", "k8s-initcontainer.yaml",
+                                                "k8s-multinode.yaml")]
     proc = subprocess.run([tool, "--strict", *recipes], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("passed") == 2, proc.stdout
+    assert proc.stdout.count("passed") == 4, proc.stdout   # the multinode file holds two
     # The validator really rejects what a typo would produce (it is not a no-op offline).
     broken = tmp_path / "daemonset.yaml"
     broken.write_text((DEPLOY / "daemonset.yaml").read_text().replace(
@@ -231,12 +232,58 @@ def test_daemonset_command_serves_a_node_mounted_read_only(tmp_path, needs_root)
 
 
 def test_initcontainer_runs_a_valid_check_command():
+    """It checks what the server container's own command implies (the same command, the
+    same model volume), and its options are the CLI's."""
     (pod,) = _docs("k8s-initcontainer.yaml")
     (init,) = pod["spec"]["initContainers"]
+    (server,) = pod["spec"]["containers"]
     command = init["command"]
     assert command[:2] == ["sgdoctor", "check"]
-    proc = run_cli([*command[1:], "--checks-dir", PLUGINS, "--only", "demo.ok"])
+    options, server_command = command[:command.index("--")], command[command.index("--") + 1:]
+    assert server_command == server["command"]
+    assert init["volumeMounts"] == server["volumeMounts"]
+    proc = run_cli([*options[1:], "--checks-dir", PLUGINS, "--only", "demo.ok",
+                    "--format", "json", "--", *server_command])
     assert proc.returncode == 0, proc.stderr
+    proc = run_cli([*options[1:], "--only", "launch.command", "--format", "json", "--",
+                    *server_command])
+    (launch,) = json.loads(proc.stdout)["checks"]
+    assert launch["details"]["values"]["model_path"] == "/models/model", launch
+
+
+def test_multinode_recipe_proves_the_mesh_of_its_two_ranks_before_either_starts():
+    """Behind the image's ENTRYPOINT (`sgdoctor exec … --`), each pod's args, with $(RANK)
+    expanded as Kubernetes does from the pod-index label, are a launch sgdoctor reads as
+    node RANK of 2 meeting the group named by --dist-init-addr: exec --mesh is on."""
+    from sgdoctor.cli_mesh import launch_group, launch_mesh
+    from sgdoctor.plan import RunRequest
+
+    service, statefulset = _docs("k8s-multinode.yaml")
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"]
+    spec = statefulset["spec"]
+    assert spec["serviceName"] == service["metadata"]["name"]
+    assert spec["podManagementPolicy"] == "Parallel"
+    (container,) = spec["template"]["spec"]["containers"]
+    assert "command" not in container   # the image's ENTRYPOINT stays in front
+    entrypoint = dict(_dockerfile_instructions())["ENTRYPOINT"]
+    assert json.loads(entrypoint)[:2] == ["sgdoctor", "exec"]
+    (rank_var,) = [e for e in container["env"] if e["name"] == "RANK"]
+    assert rank_var["valueFrom"]["fieldRef"]["fieldPath"] == \
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    address = container["args"][container["args"].index("--dist-init-addr") + 1]
+    assert address.rpartition(":")[0].split(".")[:2] == [f"{statefulset['metadata']['name']}-0",
+                                      service["metadata"]["name"]]
+    for rank in range(spec["replicas"]):
+        args = [a.replace("$(RANK)", str(rank)) for a in container["args"]]
+        proc = run_cli(["check", "--only", "launch.command", "--format", "json", "--", *args])
+        (launch,) = json.loads(proc.stdout)["checks"]
+        values = launch["details"]["values"]
+        assert (values["nnodes"], values["node_rank"]) == (spec["replicas"], rank), launch
+        decided = launch_mesh(values, {"ETCD_ENDPOINTS": "http://etcd:2379"}, RunRequest(),
+                              mesh=None, group=None, timeout=None)
+        assert decided.options is not None, decided.note
+        assert decided.options["group"] == launch_group(address)
+        assert (decided.options["name"], decided.options["expect"]) == (f"rank{rank}", 2)
 
 
 # --- Dockerfile ------------------------------------------------------------------------
