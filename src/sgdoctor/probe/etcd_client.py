@@ -1,7 +1,9 @@
 """An etcd v3 client over its JSON gateway (``/v3/...``), every call bounded in time and size.
 
-Health, status and alarms for the doctor; kv and leases for the mesh rendezvous. etcd
-encodes int64 fields as JSON strings and keys/values as base64; its errors carry gRPC codes.
+Health, status and alarms for the doctor; kv, transactions and leases for the mesh
+rendezvous. etcd encodes int64 fields as JSON strings and keys/values as base64 (and leaves out
+fields at their zero value: a count of 0, a txn that did not succeed); its errors carry gRPC
+codes.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
@@ -36,7 +39,8 @@ INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, UNAUTHENTICATED = 3, 9
 # "user name is empty").
 _AUTH_CODES = frozenset({PERMISSION_DENIED, UNAUTHENTICATED})
 _AUTH_CODES_AT = {"/v3/auth/authenticate": frozenset({INVALID_ARGUMENT}),
-                  "/v3/kv/range": frozenset({INVALID_ARGUMENT})}
+                  "/v3/kv/range": frozenset({INVALID_ARGUMENT}),
+                  "/v3/kv/txn": frozenset({INVALID_ARGUMENT})}
 
 
 class EtcdError(ProbeError):
@@ -56,6 +60,106 @@ def b64(data: str | bytes) -> str:
 
 def unb64(data: str | None) -> bytes:
     return base64.b64decode(data or "")
+
+
+def _raw(key: str | bytes) -> bytes:
+    return key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+
+
+@dataclass(frozen=True)
+class RangeReply:
+    """One range read: [(key, value, lease)] (values empty when keys_only), whether more keys
+    lie past the limit, how many keys the range holds, and the revision it was read at."""
+
+    kvs: list[tuple[bytes, bytes, int]]
+    more: bool
+    count: int
+    revision: int
+
+
+@dataclass(frozen=True)
+class TxnReply:
+    """A transaction's outcome: whether its compares held, the revision it ran at (the
+    revision of its writes, if any), and one reply per operation of the branch taken (each
+    {"response_put": ...} or {"response_range": ...}; ``range_reply`` reads the latter)."""
+
+    succeeded: bool
+    revision: int
+    responses: list[dict[str, Any]]
+
+
+def created_at(key: str | bytes, revision: int) -> dict[str, Any]:
+    """A txn compare: ``key``'s create_revision equals ``revision`` (0: the key is absent)."""
+    return {"target": "CREATE", "key": b64(key), "create_revision": str(revision),
+            "result": "EQUAL"}
+
+
+def put_op(key: str | bytes, value: str | bytes, *, lease: int = 0) -> dict[str, Any]:
+    payload: dict[str, Any] = {"key": b64(key), "value": b64(value)}
+    if lease:
+        payload["lease"] = str(lease)
+    return {"request_put": payload}
+
+
+def range_op(key: str | bytes, end: str | bytes, *, limit: int = 0, revision: int = 0,
+             count_only: bool = False, keys_only: bool = False) -> dict[str, Any]:
+    return {"request_range": _range_request(_raw(key), _raw(end), limit=limit,
+                                            revision=revision, count_only=count_only,
+                                            keys_only=keys_only)}
+
+
+def _range_request(key: bytes, end: bytes, *, limit: int = 0, revision: int = 0,
+                   serializable: bool = False, count_only: bool = False,
+                   keys_only: bool = False) -> dict[str, Any]:
+    payload: dict[str, Any] = {"key": b64(key), "range_end": b64(end)}
+    if limit:
+        payload["limit"] = str(limit)
+    if revision:
+        payload["revision"] = str(revision)
+    if serializable:
+        payload["serializable"] = True
+    if count_only:
+        payload["count_only"] = True
+    if keys_only:
+        payload["keys_only"] = True
+    return payload
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ProbeError(FailureKind.PROTOCOL, f"etcd's {what} is not a number: "
+                                               f"{str(value)[:40]!r}") from None
+
+
+def _revision(reply: Mapping[str, Any]) -> int:
+    header = reply.get("header")
+    return _int(header.get("revision") if isinstance(header, dict) else None, "revision")
+
+
+def _range_reply(reply: Any) -> RangeReply:
+    if not isinstance(reply, dict):
+        raise ProbeError(FailureKind.PROTOCOL, "etcd's range reply is not a JSON object")
+    kvs = []
+    for kv in reply.get("kvs") or []:
+        if not isinstance(kv, dict):
+            continue
+        try:
+            kvs.append((unb64(kv.get("key")), unb64(kv.get("value")),
+                        _int(kv.get("lease"), "lease id")))
+        except (ValueError, TypeError):
+            raise ProbeError(FailureKind.PROTOCOL, "a key or value etcd returned is not "
+                                                   "base64") from None
+    return RangeReply(kvs, bool(reply.get("more")), _int(reply.get("count"), "count"),
+                      _revision(reply))
+
+
+def range_reply(response: Mapping[str, Any]) -> RangeReply:
+    """The range read of one txn response (a put's response raises ProbeError PROTOCOL)."""
+    if "response_range" not in response:
+        raise ProbeError(FailureKind.PROTOCOL, "etcd answered a txn's range with another reply")
+    return _range_reply(response["response_range"])
 
 
 class EtcdClient:
@@ -174,21 +278,33 @@ class EtcdClient:
                 for kv in kvs if isinstance(kv, dict)]
 
     def range_page(self, key: bytes, end: bytes, *, limit: int, revision: int = 0,
-                   serializable: bool = False) -> tuple[list[tuple[bytes, bytes, int]], bool,
-                                                        int]:
+                   serializable: bool = False, keys_only: bool = False
+                   ) -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
         """One page of [key, end): ([(key, value, lease)], more, revision read at).
-        ``serializable`` skips the quorum round (the member's own, possibly older, view)."""
-        payload: dict[str, Any] = {"key": b64(key), "range_end": b64(end), "limit": str(limit)}
-        if revision:
-            payload["revision"] = str(revision)
-        if serializable:
-            payload["serializable"] = True
-        reply = self.call("/v3/kv/range", payload)
-        kvs = [(unb64(kv.get("key")), unb64(kv.get("value")), int(kv.get("lease") or 0))
-               for kv in reply.get("kvs") or [] if isinstance(kv, dict)]
-        header = reply.get("header")
-        read_at = header.get("revision") if isinstance(header, dict) else None
-        return kvs, bool(reply.get("more")), int(read_at or 0)
+        ``serializable`` skips the quorum round (the member's own, possibly older, view);
+        ``keys_only`` leaves the values out (empty)."""
+        reply = _range_reply(self.call("/v3/kv/range", _range_request(
+            key, end, limit=limit, revision=revision, serializable=serializable,
+            keys_only=keys_only)))
+        return reply.kvs, reply.more, reply.revision
+
+    def txn(self, compare: Sequence[Mapping[str, Any]], success: Sequence[Mapping[str, Any]],
+            failure: Sequence[Mapping[str, Any]] = ()) -> TxnReply:
+        """One transaction (``created_at`` compares; ``put_op``/``range_op`` operations): all
+        its reads and writes at one revision, atomically. A reply without a revision, or
+        with another number of responses than the branch taken has operations, raises
+        ProbeError PROTOCOL."""
+        reply = self.call("/v3/kv/txn", {"compare": list(compare), "success": list(success),
+                                         "failure": list(failure)})
+        succeeded = bool(reply.get("succeeded"))
+        responses = reply.get("responses") or []
+        revision = _revision(reply)
+        expected = len(success if succeeded else failure)
+        if (not revision or not isinstance(responses, list) or len(responses) != expected
+                or not all(isinstance(r, dict) for r in responses)):
+            raise ProbeError(FailureKind.PROTOCOL, f"etcd's txn reply has no revision or not "
+                                                   f"{expected} responses")
+        return TxnReply(succeeded, revision, responses)
 
     def delete(self, key: str | bytes, *, prefix: bool = False) -> int:
         raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
@@ -218,4 +334,5 @@ def prefix_end(prefix: bytes) -> bytes:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-__all__ = ["EtcdClient", "EtcdError", "TlsPortError", "b64", "prefix_end", "unb64"]
+__all__ = ["EtcdClient", "EtcdError", "RangeReply", "TlsPortError", "TxnReply", "b64",
+           "created_at", "prefix_end", "put_op", "range_op", "range_reply", "unb64"]
