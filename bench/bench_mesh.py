@@ -3,11 +3,12 @@
 Simulated (this script): N rendezvous clients — threads in one process, each a real
 probe.rendezvous.Rendezvous with its own etcd connection, lease and keep-alive —
 against one real etcd (Debian's etcd-server on loopback). Each registers a record of the
-real shape, waits for N members, publishes results (every peer reached: the Gloo dials are
-what is simulated), waits for everyone's results, marks itself done, waits for every done,
-and leaves. What a node costs etcd is counted by the rendezvous itself: its requests (the
-keep-alives apart: they grow with time, not with N), and every reply body it read (one paged
-read of the group, then the watch stream).
+real shape (the join txn), waits for the gathered marker and reads the members, publishes
+results (every peer reached: the Gloo dials are what is simulated), waits for the results
+marker and reads everyone's results, marks itself done, waits for the done marker, and leaves.
+What a node costs etcd is counted by the rendezvous itself: its requests (the keep-alives
+apart: they grow with time, not with N), every reply body it read (txns, paged reads, the
+markers' watch stream), and the watch events it received.
 
     python bench/bench_mesh.py 4 16 32 256 1024
     python bench/bench_mesh.py --real 4 16 32    # real nodes in namespaces (bench/mesh_real.py)
@@ -29,8 +30,6 @@ from sgdoctor.parse.mesh import (  # noqa: E402
     Listener,
     Member,
     Probe,
-    done_key,
-    results_key,
     results_to_json,
 )
 from sgdoctor.probe.rendezvous import Rendezvous  # noqa: E402
@@ -46,6 +45,9 @@ class NodeCost:
     keepalives: int = 0
     watches: int = 0         # watch streams opened (more than 1: reconnects or re-reads)
     retries: int = 0         # requests made again after a failure
+    marks: int = 0           # phase markers written (put-if-absent txns)
+    events: int = 0          # watch events received (marker PUTs and DELETEs)
+    rereads: int = 0         # marker reads after a compacted watch start
 
 
 def record(name: str, index: int) -> str:
@@ -68,25 +70,23 @@ def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
     began = time.monotonic()
     joined = 0
     try:
-        meet.join(record(name, index))
-        snap = meet.wait_until(deadline, lambda s: len(s.members) >= n)
+        meet.join(record(name, index), n)
+        snap = meet.gather(deadline)
         joined = len(snap.members)
         peers = [m for m in snap.members if m != name]
-        meet.put(results_key(group, name),
-                 results_to_json({p: Probe(True, 0.1, address="sim") for p in peers}))
-        meet.wait_until(deadline, lambda s: all(p in s.results for p in peers
-                                                 if p in s.members))
-        meet.put(done_key(group, name), "1")
-        meet.wait_until(deadline, lambda s: all(p in s.done for p in peers
-                                                        if p in s.members))
-        error = None
+        results = meet.share("results", results_to_json(
+            {p: Probe(True, 0.1, address="sim") for p in peers}), deadline)
+        missing = [p for p in peers if p not in results]
+        meet.share("done", "1", deadline, read=False)
+        error = f"no results from {len(missing)} peers" if missing else None
     except Exception as exc:  # the figure says which node failed and why
         stage = getattr(getattr(exc, "stage", None), "value", "")
         error = f"{type(exc).__name__} ({stage}): {exc}"
     seconds = time.monotonic() - began
     meet.leave()
     out[index] = NodeCost(seconds, meet.requests, meet.received, error, joined,
-                          meet.keepalives, meet.watches, meet.retries)
+                          meet.keepalives, meet.watches, meet.retries, meet.marks, meet.events,
+                          meet.rereads)
 
 
 def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,
@@ -135,7 +135,7 @@ def simulated(sizes: list[int]) -> None:
 
     print(f"{'nodes':>6} {'verdict s (max)':>16} {'requests/node':>14} {'(max)':>6} "
           f"{'keep-alives':>12} {'KiB/node (mean)':>16} {'KiB/node/N':>11} "
-          f"{'watches':>8} {'failed':>7}")
+          f"{'watches':>8} {'events/node (max)':>18} {'failed':>7}")
     saved, tempfile.tempdir = tempfile.tempdir, "/dev/shm" if os.path.isdir("/dev/shm") else None
     try:
         etcd = EtcdServer()
@@ -151,7 +151,9 @@ def simulated(sizes: list[int]) -> None:
             failed = [c.error for c in costs if c.error]
             print(f"{n:>6} {worst:>16.2f} {reqs:>14.1f} {max(c.requests for c in costs):>6} "
                   f"{alive:>12.1f} {kib:>16.1f} {kib / n:>11.2f} "
-                  f"{sum(c.watches for c in costs):>8} {len(failed):>7}", flush=True)
+                  f"{sum(c.watches for c in costs):>8} "
+                  f"{sum(c.events for c in costs) / n:>11.1f} ({max(c.events for c in costs):>3}) "
+                  f"{len(failed):>7}", flush=True)
             if failed:
                 print(f"       first failure: {failed[0]}")
 

@@ -7,9 +7,12 @@ Run by `sgdoctor mesh` on every node (the rendezvous parameters arrive in ``ctx.
 3. the node joins the group in etcd (probe.rendezvous) with its record: addresses, MTUs,
    the number of gloo devices, the cluster-wide variables, the MACA version and libraries;
 4. once --expect nodes joined (or the join window closed) it dials every peer, publishes what
-   it saw, reads the peers' results, and marks itself done;
-5. it waits for every peer to be done (so nobody deletes results a slow peer still needs),
-   then leaves (revoking its lease: the group's keys are gone).
+   it saw, waits for every member's results (or the results window's end) and reads them,
+   and marks itself done;
+5. it waits for every member to be done (so nobody deletes results a slow peer still needs),
+   then leaves (revoking its lease: the group's keys are gone). The rendezvous tells a
+   phase's end by a marker key its last writer sets (probe.rendezvous), not by watching the
+   whole group.
 
 The phases share out the deadline so the run ends on time with a verdict even when etcd dies
 half-way; parse.mesh_verdict judges the fleet.
@@ -21,7 +24,7 @@ import errno
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sgdoctor import __version__
 from sgdoctor.api import Context, Findings, Result, Text, check
@@ -30,16 +33,14 @@ from sgdoctor.parse.mesh import (
     Listener,
     Member,
     Probe,
-    done_key,
     parse_results,
-    results_key,
     results_to_json,
 )
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:  # the run's machinery loads only when `sgdoctor mesh` runs the check
     from sgdoctor.probe.gloo import GlooFacts
-    from sgdoctor.probe.rendezvous import RendezvousError, Snapshot
+    from sgdoctor.probe.rendezvous import RendezvousError
 
 DIAL_TIMEOUT = 3.0     # connect + handshakes with one peer
 GLOO_TIMEOUT = 2.0     # resolving the hostname and the etcd/NATS hosts
@@ -47,6 +48,7 @@ DEFAULT_TTL = 10       # seconds a crashed node's keys survive it
 ENV = ("GLOO_SOCKET_IFNAME", "ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD",
        "ETCD_AUTH_CA", "ETCD_AUTH_CLIENT_CERT", "ETCD_AUTH_CLIENT_KEY", "MACA_PATH",
        "LD_LIBRARY_PATH", *CLUSTER_VARIABLES)
+T = TypeVar("T")
 ETCD_REMEDY = Text("Check the etcd cluster from this node (`sgdoctor --only etcd.endpoints`); "
                    "the mesh uses the same ETCD_ENDPOINTS and ETCD_AUTH_* as Dynamo")
 
@@ -95,8 +97,8 @@ class _Mesh:
         self.gloo: GlooFacts | None = None
         self.me: Member | None = None
         self.problem: Text | None = None
-        self.snap = Snapshot()       # the latest look at the group
-        self.joined = Snapshot()     # the look that ended the join window: the verdict's group
+        self.joined = Snapshot()     # the members read as the join window closed: the
+                                     # verdict's group
         self.peers: dict[str, Member] = {}
         self.views: dict[str, dict[str, Probe]] = {}
         self.abort: Abort | None = None
@@ -107,18 +109,17 @@ class _Mesh:
     def phases(self) -> None:
         listeners, problem = self.listen()
         self.register(listeners, problem)
-        self.wait(Text("waiting for the group to gather"), self.join_until,
-                  lambda s: len(s.members) >= self.expect)
-        self.joined = self.snap
-        self.peers = {n: m for n, m in self.snap.members.items() if n != self.name}
+        self.joined = self.etcd(Text("waiting for the group to gather"),
+                                lambda: self.meeting.gather(self.join_until))
+        self.peers = {n: m for n, m in self.joined.members.items() if n != self.name}
         self.views[self.name] = self.dial_peers()
-        self.publish(results_key(self.group, self.name), results_to_json(self.views[self.name]))
-        self.wait(Text("waiting for the peers' results"), self.results_until, lambda s: all(
-            n in s.results for n in self.peers if n in s.members))
-        self.views.update(self.peer_views())
-        self.publish(done_key(self.group, self.name), "1")
-        self.wait(Text("waiting for the others to finish"), self.cleanup_at, lambda s: all(
-            n in s.done for n in self.peers if n in s.members))
+        results = self.etcd(Text("waiting for the peers' results"),
+                            lambda: self.meeting.share("results",
+                                                       results_to_json(self.views[self.name]),
+                                                       self.results_until))
+        self.views.update(self.peer_views(results))
+        self.etcd(Text("waiting for the others to finish"),
+                  lambda: self.meeting.share("done", "1", self.cleanup_at, read=False))
 
     def listen(self) -> tuple[list[Listener], Text | None]:
         """A handshake server on every address gloo would bind."""
@@ -171,7 +172,7 @@ class _Mesh:
                          None if spec.raw is None else shown(spec.raw, 200),
                          {v: self.env.get(v) for v in CLUSTER_VARIABLES})
         try:
-            self.meeting.join(self.me.to_json())
+            self.meeting.join(self.me.to_json(), self.expect)
         except RendezvousError as exc:
             self.details["etcd"] = self.meeting.endpoint
             raise self._abort(exc, Text("registering")) from None
@@ -204,31 +205,26 @@ class _Mesh:
                         time.monotonic() + timeout + 0.5, fallback)
         return {p.name: probe for p, probe in zip(peers, found, strict=True)}
 
-    def peer_views(self) -> dict[str, dict[str, Probe]]:
+    def peer_views(self, results: Mapping[str, bytes]) -> dict[str, dict[str, Probe]]:
         views = {}
         for name in self.peers:
-            raw = self.snap.results.get(name)
+            raw = results.get(name)
             parsed = parse_results(raw) if raw is not None else None
             if parsed is not None:
                 views[name] = parsed
         return views
 
     # ---------------------------------------------------------------- etcd, in the check's words
-    def wait(self, what: Text, until: float, ready: Callable[[Snapshot], bool]) -> None:
-        from sgdoctor.probe.rendezvous import RendezvousError
+    def etcd(self, what: Text, phase: Callable[[], T]) -> T:
+        """``phase()``; its RendezvousError as an Abort saying what the node was doing
+        (publishing, or the wait ``what`` names)."""
+        from sgdoctor.probe.rendezvous import RendezvousError, Stage
 
         try:
-            self.snap = self.meeting.wait_until(until, ready)
+            return phase()
         except RendezvousError as exc:
-            raise self._abort(exc, what) from None
-
-    def publish(self, key: str, value: str) -> None:
-        from sgdoctor.probe.rendezvous import RendezvousError
-
-        try:
-            self.meeting.put(key, value)
-        except RendezvousError as exc:
-            raise self._abort(exc, Text("publishing")) from None
+            raise self._abort(exc, Text("publishing") if exc.stage is Stage.PUBLISH
+                              else what) from None
 
     def _abort(self, exc: RendezvousError, what: Text) -> Abort:
         from sgdoctor.probe.rendezvous import Stage
@@ -279,7 +275,7 @@ class _Mesh:
         self._own_findings(found)
         if self.abort is not None:
             found.fail(self.abort.summary, self.abort.remedy, code=self.abort.code)
-        members = dict(self.joined.members or self.snap.members)
+        members = dict(self.joined.members)
         if self.me is not None:
             members[self.name] = self.me
         if self.abort is None:

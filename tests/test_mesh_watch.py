@@ -1,7 +1,10 @@
-"""The rendezvous follows its group with an etcd watch (real etcd, real sockets) and loses no
-change: one written between the initial read and the watch, one whose delivery a proxy cuts
-(the stream resumes after the last revision applied, without reading the group again), and
-one whose history etcd compacted before the watch started (the group is read again)."""
+"""The rendezvous's protocol against a real etcd (real sockets): nodes watch only the phase
+markers and read the rest once. No marker is lost — one written between the join txn and the
+watch's start, one whose delivery a proxy cuts (the stream resumes after the last revision
+applied, without reading anything again), one whose history etcd compacted before the watch
+started (the markers are read again) —, records and results past the 1 MiB cap on a reply are
+read in halved pages, a name is taken atomically, and a group short of --expect completes by
+count at the join window's end."""
 
 from __future__ import annotations
 
@@ -16,17 +19,23 @@ from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import Listener, Member
 from sgdoctor.probe.etcd_client import b64
 from sgdoctor.probe.etcd_watch import parse_reply
-from sgdoctor.probe.rendezvous import Rendezvous
+from sgdoctor.probe.rendezvous import Rendezvous, RendezvousError, Stage
 
 
 def record(name: str) -> str:
     return Member(name, f"tok-{name}", (Listener("eth1", "10.0.0.1", 4000, 1500),)).to_json()
 
 
-def node(url: str, group: str, name: str, cls: type[Rendezvous] = Rendezvous) -> Rendezvous:
-    meet = cls({"ETCD_ENDPOINTS": url}, group, name, ttl=30,
-               deadline=time.monotonic() + 120)
-    meet.join(record(name))
+def meeting(url: str, group: str, name: str, cls: type[Rendezvous] = Rendezvous,
+            timeout: float = 120) -> Rendezvous:
+    return cls({"ETCD_ENDPOINTS": url}, group, name, ttl=30,
+               deadline=time.monotonic() + timeout)
+
+
+def node(url: str, group: str, name: str, expect: int,
+         cls: type[Rendezvous] = Rendezvous) -> Rendezvous:
+    meet = meeting(url, group, name, cls)
+    meet.join(record(name), expect)
     return meet
 
 
@@ -35,6 +44,20 @@ def wait_for(condition, what: str, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+def group_keys(etcd, group: str) -> list[str]:
+    import base64
+
+    _, body = etcd.call("/v3/kv/range", {"key": b64(f"/sgdoctor/mesh/{group}/"),
+                                         "range_end": b64(f"/sgdoctor/mesh/{group}0"),
+                                         "keys_only": True})
+    return [base64.b64decode(kv["key"]).decode() for kv in body.get("kvs", [])]
+
+
+def leave_all(*meetings: Rendezvous) -> None:
+    for meet in meetings:
+        meet.leave()
 
 
 class CuttingProxy:
@@ -105,104 +128,158 @@ def _close(*socks: socket.socket) -> None:
         sock.close()
 
 
-def test_a_change_between_the_read_and_the_watch_is_not_lost(etcd):
+def test_a_marker_written_between_the_join_and_the_watch_is_not_lost(etcd):
+    """The watch starts at the join txn's revision + 1: the gathered marker the second node
+    writes before the first one watches reaches it through the watch, at once."""
     group = "between"
-    leaving = node(etcd.url, group, "leaving")
-    joining: list[Rendezvous] = []
+    late: list[Rendezvous] = []
 
-    class WritesAfterReading(Rendezvous):
-        def _read_group(self) -> None:
-            super()._read_group()
-            if not joining:   # one member joins and one leaves before the watch starts
-                joining.append(node(etcd.url, group, "late"))
-                assert leaving.leave() is not None
+    class JoinsBeforeWatching(Rendezvous):
+        def _start_watch(self) -> None:
+            if not late:   # the group completes (and its marker is written) right here
+                late.append(node(etcd.url, group, "late", 2))
+                assert "gathered" in late[0]._markers and late[0].marks == 1
+            super()._start_watch()
 
-    watcher = node(etcd.url, group, "watcher", WritesAfterReading)
+    watcher = node(etcd.url, group, "watcher", 2, JoinsBeforeWatching)
     try:
-        snap = watcher.wait_until(time.monotonic() + 30, lambda s: "late" in s.members
-                                  and "leaving" not in s.members)
+        assert not watcher._markers            # the group was not complete at its join
+        started = time.monotonic()
+        snap = watcher.gather(time.monotonic() + 60)
+        assert time.monotonic() - started < 30   # the marker, not the join window's end
         assert sorted(snap.members) == ["late", "watcher"]
-        assert (watcher.watches, watcher.rereads) == (1, 0)
+        assert (watcher.watches, watcher.rereads, watcher.events) == (1, 0, 1)
     finally:
-        watcher.leave()
-        for meet in joining:
-            meet.leave()
+        leave_all(watcher, *late)
+    assert group_keys(etcd, group) == []
 
 
-def test_a_cut_watch_stream_resumes_after_the_last_revision_and_loses_nothing(etcd):
+def test_a_cut_watch_stream_resumes_after_the_last_revision_and_loses_no_marker(etcd):
     group = "cut"
     proxy = CuttingProxy(etcd.client_port)
-    watcher = node(proxy.url, group, "watcher")
+    watcher = meeting(proxy.url, group, "watcher")
+    watcher.join(record("watcher"), 3)
     others: list[Rendezvous] = []
     found: dict = {}
+    probe = f"/sgdoctor/mesh/{group}/phase/probe"
 
-    def wait() -> None:
-        found["snap"] = watcher.wait_until(time.monotonic() + 60,
-                                           lambda s: len(s.members) >= 3)
+    def gather() -> None:
+        found["snap"] = watcher.gather(time.monotonic() + 60)
 
-    thread = threading.Thread(target=wait)
+    thread = threading.Thread(target=gather)
     thread.start()
     try:
         wait_for(lambda: proxy.watch_bytes > 0, "the watch to be created")
-        others.append(node(etcd.url, group, "first"))
-        wait_for(lambda: "first" in watcher.snap.members, "the first event")
+        others.append(node(etcd.url, group, "first", 3))
+        etcd.put(probe, "x")                     # a change of the markers' range
+        wait_for(lambda: watcher.events == 1, "the first event")
         proxy.armed.set()
-        others.append(node(etcd.url, group, "second"))   # its event is swallowed
+        others.append(node(etcd.url, group, "second", 3))   # its marker's event is swallowed
         wait_for(proxy.cut.is_set, "the proxy to cut the stream")
         thread.join(60)
         assert not thread.is_alive()
         assert sorted(found["snap"].members) == ["first", "second", "watcher"]
-        # Resumed from the revision after the last one applied: no second read of the group.
+        # Resumed from the revision after the last one applied: no event twice, no re-read.
         assert (proxy.watch_streams, watcher.watches, watcher.rereads) == (2, 2, 0)
+        assert watcher.events == 2
     finally:
         proxy.armed.clear()
         thread.join(60)
-        for meet in [watcher, *others]:
-            meet.leave()
+        leave_all(watcher, *others)
+        etcd.call("/v3/kv/deleterange", {"key": b64(probe)})
         proxy.close()
+    assert group_keys(etcd, group) == []
 
 
-def test_a_compacted_start_revision_reads_the_group_again(etcd):
+def test_a_compacted_start_revision_reads_the_markers_again(etcd):
     group = "compacted"
-    joining: list[Rendezvous] = []
+    late: list[Rendezvous] = []
 
-    class CompactsAfterReading(Rendezvous):
-        def _read_group(self) -> None:
-            super()._read_group()
-            if not joining:   # a change, then etcd forgets the history the watch needs
-                joining.append(node(etcd.url, group, "late"))
+    class CompactsBeforeWatching(Rendezvous):
+        def _start_watch(self) -> None:
+            if not late:   # the marker, then etcd forgets the history the watch needs
+                late.append(node(etcd.url, group, "late", 2))
                 _, reply = etcd.call("/v3/kv/put", {"key": b64("/elsewhere"),
                                                      "value": b64("x")})
                 revision = reply["header"]["revision"]
                 status, _ = etcd.call("/v3/kv/compaction", {"revision": revision,
                                                              "physical": True})
                 assert status == 200
+            super()._start_watch()
 
-    watcher = node(etcd.url, group, "watcher", CompactsAfterReading)
+    watcher = node(etcd.url, group, "watcher", 2, CompactsBeforeWatching)
     try:
-        snap = watcher.wait_until(time.monotonic() + 30, lambda s: "late" in s.members)
+        started = time.monotonic()
+        snap = watcher.gather(time.monotonic() + 60)
+        assert time.monotonic() - started < 30
         assert sorted(snap.members) == ["late", "watcher"]
-        assert (watcher.watches, watcher.rereads) == (2, 1)
+        assert (watcher.watches, watcher.rereads, watcher.events) == (2, 1, 0)
     finally:
-        watcher.leave()
-        for meet in joining:
-            meet.leave()
+        leave_all(watcher, *late)
 
 
-def test_the_returned_snapshot_is_a_copy(etcd):
-    """A later wait must not change the group a phase ended with (mesh.gloo judges it)."""
-    group = "copy"
-    first = node(etcd.url, group, "a")
-    try:
-        joined = first.wait_until(time.monotonic() + 10, lambda s: "a" in s.members)
-        second = node(etcd.url, group, "b")
+def test_a_name_is_taken_atomically(etcd):
+    """Eight nodes of one name join at once: exactly one registers, the others are refused
+    (the record is put only if its key does not exist, in the same txn)."""
+    group = "twins"
+    twins = [meeting(etcd.url, group, "twin") for _ in range(8)]
+    outcomes: list[object] = [None] * len(twins)
+    barrier = threading.Barrier(len(twins))
+
+    def join(i: int) -> None:
+        barrier.wait(30)
         try:
-            first.wait_until(time.monotonic() + 30, lambda s: "b" in s.members)
-            assert sorted(joined.members) == ["a"]
-        finally:
-            second.leave()
+            twins[i].join(record("twin"), 2)
+            outcomes[i] = "joined"
+        except RendezvousError as exc:
+            outcomes[i] = exc.stage
+
+    threads = [threading.Thread(target=join, args=(i,)) for i in range(len(twins))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert sorted(map(str, outcomes)) == sorted(
+            ["joined"] + [str(Stage.NAME_TAKEN)] * (len(twins) - 1)), outcomes
     finally:
-        first.leave()
+        leave_all(*twins)
+    assert group_keys(etcd, group) == []
+
+
+def test_three_of_four_complete_by_count_at_the_join_window(etcd):
+    """--expect 4, three come: no gathered marker; all read the three at the join window's
+    end, and results and done then complete by count (3 of 3), long before their windows."""
+    group = "short"
+    names = ["a", "b", "c"]
+    meets = [node(etcd.url, group, name, 4) for name in names]
+    join_until = time.monotonic() + 3
+    out: dict[str, tuple] = {}
+
+    def run(meet: Rendezvous) -> None:
+        snap = meet.gather(join_until)
+        gathered = time.monotonic()
+        results = meet.share("results", f"seen by {meet.name}", time.monotonic() + 60)
+        meet.share("done", "1", time.monotonic() + 60, read=False)
+        out[meet.name] = (sorted(snap.members), results, gathered, time.monotonic())
+
+    threads = [threading.Thread(target=run, args=(meet,)) for meet in meets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    try:
+        assert sorted(out) == names
+        for members, results, gathered, finished in out.values():
+            assert members == names
+            assert gathered >= join_until
+            assert results == {n: f"seen by {n}".encode() for n in names}
+            assert finished - join_until < 30      # by count, not at the windows' end
+        assert all("gathered" not in m._markers for m in meets)
+        assert sum(m.marks for m in meets) == 2       # results and done, once each
+    finally:
+        leave_all(*meets)
+    assert group_keys(etcd, group) == []
 
 
 @pytest.mark.parametrize("doc", [[], "x", {}, {"result": 3}, {"error": "boom"},
@@ -232,33 +309,27 @@ def big_record(name: str) -> str:
     return Member(name, f"tok-{name}", (), libraries={"pad": "x" * 40_000}).to_json()
 
 
-def test_records_past_the_1_mib_reply_cap_are_read_in_smaller_pages_and_watched(etcd):
-    """40 records of 40 KB: one page of them is past the 1 MiB cap on a reply (the page is
-    asked for again in halves), and 40 more written between the read and the watch reach
-    the node in etcd's catch-up message of about 2 MiB (no cap below a group's worth)."""
+def test_records_and_results_past_the_1_mib_reply_cap_are_read_in_smaller_pages(etcd):
+    """40 records and 40 results of 40 KB: a page of them is past the 1 MiB cap on a reply
+    (the page is asked for again in halves, until it fits) — for the members and for the
+    results alike."""
     group = "big"
+    prefix = f"/sgdoctor/mesh/{group}/"
     for i in range(40):
-        etcd.call("/v3/kv/put", {"key": b64(f"/sgdoctor/mesh/{group}/old{i:02d}"),
-                                 "value": b64(big_record(f"old{i:02d}"))})
-    wrote: list[int] = []
-
-    class WritesAfterReading(Rendezvous):
-        def _read_group(self) -> None:
-            super()._read_group()
-            if not wrote:
-                for i in range(40):
-                    etcd.call("/v3/kv/put", {"key": b64(f"/sgdoctor/mesh/{group}/new{i:02d}"),
-                                             "value": b64(big_record(f"new{i:02d}"))})
-                wrote.append(40)
-
-    watcher = node(etcd.url, group, "watcher", WritesAfterReading)
+        etcd.put(f"{prefix}old{i:02d}", big_record(f"old{i:02d}"))
+        etcd.put(f"{prefix}results/old{i:02d}", "r" * 40_000)
+    watcher = node(etcd.url, group, "watcher", 41)
     try:
-        snap = watcher.wait_until(time.monotonic() + 60, lambda s: len(s.members) == 81)
-        assert len(snap.members) == 81 and not snap.unreadable
-        assert watcher.retries >= 1            # the first page was too large
-        assert watcher.received > 3 << 20      # every record once: 80 × 40 KB, base64
-        assert (watcher.watches, watcher.rereads) == (1, 0)
+        assert "gathered" in watcher._markers      # 41 records: the join completed it
+        snap = watcher.gather(time.monotonic() + 60)
+        assert len(snap.members) == 41 and not snap.unreadable
+        retries = watcher.retries
+        assert retries >= 1                        # the first page was too large
+        assert watcher.received > 40 * 40_000 * 4 // 3   # every record once, base64
+        results = watcher.share("results", "mine", time.monotonic() + 60)
+        assert len(results) == 41 and results["watcher"] == b"mine"
+        assert watcher.retries > retries
+        assert watcher.watches == 0                # every marker came from its own txns
     finally:
         watcher.leave()
-        etcd.call("/v3/kv/deleterange", {"key": b64(f"/sgdoctor/mesh/{group}/"),
-                                         "range_end": b64(f"/sgdoctor/mesh/{group}0")})
+        etcd.call("/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(prefix[:-1] + "0")})

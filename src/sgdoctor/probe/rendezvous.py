@@ -1,17 +1,53 @@
-"""The mesh's meeting point in etcd: register with a lease, follow the group, leave cleanly.
+"""The mesh's meeting point in etcd: register with a lease, pass the group's phases, leave
+cleanly.
 
-Every node of a group writes under /sgdoctor/mesh/<group>/ (its record, then results/<name>,
-then done/<name>) with one lease kept alive by a thread, so a crashed node disappears by
-itself and a finished one revokes its lease (deleting its keys). Every etcd call is bounded;
-a failure is a RendezvousError whose ``stage`` says what could not be done, with the etcd
-client's own words: mesh.gloo phrases the verdict.
+Keys under /sgdoctor/mesh/<group>/ (the prefix <p>): every node's record <p><name>, then its
+<p>results/<name> and <p>done/<name>, and three phase markers <p>phase/gathered,
+<p>phase/results and <p>phase/done, all under the writer's lease (one per node, kept alive by a
+thread), so a crashed node's keys disappear by themselves and a finished node revokes its lease
+(deleting them): once the nodes have left, the group has no key. A member named "phase" is the
+key <p>phase (no slash): no clash with the markers.
 
-Scale: a node reads the group once, as it joins (in pages of PAGE keys at one revision R,
-so no reply nears the 1 MiB cap), and then watches it from R + 1, so it receives every key
-of the group once — O(N) bytes and O(1) requests per node, whatever the group's size — and
-loses nothing written between the read and the watch (its own record included). A dropped
-stream resumes after the last revision applied; a compacted one (etcd no longer has that
-history) reads the group again.
+Scale (issue 13): a node watches only the markers and reads everything else once, so it costs
+etcd O(N) bytes, O(1) requests (plus one per PAGE members) and O(1) watch messages, whatever
+the group's size N. Watching the whole group cost etcd about 4·N² watch messages (every node
+received every peer's record, results, done and their deletes), which etcd 3.4's JSON gateway
+could not deliver at 1024 nodes.
+
+1. join: status (and authenticate), a lease, then ONE txn at revision R: the record is put
+   only if no live node holds the name (an atomic refusal: Stage.NAME_TAKEN), and the group's
+   keys, results, done and markers are counted (the markers listed). The node whose record
+   brings the members (the keys but the sections) to ``expect`` writes phase/gathered.
+2. the node watches <p>phase/ only, from R + 1, so a marker written between the txn and the
+   watch is not lost; a stream that drops resumes after the last revision applied; one whose
+   start etcd compacted is canceled by etcd, and the node reads the markers again and watches
+   from that read. Its events: three marker PUTs, and their DELETEs as
+   the writers leave — at most six, at any N.
+3. gather: the marker, or the join window's end (``until``); then the members are read at one
+   revision: the first request a txn ranging over the four spans of the prefix between the
+   sections (linearizable: it sees every write before it, the marker's included), the rest
+   pages of PAGE pinned at its revision; a page too large for the 1 MiB cap on a reply is
+   asked for again in halves, a read that etcd compacted meanwhile starts over.
+4. results, then done: one txn puts results/<name> (done/<name>) if this node's record still
+   exists (else Stage.VANISHED) and counts the group; the publisher that sees every member's
+   publication (count ≥ members) writes the phase's marker; each node waits for it or
+   ``until``, then reads results/ in pages like the members (done needs no read).
+   A marker is written put-if-absent (a txn comparing its create_revision with 0): one PUT
+   per phase whatever the races between the last writers.
+5. leave: revoke the lease.
+
+A phase that ends at ``until`` without its marker still ends with its read: 3 of 4 nodes
+joining read the 3 at the join window's end, and their results and done complete by count
+(3 ≥ 3). What the markers give up: a peer that crashes mid-phase no longer shortens the wait
+(nothing watches the members' deletes) — if its publication was the one missing, the others
+wait for the phase's ``until``; its keys still expire with its lease. A marker's writer that
+leaves early deletes the marker with its lease: a node that had not seen it yet waits for
+``until``, or writes it again if it completes the count itself.
+
+Every etcd call is bounded; etcd failing for less than ETCD_GRACE is retried (writes are
+harmless to repeat: a timed-out one may have landed); a failure is a RendezvousError whose
+``stage`` says what could not be done, with the etcd client's own words: mesh.gloo phrases the
+verdict.
 """
 
 from __future__ import annotations
@@ -21,21 +57,33 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import Member, group_prefix, member_key, parse_member
-from sgdoctor.probe.etcd_client import EtcdError, prefix_end
-from sgdoctor.probe.etcd_watch import WatchStream, revision_of
+from sgdoctor.probe.etcd_client import (
+    EtcdError,
+    TxnReply,
+    created_at,
+    prefix_end,
+    put_op,
+    range_op,
+    range_reply,
+)
+from sgdoctor.probe.etcd_watch import WatchStream
 
 CALL_TIMEOUT = 2.0     # proving an endpoint answers (status, authenticate), and the revoke
 REQUEST_TIMEOUT = 10.0  # one request once connected, and opening the watch: a fleet starting
                         # at once keeps etcd busy for seconds (ETCD_GRACE still applies)
 TICK = 0.25            # longest wait on a silent watch before looking at stop/lease/deadline
 RETRY = 0.2            # between attempts to reach etcd again
-PAGE = 256             # keys per range read of the group (halved while a page is too large)
+PAGE = 256             # keys per range read (halved while a page is too large)
 ETCD_GRACE = 2.0       # how long etcd may fail before the node gives up
 OUT_OF_RANGE = 11      # gRPC code of a read at a compacted revision
+SECTIONS = ("done", "phase", "results")   # <p><section>/…: not members (in key order)
+MARKERS = ("gathered", "results", "done")  # <p>phase/<marker>: the phases' ends
+
+T = TypeVar("T")
 
 
 class Stage(str, enum.Enum):
@@ -62,16 +110,19 @@ class RendezvousError(Exception):
 
 @dataclass
 class Snapshot:
-    """The group's keys at one moment."""
+    """The group's members at one revision (records that do not parse: ``unreadable``)."""
 
     members: dict[str, Member] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
-    results: dict[str, bytes] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
 
-    def copy(self) -> Snapshot:
-        return Snapshot(dict(self.members), dict(self.unreadable), dict(self.results),
-                        set(self.done))
+
+@dataclass(frozen=True)
+class Counts:
+    """How many of the group's keys a txn saw: members, their results and done keys."""
+
+    members: int
+    results: int
+    done: int
 
 
 @dataclass(frozen=True)
@@ -131,7 +182,8 @@ def _connector(env: Mapping[str, str],
 
 
 class Rendezvous:
-    """One node's membership of one group."""
+    """One node's membership of one group: ``join``, ``gather``, ``share`` results, ``share``
+    done, ``leave``."""
 
     def __init__(self, env: Mapping[str, str], group: str, name: str, *, ttl: int,
                  deadline: float, stopped: Callable[[], bool] = lambda: False) -> None:
@@ -148,135 +200,284 @@ class Rendezvous:
         self._keepalive_kind: FailureKind | None = None
         self._stop = threading.Event()
         self._prefix = group_prefix(group).encode()
+        self._key = member_key(group, name).encode()
+        self._phase = self._prefix + b"phase/"
         self._watch: WatchStream | None = None
-        self._revision = 0         # every change of the group up to it is in ``snap``
-        self._registered = 0       # the revision of this node's record
+        self._markers: set[str] = set()   # the markers seen (PUT) so far
+        self._revision = 0         # every marker change up to it is in ``_markers``
+        self._registered = 0       # the revision of this node's record (its create_revision)
         self._reauth = False
         self._watched = 0          # body bytes of the watch streams already closed
-        self.snap = Snapshot()
         # What this node cost etcd (the bench and the scale tests read them).
         self.requests = 0          # requests, the keep-alives apart
         self.keepalives = 0
-        self.watches = 0           # watch streams opened (1 + reconnects + re-reads)
-        self.rereads = 0           # full reads of the group after a compaction
+        self.watches = 0           # watch streams opened (1 + reconnects + re-watches)
+        self.rereads = 0           # reads of the markers after a compaction
         self.retries = 0           # requests made again after a failure
+        self.marks = 0             # marker writes (put-if-absent txns)
+        self.events = 0            # watch events received
 
     @property
     def received(self) -> int:
-        """Reply body bytes from etcd (range reads, puts and watch streams; no keep-alives)."""
+        """Reply body bytes from etcd (reads, txns and watch streams; no keep-alives)."""
         own = self._client.received if self._client is not None else 0
         return own + self._watched + (self._watch.received if self._watch else 0)
 
-    def join(self, record: str) -> None:
-        """Connect, read the group, refuse a name that a live node holds, and register under
-        a fresh lease. Reading first, in a fleet starting at once, finds the group nearly
-        empty: the records arrive through the watch instead, spread over time."""
+    # ---------------------------------------------------------------- the phases
+    def join(self, record: str, expect: int) -> None:
+        """Connect and register under a fresh lease in one txn that refuses a name a live
+        node holds and counts the group; the node that brings the members to ``expect``
+        writes phase/gathered."""
         self._connect, self.endpoint, self._client = _connector(self.env, self.deadline)
         self.requests += 1 + (self._client.username is not None)   # (authenticate,) status
         try:
-            self._read_group()
-            if self.name in self.snap.members or self.name in self.snap.unreadable:
-                raise RendezvousError(Stage.NAME_TAKEN, f"{self.name} is registered already")
             self.requests += 1
             self._lease = self._client.lease_grant(self.ttl)
             self.requests += 1
-            reply = self._client.put(member_key(self.group, self.name), record,
-                                     lease=self._lease)
+            reply = self._client.txn([created_at(self._key, 0)],
+                                     [put_op(self._key, record, lease=self._lease),
+                                      *self._counting()])
+            if not reply.succeeded:
+                raise RendezvousError(Stage.NAME_TAKEN, f"{self.name} is registered already")
+            self._registered = self._revision = reply.revision
+            counts = self._counted(reply, 1)
         except ProbeError as exc:
             raise RendezvousError(Stage.REGISTER, exc.message, exc.kind) from None
-        header = reply.get("header")
-        self._registered = revision_of(header.get("revision") if isinstance(header, dict)
-                                       else None)
         threading.Thread(target=self._keepalive, daemon=True,
                          name="sgdoctor-mesh-keepalive").start()
+        if counts.members >= expect:
+            self._mark("gathered", Stage.REGISTER)
 
-    def put(self, key: str, value: str) -> None:
-        """Write ``key`` under the lease, again while etcd fails for less than ETCD_GRACE
-        (the same value again is harmless if a timed-out write did land)."""
+    def gather(self, until: float) -> Snapshot:
+        """Wait for phase/gathered (or ``until``), then read the members."""
+        self._await("gathered", until)
+        snap = self._persist(self._read_members, Stage.LOST)
+        if self.name not in snap.members:
+            raise RendezvousError(Stage.VANISHED, "its lease expired or the key was deleted")
+        return snap
+
+    def share(self, section: str, value: str, until: float, *,
+              read: bool = True) -> dict[str, bytes]:
+        """Publish <p><section>/<name> (``section``: results or done), wait for every
+        member's (the phase's marker) or ``until``; the section's values by node name then
+        (``read``), else {}."""
+        if section not in ("results", "done"):
+            raise ValueError(f"no section {section!r}")
+        key = self._prefix + f"{section}/{self.name}".encode()
+
+        def publish() -> TxnReply:
+            self.requests += 1
+            return self._client.txn([created_at(self._key, self._registered)],
+                                    [put_op(key, value, lease=self._lease),
+                                     *self._counting()])
+
+        reply = self._persist(publish, Stage.PUBLISH)
+        if not reply.succeeded:
+            raise RendezvousError(Stage.VANISHED, "its lease expired or the key was deleted")
+        try:
+            counts = self._counted(reply, 1)
+        except ProbeError as exc:
+            raise RendezvousError(Stage.PUBLISH, exc.message, exc.kind) from None
+        published = counts.results if section == "results" else counts.done
+        if published >= counts.members and section not in self._markers:
+            self._mark(section, Stage.PUBLISH)
+        self._await(section, until)
+        if not read:
+            return {}
+        return self._persist(lambda: self._read_section(section), Stage.LOST)
+
+    # ---------------------------------------------------------------- etcd, bounded
+    def _span(self, section: str) -> tuple[bytes, bytes]:
+        start = self._prefix + section.encode() + b"/"
+        return start, prefix_end(start)
+
+    def _counting(self) -> list[dict[str, Any]]:
+        """A txn's reads that count the group: its keys, results, done, and the markers."""
+        return [range_op(self._prefix, prefix_end(self._prefix), count_only=True),
+                range_op(*self._span("results"), count_only=True),
+                range_op(*self._span("done"), count_only=True),
+                range_op(*self._span("phase"), keys_only=True, limit=PAGE)]
+
+    def _counted(self, reply: TxnReply, first: int) -> Counts:
+        """The counts ``_counting``'s reads (from response ``first`` on) found; the markers
+        they list are seen."""
+        whole, results, done, phase = (range_reply(r) for r in reply.responses[first:first + 4])
+        for key, _value, _lease in phase.kvs:
+            self._markers.add(key[len(self._phase):].decode("utf-8", "replace"))
+        return Counts(whole.count - results.count - done.count - phase.count, results.count,
+                      done.count)
+
+    def _mark(self, marker: str, stage: Stage) -> None:
+        """Write phase/<marker> under the lease unless it exists (either way it does)."""
+        key = self._phase + marker.encode()
+
+        def mark() -> TxnReply:
+            self.requests += 1
+            self.marks += 1
+            return self._client.txn([created_at(key, 0)], [put_op(key, "1", lease=self._lease)])
+
+        self._persist(mark, stage)
+        self._markers.add(marker)
+
+    def _persist(self, call: Callable[[], T], stage: Stage) -> T:
+        """``call()``, made again while etcd fails for less than ETCD_GRACE (what it does is
+        harmless to repeat); a refused token is renewed once (it may have expired). Failing
+        longer, or ``stopped()``, raises RendezvousError."""
         failing_since: float | None = None
+        renewed = False
         while True:
+            if self.stopped():
+                raise RendezvousError(Stage.STOPPED, "asked to stop")
             try:
-                self.requests += 1
-                self._client.put(key, value, lease=self._lease)
-                return
+                if self._reauth and self._client.username is not None:
+                    self.requests += 1
+                    self._client.authenticate()
+                self._reauth = False
+                return call()
             except ProbeError as exc:
+                self._client.close()
                 now = time.monotonic()
                 failing_since = failing_since or now
-                if (exc.kind is FailureKind.AUTH or now - failing_since >= ETCD_GRACE
-                        or now >= self.deadline):
-                    raise RendezvousError(Stage.PUBLISH, exc.message, exc.kind) from None
+                auth = exc.kind is FailureKind.AUTH
+                if ((auth and (renewed or self._client.username is None))
+                        or now - failing_since >= ETCD_GRACE or now >= self.deadline):
+                    raise RendezvousError(stage, exc.message, exc.kind) from None
+                renewed = renewed or auth
+                self._reauth = auth
                 self.retries += 1
-                time.sleep(RETRY)
+                time.sleep(max(0.0, min(RETRY, self.deadline - now)))
 
-    def _apply(self, snap: Snapshot, kind: str, raw_key: bytes, value: bytes) -> None:
-        """One key of the group (a PUT; ``kind`` DELETE removes it) into ``snap``."""
-        rest = raw_key[len(self._prefix):].decode("utf-8", "replace")
-        section, _, name = rest.rpartition("/")
-        if kind == "DELETE":
-            if section == "":
-                snap.members.pop(name, None)
-                snap.unreadable.pop(name, None)
-            elif section == "results":
-                snap.results.pop(name, None)
-            elif section == "done":
-                snap.done.discard(name)
-            return
-        if section == "":
-            member = parse_member(name, value)
-            if isinstance(member, Member):
-                snap.members[name] = member
-                snap.unreadable.pop(name, None)
-            else:
-                snap.unreadable[name] = member
-        elif section == "results":
-            snap.results[name] = value
-        elif section == "done":
-            snap.done.add(name)
-
-    def _read_group(self) -> None:
-        """``snap`` from the group's keys, read in pages at one revision (no reply grows past
-        PAGE records; a page etcd finds too large is asked for again in halves)."""
-        end = prefix_end(self._prefix)
+    def _read(self, spans: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Every key in ``spans`` with its value, at one revision: one txn over them all
+        (linearizable), then pages pinned at its revision; a page etcd's reply would make too
+        large is asked for again in halves, a read whose revision etcd compacted meanwhile
+        starts over."""
         page, restarts = PAGE, 0
-        start, revision, snap = self._prefix, 0, Snapshot()
         while True:
             try:
                 self.requests += 1
-                kvs, more, at = self._client.range_page(start, end, limit=page,
-                                                        revision=revision, serializable=True)
+                reply = self._client.txn([], [range_op(a, b, limit=page) for a, b in spans])
             except ProbeError as exc:
                 if exc.kind is FailureKind.TOO_LARGE and page > 1:
                     page //= 2
                     self.retries += 1
                     continue
-                if (isinstance(exc, EtcdError) and exc.code == OUT_OF_RANGE and revision
-                        and restarts < 3):   # compacted while we read: read afresh
+                raise
+            found: list[tuple[bytes, bytes]] = []
+            more: list[tuple[bytes, bytes]] = []
+            for (_start, end), response in zip(spans, reply.responses, strict=True):
+                got = range_reply(response)
+                found += [(k, v) for k, v, _lease in got.kvs]
+                if got.more and got.kvs:
+                    more.append((got.kvs[-1][0] + b"\0", end))
+            try:
+                for start, end in more:
+                    found += self._pages(start, end, reply.revision, page)
+            except EtcdError as exc:
+                if exc.code == OUT_OF_RANGE and restarts < 3:
                     restarts += 1
                     self.retries += 1
-                    start, revision, snap = self._prefix, 0, Snapshot()
                     continue
                 raise
-            revision = revision or at
-            for raw_key, value, _lease in kvs:
-                self._apply(snap, "PUT", raw_key, value)
+            return found
+
+    def _pages(self, start: bytes, end: bytes, revision: int,
+               page: int) -> list[tuple[bytes, bytes]]:
+        found: list[tuple[bytes, bytes]] = []
+        while True:
+            try:
+                self.requests += 1
+                kvs, more, _at = self._client.range_page(start, end, limit=page,
+                                                         revision=revision, serializable=True)
+            except ProbeError as exc:
+                if exc.kind is FailureKind.TOO_LARGE and page > 1:
+                    page //= 2
+                    self.retries += 1
+                    continue
+                raise
+            found += [(k, v) for k, v, _lease in kvs]
             if not more or not kvs:
-                break
+                return found
             start = kvs[-1][0] + b"\0"
-        self.snap, self._revision = snap, revision
+
+    def _read_members(self) -> Snapshot:
+        """The records: the prefix's keys outside the sections (four spans between them)."""
+        bounds = [self._prefix]
+        for section in SECTIONS:
+            bounds += self._span(section)
+        bounds.append(prefix_end(self._prefix))
+        snap = Snapshot()
+        for raw_key, value in self._read(list(zip(bounds[::2], bounds[1::2], strict=True))):
+            name = raw_key[len(self._prefix):].decode("utf-8", "replace")
+            if "/" in name:
+                continue   # not a record (a key of another tool's layout)
+            member = parse_member(name, value)
+            if isinstance(member, Member):
+                snap.members[name] = member
+            else:
+                snap.unreadable[name] = member
+        return snap
+
+    def _read_section(self, section: str) -> dict[str, bytes]:
+        start, end = self._span(section)
+        return {key[len(start):].decode("utf-8", "replace"): value
+                for key, value in self._read([(start, end)])}
+
+    # ---------------------------------------------------------------- the markers' watch
+    def _await(self, marker: str, until: float) -> None:
+        """Follow the markers (watched) until phase/<marker> is seen or ``until``.
+
+        etcd failing longer than ETCD_GRACE (or the keep-alives longer than the lease's TTL:
+        the lease cannot have survived), this node's lease ending, or ``stopped()`` raise
+        RendezvousError."""
+        failing_since: float | None = None
+        while True:
+            if self.stopped():
+                raise RendezvousError(Stage.STOPPED, "asked to stop")
+            if self._lease_problem:
+                raise RendezvousError(Stage.LEASE_ENDED, self._lease_problem)
+            since = self._keepalive_failing
+            if since is not None and time.monotonic() - since >= self.ttl:
+                raise RendezvousError(Stage.LOST, self.keepalive_error or "keep-alives fail",
+                                      self._keepalive_kind)
+            now = time.monotonic()
+            if marker in self._markers or now >= until:
+                return
+            try:
+                if self._watch is None:
+                    self._start_watch()
+                self._follow(min(until, now + TICK))
+                failing_since = None
+            except ProbeError as exc:
+                self._drop(exc)
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since >= ETCD_GRACE or now >= until:
+                    raise RendezvousError(Stage.LOST, exc.message, exc.kind) from None
+                time.sleep(max(0.0, min(RETRY, until - now)))
+
+    def _read_markers(self) -> None:
+        """The markers as they are now (after etcd compacted the history a watch needed)."""
+        start, end = self._span("phase")
+        self.requests += 1
+        kvs, _more, at = self._client.range_page(start, end, limit=PAGE, keys_only=True)
+        for key, _value, _lease in kvs:
+            self._markers.add(key[len(start):].decode("utf-8", "replace"))
+        self._revision = at
 
     def _start_watch(self) -> None:
-        """Watch the group from the revision after the last one applied (reading the group
-        first when nothing is applied yet, or when etcd compacted what we would need)."""
+        """Watch the markers from the revision after the last one applied (reading them
+        first when etcd compacted what the watch would need)."""
         if self._reauth and self._client.username is not None:
             self.requests += 1
             self.retries += 1
             self._client.authenticate()
         self._reauth = False
+        start, end = self._span("phase")
         for _ in range(3):
             if not self._revision:
-                self._read_group()
-            stream = WatchStream(self._client, self._prefix, prefix_end(self._prefix),
-                                 self._revision + 1)
+                self._read_markers()
+            stream = WatchStream(self._client, start, end, self._revision + 1)
             self.requests += 1
             self.watches += 1
             first = stream.open(min(self.deadline, time.monotonic() + REQUEST_TIMEOUT))
@@ -289,11 +490,11 @@ class Rendezvous:
                 raise _cancel_error(first.cancel_reason)
             self._revision = 0
             self.rereads += 1
-        raise ProbeError(FailureKind.SERVER, "etcd compacted the group's history three times "
-                                             "while this node read it")
+        raise ProbeError(FailureKind.SERVER, "etcd compacted the markers' history three times "
+                                             "while this node read them")
 
     def _follow(self, until: float) -> None:
-        """Apply what the watch delivers by ``until`` (nothing: the group did not change)."""
+        """Apply what the watch delivers by ``until`` (nothing: no marker changed)."""
         assert self._watch is not None
         for reply in self._watch.read(until):
             if reply.canceled:
@@ -304,7 +505,9 @@ class Rendezvous:
                 self.rereads += 1
                 return
             for event in reply.events:
-                self._apply(self.snap, event.kind, event.key, event.value)
+                self.events += 1
+                if event.kind == "PUT" and event.key.startswith(self._phase):
+                    self._markers.add(event.key[len(self._phase):].decode("utf-8", "replace"))
                 self._revision = max(self._revision, event.revision)
             if reply.progress:
                 self._revision = max(self._revision, reply.revision)
@@ -318,41 +521,6 @@ class Rendezvous:
         if exc is not None:
             self._client.close()
             self._reauth = exc.kind is FailureKind.AUTH
-
-    def wait_until(self, until: float, ready: Callable[[Snapshot], bool]) -> Snapshot:
-        """Follow the group (watched) until ``ready`` of it or ``until``; a copy of it then.
-
-        etcd failing longer than ETCD_GRACE (or the keep-alives longer than the lease's TTL:
-        the lease cannot have survived), this node's lease or record vanishing, or
-        ``stopped()`` raise RendezvousError."""
-        failing_since: float | None = None
-        while True:
-            if self.stopped():
-                raise RendezvousError(Stage.STOPPED, "asked to stop")
-            if self._lease_problem:
-                raise RendezvousError(Stage.LEASE_ENDED, self._lease_problem)
-            since = self._keepalive_failing
-            if since is not None and time.monotonic() - since >= self.ttl:
-                raise RendezvousError(Stage.LOST, self.keepalive_error or "keep-alives fail",
-                                      self._keepalive_kind)
-            try:
-                if self._watch is None:
-                    self._start_watch()
-                if self._revision >= self._registered and self.name not in self.snap.members:
-                    raise RendezvousError(Stage.VANISHED,
-                                          "its lease expired or the key was deleted")
-                now = time.monotonic()
-                if ready(self.snap) or now >= until:
-                    return self.snap.copy()
-                self._follow(min(until, now + TICK))
-                failing_since = None
-            except ProbeError as exc:
-                self._drop(exc)
-                now = time.monotonic()
-                failing_since = failing_since or now
-                if now - failing_since >= ETCD_GRACE or now >= until:
-                    raise RendezvousError(Stage.LOST, exc.message, exc.kind) from None
-                time.sleep(max(0.0, min(RETRY, until - now)))
 
     def _keepalive(self) -> None:
         """Refresh the lease every third of its TTL, and a failed refresh within a second, on
@@ -408,4 +576,5 @@ def _cancel_error(reason: str) -> ProbeError:
     gRPC status code they carry)."""
     auth = any(f"code = {code}" in reason for code in ("Unauthenticated", "PermissionDenied"))
     return ProbeError(FailureKind.AUTH if auth else FailureKind.SERVER,
-                      f"etcd canceled the watch of the group: {reason or 'no reason given'}")
+                      "etcd canceled the watch of the group's markers: "
+                      f"{reason or 'no reason given'}")
