@@ -19,7 +19,7 @@ from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import Listener, Member
 from sgdoctor.probe.etcd_client import b64
 from sgdoctor.probe.etcd_watch import parse_reply
-from sgdoctor.probe.rendezvous import Rendezvous, RendezvousError, Stage
+from sgdoctor.probe.rendezvous import Cleanup, Rendezvous, RendezvousError, Stage
 
 
 def record(name: str) -> str:
@@ -333,3 +333,34 @@ def test_records_and_results_past_the_1_mib_reply_cap_are_read_in_smaller_pages(
     finally:
         watcher.leave()
         etcd.call("/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(prefix[:-1] + "0")})
+
+
+def test_a_node_leaving_early_ends_the_phase_it_held_up(etcd):
+    """Two nodes published their results, the third leaves without (it failed): its leave
+    counts the group again after its revoke and writes the results marker, so the others
+    go on at once instead of at the results window's end."""
+    group = "early"
+    meets = [node(etcd.url, group, name, 3) for name in ("a", "b", "c")]
+    for meet in meets:
+        assert sorted(meet.gather(time.monotonic() + 30).members) == ["a", "b", "c"]
+    out: dict[str, dict] = {}
+
+    def share(meet: Rendezvous) -> None:
+        out[meet.name] = meet.share("results", meet.name, time.monotonic() + 60)
+
+    threads = [threading.Thread(target=share, args=(m,)) for m in meets[:2]]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len([k for k in group_keys(etcd, group) if "/results/" in k]) == 2,
+                 "two results")
+        started = time.monotonic()
+        assert meets[2].leave() == Cleanup(True)
+        for thread in threads:
+            thread.join(60)
+        assert time.monotonic() - started < 30
+        assert out == {"a": {"a": b"a", "b": b"b"}, "b": {"a": b"a", "b": b"b"}}
+        assert meets[2].marks == 2          # gathered as it joined, results as it left
+    finally:
+        leave_all(*meets[:2])
+    assert group_keys(etcd, group) == []

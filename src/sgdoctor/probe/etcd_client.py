@@ -102,10 +102,13 @@ def put_op(key: str | bytes, value: str | bytes, *, lease: int = 0) -> dict[str,
 
 
 def range_op(key: str | bytes, end: str | bytes, *, limit: int = 0, revision: int = 0,
-             count_only: bool = False, keys_only: bool = False) -> dict[str, Any]:
+             serializable: bool = False, count_only: bool = False,
+             keys_only: bool = False) -> dict[str, Any]:
+    """A txn's range read; a txn whose ranges are all ``serializable`` (and that writes
+    nothing) is answered from the member's own view, without the quorum round."""
     return {"request_range": _range_request(_raw(key), _raw(end), limit=limit,
-                                            revision=revision, count_only=count_only,
-                                            keys_only=keys_only)}
+                                            revision=revision, serializable=serializable,
+                                            count_only=count_only, keys_only=keys_only)}
 
 
 def _range_request(key: bytes, end: bytes, *, limit: int = 0, revision: int = 0,

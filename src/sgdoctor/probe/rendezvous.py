@@ -25,22 +25,28 @@ could not deliver at 1024 nodes.
    the writers leave — at most six, at any N.
 3. gather: the marker, or the join window's end (``until``); then the members are read at one
    revision: the first request a txn ranging over the four spans of the prefix between the
-   sections (linearizable: it sees every write before it, the marker's included), the rest
-   pages of PAGE pinned at its revision; a page too large for the 1 MiB cap on a reply is
-   asked for again in halves, a read that etcd compacted meanwhile starts over.
+   sections, the rest pages of PAGE pinned at its revision, each request made again on its
+   own while etcd fails for less than ETCD_GRACE; a page too large for the 1 MiB cap on a
+   reply is asked for again in halves, a read that etcd compacted meanwhile starts over.
+   Serializable, not linearizable: the member answering is the one whose watch event or txn
+   reply showed the marker (one connection's endpoint), so its own view already holds every
+   write before the marker; a linearizable read would wait for the quorum round and for
+   etcd's apply loop, which falls seconds behind when a whole fleet reads at once.
 4. results, then done: one txn puts results/<name> (done/<name>) if this node's record still
    exists (else Stage.VANISHED) and counts the group; the publisher that sees every member's
    publication (count ≥ members) writes the phase's marker; each node waits for it or
    ``until``, then reads results/ in pages like the members (done needs no read).
    A marker is written put-if-absent (a txn comparing its create_revision with 0): one PUT
    per phase whatever the races between the last writers.
-5. leave: revoke the lease.
+5. leave: revoke the lease (and, leaving early, end the phases only this node held up).
 
 A phase that ends at ``until`` without its marker still ends with its read: 3 of 4 nodes
 joining read the 3 at the join window's end, and their results and done complete by count
 (3 ≥ 3). What the markers give up: a peer that crashes mid-phase no longer shortens the wait
 (nothing watches the members' deletes) — if its publication was the one missing, the others
-wait for the phase's ``until``; its keys still expire with its lease. A marker's writer that
+wait for the phase's ``until``; its keys still expire with its lease. A node that leaves early
+(it failed) counts the group again after its revoke and writes the markers its leaving
+completes, so a failure does not hold the others up. A marker's writer that
 leaves early deletes the marker with its lease: a node that had not seen it yet waits for
 ``until``, or writes it again if it completes the count itself.
 
@@ -52,6 +58,7 @@ verdict.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -251,7 +258,7 @@ class Rendezvous:
     def gather(self, until: float) -> Snapshot:
         """Wait for phase/gathered (or ``until``), then read the members."""
         self._await("gathered", until)
-        snap = self._persist(self._read_members, Stage.LOST)
+        snap = self._read_members()
         if self.name not in snap.members:
             raise RendezvousError(Stage.VANISHED, "its lease expired or the key was deleted")
         return snap
@@ -284,7 +291,7 @@ class Rendezvous:
         self._await(section, until)
         if not read:
             return {}
-        return self._persist(lambda: self._read_section(section), Stage.LOST)
+        return self._read_section(section)
 
     # ---------------------------------------------------------------- etcd, bounded
     def _span(self, section: str) -> tuple[bytes, bytes]:
@@ -304,8 +311,9 @@ class Rendezvous:
         whole, results, done, phase = (range_reply(r) for r in reply.responses[first:first + 4])
         for key, _value, _lease in phase.kvs:
             self._markers.add(key[len(self._phase):].decode("utf-8", "replace"))
-        return Counts(whole.count - results.count - done.count - phase.count, results.count,
-                      done.count)
+        counts = Counts(whole.count - results.count - done.count - phase.count,
+                        results.count, done.count)
+        return counts
 
     def _mark(self, marker: str, stage: Stage) -> None:
         """Write phase/<marker> under the lease unless it exists (either way it does)."""
@@ -322,7 +330,8 @@ class Rendezvous:
     def _persist(self, call: Callable[[], T], stage: Stage) -> T:
         """``call()``, made again while etcd fails for less than ETCD_GRACE (what it does is
         harmless to repeat); a refused token is renewed once (it may have expired). Failing
-        longer, or ``stopped()``, raises RendezvousError."""
+        longer, or ``stopped()``, raises RendezvousError; a reply too large, or a read at a
+        compacted revision, is raised as it is (ProbeError: the caller asks otherwise)."""
         failing_since: float | None = None
         renewed = False
         while True:
@@ -335,6 +344,8 @@ class Rendezvous:
                 self._reauth = False
                 return call()
             except ProbeError as exc:
+                if exc.kind is FailureKind.TOO_LARGE or _compacted(exc):
+                    raise
                 self._client.close()
                 now = time.monotonic()
                 failing_since = failing_since or now
@@ -349,46 +360,58 @@ class Rendezvous:
 
     def _read(self, spans: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """Every key in ``spans`` with its value, at one revision: one txn over them all
-        (linearizable), then pages pinned at its revision; a page etcd's reply would make too
-        large is asked for again in halves, a read whose revision etcd compacted meanwhile
-        starts over."""
+        (linearizable), then pages pinned at its revision, each request made again on its
+        own while etcd fails for less than ETCD_GRACE (the pages read are kept); a page
+        etcd's reply would make too large is asked for again in halves, a read whose revision
+        etcd compacted meanwhile starts over."""
         page, restarts = PAGE, 0
         while True:
-            try:
+            def first(page: int = page) -> TxnReply:
                 self.requests += 1
-                reply = self._client.txn([], [range_op(a, b, limit=page) for a, b in spans])
+                return self._client.txn([], [range_op(a, b, limit=page, serializable=True)
+                                               for a, b in spans])
+
+            try:
+                reply = self._persist(first, Stage.LOST)
             except ProbeError as exc:
                 if exc.kind is FailureKind.TOO_LARGE and page > 1:
                     page //= 2
                     self.retries += 1
                     continue
-                raise
+                raise RendezvousError(Stage.LOST, exc.message, exc.kind) from None
             found: list[tuple[bytes, bytes]] = []
             more: list[tuple[bytes, bytes]] = []
-            for (_start, end), response in zip(spans, reply.responses, strict=True):
-                got = range_reply(response)
-                found += [(k, v) for k, v, _lease in got.kvs]
-                if got.more and got.kvs:
-                    more.append((got.kvs[-1][0] + b"\0", end))
+            try:
+                for (_start, end), response in zip(spans, reply.responses, strict=True):
+                    got = range_reply(response)
+                    found += [(k, v) for k, v, _lease in got.kvs]
+                    if got.more and got.kvs:
+                        more.append((got.kvs[-1][0] + b"\0", end))
+            except ProbeError as exc:
+                raise RendezvousError(Stage.LOST, exc.message, exc.kind) from None
             try:
                 for start, end in more:
                     found += self._pages(start, end, reply.revision, page)
-            except EtcdError as exc:
-                if exc.code == OUT_OF_RANGE and restarts < 3:
+            except ProbeError as exc:
+                if _compacted(exc) and restarts < 3:
                     restarts += 1
                     self.retries += 1
                     continue
-                raise
+                raise RendezvousError(Stage.LOST, exc.message, exc.kind) from None
             return found
 
     def _pages(self, start: bytes, end: bytes, revision: int,
                page: int) -> list[tuple[bytes, bytes]]:
         found: list[tuple[bytes, bytes]] = []
         while True:
-            try:
+            def one(start: bytes = start, page: int = page
+                    ) -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
                 self.requests += 1
-                kvs, more, _at = self._client.range_page(start, end, limit=page,
-                                                         revision=revision, serializable=True)
+                return self._client.range_page(start, end, limit=page, revision=revision,
+                                               serializable=True)
+
+            try:
+                kvs, more, _at = self._persist(one, Stage.LOST)
             except ProbeError as exc:
                 if exc.kind is FailureKind.TOO_LARGE and page > 1:
                     page //= 2
@@ -564,11 +587,46 @@ class Rendezvous:
         try:
             self.requests += 1
             self._client.lease_revoke(self._lease)
+            if self._registered and "done" not in self._markers:
+                self._release()
             return Cleanup(True)
         except ProbeError as exc:
             return Cleanup(False, exc.message)
         finally:
             self._client.close()
+
+    def _release(self) -> None:
+        """Leaving before the end (its keys just deleted), end the phases that only waited
+        for this node: count the group again and, where every remaining member published,
+        write the marker under a lease of its own, revoked at once (the watchers get the
+        PUT). Counting after the revoke closes the race with the last peer's publication:
+        that peer counted without this node, or this count sees its publication. Best
+        effort: etcd failing, the peers wait for the phase's end."""
+        with contextlib.suppress(ProbeError):
+            self.requests += 1
+            counts = self._counted(self._client.txn([], self._counting()), 0)
+            due = [marker for marker, published in (("results", counts.results),
+                                                    ("done", counts.done))
+                   if counts.members and published >= counts.members
+                   and marker not in self._markers]
+            if not due:
+                return
+            self.requests += 1
+            lease = self._client.lease_grant(self.ttl)
+            try:
+                for marker in due:
+                    key = self._phase + marker.encode()
+                    self.requests += 1
+                    self.marks += 1
+                    self._client.txn([created_at(key, 0)], [put_op(key, "1", lease=lease)])
+            finally:
+                self.requests += 1
+                self._client.lease_revoke(lease)
+
+
+def _compacted(exc: ProbeError) -> bool:
+    """etcd refused a read at a revision it compacted."""
+    return isinstance(exc, EtcdError) and exc.code == OUT_OF_RANGE
 
 
 def _cancel_error(reason: str) -> ProbeError:
