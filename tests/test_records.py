@@ -212,3 +212,15 @@ def test_frozen_guards_as_the_standard_librarys() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             child.a = 9
     assert ours.__setattr__.__qualname__ == "Shape.__setattr__"
+
+
+def test_a_class_made_while_another_thread_imports_dataclasses(monkeypatch) -> None:
+    """A check thread may make a class while another is importing the standard library's
+    dataclasses: the module is in sys.modules but has no Field yet."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "dataclasses", types.ModuleType("dataclasses"))
+    made = records.dataclass(frozen=True)(type("Early", (), {
+        "__annotations__": {"a": int, "b": int}, "__module__": __name__, "b": 2}))
+    assert repr(made(1)) == "Early(a=1, b=2)"

@@ -65,8 +65,9 @@ def _field(*, default: Any = MISSING, default_factory: Any = MISSING, init: bool
 
 def _from_stdlib(value: Any) -> Field | None:
     """A ``dataclasses.field()`` written in a class body, as our Field (None: not one)."""
-    std = sys.modules.get("dataclasses")
-    if std is None or not isinstance(value, std.Field):
+    std: Any = sys.modules.get("dataclasses")
+    kind = getattr(std, "Field", None)   # None too while another thread imports dataclasses
+    if kind is None or not isinstance(value, kind):
         return None
     default, factory = (MISSING if x is std.MISSING else x
                         for x in (value.default, value.default_factory))

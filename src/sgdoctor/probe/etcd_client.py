@@ -12,12 +12,12 @@ import base64
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.etcd_tls import client_tls_context
 from sgdoctor.probe.http import HttpConnection
+from sgdoctor.records import dataclass
 
 if TYPE_CHECKING:
     import ssl

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.etcd_client import EtcdError, b64, unb64
 from sgdoctor.probe.http import HttpConnection, classify_os_error, printable, remaining
+from sgdoctor.records import dataclass, field
 
 if TYPE_CHECKING:
     from sgdoctor.probe.etcd_client import EtcdClient

@@ -63,7 +63,6 @@ import enum
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sgdoctor.errors import FailureKind, ProbeError
@@ -78,6 +77,7 @@ from sgdoctor.probe.etcd_client import (
     range_reply,
 )
 from sgdoctor.probe.etcd_watch import WatchStream
+from sgdoctor.records import dataclass, field
 
 CALL_TIMEOUT = 2.0     # proving an endpoint answers (status, authenticate), and the revoke
 REQUEST_TIMEOUT = 10.0  # one request once connected, and opening the watch: a fleet starting
