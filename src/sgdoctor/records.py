@@ -75,6 +75,18 @@ def _from_stdlib(value: Any) -> Field | None:
                  value.metadata)
 
 
+def _to_stdlib(f: Field) -> Any:
+    """Our Field as the standard library's ``field()`` makes it (imports dataclasses)."""
+    import dataclasses
+
+    def theirs(value: Any) -> Any:
+        return dataclasses.MISSING if value is MISSING else value
+
+    return dataclasses.field(default=theirs(f.default),
+                             default_factory=theirs(f.default_factory), init=f.init,
+                             repr=f.repr, hash=f.hash, compare=f.compare, metadata=f.metadata)
+
+
 def _is_classvar(annotation: Any) -> bool:
     if isinstance(annotation, str):
         head = annotation.strip()
@@ -261,12 +273,7 @@ class _StdlibFields:
         owner = self.owner
         made = {}
         for f in owner.__dict__[_FIELDS]:
-            std: Any = dataclasses.field(
-                default=dataclasses.MISSING if f.default is MISSING else f.default,
-                default_factory=(dataclasses.MISSING if f.default_factory is MISSING
-                                 else f.default_factory),
-                init=f.init, repr=f.repr, hash=f.hash, compare=f.compare,
-                metadata=f.metadata)
+            std = _to_stdlib(f)
             std.name, std.type, std.kw_only = f.name, f.type, False
             kinds: Any = dataclasses
             std._field_type = kinds._FIELD_CLASSVAR if f.classvar else kinds._FIELD
@@ -348,11 +355,7 @@ def _dataclass(cls: type | None = None, /, **options: Any) -> Any:
 
         for name, value in list(klass.__dict__.items()):
             if isinstance(value, Field):   # our field(), in the standard library's words
-                kept = {k: getattr(value, k) for k in ("default", "default_factory")
-                        if getattr(value, k) is not MISSING}
-                setattr(klass, name, dataclasses.field(
-                    **kept, init=value.init, repr=value.repr, hash=value.hash,
-                    compare=value.compare, metadata=value.metadata))
+                setattr(klass, name, _to_stdlib(value))
         return dataclasses.dataclass(klass, **options)
 
     if set(options) - _OURS:
