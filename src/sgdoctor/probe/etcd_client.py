@@ -53,17 +53,16 @@ class EtcdError(ProbeError):
         self.status, self.code = status, code
 
 
+def _raw(data: str | bytes) -> bytes:
+    return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+
+
 def b64(data: str | bytes) -> str:
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    return base64.b64encode(raw).decode("ascii")
+    return base64.b64encode(_raw(data)).decode("ascii")
 
 
 def unb64(data: str | None) -> bytes:
     return base64.b64decode(data or "")
-
-
-def _raw(key: str | bytes) -> bytes:
-    return key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
 
 
 @dataclass(frozen=True)
@@ -262,15 +261,12 @@ class EtcdClient:
 
     # -- kv and leases (keys/values base64 on the wire; ids int64 as strings)
     def put(self, key: str | bytes, value: str | bytes, *, lease: int = 0) -> dict[str, Any]:
-        payload: dict[str, Any] = {"key": b64(key), "value": b64(value)}
-        if lease:
-            payload["lease"] = str(lease)
-        return self.call("/v3/kv/put", payload)
+        return self.call("/v3/kv/put", put_op(key, value, lease=lease)["request_put"])
 
     def get(self, key: str | bytes, *, prefix: bool = False,
             limit: int = 0) -> list[tuple[bytes, bytes, int]]:
         """[(key, value, lease id)] for one key or, with prefix, every key under it."""
-        raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+        raw = _raw(key)
         payload: dict[str, Any] = {"key": b64(raw)}
         if prefix:
             payload["range_end"] = b64(prefix_end(raw))
@@ -310,7 +306,7 @@ class EtcdClient:
         return TxnReply(succeeded, revision, responses)
 
     def delete(self, key: str | bytes, *, prefix: bool = False) -> int:
-        raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+        raw = _raw(key)
         payload: dict[str, Any] = {"key": b64(raw)}
         if prefix:
             payload["range_end"] = b64(prefix_end(raw))

@@ -310,10 +310,14 @@ class Rendezvous:
         they list are seen."""
         whole, results, done, phase = (range_reply(r) for r in reply.responses[first:first + 4])
         for key, _value, _lease in phase.kvs:
-            self._markers.add(key[len(self._phase):].decode("utf-8", "replace"))
+            self._saw(key)
         counts = Counts(whole.count - results.count - done.count - phase.count,
                         results.count, done.count)
         return counts
+
+    def _saw(self, key: bytes) -> None:
+        """The marker <p>phase/<name> ``key`` names is seen."""
+        self._markers.add(key[len(self._phase):].decode("utf-8", "replace"))
 
     def _mark(self, marker: str, stage: Stage) -> None:
         """Write phase/<marker> under the lease unless it exists (either way it does)."""
@@ -360,7 +364,8 @@ class Rendezvous:
 
     def _read(self, spans: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """Every key in ``spans`` with its value, at one revision: one txn over them all
-        (linearizable), then pages pinned at its revision, each request made again on its
+        (serializable, at the member that showed the marker), then pages pinned at its
+        revision, each request made again on its
         own while etcd fails for less than ETCD_GRACE (the pages read are kept); a page
         etcd's reply would make too large is asked for again in halves, a read whose revision
         etcd compacted meanwhile starts over."""
@@ -485,7 +490,7 @@ class Rendezvous:
         self.requests += 1
         kvs, _more, at = self._client.range_page(start, end, limit=PAGE, keys_only=True)
         for key, _value, _lease in kvs:
-            self._markers.add(key[len(start):].decode("utf-8", "replace"))
+            self._saw(key)
         self._revision = at
 
     def _start_watch(self) -> None:
@@ -530,7 +535,7 @@ class Rendezvous:
             for event in reply.events:
                 self.events += 1
                 if event.kind == "PUT" and event.key.startswith(self._phase):
-                    self._markers.add(event.key[len(self._phase):].decode("utf-8", "replace"))
+                    self._saw(event.key)
                 self._revision = max(self._revision, event.revision)
             if reply.progress:
                 self._revision = max(self._revision, reply.revision)
