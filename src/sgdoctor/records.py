@@ -188,7 +188,7 @@ def _init_of(cls: type, fields: list[Field]) -> Callable[..., None]:
         return values
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if kwargs or len(args) != count or factories:
+        if kwargs or len(args) != count:   # (every field given: no factory is called)
             self.__dict__.update(bind(args, kwargs))
         else:
             self.__dict__.update(zip(names, args, strict=True))

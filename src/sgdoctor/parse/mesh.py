@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,15 +134,32 @@ def _str(value: Any, limit: int = 512) -> str | None:
     return value[:limit] if isinstance(value, str) else None
 
 
+def _is_address(text: str) -> bool:
+    """``ipaddress.ip_address`` accepts ``text``; the dotted quads glibc's inet_pton takes
+    (four decimal octets, no leading zero: exactly what ipaddress takes) without it, as a
+    roster of N members is parsed on each of N nodes."""
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+        return True
+    except (OSError, UnicodeError, ValueError):
+        pass
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _listeners(value: Any) -> tuple[Listener, ...]:
+    parsed = [_listener(item) for item in value] if isinstance(value, list) else []
+    return tuple(li for li in parsed if li is not None)
+
+
 def _listener(item: Any) -> Listener | None:
     if not isinstance(item, dict):
         return None
     address, port, mtu = item.get("address"), item.get("port"), item.get("mtu")
-    if not isinstance(address, str):
-        return None
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
+    if not isinstance(address, str) or not _is_address(address):
         return None
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         return None
@@ -151,18 +169,22 @@ def _listener(item: Any) -> Listener | None:
 
 def parse_member(name: str, raw: bytes) -> Member | str:
     """A registration, or why it is unreadable (a foreign or corrupt value)."""
-    doc = _load(raw)
+    return _member(name, _load(raw))
+
+
+NOT_A_RECORD = "its registration is not an sgdoctor mesh record"
+
+
+def _member(name: str, doc: dict[str, Any] | None) -> Member | str:
     if doc is None or not isinstance(doc.get("token"), str):
-        return "its registration is not an sgdoctor mesh record"
-    listeners = doc.get("listeners")
-    parsed = [_listener(item) for item in listeners] if isinstance(listeners, list) else []
+        return NOT_A_RECORD
     libraries = doc.get("libraries")
     libs = {str(k)[:128]: v for k, v in libraries.items()} if isinstance(libraries, dict) else {}
     devices = doc.get("gloo_devices")
     cluster = doc.get("cluster")
     values = {k: _str(v, 256) for k, v in cluster.items()
               if k in CLUSTER_VARIABLES} if isinstance(cluster, dict) else {}
-    return Member(name, doc["token"][:128], tuple(li for li in parsed if li is not None),
+    return Member(name, doc["token"][:128], _listeners(doc.get("listeners")),
                   _str(doc.get("maca_version"), 128), libs, _str(doc.get("sgdoctor"), 64),
                   _str(doc.get("problem")),
                   devices if isinstance(devices, int) and not isinstance(devices, bool)
@@ -202,3 +224,111 @@ def parse_results(raw: bytes) -> dict[str, Probe] | None:
                              not isinstance(rtt, bool) else None,
                              _str(item.get("error")), _str(item.get("address"), 64))
     return probes
+
+
+# A phase marker's summary (probe.rendezvous): what the node that completed the phase read for
+# everyone, so each of N nodes reads one key rather than N. The roster of the members keeps
+# what is each node's own (its token, addresses, problem) and names its other facts (MACA,
+# libraries, the cluster variables: alike on a healthy fleet) by their index in a table of the
+# distinct ones, and the summary is compressed (zlib): about 45 bytes a member, whatever its
+# library set, where the record is 500 or more.
+SUMMARY_VERSION = 1
+MAX_SUMMARY = 16 << 20     # bytes of a summary once decompressed, at most
+OWN_FIELDS = ("token", "listeners", "problem")
+
+
+def roster_summary(records: Mapping[str, bytes]) -> bytes:
+    """The members' records (raw, as read from etcd) as one roster (``parse_roster``)."""
+    facts: dict[str, int] = {}
+    members: dict[str, Any] = {}
+    unreadable: dict[str, str] = {}
+    for name, raw in records.items():
+        doc = _load(raw)
+        parsed = _member(name, doc)
+        if isinstance(parsed, str):
+            unreadable[name] = parsed
+            continue
+        assert doc is not None   # _member has a Member for a document only
+        shared = json.dumps({k: v for k, v in doc.items() if k not in OWN_FIELDS},
+                            sort_keys=True)
+        own = {k: doc[k] for k in OWN_FIELDS if k in doc}
+        members[name] = {**own, "facts": facts.setdefault(shared, len(facts))}
+    return _compressed({"v": SUMMARY_VERSION, "facts": [json.loads(f) for f in facts],
+                        "members": members, "unreadable": unreadable})
+
+
+def parse_roster(raw: bytes) -> tuple[dict[str, Member], dict[str, str]] | None:
+    """(members, unreadable records) from a roster, each member checked as ``parse_member``
+    checks a record; None when it is not a roster of this version (the reader then reads the
+    records themselves)."""
+    doc = _summary(raw)
+    if doc is None:
+        return None
+    facts, members, unreadable = doc.get("facts"), doc.get("members"), doc.get("unreadable")
+    if not (isinstance(facts, list) and isinstance(members, dict)
+            and isinstance(unreadable, dict)):
+        return None
+    found: dict[str, Member] = {}
+    bad = {str(name): _str(why) or NOT_A_RECORD for name, why in unreadable.items()}
+    shared: dict[int, Member | str] = {}   # each distinct facts' part of a member, parsed once
+    for name, own in members.items():
+        index = own.get("facts") if isinstance(own, dict) else None
+        if not (isinstance(index, int) and not isinstance(index, bool)
+                and 0 <= index < len(facts) and isinstance(facts[index], dict)):
+            return None
+        if index not in shared:
+            alone = not any(k in facts[index] for k in OWN_FIELDS)
+            shared[index] = _member("", {**facts[index], "token": ""}) if alone else ""
+        template = shared[index]
+        member: Member | str
+        if isinstance(template, Member):
+            token = own.get("token")
+            member = NOT_A_RECORD if not isinstance(token, str) else Member(
+                name, token[:128], _listeners(own.get("listeners")), template.maca_version,
+                template.libraries, template.sgdoctor, _str(own.get("problem")),
+                template.gloo_devices, template.gloo_ifname, template.cluster)
+        else:   # facts that hold a member's own fields (not ours): merged, as a record
+            member = _member(name, {**facts[index],
+                                    **{k: own[k] for k in OWN_FIELDS if k in own}})
+        if isinstance(member, str):
+            bad[name] = member
+        else:
+            found[name] = member
+    return found, bad
+
+
+def results_summary(results: Mapping[str, bytes]) -> bytes:
+    """Every node's published results (raw) as one summary (``parse_results_summary``)."""
+    return _compressed({"v": SUMMARY_VERSION, "results": {
+        name: raw.decode("utf-8", "replace") for name, raw in results.items()}})
+
+
+def parse_results_summary(raw: bytes) -> dict[str, bytes] | None:
+    """Each node's results (raw, for ``parse_results``) from a summary; None when it is not a
+    summary of this version."""
+    doc = _summary(raw)
+    results = doc.get("results") if doc is not None else None
+    if not isinstance(results, dict):
+        return None
+    return {str(name): value.encode("utf-8", "replace") for name, value in results.items()
+            if isinstance(value, str)}
+
+
+def _compressed(doc: Mapping[str, Any]) -> bytes:
+    import zlib
+
+    return zlib.compress(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), 6)
+
+
+def _summary(raw: bytes) -> dict[str, Any] | None:
+    import zlib
+
+    inflate = zlib.decompressobj()
+    try:
+        text = inflate.decompress(raw, MAX_SUMMARY)
+        if inflate.unconsumed_tail or not inflate.eof:
+            return None   # larger than MAX_SUMMARY, or cut short
+        doc = json.loads(text.decode("utf-8"))
+    except (zlib.error, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("v") == SUMMARY_VERSION else None

@@ -66,7 +66,16 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sgdoctor.errors import FailureKind, ProbeError
-from sgdoctor.parse.mesh import Member, group_prefix, member_key, parse_member
+from sgdoctor.parse.mesh import (
+    Member,
+    group_prefix,
+    member_key,
+    parse_member,
+    parse_results_summary,
+    parse_roster,
+    results_summary,
+    roster_summary,
+)
 from sgdoctor.probe.etcd_client import (
     EtcdError,
     TxnReply,
@@ -88,6 +97,9 @@ PAGE = 256             # keys per range read (halved while a page is too large)
 ETCD_GRACE = 2.0       # how long etcd may fail before the node gives up
 OUT_OF_RANGE = 11      # gRPC code of a read at a compacted revision
 SECTIONS = ("done", "phase", "results")   # <p><section>/…: not members (in key order)
+SUMMARY_BUDGET = 512 * 1024   # bytes of a marker's summary at most (in base64, a reply holding
+                              # it stays under the client's 1 MiB cap; etcd takes 1.5 MiB)
+CLAIM_WAIT = 2.0       # how long the others wait for a claimant's summary of a closed phase
 MARKERS = ("gathered", "results", "done")  # <p>phase/<marker>: the phases' ends
 
 T = TypeVar("T")
@@ -141,9 +153,10 @@ class Cleanup:
 
 
 def _connector(env: Mapping[str, str],
-               deadline: float) -> tuple[Callable[[], Any], str, Any]:
-    """A factory of authenticated clients for the first etcd endpoint that answers, its
-    name, and the client that proved it answers."""
+               deadline: float) -> tuple[Callable[..., Any], str, Any]:
+    """A factory of authenticated clients for the first etcd endpoint that answers (each
+    proving it answers its status, unless ``probe=False``), its name, and the client that
+    proved it."""
     from sgdoctor.parse.endpoints import etcd_config
     from sgdoctor.probe.etcd import EtcdClient, TlsMaterial, client_tls_context, etcd_password
 
@@ -164,15 +177,17 @@ def _connector(env: Mapping[str, str],
         if endpoint.scheme == "https" and tls is None:
             continue
 
-        def make(endpoint: Any = endpoint) -> Any:
-            timeout = max(0.05, min(CALL_TIMEOUT, deadline - time.monotonic()))
+        def make(endpoint: Any = endpoint, probe: bool = True) -> Any:
+            timeout = max(0.05, min(CALL_TIMEOUT if probe else REQUEST_TIMEOUT,
+                                    deadline - time.monotonic()))
             client = EtcdClient.for_endpoint(endpoint, tls=tls, username=cfg.username,
                                              password=password, timeout=timeout,
                                              deadline=deadline)
             try:
                 if cfg.username is not None:
                     client.authenticate()
-                client.status()
+                if probe:
+                    client.status()
             except BaseException:
                 client.close()
                 raise
@@ -200,7 +215,7 @@ class Rendezvous:
         self.endpoint: str | None = None
         self.keepalive_error: str | None = None
         self._client: Any = None
-        self._connect: Callable[[], Any] | None = None
+        self._connect: Callable[..., Any] | None = None
         self._lease = 0
         self._lease_problem: str | None = None
         self._keepalive_failing: float | None = None   # since when keep-alives fail
@@ -210,7 +225,9 @@ class Rendezvous:
         self._key = member_key(group, name).encode()
         self._phase = self._prefix + b"phase/"
         self._watch: WatchStream | None = None
-        self._markers: set[str] = set()   # the markers seen (PUT) so far
+        self._markers: dict[str, bytes | None] = {}   # the phase keys seen (PUT) so far,
+                                                      # with their value where it was read
+        self._gone: set[str] = set()      # the phase keys seen deleted (and not put again)
         self._revision = 0         # every marker change up to it is in ``_markers``
         self._registered = 0       # the revision of this node's record (its create_revision)
         self._reauth = False
@@ -223,6 +240,7 @@ class Rendezvous:
         self.retries = 0           # requests made again after a failure
         self.marks = 0             # marker writes (put-if-absent txns)
         self.events = 0            # watch events received
+        self.summarised = 0        # requests reading a section to write its marker's summary
 
     @property
     def received(self) -> int:
@@ -256,9 +274,16 @@ class Rendezvous:
             self._mark("gathered", Stage.REGISTER)
 
     def gather(self, until: float) -> Snapshot:
-        """Wait for phase/gathered (or ``until``), then read the members."""
+        """Wait for phase/gathered (or ``until``: then the group's first claimant writes
+        it); the members are its roster, or (when it has none holding this node) read."""
         self._await("gathered", until)
-        snap = self._read_members()
+        if "gathered" not in self._markers:
+            self._close("gathered")
+        roster = parse_roster(self._value("gathered") or b"")
+        if roster is not None and self.name in roster[0]:
+            snap = Snapshot(*roster)
+        else:
+            snap = self._read_members()
         if self.name not in snap.members:
             raise RendezvousError(Stage.VANISHED, "its lease expired or the key was deleted")
         return snap
@@ -266,8 +291,9 @@ class Rendezvous:
     def share(self, section: str, value: str, until: float, *,
               read: bool = True) -> dict[str, bytes]:
         """Publish <p><section>/<name> (``section``: results or done), wait for every
-        member's (the phase's marker) or ``until``; the section's values by node name then
-        (``read``), else {}."""
+        member's (the phase's marker) or ``until`` (then, with ``read``, the group's first
+        claimant writes it); the section's values by node name then (``read``: the marker's
+        summary, or read), else {}."""
         if section not in ("results", "done"):
             raise ValueError(f"no section {section!r}")
         key = self._prefix + f"{section}/{self.name}".encode()
@@ -291,7 +317,10 @@ class Rendezvous:
         self._await(section, until)
         if not read:
             return {}
-        return self._read_section(section)
+        if section not in self._markers:
+            self._close(section)
+        summary = parse_results_summary(self._value(section) or b"")
+        return summary if summary is not None else self._read_section(section)
 
     # ---------------------------------------------------------------- etcd, bounded
     def _span(self, section: str) -> tuple[bytes, bytes]:
@@ -315,21 +344,84 @@ class Rendezvous:
                         results.count, done.count)
         return counts
 
-    def _saw(self, key: bytes) -> None:
-        """The marker <p>phase/<name> ``key`` names is seen."""
-        self._markers.add(key[len(self._phase):].decode("utf-8", "replace"))
+    def _saw(self, key: bytes, value: bytes | None = None) -> None:
+        """The phase key <p>phase/<name> ``key`` names is seen (with ``value``, or keys only:
+        then a value seen before is kept)."""
+        name = key[len(self._phase):].decode("utf-8", "replace")
+        if value is not None or name not in self._markers:
+            self._markers[name] = value
+        self._gone.discard(name)
 
     def _mark(self, marker: str, stage: Stage) -> None:
-        """Write phase/<marker> under the lease unless it exists (either way it does)."""
+        """Write phase/<marker> with its summary under the lease unless it exists (either way
+        it does)."""
         key = self._phase + marker.encode()
+        value = self._summary(marker)
 
         def mark() -> TxnReply:
             self.requests += 1
             self.marks += 1
-            return self._client.txn([created_at(key, 0)], [put_op(key, "1", lease=self._lease)])
+            return self._client.txn([created_at(key, 0)], [put_op(key, value, lease=self._lease)])
 
-        self._persist(mark, stage)
-        self._markers.add(marker)
+        reply = self._persist(mark, stage)
+        self._saw(key, value if reply.succeeded else None)
+
+    def _summary(self, marker: str) -> bytes:
+        """What the node completing a phase writes in its marker, so each of the others reads
+        one key instead of the section's N: the members' roster for gathered, everyone's
+        results for results; "1" for done, or a summary past SUMMARY_BUDGET (the others then
+        read the section)."""
+        before = self.requests
+        try:
+            if marker == "gathered":
+                raw = roster_summary(dict(self._records()))
+            elif marker == "results":
+                raw = results_summary(self._read_section("results"))
+            else:
+                return b"1"
+        finally:
+            self.summarised += self.requests - before
+        return raw if len(raw) <= SUMMARY_BUDGET else b"1"
+
+    def _value(self, marker: str) -> bytes | None:
+        """A seen marker's value (read once when it was seen keys only); None for a marker
+        not seen, or one that is gone, or too large to read (the section is read instead)."""
+        if marker not in self._markers or self._markers[marker] is not None:
+            return self._markers.get(marker)
+        key = self._phase + marker.encode()
+
+        def get() -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
+            self.requests += 1
+            return self._client.range_page(key, key + b"\0", limit=1, serializable=True)
+
+        try:
+            kvs, _more, _at = self._persist(get, Stage.LOST)
+        except ProbeError:
+            return None
+        if kvs:
+            self._markers[marker] = kvs[0][1]
+        return kvs[0][1] if kvs else None
+
+    def _close(self, marker: str) -> None:
+        """The phase's window ended without its marker (a member is missing or silent): the
+        first node to claim the phase (<p>phase/claim-<marker>, put-if-absent, under its
+        lease) writes the marker with its summary, which the others wait for until the
+        claim is deleted (the claimant left) or for CLAIM_WAIT; past that they read the
+        section themselves. Otherwise each of N nodes would read N keys at the same moment,
+        the N² reads etcd could not serve at 1024 nodes."""
+        claim = f"claim-{marker}"
+        key, claim_key = self._phase + marker.encode(), self._phase + claim.encode()
+
+        def attempt() -> TxnReply:
+            self.requests += 1
+            self.marks += 1
+            return self._client.txn([created_at(key, 0), created_at(claim_key, 0)],
+                                    [put_op(claim_key, self.name, lease=self._lease)])
+
+        if self._persist(attempt, Stage.LOST).succeeded:
+            self._mark(marker, Stage.LOST)
+            return
+        self._await(marker, min(self.deadline, time.monotonic() + CLAIM_WAIT), unless=claim)
 
     def _persist(self, call: Callable[[], T], stage: Stage) -> T:
         """``call()``, made again while etcd fails for less than ETCD_GRACE (what it does is
@@ -428,17 +520,23 @@ class Rendezvous:
                 return found
             start = kvs[-1][0] + b"\0"
 
-    def _read_members(self) -> Snapshot:
-        """The records: the prefix's keys outside the sections (four spans between them)."""
+    def _records(self) -> list[tuple[str, bytes]]:
+        """The records by name: the prefix's keys outside the sections (four spans between
+        them), at one revision."""
         bounds = [self._prefix]
         for section in SECTIONS:
             bounds += self._span(section)
         bounds.append(prefix_end(self._prefix))
-        snap = Snapshot()
+        found = []
         for raw_key, value in self._read(list(zip(bounds[::2], bounds[1::2], strict=True))):
             name = raw_key[len(self._prefix):].decode("utf-8", "replace")
-            if "/" in name:
-                continue   # not a record (a key of another tool's layout)
+            if "/" not in name:    # else not a record (a key of another tool's layout)
+                found.append((name, value))
+        return found
+
+    def _read_members(self) -> Snapshot:
+        snap = Snapshot()
+        for name, value in self._records():
             member = parse_member(name, value)
             if isinstance(member, Member):
                 snap.members[name] = member
@@ -452,8 +550,9 @@ class Rendezvous:
                 for key, value in self._read([(start, end)])}
 
     # ---------------------------------------------------------------- the markers' watch
-    def _await(self, marker: str, until: float) -> None:
-        """Follow the markers (watched) until phase/<marker> is seen or ``until``.
+    def _await(self, marker: str, until: float, *, unless: str | None = None) -> None:
+        """Follow the markers (watched) until phase/<marker> is seen, or phase/<unless> is
+        seen deleted, or ``until``.
 
         etcd failing longer than ETCD_GRACE (or the keep-alives longer than the lease's TTL:
         the lease cannot have survived), this node's lease ending, or ``stopped()`` raise
@@ -469,7 +568,7 @@ class Rendezvous:
                 raise RendezvousError(Stage.LOST, self.keepalive_error or "keep-alives fail",
                                       self._keepalive_kind)
             now = time.monotonic()
-            if marker in self._markers or now >= until:
+            if marker in self._markers or unless in self._gone or now >= until:
                 return
             try:
                 if self._watch is None:
@@ -534,8 +633,11 @@ class Rendezvous:
                 return
             for event in reply.events:
                 self.events += 1
-                if event.kind == "PUT" and event.key.startswith(self._phase):
-                    self._saw(event.key)
+                if event.key.startswith(self._phase):
+                    if event.kind == "PUT":
+                        self._saw(event.key, event.value)
+                    else:
+                        self._gone.add(event.key[len(self._phase):].decode("utf-8", "replace"))
                 self._revision = max(self._revision, event.revision)
             if reply.progress:
                 self._revision = max(self._revision, reply.revision)
@@ -552,8 +654,8 @@ class Rendezvous:
 
     def _keepalive(self) -> None:
         """Refresh the lease every third of its TTL, and a failed refresh within a second, on
-        a connection of its own (reopened after a failure; no new status probe: a busy etcd
-        would fail it)."""
+        a connection of its own (opened, and reopened after a failure, with no status probe:
+        a fleet's etcd busy for 2 s would fail it, while a keep-alive has REQUEST_TIMEOUT)."""
         client = None
         reauth = False
         while not self._stop.wait(self.ttl / 3 if self._keepalive_failing is None
@@ -562,7 +664,7 @@ class Rendezvous:
                 if client is None:
                     if self._connect is None:
                         return
-                    client = self._connect()
+                    client = self._connect(probe=False)
                 elif reauth and client.username is not None:
                     client.authenticate()
                 self.keepalives += 1
@@ -621,9 +723,13 @@ class Rendezvous:
             try:
                 for marker in due:
                     key = self._phase + marker.encode()
+                    try:
+                        value = self._summary(marker)
+                    except RendezvousError:
+                        value = b"1"    # the others read the section
                     self.requests += 1
                     self.marks += 1
-                    self._client.txn([created_at(key, 0)], [put_op(key, "1", lease=lease)])
+                    self._client.txn([created_at(key, 0)], [put_op(key, value, lease=lease)])
             finally:
                 self.requests += 1
                 self._client.lease_revoke(lease)
