@@ -39,6 +39,7 @@ from sgdoctor.parse.mesh import (
 from sgdoctor.parse.verdict import shown
 
 if TYPE_CHECKING:  # the run's machinery loads only when `sgdoctor mesh` runs the check
+    from sgdoctor.parse.mesh_verdict import MeshVerdict
     from sgdoctor.probe.gloo import GlooFacts
     from sgdoctor.probe.rendezvous import RendezvousError
 
@@ -278,6 +279,7 @@ class _Mesh:
         members = dict(self.joined.members)
         if self.me is not None:
             members[self.name] = self.me
+        verdict = None
         if self.abort is None:
             from sgdoctor.parse.mesh_verdict import judge
 
@@ -289,7 +291,7 @@ class _Mesh:
         self.details["members"] = {n: m.as_details() for n, m in sorted(members.items())}
         if self.meeting.keepalive_error:
             self.details["keepalive_error"] = self.meeting.keepalive_error
-        return found.result(self._ok_summary(), details=self.details, env=ENV)
+        return found.result(self._ok_summary(verdict), details=self.details, env=ENV)
 
     def _own_findings(self, found: Findings) -> None:
         """This node's own Gloo setup, from the same facts gloo.interface judges."""
@@ -309,19 +311,20 @@ class _Mesh:
                             "host can reach it", address=loop[0].address), fix,
                        code="own_gloo_loopback")
 
-    def _ok_summary(self) -> Text:
-        rtts = [p.rtt_ms for view in self.views.values() for p in view.values()
-                if p.ok and p.rtt_ms is not None]
+    def _ok_summary(self, verdict: MeshVerdict | None) -> Text:
+        """The summary when nothing is wrong; the pairs counted by the verdict, those a
+        peer's summarised results imply too (above FULL_ROWS peers)."""
         joined = len(self.joined.members)
         if joined == 1:
             return Text("the only node of group {group}, as expected: nothing to dial",
                         group=self.group)
-        if rtts:
+        pairs = verdict.reached if verdict is not None else 0
+        if verdict is not None and verdict.slowest_ms is not None:
             return Text("all {joined} nodes of group {group} reach each other over Gloo "
                         "({pairs} directed pairs, slowest round trip {rtt} ms)", joined=joined,
-                        group=self.group, pairs=len(rtts), rtt=f"{max(rtts):.2f}")
+                        group=self.group, pairs=pairs, rtt=f"{verdict.slowest_ms:.2f}")
         return Text("all {joined} nodes of group {group} reach each other over Gloo ({pairs} "
-                    "directed pairs)", joined=joined, group=self.group, pairs=len(rtts))
+                    "directed pairs)", joined=joined, group=self.group, pairs=pairs)
 
 
 def _gloo_problem(facts: GlooFacts) -> Text | None:

@@ -104,3 +104,34 @@ def test_any_json_never_raises(doc):
     raw = _z({"v": 1, "facts": doc, "members": doc, "unreadable": doc, "results": doc})
     parse_roster(raw)
     parse_results_summary(raw)
+
+
+def test_summarised_views_keep_the_verdict_linear():
+    """Above FULL_ROWS peers a node publishes its failures and a summary entry: the verdict
+    counts the pairs the summaries imply, and its matrix holds a row's failures and summary,
+    not N cells a row (a 1024-node report would hold a million)."""
+    from sgdoctor.parse.mesh_verdict import judge
+    from sgdoctor.report.matrix import matrix_text
+
+    names = [f"n{i:03d}" for i in range(100)]
+    members = {n: record(n, i) for i, n in enumerate(names)}
+
+    def view(src: str) -> dict[str, Probe]:
+        probes = {dst: Probe(dst != "n007" or src != "n001", 0.3, None if dst != "n007"
+                             or src != "n001" else "refused") for dst in names if dst != src}
+        return parse_results(results_to_json(probes).encode())
+
+    views = {n: view(n) for n in names if n != "n050"}
+    verdict = judge("g", "n000", 100, members, views, {})
+    codes = {f.code for f in verdict.findings.problems()}
+    assert codes == {"pairs_unreachable", "no_results"}
+    assert verdict.reached == 99 * 99 - 1 and verdict.slowest_ms == 0.3
+    assert verdict.matrix["n001"] == {"n007": {"error": "refused"},
+                                      "*": {"reached": 98, "rtt_ms": 0.3}}
+    assert verdict.matrix["n050"] == {"*": None}
+    assert sum(len(row) for row in verdict.matrix.values()) == 100 + 1
+    assert "not drawn" in matrix_text(verdict.matrix)
+    healthy = judge("g", "n000", 100, members, {n: view(n) for n in names if n != "n001"}
+                    | {"n001": parse_results(results_to_json(
+                        {d: Probe(True, 0.2) for d in names if d != "n001"}).encode())}, {})
+    assert healthy.findings.problems() == [] and healthy.reached == 100 * 99

@@ -368,3 +368,50 @@ def test_a_node_leaving_early_ends_the_phase_it_held_up(etcd):
     finally:
         leave_all(*meets[:2])
     assert group_keys(etcd, group) == []
+
+
+@pytest.mark.parametrize("claimant", ["leaves", "hangs"])
+def test_a_claimant_that_leaves_or_hangs_does_not_hold_the_others(etcd, claimant):
+    """--expect 3, two come, and a third party claimed the closing of the join phase but
+    never writes its marker: when its claim is deleted (its lease ended) the two read the
+    members themselves at once; while it holds the claim they wait CLAIM_WAIT, then read."""
+    from sgdoctor.probe.rendezvous import CLAIM_WAIT
+
+    group = f"claimed-{claimant}"
+    names = ["a", "b"]
+    meets = [node(etcd.url, group, name, 3) for name in names]
+    _, lease = etcd.call("/v3/lease/grant", {"TTL": 60})
+    claim = f"/sgdoctor/mesh/{group}/phase/claim-gathered"
+    status, _ = etcd.call("/v3/kv/put", {"key": b64(claim), "value": b64("x"),
+                                         "lease": lease["ID"]})
+    assert status == 200
+    join_until = time.monotonic() + 2
+    out: dict[str, tuple[list[str], float]] = {}
+
+    def run(meet: Rendezvous) -> None:
+        snap = meet.gather(join_until)
+        out[meet.name] = (sorted(snap.members), time.monotonic())
+
+    threads = [threading.Thread(target=run, args=(meet,)) for meet in meets]
+    for thread in threads:
+        thread.start()
+    try:
+        if claimant == "leaves":
+            wait_for(lambda: all(m.marks for m in meets), "both claims tried")
+            etcd.call("/v3/lease/revoke", {"ID": lease["ID"]})
+        for thread in threads:
+            thread.join(60)
+        assert sorted(out) == names
+        for members, _ended in out.values():
+            assert members == names
+        assert all("gathered" not in m._markers for m in meets)   # nobody wrote it
+        assert sum(m.summarised for m in meets) == 0
+        assert sum(m.marks for m in meets) == 2                   # a claim tried each
+        if claimant == "hangs":
+            assert all(ended >= join_until + CLAIM_WAIT * 0.9 for _, ended in out.values())
+        else:
+            assert all("claim-gathered" in m._gone for m in meets)
+    finally:
+        leave_all(*meets)
+        etcd.call("/v3/lease/revoke", {"ID": lease["ID"]})
+    assert group_keys(etcd, group) == []

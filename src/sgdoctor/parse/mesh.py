@@ -196,6 +196,7 @@ def _member(name: str, doc: dict[str, Any] | None) -> Member | str:
 # beyond, only its failed dials and one summary entry "*", so the record every peer reads
 # stays small and a node's bytes from etcd grow as N, not N².
 FULL_ROWS = 64
+SUMMARY = "*"       # the summary entry's name (no node name: NAME_RE starts alphanumeric)
 
 
 def results_to_json(probes: Mapping[str, Probe]) -> str:
@@ -205,7 +206,7 @@ def results_to_json(probes: Mapping[str, Probe]) -> str:
     rtts = [p.rtt_ms for p in probes.values() if p.ok and p.rtt_ms is not None]
     doc: dict[str, Any] = {name: probe.as_details() for name, probe in probes.items()
                            if not probe.ok}
-    doc["*"] = {"ok": True, "count": len(probes) - len(doc),
+    doc[SUMMARY] = {"ok": True, "count": len(probes) - len(doc),
                 **({"rtt_ms": max(rtts)} if rtts else {})}
     return json.dumps(doc, sort_keys=True)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sgdoctor.api import Findings, Text
-from sgdoctor.parse.mesh import CLUSTER_VARIABLES, Member, Probe, member_key
+from sgdoctor.parse.mesh import CLUSTER_VARIABLES, FULL_ROWS, SUMMARY, Member, Probe, member_key
 from sgdoctor.parse.nvshmem import parse_size
 from sgdoctor.parse.verdict import human_bytes, shown
 from sgdoctor.records import dataclass, field
@@ -27,6 +27,8 @@ class MeshVerdict:
     findings: Findings = field(default_factory=Findings)
     matrix: dict[str, dict[str, Any]] = field(default_factory=dict)
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    reached: int = 0           # directed pairs that connected (listed or summarised)
+    slowest_ms: float | None = None
 
 
 def _names(items: list[str]) -> str | Text:
@@ -257,23 +259,39 @@ def judge(group: str, me: str, expect: int, members: Mapping[str, Member],
 
     broken: list[str] = []
     remedies: dict[str, Text] = {}
+    rtts: list[float] = []
     for src in names:
         row: dict[str, Any] = {}
+        view = views.get(src)
+        summary = view.get(SUMMARY) if view is not None else None
+        if view is None and joined > FULL_ROWS + 1:
+            verdict.matrix[src] = {SUMMARY: None}   # no results: a row of N unknowns, as one
+            continue
         for dst in names:
             if dst == src:
                 continue
-            probe = views.get(src, {}).get(dst)
+            probe = view.get(dst) if view is not None else None
             if probe is None:
-                row[dst] = None
-                continue
+                if summary is None:
+                    row[dst] = None
+                continue   # a summarised view lists its failures only: this one connected
             row[dst] = {"rtt_ms": probe.rtt_ms} if probe.ok else {"error": probe.error}
             verdict.pairs.append({"from": src, "to": dst, **probe.as_details()})
-            if not probe.ok:
+            if probe.ok:
+                verdict.reached += 1
+                rtts += [probe.rtt_ms] if probe.rtt_ms is not None else []
+            else:
                 where = f" ({probe.address})" if probe.address else ""
                 broken.append(f"{src} → {dst}{where}: {probe.error}")
                 remedy = _pair_remedy(members[dst])
                 remedies.setdefault(str(remedy), remedy)
+        if summary is not None:
+            implied = joined - 1 - len(row)
+            verdict.reached += implied
+            rtts += [summary.rtt_ms] if summary.rtt_ms is not None and implied else []
+            row[SUMMARY] = {"reached": implied, "rtt_ms": summary.rtt_ms}
         verdict.matrix[src] = row
+    verdict.slowest_ms = max(rtts, default=None)
     if broken:
         total = joined * (joined - 1)
         found.fail(Text("{count} of {total} node pairs cannot connect over Gloo: {pairs}",

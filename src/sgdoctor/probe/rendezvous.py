@@ -227,7 +227,7 @@ class Rendezvous:
         self._watch: WatchStream | None = None
         self._markers: dict[str, bytes | None] = {}   # the phase keys seen (PUT) so far,
                                                       # with their value where it was read
-        self._gone: set[str] = set()      # the phase keys seen deleted (and not put again)
+        self._gone: dict[str, int] = {}   # the phase keys seen deleted: the last revision
         self._revision = 0         # every marker change up to it is in ``_markers``
         self._registered = 0       # the revision of this node's record (its create_revision)
         self._reauth = False
@@ -350,7 +350,6 @@ class Rendezvous:
         name = key[len(self._phase):].decode("utf-8", "replace")
         if value is not None or name not in self._markers:
             self._markers[name] = value
-        self._gone.discard(name)
 
     def _mark(self, marker: str, stage: Stage) -> None:
         """Write phase/<marker> with its summary under the lease unless it exists (either way
@@ -418,10 +417,12 @@ class Rendezvous:
             return self._client.txn([created_at(key, 0), created_at(claim_key, 0)],
                                     [put_op(claim_key, self.name, lease=self._lease)])
 
-        if self._persist(attempt, Stage.LOST).succeeded:
+        reply = self._persist(attempt, Stage.LOST)
+        if reply.succeeded:
             self._mark(marker, Stage.LOST)
             return
-        self._await(marker, min(self.deadline, time.monotonic() + CLAIM_WAIT), unless=claim)
+        self._await(marker, min(self.deadline, time.monotonic() + CLAIM_WAIT),
+                    unless=(claim, reply.revision))
 
     def _persist(self, call: Callable[[], T], stage: Stage) -> T:
         """``call()``, made again while etcd fails for less than ETCD_GRACE (what it does is
@@ -550,9 +551,10 @@ class Rendezvous:
                 for key, value in self._read([(start, end)])}
 
     # ---------------------------------------------------------------- the markers' watch
-    def _await(self, marker: str, until: float, *, unless: str | None = None) -> None:
-        """Follow the markers (watched) until phase/<marker> is seen, or phase/<unless> is
-        seen deleted, or ``until``.
+    def _await(self, marker: str, until: float, *,
+               unless: tuple[str, int] | None = None) -> None:
+        """Follow the markers (watched) until phase/<marker> is seen, or ``until``, or (with
+        ``unless`` = (name, revision)) phase/<name> is seen deleted after that revision.
 
         etcd failing longer than ETCD_GRACE (or the keep-alives longer than the lease's TTL:
         the lease cannot have survived), this node's lease ending, or ``stopped()`` raise
@@ -568,7 +570,8 @@ class Rendezvous:
                 raise RendezvousError(Stage.LOST, self.keepalive_error or "keep-alives fail",
                                       self._keepalive_kind)
             now = time.monotonic()
-            if marker in self._markers or unless in self._gone or now >= until:
+            if (marker in self._markers or now >= until
+                    or (unless is not None and self._gone.get(unless[0], 0) > unless[1])):
                 return
             try:
                 if self._watch is None:
@@ -637,7 +640,8 @@ class Rendezvous:
                     if event.kind == "PUT":
                         self._saw(event.key, event.value)
                     else:
-                        self._gone.add(event.key[len(self._phase):].decode("utf-8", "replace"))
+                        name = event.key[len(self._phase):].decode("utf-8", "replace")
+                        self._gone[name] = event.revision
                 self._revision = max(self._revision, event.revision)
             if reply.progress:
                 self._revision = max(self._revision, reply.revision)

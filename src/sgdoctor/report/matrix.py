@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+DRAWN = 64 + 1   # nodes at most (parse.mesh.FULL_ROWS peers): a wider grid says nothing
+
 
 def matrix_text(matrix: Mapping[str, Mapping[str, Any]], *, unicode: bool = True) -> str:
     """Rows: the dialling node; columns: the node dialled; cells: RTT in ms, ✗ or ?."""
-    names = sorted(set(matrix) | {n for row in matrix.values() for n in row})
+    names = sorted((set(matrix) | {n for row in matrix.values() for n in row}) - {"*"})
     if len(names) < 2:
         return ""
+    if len(names) > DRAWN:
+        return (f"\nGloo reachability of {len(names)} nodes: not drawn above {DRAWN} "
+                "(--format json has details.matrix and every failed pair)\n")
     bad, unknown, self_cell = ("✗", "?", "—") if unicode else ("x", "?", "-")
     cells = [[self_cell if src == dst else _cell(matrix.get(src, {}).get(dst), bad, unknown)
               for dst in names] for src in names]
