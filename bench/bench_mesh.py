@@ -11,6 +11,7 @@ apart: they grow with time, not with N), every reply body it read (txns, paged r
 markers' watch stream), and the watch events it received.
 
     python bench/bench_mesh.py 4 16 32 256 1024
+    python bench/bench_mesh.py --missing 1 1024   # one expected node never comes
     python bench/bench_mesh.py --real 4 16 32    # real nodes in namespaces (bench/mesh_real.py)
 """
 
@@ -49,6 +50,7 @@ class NodeCost:
     events: int = 0          # watch events received (marker PUTs and DELETEs)
     rereads: int = 0         # marker reads after a compacted watch start
     summarised: int = 0      # requests reading a section for a marker's summary
+    fetched: int = 0         # reads of a marker's summary
 
 
 def record(name: str, index: int) -> str:
@@ -64,15 +66,17 @@ def record(name: str, index: int) -> str:
 
 
 def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
-         out: list[NodeCost | None], start_at: float) -> None:
+         out: list[NodeCost | None], start_at: float, missing: int = 0) -> None:
     name = f"n{index:04d}"
     meet = Rendezvous(env, group, name, ttl=30, deadline=deadline)
     time.sleep(max(0.0, start_at - time.time()))
     began = time.monotonic()
     joined = 0
     try:
-        meet.join(record(name, index), n)
-        snap = meet.gather(deadline)
+        meet.join(record(name, index), n + missing)
+        # With nodes missing, the join window is what ends the phase: long enough for the
+        # whole fleet to join (as mesh.gloo's window: a third of the run), then closed.
+        snap = meet.gather(began + JOIN_WINDOW + n / 50 if missing else deadline)
         joined = len(snap.members)
         peers = [m for m in snap.members if m != name]
         results = meet.share("results", results_to_json(
@@ -87,11 +91,14 @@ def node(env: dict[str, str], group: str, index: int, n: int, deadline: float,
     meet.leave()
     out[index] = NodeCost(seconds, meet.requests, meet.received, error, joined,
                           meet.keepalives, meet.watches, meet.retries, meet.marks, meet.events,
-                          meet.rereads, meet.summarised)
+                          meet.rereads, meet.summarised, meet.fetched)
+
+
+JOIN_WINDOW = 10.0   # seconds, and 1 more per 50 nodes, when nodes are missing
 
 
 def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,
-            start_at: float) -> list[tuple[int, NodeCost]]:
+            start_at: float, missing: int) -> list[tuple[int, NodeCost]]:
     """One process's share of the nodes, one thread each, niced: etcd comes first for the
     CPU, as on a machine of its own (on two cores the clients would starve it, and its
     requests then time out inside etcd, which a fleet of real machines does not do)."""
@@ -102,8 +109,8 @@ def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,
     env = {"ETCD_ENDPOINTS": url}
     out: list[NodeCost | None] = [None] * n
     deadline = time.monotonic() + timeout + (start_at - time.time())
-    threads = [threading.Thread(target=node, args=(env, group, i, n, deadline, out, start_at),
-                                daemon=True) for i in indexes]
+    threads = [threading.Thread(target=node, args=(env, group, i, n, deadline, out, start_at,
+                                                   missing), daemon=True) for i in indexes]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -114,9 +121,11 @@ def _worker(url: str, group: str, indexes: list[int], n: int, timeout: float,
 PER_PROCESS = 32     # simulated nodes sharing one process's GIL, at most
 
 
-def simulate(url: str, n: int, *, timeout: float = 300.0,
-             processes: int | None = None) -> list[NodeCost]:
-    """N simulated nodes meeting at ``url``, spread over ``processes`` (default: 8, or one
+def simulate(url: str, n: int, *, timeout: float = 300.0, processes: int | None = None,
+             missing: int = 0) -> list[NodeCost]:
+    """N simulated nodes meeting at ``url`` (expecting ``missing`` more, who never come: the
+    join phase then ends at its window, closed by one claimant), spread over ``processes``
+    (default: 8, or one
     per PER_PROCESS nodes) — real nodes are separate processes, not threads under one GIL:
     with 128 threads a process, the fleet parsing the roster at once starved the keep-alive
     threads of the GIL until leases expired, a failure of the simulation, not of etcd."""
@@ -128,14 +137,14 @@ def simulate(url: str, n: int, *, timeout: float = 300.0,
     costs: list[NodeCost | None] = [None] * n
     with ProcessPoolExecutor(workers) as pool:
         futures = [pool.submit(_worker, url, group, list(range(w, n, workers)), n, timeout,
-                               start_at) for w in range(workers)]
+                               start_at, missing) for w in range(workers)]
         for future in futures:
             for index, cost in future.result():
                 costs[index] = cost
     return [c or NodeCost(timeout, 0, 0, "no result") for c in costs]
 
 
-def simulated(sizes: list[int]) -> None:
+def simulated(sizes: list[int], missing: int = 0) -> None:
     """The simulated bench: one real etcd, every size in turn, one line each. etcd keeps its
     data in /dev/shm: the bench measures the rendezvous, not the fsync latency of a disk
     shared with other work. A size gets 300 s, and 0.6 s more per node above 500."""
@@ -153,7 +162,8 @@ def simulated(sizes: list[int]) -> None:
         tempfile.tempdir = saved
     with etcd:
         for n in sizes:
-            costs = simulate(etcd.url, n, timeout=300.0 + 0.6 * max(0, n - 500))
+            costs = simulate(etcd.url, n, timeout=300.0 + 0.6 * max(0, n - 500),
+                             missing=missing)
             worst = max(c.seconds for c in costs)
             reqs = sum(c.requests for c in costs) / n
             kib = sum(c.received for c in costs) / n / 1024
@@ -172,8 +182,14 @@ def simulated(sizes: list[int]) -> None:
                 print(f"       {count} failed: {first[:300]}")
 
 
-def main(sizes: list[int]) -> int:
-    simulated(sizes)
+def main(args: list[str]) -> int:
+    missing = 0
+    if args[:1] == ["--missing"] and len(args) > 1 and args[1].isdigit():
+        missing, args = int(args[1]), args[2:]
+    if not all(a.isdigit() and int(a) > 0 for a in args):
+        print("usage: bench_mesh.py [--missing K] [N…] | --real [N…]", file=sys.stderr)
+        return 2
+    simulated([int(a) for a in args] or [4, 16, 32, 256, 1024], missing)
     return 0
 
 
@@ -181,4 +197,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--real"]:   # real nodes in network namespaces: bench/mesh_real.py
         from mesh_real import main as real
         sys.exit(real([int(a) for a in sys.argv[2:]] or [4, 16, 32]))
-    sys.exit(main([int(a) for a in sys.argv[1:]] or [4, 16, 32, 256, 1024]))
+    sys.exit(main(sys.argv[1:]))

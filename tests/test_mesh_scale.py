@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 SMALL, N = 72, 128      # both above parse.mesh.FULL_ROWS: results are summaries at both
 # status, lease grant, the join txn, the results txn, the done txn, revoke: the members and
-# the results arrive in their markers' summaries. The markers' watch (opened at most once
-# when nothing fails), a marker written, the reads of a section for its marker's summary (by
-# the one node completing the phase), a request made again and a re-read after a compaction
-# cost one more each.
+# the results arrive in their markers' summaries (one read each). The markers' watch (opened
+# at most once when nothing fails), a marker written, the reads of a section for its
+# marker's summary (by the one node completing the phase), a request made again and a re-read
+# after a compaction cost one more each.
 REQUESTS = 6
 EVENTS = 6              # the three markers' PUTs and DELETEs
 
@@ -41,7 +41,9 @@ def test_a_128_member_group_costs_each_node_constant_requests_linear_bytes_few_e
         assert not errors, errors[:3]
         assert all(c.joined == n for c in costs), sorted({c.joined for c in costs})
         assert {c.requests - c.watches - c.marks - c.retries - c.rereads - c.summarised
-                for c in costs} == {REQUESTS}
+                - c.fetched for c in costs} == {REQUESTS}
+        # the roster and the results summary read once each, by all but their writers
+        assert 2 * n - 4 <= sum(c.fetched for c in costs) <= 2 * n
         # one node read the members for the gathered marker, one the results for theirs
         assert 2 <= sum(c.summarised for c in costs) < 2 + n // 8
         # one marker per phase (put-if-absent: a race can cost an attempt more, rarely)

@@ -280,7 +280,8 @@ def test_three_of_four_complete_by_count_at_the_join_window(etcd):
         assert sum(m.marks for m in meets) == 6
         # the claimant read the members and the last publisher the results; nobody else
         assert sum(m.summarised for m in meets) == 2, [m.summarised for m in meets]
-        assert len({m._markers["gathered"] for m in meets}) == 1
+        assert len({m._summaries["gathered"] for m in meets}) == 1
+        assert sum(m.fetched for m in meets) == 4   # the others' roster and results each
     finally:
         leave_all(*meets)
     assert group_keys(etcd, group) == []

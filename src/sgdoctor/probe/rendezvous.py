@@ -2,53 +2,60 @@
 cleanly.
 
 Keys under /sgdoctor/mesh/<group>/ (the prefix <p>): every node's record <p><name>, then its
-<p>results/<name> and <p>done/<name>, and three phase markers <p>phase/gathered,
-<p>phase/results and <p>phase/done, all under the writer's lease (one per node, kept alive by a
-thread), so a crashed node's keys disappear by themselves and a finished node revokes its lease
-(deleting them): once the nodes have left, the group has no key. A member named "phase" is the
-key <p>phase (no slash): no clash with the markers.
+<p>results/<name> and <p>done/<name>; three phase markers <p>phase/gathered, <p>phase/results
+and <p>phase/done, with the summaries <p>summary/gathered and <p>summary/results their writer
+puts in the same txn; and a claim <p>phase/claim-<marker> when a phase's window closes. All
+are under the writer's lease (one per node, kept alive by a thread), so a crashed node's keys
+disappear by themselves and a finished node revokes its lease (deleting them): once the nodes
+have left, the group has no key. A member named "phase" or "summary" is the key <p>phase (no
+slash): no clash with the sections.
 
-Scale (issue 13): a node watches only the markers and reads everything else once, so it costs
-etcd O(N) bytes, O(1) requests (plus one per PAGE members) and O(1) watch messages, whatever
-the group's size N. Watching the whole group cost etcd about 4·N² watch messages (every node
-received every peer's record, results, done and their deletes), which etcd 3.4's JSON gateway
-could not deliver at 1024 nodes.
+Scale (issue 13): a node watches only the markers and reads one summary per phase, so it
+costs etcd O(1) requests, O(1) watch messages and bytes that grow with N only through the
+summaries (the roster of 1024 members is 28 KiB), whatever the group's size N; the one node
+completing a phase reads the section's N keys. Watching the whole group cost etcd about 4·N²
+watch messages, and every node reading every record and result about 2·N² keys (1 GB of JSON
+at 1024 nodes): etcd 3.4's JSON gateway could deliver neither.
 
 1. join: status (and authenticate), a lease, then ONE txn at revision R: the record is put
    only if no live node holds the name (an atomic refusal: Stage.NAME_TAKEN), and the group's
-   keys, results, done and markers are counted (the markers listed). The node whose record
-   brings the members (the keys but the sections) to ``expect`` writes phase/gathered.
+   keys, results, done, summaries and markers are counted (the markers listed). The node
+   whose record brings the members (the keys but the sections) to ``expect`` reads the records
+   and writes phase/gathered with the roster (parse.mesh.roster_summary).
 2. the node watches <p>phase/ only, from R + 1, so a marker written between the txn and the
    watch is not lost; a stream that drops resumes after the last revision applied; one whose
    start etcd compacted is canceled by etcd, and the node reads the markers again and watches
-   from that read. Its events: three marker PUTs, and their DELETEs as
-   the writers leave — at most six, at any N.
-3. gather: the marker, or the join window's end (``until``); then the members are read at one
-   revision: the first request a txn ranging over the four spans of the prefix between the
-   sections, the rest pages of PAGE pinned at its revision, each request made again on its
-   own while etcd fails for less than ETCD_GRACE; a page too large for the 1 MiB cap on a
-   reply is asked for again in halves, a read that etcd compacted meanwhile starts over.
-   Serializable, not linearizable: the member answering is the one whose watch event or txn
-   reply showed the marker (one connection's endpoint), so its own view already holds every
-   write before the marker; a linearizable read would wait for the quorum round and for
-   etcd's apply loop, which falls seconds behind when a whole fleet reads at once.
+   from that read. Its events: three marker PUTs, and their DELETEs as the writers leave — at
+   most six at any N (four more when claims close both phases).
+3. gather: the marker, or the join window's end (``until``: then ``_close``); then the roster,
+   one serializable read at the member whose watch event or txn reply showed the marker (its
+   own view holds every write before the marker; a linearizable read would wait for the
+   quorum round and etcd's apply loop, seconds behind when a whole fleet reads at once). With
+   no roster holding this node (its writer left, or it was too large, or this node came late)
+   the members are read themselves at one revision: a txn ranging over the spans of the
+   prefix between the sections, then pages of PAGE pinned at its revision, each request made
+   again on its own while etcd fails for less than ETCD_GRACE; a page too large for the 1 MiB
+   cap on a reply is asked for again in halves, a read that etcd compacted starts over.
 4. results, then done: one txn puts results/<name> (done/<name>) if this node's record still
    exists (else Stage.VANISHED) and counts the group; the publisher that sees every member's
-   publication (count ≥ members) writes the phase's marker; each node waits for it or
-   ``until``, then reads results/ in pages like the members (done needs no read).
-   A marker is written put-if-absent (a txn comparing its create_revision with 0): one PUT
-   per phase whatever the races between the last writers.
+   publication (count ≥ members) writes the phase's marker, for results with every node's
+   results as its summary; each node waits for it or ``until``, then reads the summary (or
+   the section, as the members). A marker is written put-if-absent (a txn comparing its
+   create_revision with 0): one PUT per phase whatever the races between the last writers.
 5. leave: revoke the lease (and, leaving early, end the phases only this node held up).
 
-A phase that ends at ``until`` without its marker still ends with its read: 3 of 4 nodes
-joining read the 3 at the join window's end, and their results and done complete by count
-(3 ≥ 3). What the markers give up: a peer that crashes mid-phase no longer shortens the wait
-(nothing watches the members' deletes) — if its publication was the one missing, the others
-wait for the phase's ``until``; its keys still expire with its lease. A node that leaves early
-(it failed) counts the group again after its revoke and writes the markers its leaving
-completes, so a failure does not hold the others up. A marker's writer that
-leaves early deletes the marker with its lease: a node that had not seen it yet waits for
-``until``, or writes it again if it completes the count itself.
+A phase whose window ends without its marker (a node missing or silent) is closed by one
+node: each tries to put the claim (put-if-absent, and only while the marker is absent); the
+one that wins reads the section and writes the marker with its summary, and the others wait
+for it until the claim is deleted (its writer left) or CLAIM_WAIT, then read the section
+themselves. So 3 of 4 nodes joining meet in the roster of the 3 at the join window's end, and
+their results and done complete by count (3 ≥ 3). What the markers give up: a peer that
+crashes mid-phase no longer shortens the wait (nothing watches the members' deletes) — if its
+publication was the one missing, the others wait for the phase's ``until``; its keys still
+expire with its lease. A node that leaves early (it failed) counts the group again after its
+revoke and writes the markers its leaving completes, so a failure does not hold the others
+up. A marker's writer that leaves early deletes the marker and summary with its lease: a node
+that had not seen it yet waits for ``until``, or writes it again if it completes the count.
 
 Every etcd call is bounded; etcd failing for less than ETCD_GRACE is retried (writes are
 harmless to repeat: a timed-out one may have landed); a failure is a RendezvousError whose
@@ -96,10 +103,11 @@ RETRY = 0.2            # between attempts to reach etcd again
 PAGE = 256             # keys per range read (halved while a page is too large)
 ETCD_GRACE = 2.0       # how long etcd may fail before the node gives up
 OUT_OF_RANGE = 11      # gRPC code of a read at a compacted revision
-SECTIONS = ("done", "phase", "results")   # <p><section>/…: not members (in key order)
+SECTIONS = ("done", "phase", "results", "summary")   # <p><section>/…: not members (in
+                                                     # key order)
 SUMMARY_BUDGET = 512 * 1024   # bytes of a marker's summary at most (in base64, a reply holding
                               # it stays under the client's 1 MiB cap; etcd takes 1.5 MiB)
-CLAIM_WAIT = 2.0       # how long the others wait for a claimant's summary of a closed phase
+CLAIM_WAIT = 5.0       # how long the others wait for a claimant's marker of a closed phase
 MARKERS = ("gathered", "results", "done")  # <p>phase/<marker>: the phases' ends
 
 T = TypeVar("T")
@@ -225,8 +233,8 @@ class Rendezvous:
         self._key = member_key(group, name).encode()
         self._phase = self._prefix + b"phase/"
         self._watch: WatchStream | None = None
-        self._markers: dict[str, bytes | None] = {}   # the phase keys seen (PUT) so far,
-                                                      # with their value where it was read
+        self._markers: set[str] = set()   # the phase keys seen (PUT) so far
+        self._summaries: dict[str, bytes | None] = {}   # the markers' summaries read/written
         self._gone: dict[str, int] = {}   # the phase keys seen deleted: the last revision
         self._revision = 0         # every marker change up to it is in ``_markers``
         self._registered = 0       # the revision of this node's record (its create_revision)
@@ -241,6 +249,7 @@ class Rendezvous:
         self.marks = 0             # marker writes (put-if-absent txns)
         self.events = 0            # watch events received
         self.summarised = 0        # requests reading a section to write its marker's summary
+        self.fetched = 0           # reads of a marker's summary
 
     @property
     def received(self) -> int:
@@ -279,7 +288,7 @@ class Rendezvous:
         self._await("gathered", until)
         if "gathered" not in self._markers:
             self._close("gathered")
-        roster = parse_roster(self._value("gathered") or b"")
+        roster = parse_roster(self._summary_of("gathered") or b"")
         if roster is not None and self.name in roster[0]:
             snap = Snapshot(*roster)
         else:
@@ -319,7 +328,7 @@ class Rendezvous:
             return {}
         if section not in self._markers:
             self._close(section)
-        summary = parse_results_summary(self._value(section) or b"")
+        summary = parse_results_summary(self._summary_of(section) or b"")
         return summary if summary is not None else self._read_section(section)
 
     # ---------------------------------------------------------------- etcd, bounded
@@ -328,42 +337,55 @@ class Rendezvous:
         return start, prefix_end(start)
 
     def _counting(self) -> list[dict[str, Any]]:
-        """A txn's reads that count the group: its keys, results, done, and the markers."""
+        """A txn's reads that count the group: its keys, results, done, summaries, and the
+        markers."""
         return [range_op(self._prefix, prefix_end(self._prefix), count_only=True),
                 range_op(*self._span("results"), count_only=True),
                 range_op(*self._span("done"), count_only=True),
+                range_op(*self._span("summary"), count_only=True),
                 range_op(*self._span("phase"), keys_only=True, limit=PAGE)]
 
     def _counted(self, reply: TxnReply, first: int) -> Counts:
         """The counts ``_counting``'s reads (from response ``first`` on) found; the markers
         they list are seen."""
-        whole, results, done, phase = (range_reply(r) for r in reply.responses[first:first + 4])
+        whole, results, done, summaries, phase = (
+            range_reply(r) for r in reply.responses[first:first + 5])
         for key, _value, _lease in phase.kvs:
             self._saw(key)
-        counts = Counts(whole.count - results.count - done.count - phase.count,
-                        results.count, done.count)
-        return counts
+        return Counts(whole.count - results.count - done.count - summaries.count - phase.count,
+                      results.count, done.count)
 
-    def _saw(self, key: bytes, value: bytes | None = None) -> None:
-        """The phase key <p>phase/<name> ``key`` names is seen (with ``value``, or keys only:
-        then a value seen before is kept)."""
-        name = key[len(self._phase):].decode("utf-8", "replace")
-        if value is not None or name not in self._markers:
-            self._markers[name] = value
+    def _saw(self, key: bytes) -> None:
+        """The phase key <p>phase/<name> ``key`` names is seen."""
+        self._markers.add(key[len(self._phase):].decode("utf-8", "replace"))
+
+    def _marking(self, marker: str, lease: int) -> tuple[list[dict[str, Any]],
+                                                          list[dict[str, Any]], bytes]:
+        """The txn writing phase/<marker> unless it exists, and with it its summary at
+        <p>summary/<marker> (a key apart: the watch then carries a one-byte marker to every
+        node, not the summary — etcd 3.4 took 15 s to stream 28 KiB to 1024 watchers, and
+        serves as many reads of it in one)."""
+        key = self._phase + marker.encode()
+        summary = self._summary(marker)
+        puts = [put_op(key, "1", lease=lease)]
+        if summary != b"1":
+            puts.append(put_op(self._prefix + b"summary/" + marker.encode(), summary,
+                               lease=lease))
+        return [created_at(key, 0)], puts, summary
 
     def _mark(self, marker: str, stage: Stage) -> None:
-        """Write phase/<marker> with its summary under the lease unless it exists (either way
+        """Write phase/<marker> and its summary under the lease unless it exists (either way
         it does)."""
-        key = self._phase + marker.encode()
-        value = self._summary(marker)
+        compare, puts, summary = self._marking(marker, self._lease)
 
         def mark() -> TxnReply:
             self.requests += 1
             self.marks += 1
-            return self._client.txn([created_at(key, 0)], [put_op(key, value, lease=self._lease)])
+            return self._client.txn(compare, puts)
 
-        reply = self._persist(mark, stage)
-        self._saw(key, value if reply.succeeded else None)
+        if self._persist(mark, stage).succeeded:
+            self._summaries[marker] = summary
+        self._markers.add(marker)
 
     def _summary(self, marker: str) -> bytes:
         """What the node completing a phase writes in its marker, so each of the others reads
@@ -382,24 +404,26 @@ class Rendezvous:
             self.summarised += self.requests - before
         return raw if len(raw) <= SUMMARY_BUDGET else b"1"
 
-    def _value(self, marker: str) -> bytes | None:
-        """A seen marker's value (read once when it was seen keys only); None for a marker
-        not seen, or one that is gone, or too large to read (the section is read instead)."""
-        if marker not in self._markers or self._markers[marker] is not None:
-            return self._markers.get(marker)
-        key = self._phase + marker.encode()
+    def _summary_of(self, marker: str) -> bytes | None:
+        """A seen marker's summary (read once, serializable: the member that showed the
+        marker holds what the marker's txn wrote); None for a marker not seen, a summary that
+        is gone (its writer left) or was never written, or too large to read: the caller
+        reads the section instead."""
+        if marker not in self._markers or marker in self._summaries:
+            return self._summaries.get(marker)
+        key = self._prefix + b"summary/" + marker.encode()
 
         def get() -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
             self.requests += 1
+            self.fetched += 1
             return self._client.range_page(key, key + b"\0", limit=1, serializable=True)
 
         try:
             kvs, _more, _at = self._persist(get, Stage.LOST)
         except ProbeError:
             return None
-        if kvs:
-            self._markers[marker] = kvs[0][1]
-        return kvs[0][1] if kvs else None
+        self._summaries[marker] = kvs[0][1] if kvs else None
+        return self._summaries[marker]
 
     def _close(self, marker: str) -> None:
         """The phase's window ended without its marker (a member is missing or silent): the
@@ -638,7 +662,7 @@ class Rendezvous:
                 self.events += 1
                 if event.key.startswith(self._phase):
                     if event.kind == "PUT":
-                        self._saw(event.key, event.value)
+                        self._saw(event.key)
                     else:
                         name = event.key[len(self._phase):].decode("utf-8", "replace")
                         self._gone[name] = event.revision
@@ -726,14 +750,14 @@ class Rendezvous:
             lease = self._client.lease_grant(self.ttl)
             try:
                 for marker in due:
-                    key = self._phase + marker.encode()
                     try:
-                        value = self._summary(marker)
-                    except RendezvousError:
-                        value = b"1"    # the others read the section
+                        compare, puts, _summary = self._marking(marker, lease)
+                    except RendezvousError:   # the others read the section
+                        key = self._phase + marker.encode()
+                        compare, puts = [created_at(key, 0)], [put_op(key, "1", lease=lease)]
                     self.requests += 1
                     self.marks += 1
-                    self._client.txn([created_at(key, 0)], [put_op(key, value, lease=lease)])
+                    self._client.txn(compare, puts)
             finally:
                 self.requests += 1
                 self._client.lease_revoke(lease)
