@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 
@@ -35,4 +36,13 @@ def run_hooks() -> None:
             hook()
 
 
+def _forget_in_child() -> None:
+    """A forked child (sgdoctor.split) runs its own hooks, never its parent's (the parent's
+    probe files and helpers are the parent's to undo)."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _HOOKS.clear()
+
+
 atexit.register(run_hooks)
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -42,7 +42,7 @@ def execute(plan: RunPlan, env: Mapping[str, str]) -> RunResult:
 
     with stdout_to_stderr():
         if plan.wait is None:
-            return runner.run(plan, env)
+            return runner.run(plan, env, split=True)  # once, then this process ends
         tty = sys.stderr.isatty()
         restore = waiting.raise_on_signals()
         try:

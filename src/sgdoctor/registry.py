@@ -69,23 +69,23 @@ class _Deferred:
     """A built-in check's function, standing in until its first call imports the module
     that defines it; then the real function runs."""
 
-    __slots__ = ("module", "check_id")
+    __slots__ = ("check_module", "check_id")  # check_module: sgdoctor.split reads it
 
     def __init__(self, module: str, check_id: str) -> None:
-        self.module, self.check_id = module, check_id
+        self.check_module, self.check_id = module, check_id
 
     def __call__(self, ctx: Any) -> Any:
-        return _defined(self.module, self.check_id).func(ctx)
+        return _defined(self.check_module, self.check_id).func(ctx)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, _Deferred) and other.module == self.module
+        return (isinstance(other, _Deferred) and other.check_module == self.check_module
                 and other.check_id == self.check_id)
 
     def __hash__(self) -> int:
-        return hash((self.module, self.check_id))
+        return hash((self.check_module, self.check_id))
 
     def __repr__(self) -> str:
-        return f"<check {self.check_id} of {CHECKS_PACKAGE}.{self.module}>"
+        return f"<check {self.check_id} of {CHECKS_PACKAGE}.{self.check_module}>"
 
 
 def _defined(module: str, check_id: str) -> CheckSpec:

@@ -100,16 +100,19 @@ def run_plan(plan: RunPlan, env: Mapping[str, str],
 
 
 def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = None,
-        stop: threading.Event | None = None) -> RunResult:
+        stop: threading.Event | None = None, split: bool = False) -> RunResult:
     """Run the plan once, or under `plan.wait` re-run what failed every `interval` (±20 %)
     until it passes or the wait runs out; one report either way, never one per attempt.
+    `split`: a one-shot run may share its checks with a forked child (sgdoctor.split), for
+    a command that runs once and exits.
 
     An Interrupted signal during a wait ends it with the last complete report."""
     started_wall, started = time.time(), time.monotonic()
     from sgdoctor.probe.consumers import for_options
 
-    # the server's consumer releases (for the report) are read while the checks run
-    threading.Thread(target=for_options, args=(plan.options, env), daemon=True).start()
+    def read_consumers() -> None:
+        # the server's consumer releases (for the report) are read while the checks run
+        threading.Thread(target=for_options, args=(plan.options, env), daemon=True).start()
 
     def report(outcomes: Mapping[str, Outcome]) -> Report:
         ordered = [outcomes[s.id] for s in plan.specs if s.id in outcomes]
@@ -117,6 +120,15 @@ def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = No
                             duration_ms=(time.monotonic() - started) * 1000,
                             consumers=for_options(plan.options, env))
 
+    if plan.wait is None and split:
+        from sgdoctor.split import run_split
+
+        began = plan.started if plan.started is not None else started
+        outcomes_once = run_split(plan.specs, lambda specs: run_plan(plan, env, specs,
+                                                                     started=began),
+                                  began + plan.timeout, here_first=read_consumers)
+        return RunResult(report({o.spec.id: o for o in outcomes_once}))
+    read_consumers()
     if plan.wait is None:
         outcomes_once = run_plan(plan, env, started=plan.started)
         return RunResult(report({o.spec.id: o for o in outcomes_once}))

@@ -179,6 +179,17 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _forget_started() -> None:
+    """In a forked child (sgdoctor.split): the prefetched interpreter answers the parent;
+    the child asks its own if it needs to."""
+    global _started_lock
+    _started_lock = threading.Lock()
+    _started.clear()
+
+
+os.register_at_fork(after_in_child=_forget_started)
+
+
 def _stop_started() -> None:
     with _started_lock:
         procs = list(_started.values())

@@ -1,0 +1,287 @@
+"""A one-shot run split between this process and one forked child, to use a second core.
+
+A healthy run is CPU-bound under the GIL: its checks parse /proc, ELF files and the ld.so
+cache, so running them in threads takes as long as running them in a row. Forking before any
+check module is imported (the plan comes from sgdoctor.manifest) lets a child import and run
+about half of the work on another core; it sends its outcomes back over a pipe (pickled),
+and the report is built here from both halves, in the plan's order, exactly as from one.
+
+What stays as it was:
+- deadlines: both halves run under the same absolute deadline (CLOCK_MONOTONIC is shared
+  across fork); the child's half is awaited until that deadline (plus GRACE, the time its
+  engine needs to hand over what it cut at the deadline), then the child is killed and its
+  unfinished checks end as the engine ends them: "did not finish before the run's deadline";
+- signals: the child takes SIGINT and SIGTERM's default action; this process handles them
+  as before, and kills the child on its way out (cleanup hook);
+- dependencies: checks linked by depends_on run in one process; plugins (entry points, a
+  checks directory, Nagios executables) run here, and so do the checks that ask
+  probe.consumers (env.*, etcd, nats: this process reads the consumers for the report);
+- a check whose result cannot be pickled is run again here.
+Fork is skipped (one process, as before) where os.fork is missing, when other threads run
+(a fork would copy their locks), and when the selected checks are too few to pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sgdoctor.api import CheckSpec, Result, Text
+from sgdoctor.engine import Outcome
+
+__all__ = ["ENABLED", "partition", "run_split"]
+
+ENABLED = True  # tests switch it off to compare a forked run with an in-process one
+
+# Thread CPU (ms) of each built-in check module's checks in a full healthy run, its own
+# imports included (bench/bench_run.py's world, python 3.11, median of 5 runs); a module
+# not listed counts DEFAULT_COST a check.
+COSTS: dict[str, float] = {
+    "host_ports": 15.0, "libs_duplicates": 10.0, "maca_libs": 9.0, "host_ip": 6.0,
+    "etcd": 5.5, "expert_record": 5.0, "env_paths": 4.5, "gloo": 4.0, "host_shm": 4.0,
+    "host_rdma": 3.0, "env_names": 2.5, "host_disk": 2.0, "nats": 1.5, "nccl_interface": 1.5,
+    "host_limits": 1.5, "host_ptrace": 1.0, "maca_sdk": 1.0, "launch_rendezvous": 1.0,
+    "launch_topology": 0.7, "launch_model": 0.7, "launch_command": 0.4, "launch_router": 0.4,
+}
+DEFAULT_COST = 0.2
+# Modules whose checks share probes (the loader model; the interface facts): one process.
+TOGETHER = (("maca_libs", "libs_duplicates", "maca_sdk"), ("gloo", "nccl_interface", "host_ip"))
+# Modules whose checks read probe.consumers, which this process reads for the report anyway.
+HERE_ONLY = frozenset({"env_values", "etcd", "nats"})
+HERE_BIAS = 6.0       # what this process does besides checks: consumers, report, the merge
+MIN_COST = 20.0       # below this a fork costs about what it saves
+GRACE = 0.05          # seconds past the deadline to receive what the child's engine cut
+
+
+def _module(spec: CheckSpec) -> str | None:
+    """The built-in check module the spec's function comes from, unimported (registry's
+    deferred function), else None."""
+    module = getattr(spec.func, "check_module", None)
+    return module if spec.source == "built-in" and isinstance(module, str) else None
+
+
+def _cost(specs: Sequence[CheckSpec]) -> float:
+    """COSTS of the modules the specs come from (a module's figure covers all its checks),
+    DEFAULT_COST for each spec of a module not listed."""
+    modules = {_module(s) for s in specs}
+    return (sum(COSTS[m] for m in modules if m in COSTS)
+            + DEFAULT_COST * sum(1 for s in specs if _module(s) not in COSTS))
+
+
+def partition(specs: Sequence[CheckSpec]) -> tuple[list[CheckSpec], list[CheckSpec]] | None:
+    """(this process's checks, the child's), each in the given order; None: one process."""
+    groups: dict[str, list[CheckSpec]] = {}
+    key_of: dict[str, str] = {}
+    together = {m: g[0] for g in TOGETHER for m in g}
+    for spec in specs:
+        module = _module(spec)
+        key = "" if module is None or module in HERE_ONLY else together.get(module, module)
+        key_of[spec.id] = key
+        groups.setdefault(key, []).append(spec)
+    # depends_on: a check and what it depends on share a process (here, if either is here)
+    changed = True
+    while changed:
+        changed = False
+        for spec in specs:
+            for dep in spec.depends_on:
+                if dep in key_of and key_of[dep] != key_of[spec.id]:
+                    a, b = sorted((key_of[dep], key_of[spec.id]))  # "" (here) sorts first
+                    for moved in groups.pop(b):
+                        key_of[moved.id] = a
+                        groups[a].append(moved)
+                    changed = True
+    cost = {key: _cost(members) for key, members in groups.items()}
+    if sum(cost.values()) < MIN_COST:
+        return None
+    here = cost.get("", 0.0) + HERE_BIAS
+    there = 0.0
+    theirs: set[str] = set()
+    for key in sorted((k for k in groups if k), key=lambda k: (-cost[k], k)):
+        if there + cost[key] <= here:
+            there += cost[key]
+            theirs.add(key)
+        else:
+            here += cost[key]
+    if not theirs:
+        return None
+    return ([s for s in specs if key_of[s.id] not in theirs],
+            [s for s in specs if key_of[s.id] in theirs])
+
+
+def _proxy(items: dict[Any, Any]) -> Any:
+    from types import MappingProxyType
+
+    return MappingProxyType(items)
+
+
+def _picklable_proxies() -> None:
+    """Results hold read-only views (a Result's details): pickled as the dict they show, and
+    shown again through a view when unpickled."""
+    import copyreg
+    from types import MappingProxyType
+
+    def reduce(proxy: Any) -> tuple[Any, tuple[dict[Any, Any]]]:
+        return _proxy, (dict(proxy),)
+
+    copyreg.pickle(MappingProxyType, reduce)
+
+
+def _forkable() -> bool:
+    return ENABLED and hasattr(os, "fork") and threading.active_count() == 1
+
+
+RunShare = Callable[[Sequence[CheckSpec]], list[Outcome]]
+
+
+def run_split(specs: Sequence[CheckSpec], run_share: RunShare, deadline: float,
+              here_first: Callable[[], None] | None = None) -> list[Outcome]:
+    """Outcomes of ``specs`` in their order: ``run_share`` (the engine over some specs, all
+    under ``deadline``) run here and, for about half of them, in a forked child.
+    ``here_first`` runs in this process once the child is forked (or at once)."""
+    parts = partition(specs) if _forkable() else None
+    if parts is None:
+        if here_first is not None:
+            here_first()
+        return run_share(specs)
+    mine, theirs = parts
+    _picklable_proxies()  # before the fork: both halves need it
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        _child(write_fd, theirs, run_share)
+    os.close(write_fd)
+    child = _Child(pid, read_fd)
+    from sgdoctor.cleanup import at_exit
+
+    at_exit(child.kill)  # however this process leaves (a signal, an error), the child goes
+    try:
+        if here_first is not None:
+            here_first()
+        outcomes = {o.spec.id: o for o in run_share(mine)}
+        received = child.collect(deadline + GRACE)
+    finally:
+        child.kill()
+    redo = []
+    for spec in theirs:
+        got = received.get(spec.id)
+        if got is None:
+            outcomes[spec.id] = Outcome(spec, child.missing(), 0.0)
+        elif got == "unpicklable":
+            redo.append(spec)
+        else:
+            result, duration_ms, ignored, env = got
+            outcomes[spec.id] = Outcome(spec, result, duration_ms, ignored, env)
+    if redo:
+        outcomes.update((o.spec.id, o) for o in run_share(redo))
+    return [outcomes[s.id] for s in specs]
+
+
+def _child(write_fd: int, specs: Sequence[CheckSpec], run_share: RunShare) -> None:
+    """Run the child's share, send the outcomes, leave (running this process's own cleanup
+    hooks, never the parent's: cleanup forgets those at fork)."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        import pickle
+
+        outcomes = run_share(specs)
+        from sgdoctor.cleanup import run_hooks
+
+        run_hooks()  # the probes' leftovers (the record-dir probe file) go before the answer
+        rows: list[bytes] = []
+        for o in outcomes:
+            try:
+                rows.append(pickle.dumps((o.spec.id, (o.result, o.duration_ms, o.ignored,
+                                                      o.env)), pickle.HIGHEST_PROTOCOL))
+            except Exception:
+                rows.append(pickle.dumps((o.spec.id, "unpicklable")))
+        data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class _Child:
+    def __init__(self, pid: int, read_fd: int) -> None:
+        self.pid, self.fd = pid, read_fd
+        self.status: int | None = None
+        self.how: str | None = None
+        self.ended = False  # its end of the pipe closed: it is leaving
+
+    def collect(self, until: float) -> dict[str, Any]:
+        """What the child sent by ``until``: id → (result, duration, ignored, env) or
+        "unpicklable"; {} when it sent nothing whole."""
+        import pickle
+        import select
+
+        chunks: list[bytes] = []
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        complete = False
+        while True:
+            left = until - time.monotonic()
+            if left <= 0 or not poller.poll(max(1, int(left * 1000) + 1)):
+                if time.monotonic() >= until:
+                    self.how = "deadline"
+                    break
+                continue
+            data = os.read(self.fd, 1 << 20)
+            if not data:
+                complete = self.ended = True
+                break
+            chunks.append(data)
+        if not complete:
+            return {}
+        try:
+            rows = pickle.loads(b"".join(chunks))
+            return dict(pickle.loads(row) for row in rows)
+        except Exception:
+            self.how = "garbled"
+            return {}
+
+    def missing(self) -> Result:
+        """The result of a check the child did not report."""
+        if self.how == "deadline":
+            return Result.error(Text("did not finish before the run's deadline"))
+        return Result.error(Text("the process that ran this check ended without its result "
+                                 "({how})", how=self._ending()))
+
+    def _ending(self) -> str:
+        status = self.status
+        if status is None:
+            return "unknown"
+        if os.WIFSIGNALED(status):
+            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"exit {os.waitstatus_to_exitcode(status)}"
+
+    def kill(self) -> None:
+        """The child reaped (killed first if it still runs); the pipe closed. Idempotent."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.status is not None:
+            return
+        try:
+            # a child that closed the pipe is in os._exit: give it a moment to be reaped
+            patience = time.monotonic() + (GRACE if self.ended else 0.0)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            while pid == 0 and time.monotonic() < patience:
+                time.sleep(0.0005)
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                os.kill(self.pid, signal.SIGKILL)
+                pid, status = os.waitpid(self.pid, 0)
+            self.status = status
+        except ChildProcessError:
+            self.status = 0
