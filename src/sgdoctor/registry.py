@@ -88,10 +88,17 @@ class _Deferred:
         return f"<check {self.check_id} of {CHECKS_PACKAGE}.{self.check_module}>"
 
 
+_DECLARED: dict[str, dict[str, CheckSpec]] = {}  # module → its specs by id, once imported
+
+
 def _defined(module: str, check_id: str) -> CheckSpec:
-    """The spec a check module itself declares for ``check_id`` (the module imported)."""
-    loaded = importlib.import_module(f"{CHECKS_PACKAGE}.{module}")
-    spec = next((s for s in specs_in(loaded) if s.id == check_id), None)
+    """The spec a check module itself declares for ``check_id`` (the module imported; its
+    specs listed once, not once per check: env_values declares 31)."""
+    declared = _DECLARED.get(module)
+    if declared is None:
+        loaded = importlib.import_module(f"{CHECKS_PACKAGE}.{module}")
+        declared = _DECLARED[module] = {s.id: s for s in specs_in(loaded)}
+    spec = declared.get(check_id)
     if spec is None:
         raise LookupError(f"{CHECKS_PACKAGE}.{module} no longer declares {check_id} "
                           "(regenerate sgdoctor/manifest.py: python -m sgdoctor.registry)")
