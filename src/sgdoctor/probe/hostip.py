@@ -22,6 +22,7 @@ import threading
 from collections.abc import Mapping
 
 from sgdoctor.api import Text
+from sgdoctor.probe import host_arg
 from sgdoctor.records import dataclass, field
 
 SGLANG_RELEASE = "0.5.23"
@@ -67,7 +68,7 @@ def _by_nic(name: str) -> tuple[str | None, Text | None]:
 def _by_route(host: str, port: int) -> str | None:
     try:
         family, socktype, proto, _, sockaddr = socket.getaddrinfo(
-            host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM, 0, socket.AI_ADDRCONFIG)[0]
+            host_arg(host), port, socket.AF_UNSPEC, socket.SOCK_DGRAM, 0, socket.AI_ADDRCONFIG)[0]
         with socket.socket(family, socktype, proto) as sock:
             sock.connect(sockaddr)
             return str(sock.getsockname()[0])
@@ -79,7 +80,7 @@ def _by_hostname(box: dict) -> None:
     try:
         hostname = socket.gethostname()
         box["hostname"] = hostname
-        ip = socket.getaddrinfo(hostname, None, socket.AF_UNSPEC, 0, 0,
+        ip = socket.getaddrinfo(host_arg(hostname), None, socket.AF_UNSPEC, 0, 0,
                                 socket.AI_ADDRCONFIG)[0][4][0]
         box["address"] = str(ip)
     except Exception as exc:  # SGLang swallows every exception here too

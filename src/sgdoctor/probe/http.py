@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe import host_arg
 from sgdoctor.records import dataclass, field
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def is_local_host(host: str) -> bool | None:
     """Whether every address of ``host`` belongs to this host; None when it does not resolve.
     Callers use it after a refusal, when the name has just resolved."""
     try:
-        infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host_arg(host), None, 0, socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return None
     return all(is_local_address(str(info[4][0])) for info in infos) if infos else None
@@ -175,7 +176,7 @@ class HttpConnection:
     def _connect(self, deadline: float) -> socket.socket:
         """socket.create_connection, remembering the address dialled last (``address``: the
         one a refusal came from)."""
-        infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host_arg(self.host), self.port, 0, socket.SOCK_STREAM)
         failure: OSError = OSError(errno.EADDRNOTAVAIL, "the host name has no address")
         for family, kind, proto, _, sockaddr in infos:
             self.address = str(sockaddr[0])

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe import host_arg
 from sgdoctor.records import dataclass
 
 __all__ = ["Resolved", "resolve", "dial", "bind_here", "Gpus", "visible_gpus", "ModelFacts",
@@ -26,7 +27,7 @@ def resolve(host: str, port: int, timeout: float) -> Resolved:
 
     def lookup() -> Resolved:
         try:
-            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host_arg(host), port, 0, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             return Resolved(error=ProbeError(FailureKind.DNS, exc.strerror or str(exc)))
         except (OSError, UnicodeError) as exc:

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
+from sgdoctor.probe import host_arg
 from sgdoctor.probe.http import classify_os_error
 
 if TYPE_CHECKING:
@@ -264,7 +265,9 @@ def probe(host: str, port: int, report: Any, kwargs: dict[str, Any],
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        sock = socket.create_connection((host, port), timeout=left)
+        # bytes work at run time (getaddrinfo takes them); typeshed says str
+        sock = socket.create_connection((host_arg(host), port),  # type: ignore[arg-type]
+                                        timeout=left)
     except Exception as exc:
         report.failure = _failure(exc)
         return

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable
 
+from sgdoctor.probe import host_arg
 from sgdoctor.records import dataclass
 
 
@@ -32,7 +33,7 @@ def _literal(host: str) -> str | None:
 
 def _getaddrinfo(host: str, box: dict) -> None:
     try:
-        infos = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host_arg(host), None, socket.AF_UNSPEC, socket.SOCK_STREAM)
         seen: list[str] = []
         for _family, _type, _proto, _canon, sockaddr in infos:
             address = str(sockaddr[0]).split("%", 1)[0]
