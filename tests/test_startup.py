@@ -205,3 +205,19 @@ def test_a_full_english_run_imports_none_of_the_modules_start_up_does_without():
     said = re.findall(r"imported \[[^]]*\]", proc.stderr)
     assert said and proc.stderr.endswith(said[-1]), proc.stderr
     assert set(said) == {"imported []"}, proc.stderr
+
+
+def test_the_cyclic_collector_is_off_for_a_one_shot_run_and_on_for_a_wait():
+    probe = ("import sys; sys.argv = ['sgdoctor', *sys.argv[1:]]\nimport gc, os\n"
+             "real = os._exit\nme = os.getpid()\n"
+             "def leave(code):\n"
+             "    if os.getpid() == me: sys.stderr.write(f'gc {gc.isenabled()}')\n"
+             "    sys.stderr.flush(); real(code)\n"
+             "os._exit = leave\nfrom sgdoctor._entry import main\nmain()")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"SGDOCTOR_CONFIG": ""}
+    for args, enabled in ((["--only", "env.path"], False),
+                          (["--only", "env.path", "--wait", "1s"], True),
+                          (["check", "--only", "env.path"], True)):
+        proc = subprocess.run([sys.executable, "-c", probe, "--format", "json", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.stderr.endswith(f"gc {enabled}"), (args, proc.stderr[-300:])

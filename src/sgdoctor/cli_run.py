@@ -43,6 +43,9 @@ def execute(plan: RunPlan, env: Mapping[str, str]) -> RunResult:
     with stdout_to_stderr():
         if plan.wait is None:
             return runner.run(plan, env, split=True)  # once, then this process ends
+        import gc
+
+        gc.enable()  # a wait lives for minutes: the collector the entry point turned off
         tty = sys.stderr.isatty()
         restore = waiting.raise_on_signals()
         try:
