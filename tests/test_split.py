@@ -179,3 +179,29 @@ def test_fork_hooks_forget_the_parents_cleanup(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.stdout == "parent hook\n", proc.stdout + proc.stderr
+
+
+def test_outcomes_cross_the_pipe_unchanged():
+    import marshal
+
+    from sgdoctor.api import Findings, Text
+    from sgdoctor.engine import Outcome
+
+    found = Findings()
+    found.warn(Text("{name} is odd", name=Text("the {what}", what="thing")), code="odd")
+    found.fail("plain words", "do this", code="bad")
+    tricky = ("\x00sgdoctor:text", "not a Text")
+    results = [found.result("fine", details={"nested": {"t": tricky, "n": [1, 2.5, None, True]}},
+                            env=["A"]),
+               Result.ok("ok"), Result.skip(Text("skipped {x}", x=3))]
+    for result in results:
+        outcome = Outcome(_spec("a.b", "host_ports"), result, 1.5, {"reason": "r"}, ("A",))
+        row = marshal.loads(marshal.dumps(split._row(outcome)))
+        assert row[0] == "plain"
+        back, duration, ignored, env = split._unrow(row)
+        assert back == result and back.summary_parts == result.summary_parts
+        assert back.remedy_parts == result.remedy_parts
+        assert (duration, ignored, env) == (1.5, {"reason": "r"}, ("A",))
+    odd = Outcome(_spec("a.c", "host_ports"), Result.ok("x", details={"s": {1, 2}}), 0.1)
+    row = split._row(odd)
+    assert row[0] == "unpicklable" or split._unrow(row)[0] == odd.result

@@ -3,7 +3,8 @@
 A healthy run is CPU-bound under the GIL: its checks parse /proc, ELF files and the ld.so
 cache, so running them in threads takes as long as running them in a row. Forking before any
 check module is imported (the plan comes from sgdoctor.manifest) lets a child import and run
-about half of the work on another core; it sends its outcomes back over a pipe (pickled),
+about half of the work on another core; it sends its outcomes back over a pipe (marshal,
+pickle for what marshal cannot carry),
 and the report is built here from both halves, in the plan's order, exactly as from one.
 
 What stays as it was:
@@ -16,21 +17,23 @@ What stays as it was:
 - dependencies: checks linked by depends_on run in one process; plugins (entry points, a
   checks directory, Nagios executables) run here, and so do the checks that ask
   probe.consumers (env.*, etcd, nats: this process reads the consumers for the report);
-- a check whose result cannot be pickled is run again here.
+- a check whose result neither marshal nor pickle can carry is run again here.
 Fork is skipped (one process, as before) where os.fork is missing, when other threads run
 (a fork would copy their locks), and when the selected checks are too few to pay for it.
 """
 
 from __future__ import annotations
 
+import marshal
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import Any
 
-from sgdoctor.api import CheckSpec, Result, Text
+from sgdoctor.api import CheckSpec, Result, Status, Text
 from sgdoctor.engine import Outcome
 
 __all__ = ["ENABLED", "partition", "run_split"]
@@ -112,22 +115,94 @@ def partition(specs: Sequence[CheckSpec]) -> tuple[list[CheckSpec], list[CheckSp
             [s for s in specs if key_of[s.id] in theirs])
 
 
-def _proxy(items: dict[Any, Any]) -> Any:
-    from types import MappingProxyType
-
-    return MappingProxyType(items)
+_TAG = "\x00sgdoctor:"  # first item of a tuple standing for what marshal cannot carry
 
 
-def _picklable_proxies() -> None:
-    """Results hold read-only views (a Result's details): pickled as the dict they show, and
-    shown again through a view when unpickled."""
-    import copyreg
-    from types import MappingProxyType
+class _Unplain(Exception):
+    pass
 
-    def reduce(proxy: Any) -> tuple[Any, tuple[dict[Any, Any]]]:
-        return _proxy, (dict(proxy),)
 
-    copyreg.pickle(MappingProxyType, reduce)
+def _plain(value: Any) -> Any:
+    """``value`` as marshal carries it (results hold Text, Status and read-only views);
+    _Unplain for anything else."""
+    kind = type(value)
+    if kind in (str, int, float, bool, bytes) or value is None:
+        return value
+    if kind is tuple:
+        items = tuple(_plain(v) for v in value)
+        if items and type(items[0]) is str and items[0].startswith(_TAG):
+            return (_TAG + "tuple", items)
+        return items
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if kind is MappingProxyType:
+        return (_TAG + "proxy", {_plain(k): _plain(v) for k, v in value.items()})
+    if kind is Text:
+        return (_TAG + "text", value.msgid, {k: _plain(v) for k, v in value.fields.items()})
+    if kind is Status:
+        return (_TAG + "status", value.value)
+    raise _Unplain(kind.__name__)
+
+
+def _rich(value: Any) -> Any:
+    """What _plain made, made again."""
+    kind = type(value)
+    if kind is tuple:
+        if value and type(value[0]) is str and value[0].startswith(_TAG):
+            tag = value[0][len(_TAG):]
+            if tag == "tuple":
+                return tuple(_rich(v) for v in value[1])
+            if tag == "proxy":
+                return MappingProxyType({_rich(k): _rich(v) for k, v in value[1].items()})
+            if tag == "text":
+                return Text(value[1], **{k: _rich(v) for k, v in value[2].items()})
+            if tag == "status":
+                return Status(value[1])
+        return tuple(_rich(v) for v in value)
+    if kind is list:
+        return [_rich(v) for v in value]
+    if kind is dict:
+        return {_rich(k): _rich(v) for k, v in value.items()}
+    return value
+
+
+_RESULT_FIELDS = ("status", "summary", "remedy", "details", "env", "summary_parts",
+                  "remedy_parts")
+
+
+def _row(outcome: Outcome) -> tuple[Any, ...]:
+    """One outcome for the pipe: marshal's types, else pickled, else "unpicklable"."""
+    check_id, result = outcome.spec.id, outcome.result
+    try:
+        if type(result) is not Result:
+            raise _Unplain(type(result).__name__)
+        fields = tuple(_plain(getattr(result, name)) for name in _RESULT_FIELDS)
+        return ("plain", check_id, fields, outcome.duration_ms, _plain(outcome.ignored),
+                _plain(outcome.env))
+    except _Unplain:
+        pass
+    try:
+        import pickle
+
+        return ("pickle", check_id, pickle.dumps(
+            (result, outcome.duration_ms, outcome.ignored, outcome.env),
+            pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return ("unpicklable", check_id)
+
+
+def _unrow(row: tuple[Any, ...]) -> Any:
+    """(result, duration_ms, ignored, env), or "unpicklable"."""
+    if row[0] == "plain":
+        _, _, fields, duration_ms, ignored, env = row
+        return Result(*(_rich(v) for v in fields)), duration_ms, _rich(ignored), _rich(env)
+    if row[0] == "pickle":
+        import pickle
+
+        return tuple(pickle.loads(row[2]))
+    return "unpicklable"
 
 
 def _forkable() -> bool:
@@ -148,7 +223,6 @@ def run_split(specs: Sequence[CheckSpec], run_share: RunShare, deadline: float,
             here_first()
         return run_share(specs)
     mine, theirs = parts
-    _picklable_proxies()  # before the fork: both halves need it
 
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -189,20 +263,11 @@ def _child(write_fd: int, specs: Sequence[CheckSpec], run_share: RunShare) -> No
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        import pickle
-
         outcomes = run_share(specs)
         from sgdoctor.cleanup import run_hooks
 
         run_hooks()  # the probes' leftovers (the record-dir probe file) go before the answer
-        rows: list[bytes] = []
-        for o in outcomes:
-            try:
-                rows.append(pickle.dumps((o.spec.id, (o.result, o.duration_ms, o.ignored,
-                                                      o.env)), pickle.HIGHEST_PROTOCOL))
-            except Exception:
-                rows.append(pickle.dumps((o.spec.id, "unpicklable")))
-        data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+        data = marshal.dumps([_row(o) for o in outcomes])
         view = memoryview(data)
         while view:
             view = view[os.write(write_fd, view):]
@@ -222,7 +287,6 @@ class _Child:
     def collect(self, until: float) -> dict[str, Any]:
         """What the child sent by ``until``: id → (result, duration, ignored, env) or
         "unpicklable"; {} when it sent nothing whole."""
-        import pickle
         import select
 
         chunks: list[bytes] = []
@@ -244,8 +308,7 @@ class _Child:
         if not complete:
             return {}
         try:
-            rows = pickle.loads(b"".join(chunks))
-            return dict(pickle.loads(row) for row in rows)
+            return {row[1]: _unrow(row) for row in marshal.loads(b"".join(chunks))}
         except Exception:
             self.how = "garbled"
             return {}
