@@ -17,6 +17,7 @@ from sgdoctor.parse.mesh import (
     Listener,
     Member,
     Probe,
+    _is_address,
     parse_member,
     parse_results,
     parse_results_summary,
@@ -135,3 +136,21 @@ def test_summarised_views_keep_the_verdict_linear():
                     | {"n001": parse_results(results_to_json(
                         {d: Probe(True, 0.2) for d in names if d != "n001"}).encode())}, {})
     assert healthy.findings.problems() == [] and healthy.reached == 100 * 99
+
+
+@given(st.one_of(
+    st.builds(".".join, st.lists(st.one_of(st.integers(0, 300).map(str),
+                                           st.text("0123456789", max_size=4)),
+                                 min_size=1, max_size=5)),
+    st.text("0123456789abcdef.:%x ", max_size=24), st.text(max_size=12)))
+def test_the_address_fast_path_accepts_exactly_what_ipaddress_accepts(text):
+    """Listeners are validated N times on each of N nodes: glibc's inet_pton takes the
+    dotted quads first, and ipaddress must agree on every string, leading zeros included."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        expected = True
+    except ValueError:
+        expected = False
+    assert _is_address(text) is expected

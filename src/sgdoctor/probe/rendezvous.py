@@ -369,8 +369,7 @@ class Rendezvous:
         summary = self._summary(marker)
         puts = [put_op(key, "1", lease=lease)]
         if summary != b"1":
-            puts.append(put_op(self._prefix + b"summary/" + marker.encode(), summary,
-                               lease=lease))
+            puts.append(put_op(self._summary_key(marker), summary, lease=lease))
         return [created_at(key, 0)], puts, summary
 
     def _mark(self, marker: str, stage: Stage) -> None:
@@ -404,6 +403,9 @@ class Rendezvous:
             self.summarised += self.requests - before
         return raw if len(raw) <= SUMMARY_BUDGET else b"1"
 
+    def _summary_key(self, marker: str) -> bytes:
+        return self._span("summary")[0] + marker.encode()
+
     def _summary_of(self, marker: str) -> bytes | None:
         """A seen marker's summary (read once, serializable: the member that showed the
         marker holds what the marker's txn wrote); None for a marker not seen, a summary that
@@ -411,7 +413,7 @@ class Rendezvous:
         reads the section instead."""
         if marker not in self._markers or marker in self._summaries:
             return self._summaries.get(marker)
-        key = self._prefix + b"summary/" + marker.encode()
+        key = self._summary_key(marker)
 
         def get() -> tuple[list[tuple[bytes, bytes, int]], bool, int]:
             self.requests += 1

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DRAWN = 64 + 1   # nodes at most (parse.mesh.FULL_ROWS peers): a wider grid says nothing
+from sgdoctor.parse.mesh import FULL_ROWS, SUMMARY
+
+DRAWN = FULL_ROWS + 1   # nodes at most (each publishes every round trip): a wider grid says
+                        # nothing
 
 
 def matrix_text(matrix: Mapping[str, Mapping[str, Any]], *, unicode: bool = True) -> str:
     """Rows: the dialling node; columns: the node dialled; cells: RTT in ms, ✗ or ?."""
-    names = sorted((set(matrix) | {n for row in matrix.values() for n in row}) - {"*"})
+    names = sorted((set(matrix) | {n for row in matrix.values() for n in row}) - {SUMMARY})
     if len(names) < 2:
         return ""
     if len(names) > DRAWN:
