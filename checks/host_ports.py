@@ -69,7 +69,7 @@ def host_ports(ctx: Context) -> Result:
                        code="port_env_invalid")
     if not planned:
         return Result.skip(Text("the launch command binds no TCP port"), env=ENV)
-    facts = port_facts(root)
+    facts = port_facts(root, ctx.timeout(2.0) + time.monotonic())
     details: dict[str, Any] = {"ports_from": str(source), "ephemeral_range": facts.range,
                                "reserved_ports": len(facts.reserved), "ports": []}
     if (not root.on_host and _missing(facts.range_error)

@@ -1,5 +1,6 @@
 """Facts about local TCP ports: the kernel's ephemeral range and reserved ports, the sockets
-that already hold a port (/proc/net/tcp{,6}), which process owns them, and whether a real
+that already hold a port (sock_diag in this namespace, else /proc/net/tcp{,6}), which process
+owns them, and whether a real
 bind succeeds (only in this process's own network namespace: under --host-root the node's
 namespace is not ours to bind in).
 """
@@ -33,8 +34,8 @@ class PortFacts:
     socket_errors: list[ProbeError] = field(default_factory=list)
 
 
-def port_facts(root: HostRoot) -> PortFacts:
-    """Never raises."""
+def port_facts(root: HostRoot, deadline: float | None = None) -> PortFacts:
+    """Never raises. ``deadline`` (time.monotonic()) bounds the sock_diag dump."""
     port_range: tuple[int, int] | None = None
     range_error = reserved_error = None
     reserved: set[int] = set()
@@ -57,6 +58,21 @@ def port_facts(root: HostRoot) -> PortFacts:
     except ProbeError as exc:
         if exc.kind is not FailureKind.NOT_FOUND:     # old kernels have no such file
             reserved_error = exc
+    sockets, errors = _sockets(root, time.monotonic() + 2.0 if deadline is None else deadline)
+    return PortFacts(port_range, range_error, frozenset(reserved), reserved_error, sockets,
+                     errors)
+
+
+def _sockets(root: HostRoot, deadline: float) -> tuple[list[Socket], list[ProbeError]]:
+    """The socket table: sock_diag for this namespace, /proc when it will not answer (a
+    seccomp filter, a kernel without it) and for another root's namespace."""
+    if root.on_host:
+        from sgdoctor.probe.sockdiag import SockDiagError, tcp_sockets
+
+        try:
+            return tcp_sockets(deadline), []
+        except SockDiagError:
+            pass
     sockets: list[Socket] = []
     errors: list[ProbeError] = []
     for name in ("tcp", "tcp6"):
@@ -66,8 +82,7 @@ def port_facts(root: HostRoot) -> PortFacts:
         except ProbeError as exc:
             if not (name == "tcp6" and exc.kind is FailureKind.NOT_FOUND):   # no IPv6
                 errors.append(exc)
-    return PortFacts(port_range, range_error, frozenset(reserved), reserved_error, sockets,
-                     errors)
+    return sockets, errors
 
 
 @dataclass(frozen=True)
