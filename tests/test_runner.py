@@ -99,3 +99,43 @@ def test_the_console_entry_marks_the_process_start_once():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.stdout.endswith("True\n"), proc.stdout + proc.stderr
+
+
+GATE = threading.Barrier(3, timeout=20)
+RAN_ON: dict[str, int] = {}
+
+
+def _gated(name: str):
+    @check(f"t.gate_{name}", title="waits until all three gated checks run", timeout=30)
+    def gated(ctx):
+        GATE.wait()
+        return Result.ok("all three started")
+    return next(specs_in(gated))
+
+
+def _instant(index: int):
+    @check(f"t.instant_{index}", title="returns at once")
+    def instant(ctx):
+        RAN_ON[f"t.instant_{index}"] = threading.get_native_id()
+        return Result.ok("done")
+    return next(specs_in(instant))
+
+
+def test_checks_that_wait_get_workers_of_their_own():
+    """Three checks that can only finish together: one worker alone would run the first
+    until its timeout; the monitor sees it wait and starts the others beside it."""
+    outcomes = run_checks([_gated(n) for n in "abc"], {}, timeout=60)
+    assert [o.result.status for o in outcomes] == [Status.OK] * 3, outcomes
+
+
+def test_quick_checks_share_a_worker():
+    """Fifty checks that return at once do not get a thread each (a thread for every check
+    made every syscall a GIL hand-over)."""
+    outcomes = run_checks([_instant(i) for i in range(50)], {}, timeout=30)
+    assert all(o.result.status is Status.OK for o in outcomes)
+    assert len(set(RAN_ON.values())) < 25, len(set(RAN_ON.values()))
+
+
+def test_a_dependency_outside_the_run_does_not_hold_a_check():
+    outcome = run_checks(SPECS[2:], {}, timeout=5)[0]
+    assert outcome.result.status is Status.OK and outcome.result.summary == "ran"

@@ -87,7 +87,8 @@ def test_sock_diag_lists_what_proc_net_tcp_lists(ns):
     assert proc.returncode == 0, proc.stderr
     tables = json.loads(proc.stdout)
     states = {row[2] for row in tables["proc"]}
-    assert {1, 5, 6, 8, 10} <= states, states     # ESTABLISHED FIN_WAIT2 TIME_WAIT CLOSE_WAIT LISTEN
+    # ESTABLISHED, FIN_WAIT2, TIME_WAIT, CLOSE_WAIT, LISTEN
+    assert {1, 5, 6, 8, 10} <= states, states
     assert any(row[4] for row in tables["proc"]) and not all(row[4] for row in tables["proc"])
     assert tables["diag"] == tables["proc"]
 

@@ -115,11 +115,11 @@ class _Run:
 
     With a thread for each of a node's 60-odd checks, every syscall a check made handed the
     GIL to another runnable check: a healthy run spent a third of its CPU switching between
-    them (2,300 context switches, against 70 with the checks run one after another). So one worker runs the checks in order, and the monitor (the caller's
-    thread) adds a worker whenever every worker is stuck waiting — on the network, a slow
-    disk, a hung probe — while checks are ready: a thread's CPU clock tells waiting from
-    working. A hung check is still abandoned at its deadline; its worker leaves when the
-    probe returns."""
+    them (2,300 context switches, against 70 with the checks run one after another). So one
+    worker runs the checks in order, and the monitor (the caller's thread) adds a worker
+    whenever every worker is stuck waiting (on the network, a slow disk, a hung probe) while
+    checks are ready: a thread's CPU clock tells waiting from working. A hung check is still
+    abandoned at its deadline; its worker leaves when the probe returns."""
 
     POLL = 0.003        # how often the monitor looks at busy workers while checks are ready
     WAITING = 0.3       # a worker whose CPU advanced less than this share of the wall waits
@@ -162,10 +162,10 @@ class _Run:
         """The first check to do whose dependencies are done (with the skip it gets when one
         of them ended badly), or None when every one left waits on a dependency."""
         for index, spec in enumerate(self.todo):
-            outcomes = [self.done.get(dep) for dep in spec.depends_on if dep in self.specs]
-            if any(o is None for o in outcomes):
+            deps = [(dep, self.done.get(dep)) for dep in spec.depends_on if dep in self.specs]
+            if any(outcome is None for _, outcome in deps):
                 continue
-            for dep, outcome in zip(spec.depends_on, outcomes):
+            for dep, outcome in deps:
                 if outcome is not None and outcome.result.status in BLOCKING:
                     return index, Result.skip(Text(
                         "skipped: it depends on {dep}, which ended in {status}", dep=dep,
@@ -240,7 +240,8 @@ class _Run:
             if wall - worker.since < self.POLL:
                 waiting = False
                 continue
-            if worker.clock is not None and cpu - worker.cpu >= self.WAITING * (wall - worker.since):
+            busy = cpu - worker.cpu >= self.WAITING * (wall - worker.since)
+            if worker.clock is not None and busy:
                 waiting = False
             worker.since, worker.cpu = wall, cpu
         return waiting
