@@ -11,12 +11,14 @@ lists (checks/env_paths.py) are not generated here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sgdoctor.api import CheckFunc, Context, Findings, Result, Status, Text, check
 from sgdoctor.parse import nvshmem
 from sgdoctor.parse.catalogue import Entry, default_text, entries
 from sgdoctor.parse.verdict import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAMES = {"dynamo": "Dynamo", "torch": "PyTorch", "nvshmem": "NVSHMEM", "sglang": "SGLang",
           "triton": "Triton", "mctriton": "mcTriton"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import (
     STARTUP_KINDS,
@@ -19,7 +18,11 @@ from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS, Endpoint, etcd_config, etcd_usage
 from sgdoctor.records import dataclass
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.etcd import MemberReport
 
 ENV = ("ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD", *ETCD_TLS_VARS,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sgdoctor.api import (
     Context,
@@ -17,9 +16,12 @@ from sgdoctor.api import (
     check,
 )
 from sgdoctor.parse.verdict import PATH_LIMIT, approx_bytes, shown
-from sgdoctor.records import replace
+from sgdoctor.records import dataclass, replace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.writable import DirectoryFacts, Obstacle, Occupant, OsFailure
 
 RECORDER = "SGLANG_EXPERT_DISTRIBUTION_RECORDER_DIR"   # what upstream SGLang reads
@@ -97,7 +99,8 @@ def _path_notes(var: str, value: str, prefix: str = "") -> list[Finding]:
     return []
 
 
-class Plan(NamedTuple):
+@dataclass(frozen=True)
+class Plan:
     """Which directory SGLang will use and how we know; the seed's directory when it is worth
     probing too; and what is wrong with the variables themselves."""
 

@@ -7,7 +7,6 @@ this module only judges them. Rules verified against PyTorch 2.13 (facts.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sgdoctor.api import Context, Findings, Result, Status, Text, check
 from sgdoctor.parse.ifname import (
@@ -21,6 +20,10 @@ from sgdoctor.parse.ifname import (
 from sgdoctor.parse.verdict import shown
 from sgdoctor.probe.gloo import MAX_ENTRIES, Device, GlooFacts, HostnamePath, probe_gloo
 from sgdoctor.probe.interfaces import getifaddrs_order, is_link_local, is_loopback
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NCCL_VARS = ("NCCL_SOCKET_IFNAME", "MCCL_SOCKET_IFNAME")
 RESOLVE_TIMEOUT = 2.0

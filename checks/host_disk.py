@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.hostdisk import SpaceFacts
     from sgdoctor.probe.hostroot import HostRoot
 

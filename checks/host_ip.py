@@ -4,14 +4,17 @@ NCCL's interface."""
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.nccl_interface import gloo_source, interface_state
 
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.netchoice import Network
 
 NCCL_VARS = ("NCCL_SOCKET_IFNAME", "MCCL_SOCKET_IFNAME")

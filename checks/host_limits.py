@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Context, FailureKind, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.parse.host import Limit
 
 MIB, GIB = 1 << 20, 1 << 30

@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Context, FailureKind, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.parse.ports import PlannedPort
     from sgdoctor.probe.hostports import PortFacts
     from sgdoctor.probe.hostroot import HostRoot

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.settings import SettingError, setting_error
 from sgdoctor.parse.verdict import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV = ("PYTORCH_CUDA_ALLOC_CONF",)
 CAP_REMEDY = Text.join("\n", ["docker run --cap-add SYS_PTRACE ...",

@@ -3,8 +3,6 @@ exist and are ACTIVE."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.hca import (
     NCCL_HCA_VARS,
@@ -21,7 +19,11 @@ from sgdoctor.parse.hca import (
 )
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.rdma import Port, RdmaFacts
 
 ENV = (*NCCL_HCA_VARS, NVSHMEM_HCA_VAR, "NVSHMEM_HCA_PE_MAPPING", "NVSHMEM_ENABLE_NIC_PE_MAPPING",

@@ -3,12 +3,14 @@ segments the node's GPUs will create between each other."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.hostroot import HostRoot
     from sgdoctor.probe.hostshm import ShmFacts
 

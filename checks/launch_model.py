@@ -4,10 +4,13 @@ downloaded into a writable cache (host.disk judges its free space)."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE")
 # What a config.json that is there but unusable is (probe.launch's words, in templates).

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-from typing import Any
 
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.ports import split_host_port
 from sgdoctor.parse.verdict import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV = ("MASTER_ADDR", "MASTER_PORT")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV = ("DYN_ROUTER_MODE", "DYN_ROUTER_USE_KV_EVENTS", "DYN_EVENT_PLANE", "NATS_SERVER")
 

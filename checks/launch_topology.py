@@ -3,9 +3,11 @@ the launch needs."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sgdoctor.api import Context, Findings, ProbeError, Result, Text, check
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV = ("MACA_VISIBLE_DEVICES",)
 # probe.launch's words for where the GPU count came from, as templates (JSON keeps the words).

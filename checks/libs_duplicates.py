@@ -3,12 +3,14 @@ does not."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.duplicates import CudaVariants, Duplicate
 
 ENV = ("LD_LIBRARY_PATH", "MACA_PATH", "PYTHONPATH")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Context, Finding, Findings, Result, Status, Text, check
 from sgdoctor.parse.maca import (
@@ -16,7 +15,11 @@ from sgdoctor.parse.maca import (
 )
 from sgdoctor.parse.verdict import PATH_LIMIT, shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.maca import DeviceNodes, Node, RunResult
 
 ENV = ("MACA_PATH", "MACA_VISIBLE_DEVICES", "PATH")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.maca import DEFAULT_DRIVER_DIR, DEFAULT_MACA_DIR, MACA_LIBRARIES
 from sgdoctor.probe.ldso import LoadError, LoadKind
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from sgdoctor.probe.ldso.child import ChildLoad

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from sgdoctor.api import Context, FailureKind, Finding, Findings, Result, Status, Text, check
 from sgdoctor.parse.maca import (
@@ -14,6 +13,8 @@ from sgdoctor.parse.maca import (
     parse_version_text,
 )
 from sgdoctor.parse.verdict import PATH_LIMIT, shown
+
+TYPE_CHECKING = False
 
 DEFAULT_MIN_VERSION = "3.7.0"
 ENV = ("MACA_PATH", "PATH", "CC")

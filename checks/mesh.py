@@ -24,7 +24,6 @@ import errno
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from sgdoctor import __version__
 from sgdoctor.api import Context, Findings, Result, Text, check
@@ -38,7 +37,10 @@ from sgdoctor.parse.mesh import (
 )
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the run's machinery loads only when `sgdoctor mesh` runs the check
+    from typing import Any
+
     from sgdoctor.parse.mesh_verdict import MeshVerdict
     from sgdoctor.probe.gloo import GlooFacts
     from sgdoctor.probe.rendezvous import RendezvousError
@@ -49,7 +51,10 @@ DEFAULT_TTL = 10       # seconds a crashed node's keys survive it
 ENV = ("GLOO_SOCKET_IFNAME", "ETCD_ENDPOINTS", "ETCD_AUTH_USERNAME", "ETCD_AUTH_PASSWORD",
        "ETCD_AUTH_CA", "ETCD_AUTH_CLIENT_CERT", "ETCD_AUTH_CLIENT_KEY", "MACA_PATH",
        "LD_LIBRARY_PATH", *CLUSTER_VARIABLES)
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 ETCD_REMEDY = Text("Check the etcd cluster from this node (`sgdoctor --only etcd.endpoints`); "
                    "the mesh uses the same ETCD_ENDPOINTS and ETCD_AUTH_* as Dynamo")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.checks.network import (
     STARTUP_KINDS,
@@ -20,7 +19,11 @@ from sgdoctor.api import Context, FailureKind, Findings, Result, Text, check
 from sgdoctor.parse.endpoints import NATS_TLS_VARS, nats_config, nats_usage
 from sgdoctor.records import dataclass
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.nats import NatsReport
 
 ENV = ("NATS_SERVER", "NATS_AUTH_USERNAME", "NATS_AUTH_PASSWORD", "NATS_AUTH_TOKEN",

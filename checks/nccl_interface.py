@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.verdict import shown
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.interfaces import Interface
     from sgdoctor.probe.netchoice import Network, Peer
 

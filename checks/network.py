@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from sgdoctor.api import FailureKind, ProbeError, Text
 from sgdoctor.records import dataclass
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from sgdoctor.probe.tls_material import TlsMaterialError

@@ -12,10 +12,13 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Status", "Result", "Finding", "Message", "Text", "Findings", "Context", "CheckSpec",
            "CheckFunc", "check", "SPEC_ATTR", "SEVERITY", "FailureKind", "ProbeError",
@@ -42,7 +45,7 @@ class Status(str, enum.Enum):
 # A translatable text: its English template (the gettext msgid) and the named fields it is
 # formatted with. Fields are values, paths, names, commands: never translated, except a
 # field that is itself a Text (a clause reused in several templates).
-Message = tuple[str, Mapping[str, Any]]
+Message = tuple[str, Mapping[str, "Any"]]  # "Any": typing is not imported at run time
 
 
 def _english(template: str, fields: Mapping[str, Any] | None) -> str:

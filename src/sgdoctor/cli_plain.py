@@ -11,7 +11,10 @@ before anything heavy is imported.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # The default command's options: flag name -> (keyword, kind). Kinds: "value" (one string,
 # given once), "list" (repeatable), "flag" (a bool, no value).

@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sgdoctor.api import Text
 from sgdoctor.environ import snapshot
@@ -24,6 +23,10 @@ from sgdoctor.report import RenderOptions, Report, reporter
 from sgdoctor.report.output import terminal_width, utf8_stream, write_text
 from sgdoctor.runner import RunPlan, RunResult
 from sgdoctor.stdio import stdout_to_stderr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["plan_for", "execute", "emit", "exit_code_for", "render_options", "utf8_stdout",
            "run_check", "guard_stdout", "usage_error", "say", "StdoutClosed",

@@ -15,13 +15,16 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 from sgdoctor.records import dataclass, field
 from sgdoctor.redact import shown_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/etc/sgdoctor/config.toml"
 MAX_BYTES = 1 << 20

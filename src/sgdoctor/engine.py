@@ -10,11 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sgdoctor.api import CheckSpec, Context, Result, Status, Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 BLOCKING = (Status.FAIL, Status.ERROR, Status.SKIP)
 

@@ -16,9 +16,12 @@ import re
 import sys
 from collections.abc import Iterator
 from importlib.machinery import PathFinder
-from typing import Any
 
 from sgdoctor.records import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 

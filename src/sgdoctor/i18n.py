@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:  # an English run needs neither gettext nor string (imported on first use)
     import gettext
+    from typing import Any
 
 LANGS = ("en", "zh")
 DOMAIN = "sgdoctor"

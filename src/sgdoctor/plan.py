@@ -8,7 +8,6 @@ ignores and settings, validated once. Every mistake here is a ConfigError (exit 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sgdoctor import config as config_mod
 from sgdoctor.api import CheckSpec, Text
@@ -20,6 +19,10 @@ from sgdoctor.report import FORMATS
 from sgdoctor.runner import FAIL_ON, RunPlan
 from sgdoctor.selection import expand_ignores, select
 from sgdoctor.settings import validate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import reprlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False
 
 __all__ = ["dataclass", "field", "replace"]
 
@@ -390,5 +391,6 @@ def _replace(obj: Any, /, **changes: Any) -> Any:
 
 if TYPE_CHECKING:
     from dataclasses import dataclass, field, replace
+    from typing import Any
 else:
     dataclass, field, replace = _dataclass, _field, _replace

@@ -21,12 +21,15 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from sgdoctor.api import SPEC_ATTR, CheckSpec, Text
 from sgdoctor.errors import ConfigError
 from sgdoctor.records import replace
 from sgdoctor.redact import shown_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENTRY_POINT_GROUP = "sgdoctor.checks"
 

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
 
 from sgdoctor.api import CheckSpec, Text
 from sgdoctor.engine import Outcome, call_check, check_timeout, run_checks
@@ -21,6 +20,10 @@ from sgdoctor.records import dataclass, field
 from sgdoctor.report import Report, build_report
 from sgdoctor.settings import validate
 from sgdoctor.waiting import Progress, retry_set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunPlan", "RunResult", "run", "run_plan", "Outcome", "call_check",
            "check_timeout", "run_checks"]

@@ -17,10 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sgdoctor.report import FORMATS, RenderOptions, Report, reporter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json; charset=utf-8"

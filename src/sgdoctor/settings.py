@@ -9,10 +9,13 @@ here, before anything runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from sgdoctor.api import CheckSpec, Text
 from sgdoctor.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Every check takes `timeout`: its own time limit in seconds, applied by the engine.
 COMMON = {"timeout": float}

@@ -31,10 +31,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
-from typing import Any
 
 from sgdoctor.api import CheckSpec, Result, Status, Text
 from sgdoctor.engine import Outcome
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ENABLED", "partition", "run_split"]
 

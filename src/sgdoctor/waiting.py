@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from sgdoctor.api import CheckSpec, Result, Status
 from sgdoctor.errors import Interrupted
@@ -19,9 +18,13 @@ from sgdoctor.i18n import tr
 Progress = Callable[[list[str], float, float], None]
 
 
-class _Done(Protocol):
-    @property
-    def result(self) -> Result: ...
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Done(Protocol):
+        @property
+        def result(self) -> Result: ...
 
 
 def retry_set(specs: Sequence[CheckSpec], outcomes: Mapping[str, _Done]) -> list[CheckSpec]:

@@ -22,12 +22,15 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sgdoctor.api import Text
 from sgdoctor.parse import launch_tables as tables
 from sgdoctor.parse.verdict import shown
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Launch", "parse_launch", "masked", "RELEASES", "INT_KEYS", "from_options",
            "numeric_reading", "flag_of"]

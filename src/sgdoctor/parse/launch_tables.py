@@ -15,9 +15,11 @@ router-advertisement parser; DYNAMO_1_6_1_FRONTEND: ``python -m dynamo.frontend`
 
 # fmt: off
 # ruff: noqa: E501
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-Row = tuple[Any, ...]
+Row = tuple["Any", ...]  # "Any": typing is not imported at run time
 
 SGLANG_0_5_23: tuple[Row, ...] = (
     (('--model-path', '--model'), 'model_path', 'store', None, None, None, None),

@@ -11,10 +11,13 @@ import json
 import re
 import socket
 from collections.abc import Mapping
-from typing import Any
 
 from sgdoctor.api import Text
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KEY_ROOT = "/sgdoctor/mesh/"
 # A node or group name becomes one etcd key segment and one protocol token.

@@ -13,13 +13,16 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from sgdoctor.api import Findings, Text
 from sgdoctor.parse.mesh import CLUSTER_VARIABLES, FULL_ROWS, SUMMARY, Member, Probe, member_key
 from sgdoctor.parse.nvshmem import parse_size
 from sgdoctor.parse.verdict import human_bytes, shown
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

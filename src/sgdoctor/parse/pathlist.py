@@ -12,9 +12,9 @@ from __future__ import annotations
 import gc
 import posixpath
 import re
+from collections import namedtuple
 from collections.abc import Mapping
 from functools import partial
-from typing import NamedTuple
 
 from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
@@ -31,14 +31,20 @@ _LISTED = 6  # entries named per finding before "and N more"
 _DETAILED = 100  # entries described in the details
 
 
-class PathEntry(NamedTuple):
-    """One entry of a path list; ``index`` counts from 1 as a person would. (A tuple, not a
-    dataclass: a hostile list may hold a million entries.)"""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-    index: int  # type: ignore[assignment]  # shadows tuple.index, as NamedTuples may
-    raw: str
-    kind: str  # "empty", "relative", "absolute" or "token"
-    duplicate_of: int | None = None
+    class PathEntry(NamedTuple):
+        index: int  # type: ignore[assignment]  # shadows tuple.index, as NamedTuples may
+        raw: str
+        kind: str  # "empty", "relative", "absolute" or "token"
+        duplicate_of: int | None = None
+else:  # typing.NamedTuple makes this very class, but importing typing costs ~3 ms a start
+    PathEntry = namedtuple("PathEntry", "index raw kind duplicate_of", defaults=(None,))
+    PathEntry.__doc__ = ("One entry of a path list; ``index`` counts from 1 as a person would. "
+                         "(A tuple, not a dataclass: a hostile list may hold a million "
+                         "entries.)")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from sgdoctor.api import Context, Text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["size_setting", "int_setting", "choice_setting", "ints_setting", "parse_size",
            "SettingError", "setting_error"]

@@ -7,10 +7,12 @@ will actually do (``3 GiB per PE``, ``NVSHMEM reads this as TRUE``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sgdoctor.api import Status, Text
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Verdict", "ok", "warn", "fail", "shown", "human_bytes", "approx_bytes", "SHOWN_LIMIT",
            "PATH_LIMIT"]

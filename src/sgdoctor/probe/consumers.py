@@ -24,11 +24,14 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.files import which
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CONSUMERS", "Release", "Consumers", "server_python", "site_dirs", "find",
            "for_options", "prefetch"]

@@ -11,7 +11,6 @@ import functools
 import json
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.endpoints import Endpoint
@@ -21,8 +20,11 @@ from sgdoctor.probe.http import HttpConnection, is_local_address, printable
 from sgdoctor.probe.parallel import run_all
 from sgdoctor.records import dataclass, field
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
     from sgdoctor.parse.endpoints import EtcdConfig
 

@@ -12,15 +12,17 @@ import base64
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.etcd_tls import client_tls_context
 from sgdoctor.probe.http import HttpConnection
 from sgdoctor.records import dataclass
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
     from sgdoctor.parse.endpoints import Endpoint
 

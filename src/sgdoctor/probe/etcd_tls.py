@@ -4,11 +4,12 @@ etcd client, given as PEM text or as file paths (both are accepted, paths are no
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from sgdoctor.parse.endpoints import ETCD_TLS_VARS
 from sgdoctor.probe.tls_material import PEM_MARK, client_context, pem_from_value
 from sgdoctor.records import dataclass
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import ssl

@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.etcd_client import EtcdError, b64, unb64
 from sgdoctor.probe.http import HttpConnection, classify_os_error, printable, remaining
 from sgdoctor.records import dataclass, field
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.etcd_client import EtcdClient
 
 MAX_MESSAGE = 64 << 20      # one watch response (a catch-up batch of many revisions)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from sgdoctor.parse.maca import parse_version_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def maca_version(maca_dir: str) -> str | None:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 from sgdoctor.records import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["HostRoot", "READ_CAP", "os_failure"]
 

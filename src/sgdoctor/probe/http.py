@@ -12,11 +12,12 @@ import errno
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe import host_arg
 from sgdoctor.records import dataclass, field
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import ssl

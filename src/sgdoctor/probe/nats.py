@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.endpoints import NATS_TLS_VARS, TRUE_VALUES, Endpoint
@@ -18,8 +17,11 @@ from sgdoctor.probe.parallel import run_all
 from sgdoctor.probe.tls_material import client_context, pem_from_file, read_file
 from sgdoctor.records import dataclass, field
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 _PEER_SENSITIVE = (FailureKind.REFUSED, FailureKind.UNREACHABLE)
 

@@ -17,14 +17,16 @@ import json
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe import host_arg
 from sgdoctor.probe.http import classify_os_error
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
 MAX_LINE = 64 * 1024        # a control line (INFO with many connect_urls is a few KiB)
 MAX_PAYLOAD = 1 << 20       # the JetStream account reply is a few hundred bytes

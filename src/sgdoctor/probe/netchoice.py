@@ -17,11 +17,12 @@ import os
 import socket
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from sgdoctor.parse.ifname import nccl_select, parse_nccl
 from sgdoctor.probe.interfaces import Interface, getifaddrs_order
 from sgdoctor.records import dataclass
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from sgdoctor.probe.gloo import GlooFacts, Peer

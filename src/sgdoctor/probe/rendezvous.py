@@ -70,7 +70,6 @@ import enum
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.parse.mesh import (
@@ -110,7 +109,11 @@ SUMMARY_BUDGET = 512 * 1024   # bytes of a marker's summary at most (in base64, 
 CLAIM_WAIT = 5.0       # how long the others wait for a claimant's marker of a closed phase
 MARKERS = ("gathered", "results", "done")  # <p>phase/<marker>: the phases' ends
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 class Stage(str, enum.Enum):

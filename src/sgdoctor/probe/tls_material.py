@@ -16,11 +16,12 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from sgdoctor.errors import FailureKind, ProbeError
 from sgdoctor.probe.files import NotRegular, TooLarge, open_nonblocking, read_regular
 from sgdoctor.records import dataclass
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import ssl

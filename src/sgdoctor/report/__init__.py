@@ -11,7 +11,6 @@ import importlib
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from sgdoctor import __version__
 from sgdoctor.api import Message, Status, Text
@@ -19,7 +18,11 @@ from sgdoctor.engine import Outcome
 from sgdoctor.records import dataclass, field
 from sgdoctor.redact import Redactor
 
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from sgdoctor.probe.consumers import Consumers
 
 SCHEMA_VERSION = 1

@@ -5,12 +5,15 @@ columns: names and remedies are never split, values fold."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sgdoctor.api import Status
 from sgdoctor.i18n import N_, tr
 from sgdoctor.report.layout import style, width_of, wrap
 from sgdoctor.report.table import STYLE, remedy_lines
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADERS = {"en": ("variable", "value", "verdict", "effect", "meaning"),
            "zh": ("变量", "值", "结论", "实际效果", "含义")}

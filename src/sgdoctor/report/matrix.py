@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sgdoctor.parse.mesh import FULL_ROWS, SUMMARY
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DRAWN = FULL_ROWS + 1   # nodes at most (each publishes every round trip): a wider grid says
                         # nothing

@@ -9,10 +9,13 @@ import os
 import stat
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
 
 from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 STDOUT = "-"
 
