@@ -44,21 +44,22 @@ __all__ = ["ENABLED", "partition", "run_split"]
 ENABLED = True  # tests switch it off to compare a forked run with an in-process one
 
 # Thread CPU (ms) of each built-in check module's checks in a full healthy run, its own
-# imports included (bench/bench_run.py's world, python 3.11, median of 5 runs); a module
-# not listed counts DEFAULT_COST a check.
+# imports included: bench/bench_costs.py (bench_run.py's world, python 3.11, median of 9
+# runs) prints this table; a module not listed counts DEFAULT_COST a check.
 COSTS: dict[str, float] = {
-    "host_ports": 15.0, "libs_duplicates": 10.0, "maca_libs": 9.0, "host_ip": 6.0,
-    "etcd": 5.5, "expert_record": 5.0, "env_paths": 4.5, "gloo": 4.0, "host_shm": 4.0,
-    "host_rdma": 3.0, "env_names": 2.5, "host_disk": 2.0, "nats": 1.5, "nccl_interface": 1.5,
-    "host_limits": 1.5, "host_ptrace": 1.0, "maca_sdk": 1.0, "launch_rendezvous": 1.0,
-    "launch_topology": 0.7, "launch_model": 0.7, "launch_command": 0.4, "launch_router": 0.4,
+    "libs_duplicates": 12.5, "maca_libs": 7.5, "expert_record": 6.5, "env_names": 5.5,
+    "etcd": 5.0, "gloo": 4.5, "host_ports": 4.5, "host_shm": 4.0, "host_ip": 3.5,
+    "host_rdma": 3.5, "host_disk": 2.0, "env_values": 2.0, "host_limits": 2.0,
+    "nccl_interface": 1.5, "env_paths": 1.5, "nats": 1.5, "host_ptrace": 1.0, "maca_sdk": 1.0,
+    "launch_model": 1.0,
 }
 DEFAULT_COST = 0.2
 # Modules whose checks share probes (the loader model; the interface facts): one process.
 TOGETHER = (("maca_libs", "libs_duplicates", "maca_sdk"), ("gloo", "nccl_interface", "host_ip"))
 # Modules whose checks read probe.consumers, which this process reads for the report anyway.
 HERE_ONLY = frozenset({"env_values", "etcd", "nats"})
-HERE_BIAS = 6.0       # what this process does besides checks: consumers, report, the merge
+HERE_BIAS = 15.0      # what this process does besides checks (consumers, report, merge),
+                      # less the child's own: 57 against 40 ms CPU with 36 and 35 ms of COSTS
 MIN_COST = 20.0       # below this a fork costs about what it saves
 GRACE = 0.05          # seconds past the deadline to receive what the child's engine cut
 
