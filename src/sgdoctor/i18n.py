@@ -9,9 +9,9 @@ paths, variable names, commands, a consumer's own message) are never translated.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 
 from sgdoctor.api import Text
 from sgdoctor.errors import ConfigError
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # an English run needs neither gettext nor string (imported o
 
 LANGS = ("en", "zh")
 DOMAIN = "sgdoctor"
-LOCALE_DIR = Path(__file__).parent / "locale"
+_LOCALE_DIR = os.path.join(os.path.dirname(__file__), "locale")
 # Locale variables in the order gettext consults them.
 LOCALE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 # Templates a zh render asked for and the catalogue did not have (the tests read it).
@@ -66,7 +66,7 @@ def catalogue(lang: str) -> gettext.NullTranslations:
 
     if lang == "en":
         return gettext.NullTranslations()
-    return gettext.translation(DOMAIN, str(LOCALE_DIR), [lang], fallback=True)
+    return gettext.translation(DOMAIN, _LOCALE_DIR, [lang], fallback=True)
 
 
 def placeholders(template: str) -> set[str]:
@@ -137,3 +137,12 @@ def lang_of_argv(argv: Sequence[str], env: Mapping[str, str]) -> str:
 def localized(lang: str, text: str | Text) -> str:
     """A Text in `lang`; plain text (click's own messages, say) as it is."""
     return tr(lang, text.msgid, text.fields) if isinstance(text, Text) else str(text)
+
+
+def __getattr__(name: str) -> Any:
+    """LOCALE_DIR, the catalogues' directory as a Path (pathlib is not imported to start)."""
+    if name == "LOCALE_DIR":
+        from pathlib import Path
+
+        return Path(_LOCALE_DIR)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
@@ -62,6 +61,8 @@ def _escaped_forms(secret: str) -> set[str]:
     probe's repr or unicode_escape, JSON's \\u00e9, '.' for unprintables, UTF-8 read as
     Latin-1, our own \\xNN form, and its long plain runs. Masking looks for each of them,
     not only for the raw text."""
+    import json  # not before a report: a run without secrets in its env never needs it
+
     forms = {secret}
     with contextlib.suppress(UnicodeError):
         forms.add(secret.encode("unicode_escape").decode("ascii"))

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from types import ModuleType
 
 from sgdoctor.api import SPEC_ATTR, CheckSpec, Text
@@ -29,6 +28,7 @@ from sgdoctor.redact import shown_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 ENTRY_POINT_GROUP = "sgdoctor.checks"
@@ -262,6 +262,8 @@ def _is_file(path: Path) -> bool:
 
 def directory_specs(directory: str, deadline: _Deadline | None = None) -> list[CheckSpec]:
     """`.py` modules and Nagios-protocol executables from a checks directory."""
+    from pathlib import Path
+
     from sgdoctor.external import nagios_spec
 
     root = Path(directory)
@@ -313,6 +315,8 @@ def discover(checks_dirs: Iterable[str] = (), *, entry_points: bool = True,
 
 
 if __name__ == "__main__":  # python -m sgdoctor.registry: regenerate sgdoctor/manifest.py
+    from pathlib import Path
+
     target = Path(__file__).with_name("manifest.py")
     target.write_text(manifest_source(), encoding="utf-8")
     print(f"wrote {target}")

@@ -21,7 +21,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -30,7 +29,8 @@ from sgdoctor.probe.files import which
 from sgdoctor.records import dataclass, field
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # subprocess only once a server's sys.path must be asked for
+    import subprocess
     from typing import Any
 
 __all__ = ["CONSUMERS", "Release", "Consumers", "server_python", "site_dirs", "find",
@@ -170,6 +170,8 @@ _started_lock = threading.Lock()
 
 def _ask(python: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """The question, in a process group of its own: a shim's helpers go with it (_kill)."""
+    import subprocess
+
     return subprocess.Popen([python, "-c", _ASK], env=dict(env), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -229,6 +231,8 @@ def site_dirs(python: str, env: Mapping[str, str], timeout: float) -> list[str]:
         fast = _venv_dirs(python)
         if fast:
             return fast
+    import subprocess
+
     try:
         with _started_lock:
             proc = _started.pop((python, tuple(sorted(env.items()))), None)

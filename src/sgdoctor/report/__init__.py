@@ -8,7 +8,6 @@ imported only when that format is used (the table's rich is slow to import).
 from __future__ import annotations
 
 import importlib
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -127,6 +126,8 @@ def build_report(outcomes: Iterable[Outcome], env: Mapping[str, str], *, started
         )
         for o in outcomes
     ]
+    import socket
+
     return Report(socket.gethostname(), started_at, duration_ms, checks,
                   redact.any(consumers.as_json()) if consumers else None,
                   redact.text(consumers.python) if consumers and consumers.python else None,
