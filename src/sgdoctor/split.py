@@ -415,7 +415,12 @@ def run_split(specs: Sequence[CheckSpec], run_share: RunShare, deadline: float,
         outcomes = {o.spec.id: o for o in run_share(mine)}
         received = child.collect(deadline + GRACE)
     finally:
-        child.kill()
+        if not child.ended:  # past the deadline, or this process is on its way out
+            child.kill()
+    if all(spec.id in received for spec in theirs):
+        child.close()  # reaped by the exit hook: its exit overlaps the report being made
+    else:
+        child.kill()  # how it ended says why results are missing
     redo = []
     for spec in theirs:
         got = received.get(spec.id)
@@ -508,11 +513,14 @@ class _Child:
             return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
         return f"exit {os.waitstatus_to_exitcode(status)}"
 
-    def kill(self) -> None:
-        """The child reaped (killed first if it still runs); the pipe closed. Idempotent."""
+    def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def kill(self) -> None:
+        """The child reaped (killed first if it still runs); the pipe closed. Idempotent."""
+        self.close()
         if self.status is not None:
             return
         try:
