@@ -24,8 +24,10 @@ TARGET_MS = 30.0
 
 def resolve_all(env: dict[str, str]) -> int:
     """One run: a fresh resolver, every default library with its tree; objects seen."""
+    from sgdoctor.probe.ldso import resolver as module
     from sgdoctor.probe.ldso.resolver import Resolver
 
+    module._PARSED.clear()  # nothing parsed by an earlier run
     resolver = Resolver(env)
     objects = 0
     for name in DEFAULT_LIBRARIES:

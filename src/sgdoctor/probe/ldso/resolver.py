@@ -152,7 +152,6 @@ class Resolver:
         self.env = env
         self.facts = facts or loader_facts()
         self._files: dict[str, _Outcome] = {}
-        self._parsed: dict[tuple[int, int], ElfObject] = {}
         self._isdir: dict[str, bool] = {}
         self._cache: LdCache | None = None
         self._cache_read = False
@@ -473,10 +472,14 @@ class Resolver:
                 if stat.S_ISFIFO(st.st_mode):
                     raise ElfError("a named pipe, not a library (the loader would block "
                                    "reading it)")
-                obj = self._parsed.get((st.st_dev, st.st_ino))
+                key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                       self.facts.abi)
+                obj = _PARSED.get(key)
                 if obj is None:
                     obj = parse_object(path, fd, self.facts.abi)
-                    self._parsed[obj.identity] = obj
+                    if len(_PARSED) >= _PARSED_LIMIT:
+                        _PARSED.clear()
+                    _PARSED[key] = obj
                 outcome = _Outcome(obj)
             except WrongAbi as exc:
                 outcome = _Outcome(skip=str(exc), err=errno.ENOENT)
@@ -486,6 +489,14 @@ class Resolver:
                 os.close(fd)
         self._files[path] = outcome
         return outcome
+
+
+# Objects parsed in this process, by file identity and content stamp: maca.libs and
+# libs.duplicates each model the loader, and both walk the interpreter's own libraries (the
+# Python executable, libc, libm, ld.so, _ctypes) before their own; a file that changes gets a
+# new stamp. Bounded for processes that run checks for days (serve).
+_PARSED: dict[tuple[object, ...], ElfObject] = {}
+_PARSED_LIMIT = 4096
 
 
 def file_identity(path: str) -> tuple[int, int] | None:
