@@ -131,16 +131,18 @@ def _names(directory: str, cap: int) -> tuple[list[str], bool]:
 
 def _provider(path: str, where: str, abi) -> Provider | None:
     """The file as the loader would take it, or None (absent, FIFO, garbage, other ABI)."""
-    from sgdoctor.probe.ldso.elf import ElfError, WrongAbi, parse_object
+    from sgdoctor.probe.ldso.elf import ElfError, WrongAbi
+    from sgdoctor.probe.ldso.resolver import parsed_object
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             return None
-        obj = parse_object(path, fd, abi)
+        obj = parsed_object(path, fd, st, abi)
     except (OSError, ElfError, WrongAbi):
         return None
     finally:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 
 from sgdoctor.probe.ldso import LoaderError, LoadError, LoadKind
 from sgdoctor.probe.ldso.cache import CacheError, LdCache, parse_ld_so_cache
-from sgdoctor.probe.ldso.elf import ElfError, ElfObject, WrongAbi, parse_object
+from sgdoctor.probe.ldso.elf import Abi, ElfError, ElfObject, WrongAbi, parse_object
 from sgdoctor.probe.ldso.loader import LoaderFacts, loader_facts
 from sgdoctor.probe.ldso.paths import expand_tokens, join, split_search_path
 from sgdoctor.records import dataclass, field
@@ -472,15 +472,7 @@ class Resolver:
                 if stat.S_ISFIFO(st.st_mode):
                     raise ElfError("a named pipe, not a library (the loader would block "
                                    "reading it)")
-                key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                       self.facts.abi)
-                obj = _PARSED.get(key)
-                if obj is None:
-                    obj = parse_object(path, fd, self.facts.abi)
-                    if len(_PARSED) >= _PARSED_LIMIT:
-                        _PARSED.clear()
-                    _PARSED[key] = obj
-                outcome = _Outcome(obj)
+                outcome = _Outcome(parsed_object(path, fd, st, self.facts.abi))
             except WrongAbi as exc:
                 outcome = _Outcome(skip=str(exc), err=errno.ENOENT)
             except ElfError as exc:
@@ -497,6 +489,18 @@ class Resolver:
 # new stamp. Bounded for processes that run checks for days (serve).
 _PARSED: dict[tuple[object, ...], ElfObject] = {}
 _PARSED_LIMIT = 4096
+
+
+def parsed_object(path: str, fd: int, st: os.stat_result, abi: Abi) -> ElfObject:
+    """parse_object of the file open on ``fd`` (``st`` its fstat), once a process."""
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, abi)
+    obj = _PARSED.get(key)
+    if obj is None:
+        obj = parse_object(path, fd, abi)
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        _PARSED[key] = obj
+    return obj
 
 
 def file_identity(path: str) -> tuple[int, int] | None:
