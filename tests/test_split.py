@@ -235,3 +235,26 @@ def test_the_early_child_goes_with_a_run_that_never_splits(node):
     assert proc.returncode == 2 and "--fail-on" in proc.stderr, proc.stderr
     early = _children(proc.stderr, early=True)
     assert early and all(_gone(pid) for pid in early), proc.stderr
+
+
+def test_a_wait_from_the_config_file_lets_the_early_child_go(node, tmp_path):
+    """--wait in the config, not in argv: the child forked first is let go when the run
+    turns out to wait (it never splits), not kept idle until the wait ends."""
+    config = tmp_path / "wait.toml"
+    config.write_text('wait = "20s"\ninterval = "200ms"\n')
+    env = {**node, "SGDOCTOR_CONFIG": str(config), "ETCD_ENDPOINTS": "http://127.0.0.1:9"}
+    proc = subprocess.Popen([sys.executable, "-c", WRAP.format(setup=""), *ARGS],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("child ") and line.strip().endswith(" early"), line
+        pid = int(line.split()[1])
+        until = time.monotonic() + 15
+        while not _gone(pid) and time.monotonic() < until:
+            time.sleep(0.05)
+        assert _gone(pid), "the early child outlived the split that never came"
+        assert proc.poll() is None, "the run should still be waiting for etcd"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -133,6 +133,9 @@ def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = No
             share_args=lambda: (dict(env), plan.timeout, plan.settings, plan.options,
                                 plan.ignore, began))
         return RunResult(report({o.spec.id: o for o in outcomes_once}))
+    from sgdoctor.split import release_early
+
+    release_early()  # a child forked early (split.fork_early) waits for a share: none comes
     read_consumers()
     if plan.wait is None:
         outcomes_once = run_plan(plan, env, started=plan.started)

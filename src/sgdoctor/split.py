@@ -59,7 +59,7 @@ def _api() -> None:
     globals().update(Result=api.Result, Status=api.Status, Text=api.Text,
                      Outcome=engine.Outcome)
 
-__all__ = ["ENABLED", "partition", "run_split", "fork_early"]
+__all__ = ["ENABLED", "partition", "run_split", "fork_early", "release_early"]
 
 ENABLED = True  # tests switch it off to compare a forked run with an in-process one
 
@@ -305,10 +305,11 @@ def fork_early(only: Sequence[str] = (), skip: Sequence[str] = ()) -> None:
     _early = _Early(pid, assign_w, read_fd)
     from sgdoctor.cleanup import at_exit
 
-    at_exit(_release_early)  # however this process leaves before run_split, the child goes
+    at_exit(release_early)  # however this process leaves before run_split, the child goes
 
 
-def _release_early() -> None:
+def release_early() -> None:
+    """Let the early child go: this run will not split (a --wait from the config file)."""
     global _early
     early, _early = _early, None
     if early is not None:
