@@ -14,7 +14,6 @@ COSTS table to paste (modules below 0.5 ms left to split.DEFAULT_COST).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -84,28 +83,18 @@ def main() -> int:
     parser.add_argument("--no-netns", action="store_true")
     parser.add_argument("--inside", metavar="BIN_DIR", help=argparse.SUPPRESS)
     opts = parser.parse_args()
-    try:
+
+    def body() -> int:
         if opts.inside:
             with tempfile.TemporaryDirectory(prefix="sgdoctor-costs-") as work, \
                     bench_run.world(Path(work), os.environ.get("BENCH_IFNAME", "lo")) as env:
                 show(measure(Path(opts.inside), env, opts.runs))
             return 0
         bin_dir = bench_run.regular_install(Path(opts.venv))
-        me = [sys.executable, str(Path(__file__).resolve()), "--inside", str(bin_dir),
-              "--runs", str(opts.runs)]
-        with contextlib.nullcontext(None) if opts.no_netns else bench_run.namespace() as netns:
-            if netns is None:
-                return subprocess.run(me, env=dict(os.environ, BENCH_IFNAME="lo")).returncode
-            return subprocess.run(["ip", "netns", "exec", netns, *me],
-                                  env=dict(os.environ,
-                                           BENCH_IFNAME=bench_run.NETNS_IFNAME)).returncode
-    except bench_run.WorldError as exc:
-        print(f"bench_costs: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"bench_costs: cannot build the world: {exc}", file=sys.stderr)
-        return 2
+        return bench_run.run_inside([sys.executable, str(Path(__file__).resolve()), "--inside",
+                                     str(bin_dir), "--runs", str(opts.runs)], opts.no_netns)
 
+    return bench_run.guarded("bench_costs", body)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -307,6 +307,29 @@ def namespace() -> Iterator[str | None]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
+def guarded(name: str, body: Callable[[], int]) -> int:
+    """body()'s exit code; a world that cannot be built is one line and exit 2."""
+    try:
+        return body()
+    except WorldError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"{name}: cannot build the world: {exc}", file=sys.stderr)
+    return 2
+
+
+def run_inside(me: list[str], no_netns: bool) -> int:
+    """``me`` (this bench with --inside) in a network namespace of its own where one can be
+    made, with BENCH_IFNAME naming the gloo interface there; its exit code."""
+    with contextlib.nullcontext(None) if no_netns else namespace() as netns:
+        if netns is None:
+            print("in this network namespace (gloo interface: lo)", flush=True)
+            return subprocess.run(me, env=dict(os.environ, BENCH_IFNAME="lo")).returncode
+        print(f"in network namespace {netns} (gloo interface: {NETNS_IFNAME})", flush=True)
+        return subprocess.run(["ip", "netns", "exec", netns, *me],
+                              env=dict(os.environ, BENCH_IFNAME=NETNS_IFNAME)).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -319,7 +342,8 @@ def main() -> int:
                         help="--timeout of the faulty node's run, seconds")
     parser.add_argument("--inside", metavar="BIN_DIR", help=argparse.SUPPRESS)
     opts = parser.parse_args()
-    try:
+
+    def body() -> int:
         if opts.inside:
             with tempfile.TemporaryDirectory(prefix="sgdoctor-bench-") as work, \
                     world(Path(work), os.environ.get("BENCH_IFNAME", "lo")) as env:
@@ -327,21 +351,11 @@ def main() -> int:
                 return 0 if measure(Path(opts.inside), env, opts.runs, opts.timeout,
                                     rss_tool) else 1
         bin_dir = regular_install(Path(opts.venv))
-        with contextlib.nullcontext(None) if opts.no_netns else namespace() as netns:
-            me = [sys.executable, str(Path(__file__).resolve()), "--inside", str(bin_dir),
-                  "--runs", str(opts.runs), "--timeout", str(opts.timeout)]
-            if netns is None:
-                print("in this network namespace (gloo interface: lo)", flush=True)
-                return subprocess.run(me, env=dict(os.environ, BENCH_IFNAME="lo")).returncode
-            print(f"in network namespace {netns} (gloo interface: {NETNS_IFNAME})", flush=True)
-            return subprocess.run(["ip", "netns", "exec", netns, *me],
-                                  env=dict(os.environ, BENCH_IFNAME=NETNS_IFNAME)).returncode
-    except WorldError as exc:
-        print(f"bench_run: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"bench_run: cannot build the world: {exc}", file=sys.stderr)
-        return 2
+        return run_inside([sys.executable, str(Path(__file__).resolve()), "--inside",
+                           str(bin_dir), "--runs", str(opts.runs), "--timeout",
+                           str(opts.timeout)], opts.no_netns)
+
+    return guarded("bench_run", body)
 
 
 if __name__ == "__main__":
