@@ -21,8 +21,7 @@ from sgdoctor.api import CheckSpec, Result
 
 WRAP = ("import sys; sys.argv = ['sgdoctor', *sys.argv[1:]]\nimport os, time\n"
         "import sgdoctor.split as split\n"
-        "os.register_at_fork(after_in_child=lambda: os.write(2, f'child {{os.getpid()}}"
-        "{{\" early\" if \"sgdoctor.plan\" not in sys.modules else \"\"}}\\n'"
+        "os.register_at_fork(after_in_child=lambda: os.write(2, f'child {{os.getpid()}}\\n'"
         ".encode()))\n{setup}\nfrom sgdoctor._entry import main\nmain()")
 ARGS = ["--format", "json", "--skip", "maca.devices"]
 
@@ -50,10 +49,8 @@ def _run(env: dict[str, str], setup: str = "", args: list[str] = ARGS,
     return proc, time.monotonic() - began
 
 
-def _children(stderr: str, early: bool | None = None) -> list[int]:
-    """The forked children's pids (``early``: only those forked before the plan was)."""
-    return [int(pid) for pid, when in re.findall(r"^child (\d+)( early)?$", stderr, re.M)
-            if early is None or bool(when) == early]
+def _children(stderr: str) -> list[int]:
+    return [int(pid) for pid in re.findall(r"^child (\d+)$", stderr, re.M)]
 
 
 def _normal(value: Any) -> Any:
@@ -83,7 +80,7 @@ def test_a_forked_run_reports_what_an_in_process_run_reports(node):
         single, _ = _run(node, "split.ENABLED = False", [*ARGS, "--timeout", "60"])
         if "did not finish" not in forked.stdout + single.stdout:
             break
-    assert _children(forked.stderr, early=True), "the full run should have forked first"
+    assert _children(forked.stderr), "the full run should have forked"
     assert not _children(single.stderr)
     assert forked.returncode == single.returncode, forked.stderr + single.stderr
     ours, theirs = json.loads(forked.stdout), json.loads(single.stdout)
@@ -95,6 +92,19 @@ def test_a_forked_run_reports_what_an_in_process_run_reports(node):
 def test_a_small_run_does_not_fork(node):
     proc, _ = _run(node, args=["--format", "json", "--only", "env.*"])
     assert proc.returncode in (0, 1), proc.stderr
+    assert not _children(proc.stderr)
+
+
+def test_a_run_pinned_to_one_cpu_does_not_fork(node):
+    """Under taskset (a container given one CPU) a second process has no core to run on."""
+    import shutil
+
+    if shutil.which("taskset") is None:
+        pytest.skip("taskset (util-linux) is not installed")
+    proc = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", WRAP.format(setup=""),
+                           *ARGS], capture_output=True, text=True, env=node, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert len(json.loads(proc.stdout)["checks"]) > 50
     assert not _children(proc.stderr)
 
 
@@ -209,52 +219,3 @@ def test_outcomes_cross_the_pipe_unchanged():
     odd = Outcome(_spec("a.c", "host_ports"), Result.ok("x", details={"s": {1, 2}}), 0.1)
     row = split._row(odd)
     assert row[0] == "unpicklable" or split._unrow(row)[0] == odd.result
-
-
-def test_a_share_that_is_not_data_lets_the_early_child_go_and_forks_late(node):
-    """The early child takes its share as marshal data; when the share cannot be made such
-    data it is let go, and a child forked at the split runs the share instead."""
-    unplain = ("plain = split._plain\n"
-               "def refuse(value):\n"
-               "    if isinstance(value, tuple) and value and isinstance(value[0], list):\n"
-               "        raise split._Unplain('a share')\n"
-               "    return plain(value)\n"
-               "split._plain = refuse")
-    late, _ = _run(node, unplain, [*ARGS, "--timeout", "60"])
-    single, _ = _run(node, "split.ENABLED = False", [*ARGS, "--timeout", "60"])
-    assert _children(late.stderr, early=True) and _children(late.stderr, early=False), \
-        late.stderr
-    assert late.returncode == single.returncode, late.stderr
-    assert _normal(json.loads(late.stdout)) == _normal(json.loads(single.stdout))
-    assert all(_gone(pid) for pid in _children(late.stderr))
-
-
-def test_the_early_child_goes_with_a_run_that_never_splits(node):
-    """A usage error after the early fork (here, --fail-on): the child leaves with it."""
-    proc, _ = _run(node, args=[*ARGS, "--fail-on", "never"])
-    assert proc.returncode == 2 and "--fail-on" in proc.stderr, proc.stderr
-    early = _children(proc.stderr, early=True)
-    assert early and all(_gone(pid) for pid in early), proc.stderr
-
-
-def test_a_wait_from_the_config_file_lets_the_early_child_go(node, tmp_path):
-    """--wait in the config, not in argv: the child forked first is let go when the run
-    turns out to wait (it never splits), not kept idle until the wait ends."""
-    config = tmp_path / "wait.toml"
-    config.write_text('wait = "20s"\ninterval = "200ms"\n')
-    env = {**node, "SGDOCTOR_CONFIG": str(config), "ETCD_ENDPOINTS": "http://127.0.0.1:9"}
-    proc = subprocess.Popen([sys.executable, "-c", WRAP.format(setup=""), *ARGS],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=env)
-    try:
-        line = proc.stderr.readline()
-        assert line.startswith("child ") and line.strip().endswith(" early"), line
-        pid = int(line.split()[1])
-        until = time.monotonic() + 15
-        while not _gone(pid) and time.monotonic() < until:
-            time.sleep(0.05)
-        assert _gone(pid), "the early child outlived the split that never came"
-        assert proc.poll() is None, "the run should still be waiting for etcd"
-    finally:
-        proc.kill()
-        proc.wait()

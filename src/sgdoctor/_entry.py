@@ -9,8 +9,7 @@ A bare ``--version``, and a bare ``--help`` on a terminal of 80 columns or more 
 terminal), are answered here before typer and the CLI are imported: image builds and probe
 scripts run them, and typer alone costs more than Python's own start. So is the default
 command given only its own plain options (cli_plain.plain_check_flags): every container start
-and monitoring tick runs it, and forks the child that shares its checks first of all
-(sgdoctor.split.fork_early).
+and monitoring tick runs it.
 """
 
 from __future__ import annotations
@@ -81,10 +80,6 @@ def main() -> None:
 
         flags = plain_check_flags(args, os.environ)
         if flags is not None and sys.stdout is not None:
-            if "wait" not in flags:
-                from sgdoctor.split import fork_early
-
-                fork_early(flags.get("only", ()), flags.get("skip", ()))
             from sgdoctor.probe.consumers import prefetch
 
             prefetch(os.environ, flags.get("python"))  # the report's consumer releases

@@ -127,15 +127,10 @@ def run(plan: RunPlan, env: Mapping[str, str], *, progress: Progress | None = No
         from sgdoctor.split import run_split
 
         began = plan.started if plan.started is not None else started
-        outcomes_once = run_split(
-            plan.specs, lambda specs: run_plan(plan, env, specs, started=began),
-            began + plan.timeout, here_first=read_consumers,
-            share_args=lambda: (dict(env), plan.timeout, plan.settings, plan.options,
-                                plan.ignore, began))
+        outcomes_once = run_split(plan.specs, lambda specs: run_plan(plan, env, specs,
+                                                                     started=began),
+                                  began + plan.timeout, here_first=read_consumers)
         return RunResult(report({o.spec.id: o for o in outcomes_once}))
-    from sgdoctor.split import release_early
-
-    release_early()  # a child forked early (split.fork_early) waits for a share: none comes
     read_consumers()
     if plan.wait is None:
         outcomes_once = run_plan(plan, env, started=plan.started)

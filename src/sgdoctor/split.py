@@ -19,47 +19,28 @@ What stays as it was:
   probe.consumers (env.*, etcd, nats: this process reads the consumers for the report);
 - a check whose result neither marshal nor pickle can carry is run again here.
 Fork is skipped (one process, as before) where os.fork is missing, when other threads run
-(a fork would copy their locks), on a single CPU, and when the selected checks are too few to
-pay for it.
-
-The console's plain default command forks earlier still (:func:`fork_early`), before the CLI
-is imported: while this process imports, reads the config and plans, the child imports the
-check modules of the share it will most likely get, then waits for the share itself (the
-checks' ids and what the engine runs them with, as marshal data). The imports that were a
-third of the child's half now overlap this process's start. A share that cannot be sent as
-such data, or a run that is not split, lets the early child go and runs as above.
+(a fork would copy their locks), on a single CPU, and when the selected checks are too few
+to pay for it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import MappingProxyType, SimpleNamespace
+from types import MappingProxyType
+
+from sgdoctor.api import CheckSpec, Result, Status, Text
+from sgdoctor.engine import Outcome
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from sgdoctor.api import CheckSpec, Result, Status, Text
-    from sgdoctor.engine import Outcome
-
-
-def _api() -> None:
-    """Result, Status, Text and Outcome, imported when a share is run, sent or received:
-    fork_early comes before the rest of sgdoctor is imported, and the child imports them
-    beside this process instead of after it."""
-    if "Outcome" in globals():
-        return
-    from sgdoctor import api, engine
-
-    globals().update(Result=api.Result, Status=api.Status, Text=api.Text,
-                     Outcome=engine.Outcome)
-
-__all__ = ["ENABLED", "partition", "run_split", "fork_early", "release_early"]
+__all__ = ["ENABLED", "partition", "run_split"]
 
 ENABLED = True  # tests switch it off to compare a forked run with an in-process one
 
@@ -78,9 +59,8 @@ DEFAULT_COST = 0.2
 TOGETHER = (("maca_libs", "libs_duplicates", "maca_sdk"), ("gloo", "nccl_interface", "host_ip"))
 # Modules whose checks read probe.consumers, which this process reads for the report anyway.
 HERE_ONLY = frozenset({"env_values", "etcd", "nats"})
-HERE_BIAS = 20.0      # what this process does besides checks (consumers, the plan, report,
-                      # merge) less the child's own, whose imports fork_early starts first
-                      # (41 interleaved runs: 104 ms at 20, 106 at 25; 109 unforked early)
+HERE_BIAS = 15.0      # what this process does besides checks (consumers, report, merge),
+                      # less the child's own: 57 against 40 ms CPU with 36 and 35 ms of COSTS
 MIN_COST = 20.0       # below this a fork costs about what it saves
 GRACE = 0.05          # seconds past the deadline to receive what the child's engine cut
 
@@ -199,7 +179,6 @@ _RESULT_FIELDS = ("status", "summary", "remedy", "details", "env", "summary_part
 
 def _row(outcome: Outcome) -> tuple[Any, ...]:
     """One outcome for the pipe: marshal's types, else pickled, else "unpicklable"."""
-    _api()
     check_id, result = outcome.spec.id, outcome.result
     try:
         if type(result) is not Result:
@@ -221,7 +200,6 @@ def _row(outcome: Outcome) -> tuple[Any, ...]:
 
 def _unrow(row: tuple[Any, ...]) -> Any:
     """(result, duration_ms, ignored, env), or "unpicklable"."""
-    _api()
     if row[0] == "plain":
         _, _, fields, duration_ms, ignored, env = row
         return Result(*(_rich(v) for v in fields)), duration_ms, _rich(ignored), _rich(env)
@@ -241,172 +219,28 @@ def _forkable() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
-RunShare = Callable[[Sequence["CheckSpec"]], list["Outcome"]]
-# What the early child runs its share with, beside the checks' ids: the engine's arguments
-# (env, timeout, settings, options, ignore, started), as run_share would pass them.
-ShareArgs = Callable[[], tuple["Any", ...]]
-
-_early: _Early | None = None
-
-
-class _Early:
-    """The child fork_early made, waiting on ``assign_fd`` for its share."""
-
-    def __init__(self, pid: int, assign_fd: int, read_fd: int) -> None:
-        self.pid, self.assign_fd, self.read_fd = pid, assign_fd, read_fd
-
-    def release(self) -> None:
-        """Nothing to do after all: the child reads the end of the pipe and leaves."""
-        _Child(self.pid, self.read_fd).kill()
-        self._close()
-
-    def _close(self) -> None:
-        if self.assign_fd >= 0:
-            os.close(self.assign_fd)
-            self.assign_fd = -1
-
-    def assign(self, ids: list[str], args: tuple[Any, ...]) -> _Child | None:
-        """The share sent (the child then runs it); None when it cannot be sent as data."""
-        try:
-            data = marshal.dumps(_plain((ids, *args)))
-        except (_Unplain, ValueError):
-            return None
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.assign_fd, view):]
-        except OSError:
-            return None
-        finally:
-            self._close()
-        return _Child(self.pid, self.read_fd)
-
-
-def fork_early(only: Sequence[str] = (), skip: Sequence[str] = ()) -> None:
-    """Fork the child of a one-shot run now, before the CLI's imports; it imports the check
-    modules of the built-in checks ``only``/``skip`` select that partition would give it,
-    then waits for run_split to send its share. The console entry calls this for the plain
-    default command only (a --wait run never splits)."""
-    global _early
-    if _early is not None or not _forkable():
-        return
-    modules = _likely_share(only, skip)
-    if not modules:
-        return
-    assign_r, assign_w = os.pipe()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(assign_w)
-        os.close(read_fd)
-        _early_child(assign_r, write_fd, modules)
-    os.close(assign_r)
-    os.close(write_fd)
-    _early = _Early(pid, assign_w, read_fd)
-    from sgdoctor.cleanup import at_exit
-
-    at_exit(release_early)  # however this process leaves before run_split, the child goes
-
-
-def release_early() -> None:
-    """Let the early child go: this run will not split (a --wait from the config file)."""
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        early.release()
-
-
-def _likely_share(only: Sequence[str], skip: Sequence[str]) -> list[str]:
-    """The check modules partition gives the child when the built-in checks ``only`` and
-    ``skip`` select are the run's (a config file or plugins may change that); [] when such
-    a run is not split."""
-    from sgdoctor.manifest import CHECKS
-
-    def matches(check_id: str, patterns: Sequence[str]) -> bool:
-        from fnmatch import fnmatchcase
-
-        return any(fnmatchcase(check_id, pattern) for pattern in patterns)
-
-    # as plan.make_plan and selection.select choose (without their errors: the plan's own),
-    # from the manifest's rows: CheckSpecs would import the api before the fork
-    known: Any = [SimpleNamespace(id=check_id, depends_on=depends_on, source="built-in",
-                                  func=SimpleNamespace(check_module=module))
-                  for module, check_id, _, _, _, depends_on, tags, *_ in CHECKS
-                  if "mesh" not in tags and (not only or matches(check_id, only))
-                  and not (skip and matches(check_id, skip))]
-    parts = partition(known)
-    return [] if parts is None else [m for m in dict.fromkeys(_module(s) for s in parts[1])
-                                     if m is not None]
-
-
-def _early_child(assign_fd: int, write_fd: int, modules: Sequence[str]) -> None:
-    """Import ``modules``, wait for the share, run it as _child does; leave at once when
-    none comes."""
-    try:
-        import importlib
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _api()
-        from sgdoctor.engine import run_checks
-        from sgdoctor.registry import CHECKS_PACKAGE, builtin_specs
-
-        by_id = {s.id: s for s in builtin_specs()}
-        for module in modules:
-            with contextlib.suppress(Exception):
-                importlib.import_module(f"{CHECKS_PACKAGE}.{module}")
-        chunks = []
-        while True:
-            chunk = os.read(assign_fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        if not chunks:
-            os._exit(0)
-        ids, env, timeout, settings, options, ignore, started = _rich(
-            marshal.loads(b"".join(chunks)))
-        specs = [by_id[check_id] for check_id in ids]
-    except BaseException:
-        os._exit(1)
-
-    def run_share(share: Sequence[CheckSpec]) -> list[Outcome]:
-        return run_checks(share, env, timeout=timeout, settings=settings, options=options,
-                          ignore=ignore, started=started)
-
-    _child(write_fd, specs, run_share)
+RunShare = Callable[[Sequence[CheckSpec]], list[Outcome]]
 
 
 def run_split(specs: Sequence[CheckSpec], run_share: RunShare, deadline: float,
-              here_first: Callable[[], None] | None = None,
-              share_args: ShareArgs | None = None) -> list[Outcome]:
+              here_first: Callable[[], None] | None = None) -> list[Outcome]:
     """Outcomes of ``specs`` in their order: ``run_share`` (the engine over some specs, all
-    under ``deadline``) run here and, for about half of them, in a forked child (the early
-    one, given ``share_args``). ``here_first`` runs in this process once the child has its
-    share (or at once)."""
-    global _early
-    _api()
-    early, _early = _early, None
-    parts = partition(specs) if early is not None or _forkable() else None
-    child = None
-    if parts is not None and early is not None and share_args is not None:
-        child = early.assign([s.id for s in parts[1]], share_args())
-    if child is None and early is not None:
-        early.release()
-    if parts is None or (child is None and not _forkable()):
+    under ``deadline``) run here and, for about half of them, in a forked child.
+    ``here_first`` runs in this process once the child is forked (or at once)."""
+    parts = partition(specs) if _forkable() else None
+    if parts is None:
         if here_first is not None:
             here_first()
         return run_share(specs)
     mine, theirs = parts
 
-    if child is None:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(read_fd)
-            _child(write_fd, theirs, run_share)
-        os.close(write_fd)
-        child = _Child(pid, read_fd)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        _child(write_fd, theirs, run_share)
+    os.close(write_fd)
+    child = _Child(pid, read_fd)
     from sgdoctor.cleanup import at_exit
 
     at_exit(child.kill)  # however this process leaves (a signal, an error), the child goes
@@ -442,11 +276,8 @@ def _child(write_fd: int, specs: Sequence[CheckSpec], run_share: RunShare) -> No
     hooks, never the parent's: cleanup forgets those at fork)."""
     code = 0
     try:
-        import signal
-
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _api()
         outcomes = run_share(specs)
         from sgdoctor.cleanup import run_hooks
 
@@ -508,8 +339,6 @@ class _Child:
         status = self.status
         if status is None:
             return "unknown"
-        import signal
-
         if os.WIFSIGNALED(status):
             return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
         return f"exit {os.waitstatus_to_exitcode(status)}"
@@ -532,8 +361,6 @@ class _Child:
                 time.sleep(0.0005)
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid == 0:
-                import signal
-
                 os.kill(self.pid, signal.SIGKILL)
                 pid, status = os.waitpid(self.pid, 0)
             self.status = status
