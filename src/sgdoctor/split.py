@@ -45,8 +45,10 @@ __all__ = ["ENABLED", "partition", "run_split"]
 ENABLED = True  # tests switch it off to compare a forked run with an in-process one
 
 # Thread CPU (ms) of each built-in check module's checks in a full healthy run, its own
-# imports included: bench/bench_costs.py (bench_run.py's world, python 3.11, median of 9
-# runs) prints this table; a module not listed counts DEFAULT_COST a check.
+# imports included, as bench/bench_costs.py printed it (bench_run.py's world, python 3.11,
+# median of 9 runs); a module not listed counts DEFAULT_COST a check. These are weights for
+# balancing two processes, kept while they balance best: a table measured again after the
+# loader model got cheaper split worse (101 interleaved runs: 86.5-92.8 ms against 81.3).
 COSTS: dict[str, float] = {
     "libs_duplicates": 12.5, "maca_libs": 7.5, "expert_record": 6.5, "env_names": 5.5,
     "etcd": 5.0, "gloo": 4.5, "host_ports": 4.5, "host_shm": 4.0, "host_ip": 3.5,
