@@ -139,3 +139,69 @@ def test_quick_checks_share_a_worker():
 def test_a_dependency_outside_the_run_does_not_hold_a_check():
     outcome = run_checks(SPECS[2:], {}, timeout=5)[0]
     assert outcome.result.status is Status.OK and outcome.result.summary == "ran"
+
+
+RELEASE_B = threading.Event()
+
+
+@check("t.first", title="takes a moment", timeout=30)
+def first(ctx):
+    time.sleep(0.2)
+    return Result.ok("first")
+
+
+@check("t.slow_after", title="waits for t.quick_after", depends_on=["t.first"], timeout=30)
+def slow_after(ctx):
+    return Result.ok("released") if RELEASE_B.wait(30) else Result.fail("never released")
+
+
+@check("t.quick_after", title="releases t.slow_after", depends_on=["t.first"])
+def quick_after(ctx):
+    RELEASE_B.set()
+    return Result.ok("quick")
+
+
+def test_dependents_made_ready_together_do_not_wait_for_each_other():
+    """One finish readies two dependents while the monitor sleeps (nothing was ready when
+    it last looked): the first to be claimed blocks until the second runs, so the second
+    must get a worker of its own long before the run's deadline."""
+    specs = [next(specs_in(f)) for f in (first, slow_after, quick_after)]
+    try:
+        outcomes = {o.spec.id: o for o in run_checks(specs, {}, timeout=8)}
+        assert [outcomes[i].result.status for i in ("t.slow_after", "t.quick_after")] \
+            == [Status.OK, Status.OK], outcomes
+    finally:
+        RELEASE_B.set()
+
+
+@check("t.spins", title="computes past its limit", timeout=0.3)
+def spins(ctx):
+    until = time.monotonic() + 3
+    while time.monotonic() < until:
+        pass
+    return Result.ok("done at last")
+
+
+@check("t.cancelled", title="raises a BaseException that is not an Exception")
+def cancelled(ctx):
+    import asyncio
+
+    raise asyncio.CancelledError("stopped")
+
+
+def test_a_check_computing_past_its_deadline_does_not_hold_the_others():
+    """It is given up on at 0.3 s and keeps its worker (threads cannot be stopped); the
+    quick check gets another one, well within the run's 2 s."""
+    outcomes = {o.spec.id: o for o in run_checks([next(specs_in(spins)), SPECS[1]], {},
+                                                 timeout=2)}
+    assert "did not finish in 0.3 s" in outcomes["t.spins"].result.summary
+    assert outcomes["t.quick"].result.status is Status.OK
+
+
+def test_a_base_exception_is_the_check_s_error_and_the_run_goes_on():
+    began = time.monotonic()
+    outcomes = run_checks([next(specs_in(cancelled)), SPECS[1]], {}, timeout=10)
+    assert outcomes[0].result.status is Status.ERROR
+    assert "CancelledError" in outcomes[0].result.summary
+    assert outcomes[1].result.status is Status.OK
+    assert time.monotonic() - began < 5

@@ -121,3 +121,30 @@ def test_host_ports_reads_proc_when_sock_diag_will_not_answer(ns):
     (diag, diag_errors), (table, table_errors) = json.loads(proc.stdout)
     assert diag_errors == table_errors == []
     assert diag == table and [30000, 10] in [row[:2] for row in table], table
+
+
+def _message(kind: int, seq: int, payload: bytes) -> bytes:
+    import struct
+
+    return struct.pack("=IHHII", 16 + len(payload), kind, 2, seq, 0) + payload
+
+
+def test_a_dump_that_fails_part_way_is_an_error_not_an_empty_table():
+    """The kernel ends a dump that failed (no tcp_diag module, say) with NLMSG_DONE carrying
+    -errno, as iproute2 reads it: that must not read as "no sockets" (every port free).
+    The replies are built byte for byte as the kernel sends them."""
+    import errno
+    import struct
+
+    from sgdoctor.probe.sockdiag import NLMSG_DONE, NLMSG_ERROR, SockDiagError, _read_reply
+
+    sockets: list = []
+    assert _read_reply(_message(NLMSG_DONE, 7, struct.pack("=i", 0)), 7, sockets)
+    assert sockets == []
+    for kind in (NLMSG_DONE, NLMSG_ERROR):
+        with pytest.raises(SockDiagError) as caught:
+            _read_reply(_message(kind, 7, struct.pack("=i", -errno.ENOENT)), 7, [])
+        assert caught.value.errno == errno.ENOENT
+    with pytest.raises(SockDiagError):  # an errno no strerror knows: still ours
+        _read_reply(_message(NLMSG_ERROR, 7, struct.pack("=i", -(1 << 31))), 7, [])
+    assert not _read_reply(_message(NLMSG_DONE, 8, struct.pack("=i", 0)), 7, [])  # not ours

@@ -97,12 +97,14 @@ class _Worker:
         self.clock: int | None = None   # its thread's CPU clock, where the OS has one
 
     def sample(self) -> tuple[float, float]:
+        """(wall, thread CPU); a thread whose clock cannot be read shows no progress."""
         now = time.monotonic()
+        if self.clock is None:
+            return now, now
         try:
-            cpu = time.clock_gettime(self.clock) if self.clock is not None else now
+            return now, time.clock_gettime(self.clock)
         except OSError:
-            cpu = now
-        return now, cpu
+            return now, self.cpu
 
 
 def _cpu_clock() -> int | None:
@@ -160,6 +162,8 @@ class _Run:
             self.freed.notify_all()
         if len(self.done) == len(self.specs):
             self.lock.notify()
+        elif self.todo and self.wake_at > time.monotonic() + self.POLL:
+            self.lock.notify()  # it may have dependents ready for a worker of their own
 
     def _ready(self) -> tuple[int, Result | None] | None:
         """The first check to do whose dependencies are done (with the skip it gets when one
@@ -190,9 +194,11 @@ class _Run:
                 finally:
                     self.waiters -= 1
                 continue
+            now = time.monotonic()
+            if now >= self.base.deadline:
+                return None
             index, skip = ready
             spec = self.todo.pop(index)
-            now = time.monotonic()
             if skip is not None:
                 self._finish(spec, skip, now)
                 continue
@@ -209,21 +215,28 @@ class _Run:
 
     def work(self, worker: _Worker) -> None:
         worker.clock = _cpu_clock()
-        while True:
+        try:
+            while True:
+                with self.lock:
+                    worker.check = None
+                    spec = self._claim(worker)
+                    if spec is None:
+                        return
+                    deadline = self.started[spec.id][1]
+                ctx = self.base.derive(deadline=deadline,
+                                       settings=self.settings.get(spec.id, {}))
+                try:
+                    result = call_check(spec, ctx, self.verbose)
+                except BaseException as exc:  # CancelledError, say: not the worker's end
+                    result = Result.error(Text("check raised {type}: {error}",
+                                               type=type(exc).__name__, error=str(exc)))
+                finally:
+                    with _LIVE_LOCK:
+                        _LIVE.discard(spec.id)
+                self.finish(spec, result, self.started[spec.id][0])
+        finally:
             with self.lock:
-                worker.check = None
-                spec = self._claim(worker)
-                if spec is None:
-                    self.workers.remove(worker)
-                    return
-                deadline = self.started[spec.id][1]
-            ctx = self.base.derive(deadline=deadline, settings=self.settings.get(spec.id, {}))
-            try:
-                result = call_check(spec, ctx, self.verbose)
-            finally:
-                with _LIVE_LOCK:
-                    _LIVE.discard(spec.id)
-            self.finish(spec, result, self.started[spec.id][0])
+                self.workers.remove(worker)
 
     def spawn(self) -> None:
         worker = _Worker()
@@ -239,6 +252,8 @@ class _Run:
         for worker in self.workers:
             if worker.check is None:
                 return False
+            if worker.check in self.done:  # given up on (overdue): it holds a worker, no more
+                continue
             wall, cpu = worker.sample()
             if wall - worker.since < self.POLL:
                 waiting = False

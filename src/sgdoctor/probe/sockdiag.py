@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import sys
 import time
 
 from sgdoctor.parse.host import Socket
@@ -45,8 +46,16 @@ def _request(seq: int) -> bytes:
 def _address(raw: bytes, v6: bool) -> str:
     """The address as /proc/net/tcp prints it: each 32-bit word in host order, %08X."""
     words = raw if v6 else raw[:4]
-    return "".join(f"{int.from_bytes(words[i:i + 4], 'little'):08X}"
+    return "".join(f"{int.from_bytes(words[i:i + 4], sys.byteorder):08X}"
                    for i in range(0, len(words), 4))
+
+
+def _failed(code: int) -> SockDiagError:
+    try:
+        said = os.strerror(code)
+    except (ValueError, OverflowError):
+        said = f"error {code}"
+    return SockDiagError(code, f"sock_diag: {said}")
 
 
 def tcp_sockets(deadline: float) -> list[Socket]:
@@ -79,22 +88,33 @@ def _dump(sock: socket.socket, seq: int, deadline: float) -> list[Socket]:
         data = sock.recv(1 << 16)
         if not data:
             raise SockDiagError(None, "sock_diag: the kernel closed the socket")
-        offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, kind, _, got_seq, _ = _HEADER.unpack_from(data, offset)
-            if length < _HEADER.size or offset + length > len(data):
-                raise SockDiagError(None, "sock_diag: a truncated message")
-            if got_seq == seq:
+        if _read_reply(data, seq, sockets):
+            return sockets
+
+
+def _read_reply(data: bytes, seq: int, sockets: list[Socket]) -> bool:
+    """Add the sockets of one recv()'s messages to ``sockets``; True at the dump's end."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _, got_seq, _ = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size or offset + length > len(data):
+            raise SockDiagError(None, "sock_diag: a truncated message")
+        if got_seq == seq:
+            if kind in (NLMSG_DONE, NLMSG_ERROR):
+                # a dump that failed part way ends in DONE with -errno (iproute2 reads it);
+                # ERROR carries -errno, 0 being an acknowledgement
+                code = (-struct.unpack_from("=i", data, offset + _HEADER.size)[0]
+                        if length >= _HEADER.size + 4 else 0)
+                if code:
+                    raise _failed(code)
                 if kind == NLMSG_DONE:
-                    return sockets
-                if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, offset + _HEADER.size)[0]
-                    raise SockDiagError(code, f"sock_diag: {os.strerror(code)}")
-                if kind == TCPDIAG_GETSOCK and length >= _HEADER.size + _MESSAGE.size:
-                    sockets.append(_socket(data, offset + _HEADER.size))
-                    if len(sockets) > _LIMIT:
-                        raise SockDiagError(None, "sock_diag: more sockets than a node has")
-            offset += (length + 3) & ~3
+                    return True
+            elif kind == TCPDIAG_GETSOCK and length >= _HEADER.size + _MESSAGE.size:
+                sockets.append(_socket(data, offset + _HEADER.size))
+                if len(sockets) > _LIMIT:
+                    raise SockDiagError(None, "sock_diag: more sockets than a node has")
+        offset += (length + 3) & ~3
+    return False
 
 
 def _socket(data: bytes, offset: int) -> Socket:

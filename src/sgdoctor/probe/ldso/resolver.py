@@ -483,7 +483,8 @@ class Resolver:
         return outcome
 
 
-# Objects parsed in this process, by file identity and content stamp: maca.libs and
+# Objects parsed in this process, by path, file identity and content stamp (an object keeps
+# the path it was opened by, for $ORIGIN and its versions): maca.libs and
 # libs.duplicates each model the loader, and both walk the interpreter's own libraries (the
 # Python executable, libc, libm, ld.so, _ctypes) before their own; a file that changes gets a
 # new stamp. Bounded for processes that run checks for days (serve).
@@ -493,7 +494,7 @@ _PARSED_LIMIT = 4096
 
 def parsed_object(path: str, fd: int, st: os.stat_result, abi: Abi) -> ElfObject:
     """parse_object of the file open on ``fd`` (``st`` its fstat), once a process."""
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, abi)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, abi)
     obj = _PARSED.get(key)
     if obj is None:
         obj = parse_object(path, fd, abi)
