@@ -244,7 +244,7 @@ class _Run:
         threading.Thread(target=self.work, args=(worker,), name="sgdoctor check worker",
                          daemon=True).start()
 
-    def _all_waiting(self, now: float) -> bool:
+    def _all_waiting(self) -> bool:
         """Every worker is in a check and none has done much in it since the last look."""
         if not self.workers:
             return True
@@ -283,7 +283,7 @@ class _Run:
                 if len(self.done) == len(self.specs) or now >= self.base.deadline:
                     break
                 ready = bool(self.todo) and self._ready() is not None
-                if ready and self._all_waiting(now):
+                if ready and self._all_waiting():
                     self.spawn()
                 pending = [d for cid, (_, d) in self.started.items() if cid not in self.done]
                 wake = min([self.base.deadline, *pending])

@@ -1,8 +1,7 @@
 """Facts about local TCP ports: the kernel's ephemeral range and reserved ports, the sockets
 that already hold a port (sock_diag in this namespace, else /proc/net/tcp{,6}), which process
-owns them, and whether a real
-bind succeeds (only in this process's own network namespace: under --host-root the node's
-namespace is not ours to bind in).
+owns them, and whether a real bind succeeds (only in this process's own network namespace:
+under --host-root the node's namespace is not ours to bind in).
 """
 
 from __future__ import annotations

@@ -100,14 +100,15 @@ def read_header(fd: int, size: int = 64) -> bytes:
     return head
 
 
-def parse_object(path: str, fd: int, host: Abi) -> ElfObject:
-    """Parse the ELF file open on ``fd`` as ld.so's open_verify would.
+def parse_object(path: str, fd: int, host: Abi, st: os.stat_result | None = None) -> ElfObject:
+    """Parse the ELF file open on ``fd`` (``st``: its fstat, when the caller has it) as
+    ld.so's open_verify would.
 
     Raises WrongAbi when the loader would skip the file and keep searching, and
     ElfError when it would stop with an error.
     """
     read_header(fd, 64 if host.elfclass == "ELFCLASS64" else 52)
-    st = os.fstat(fd)
+    st = os.fstat(fd) if st is None else st
     try:
         elf = ElfFile(fd)
         obj = ElfObject(

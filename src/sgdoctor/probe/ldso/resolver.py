@@ -497,7 +497,7 @@ def parsed_object(path: str, fd: int, st: os.stat_result, abi: Abi) -> ElfObject
     key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, abi)
     obj = _PARSED.get(key)
     if obj is None:
-        obj = parse_object(path, fd, abi)
+        obj = parse_object(path, fd, abi, st)
         if len(_PARSED) >= _PARSED_LIMIT:
             _PARSED.clear()
         _PARSED[key] = obj
