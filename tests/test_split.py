@@ -108,6 +108,39 @@ def test_a_run_pinned_to_one_cpu_does_not_fork(node):
     assert not _children(proc.stderr)
 
 
+PINNING = """
+def cpus():
+    return sorted(os.sched_getaffinity(0))
+os.write(2, f"before {cpus()}\\n".encode())
+real_split = split.run_split
+def run_split(specs, run_share, deadline, here_first=None):
+    def share(specs):
+        os.write(2, f"share {os.getpid()} {cpus()}\\n".encode())
+        return run_share(specs)
+    outcomes = real_split(specs, share, deadline, here_first)
+    os.write(2, f"after {cpus()}\\n".encode())
+    return outcomes
+split.run_split = run_split
+"""
+
+
+def test_each_half_keeps_to_a_cpu_of_its_own_and_this_process_gets_its_cpus_back(node):
+    """While the halves run each process is on one CPU, not the same one; afterwards this
+    process (whose next step may be exec'ing the server) may use every CPU it had."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the run does not fork")
+    proc, _ = _run(node, PINNING)
+    assert proc.returncode in (0, 1), proc.stderr
+    before = re.search(r"^before (\[.*\])$", proc.stderr, re.M)
+    after = re.search(r"^after (\[.*\])$", proc.stderr, re.M)
+    shares = dict(re.findall(r"^share (\d+) (\[.*\])$", proc.stderr, re.M))
+    assert before and after and before.group(1) == after.group(1), proc.stderr
+    assert len(shares) == 2, proc.stderr
+    pinned = [json.loads(cpus) for cpus in shares.values()]
+    assert all(len(cpus) == 1 for cpus in pinned) and pinned[0] != pinned[1], pinned
+    assert all(set(cpus) <= set(json.loads(before.group(1))) for cpus in pinned)
+
+
 def test_a_child_that_hangs_is_killed_at_the_deadline(node):
     proc, took = _run(node, "split._child = lambda *a: time.sleep(600)",
                       [*ARGS, "--timeout", "1.5"])

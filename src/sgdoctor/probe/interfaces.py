@@ -13,11 +13,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from sgdoctor.records import dataclass, field
 
-SYS_NET = Path("/sys/class/net")
+SYS_NET = "/sys/class/net"
 PROC_NET_DEV = "/proc/net/dev"
 _SIOCGIFFLAGS = 0x8913
 _SIOCGIFMTU = 0x8921
@@ -76,9 +75,10 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def _read(path: Path) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        return path.read_text().strip()
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
     except OSError:
         return None
 
@@ -128,11 +128,11 @@ def list_interfaces() -> dict[str, Interface]:
             ipv6 = tuple(_strip_scope(a["addr"]) for a in by_family.get(netifaces.AF_INET6, ())
                          if a.get("addr"))
             flags, mtu = (_link(sock.fileno(), name) if name in devices else None) or (0, 0)
-            carrier = _read(SYS_NET / name / "carrier")
+            carrier = _read(f"{SYS_NET}/{name}/carrier")
             result[name] = Interface(
                 name=name,
                 admin_up=bool(flags & _IFF_UP),  # the administrative state, not IFF_RUNNING
-                operstate=_read(SYS_NET / name / "operstate") or "unknown",
+                operstate=_read(f"{SYS_NET}/{name}/operstate") or "unknown",
                 carrier=None if carrier is None else carrier == "1",
                 loopback=bool(flags & _IFF_LOOPBACK) or name == "lo",
                 mtu=mtu or None,

@@ -1,9 +1,12 @@
 """Facts the launch checks need: how a rendezvous host resolves, whether its port answers or
-binds here, and how many MetaX GPUs this process sees. Facts only; the checks judge."""
+binds here, and how many MetaX GPUs this process sees. Facts only; the checks judge.
+
+``socket`` is imported where a rendezvous is resolved or dialled: a run whose launch checks
+skip asks only visible_gpus and model_facts, in a process that may import no socket at all.
+"""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Mapping
 
@@ -23,6 +26,8 @@ class Resolved:
 
 def resolve(host: str, port: int, timeout: float) -> Resolved:
     """getaddrinfo as torch's TCPStore does (any family, stream), bounded by ``timeout``."""
+    import socket
+
     from sgdoctor.probe.parallel import run_all
 
     def lookup() -> Resolved:
@@ -45,6 +50,8 @@ def resolve(host: str, port: int, timeout: float) -> Resolved:
 
 def dial(address: str, port: int, timeout: float) -> ProbeError | None:
     """A TCP connect to address:port (what a rank > 0 does first); None when it connects."""
+    import socket
+
     from sgdoctor.probe.http import classify_os_error
 
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -61,6 +68,8 @@ def dial(address: str, port: int, timeout: float) -> ProbeError | None:
 
 def bind_here(address: str, port: int) -> OSError | None:
     """Bind address:port as the rank-0 store does (SO_REUSEADDR), then let go."""
+    import socket
+
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
