@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from sgdoctor.parse.ports import PlannedPort
-    from sgdoctor.probe.hostports import PortFacts
+    from sgdoctor.probe.hostports import BindResult, PortFacts
     from sgdoctor.probe.hostroot import HostRoot
 
 ENV = ("DYN_HTTP_PORT", "DYN_SYSTEM_PORT", "MASTER_PORT")
@@ -47,7 +47,7 @@ def host_ports(ctx: Context) -> Result:
     hold their own ports).
     """
     from sgdoctor.parse.settings import choice_setting, ints_setting, setting_error
-    from sgdoctor.probe.hostports import port_facts
+    from sgdoctor.probe.hostports import port_facts, try_bind
     from sgdoctor.probe.hostroot import HostRoot
 
     try:
@@ -72,7 +72,12 @@ def host_ports(ctx: Context) -> Result:
                        code="port_env_invalid")
     if not planned:
         return Result.skip(Text("the launch command binds no TCP port"), env=ENV)
-    facts = port_facts(root, ctx.timeout(2.0) + time.monotonic())
+    # On the node itself a real bind (SO_REUSEADDR, as servers bind) answers first; the
+    # socket table, whose dump is this check's dearest step, is read only to say who holds a
+    # port that will not bind.
+    binds = {item.port: try_bind(item.port) for item in planned} if root.on_host else {}
+    facts = port_facts(root, ctx.timeout(2.0) + time.monotonic(),
+                       sockets=not root.on_host or not all(b.ok for b in binds.values()))
     details: dict[str, Any] = {"ports_from": str(source), "ephemeral_range": facts.range,
                                "reserved_ports": len(facts.reserved), "ports": []}
     if (not root.on_host and _missing(facts.range_error)
@@ -94,7 +99,7 @@ def host_ports(ctx: Context) -> Result:
     report = {"fail": found.fail, "warn": found.warn, "ignore": _noted(found)}[in_use]
     inside: list[PlannedPort] = []
     for item in planned:
-        entry = _judge_port(report, root, facts, item, holders)
+        entry = _judge_port(report, facts, item, holders, binds.get(item.port))
         details["ports"].append(entry)
         if entry["in_ephemeral_range"]:
             inside.append(item)
@@ -211,10 +216,10 @@ def _holders(root: HostRoot, facts: PortFacts, planned: list[PlannedPort],
     return socket_owners(root, inodes, time.monotonic() + budget) if inodes else {}
 
 
-def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort,
-                holders: dict[int, str]) -> dict[str, Any]:
+def _judge_port(report: Any, facts: PortFacts, item: PlannedPort, holders: dict[int, str],
+                bound: BindResult | None) -> dict[str, Any]:
+    """``bound``: how binding the port went (on the node itself; None under --host-root)."""
     from sgdoctor.parse.host import TCP_CLOSE, TCP_LISTEN, TCP_TIME_WAIT
-    from sgdoctor.probe.hostports import try_bind
 
     label = Text("port {port} ({name})", port=item.port, name=item.name)
     held = [s for s in facts.sockets if s.port == item.port and s.blocks_ipv4_any
@@ -245,8 +250,7 @@ def _judge_port(report: Any, root: HostRoot, facts: PortFacts, item: PlannedPort
                     "fails with EADDRINUSE", label=label, state=state),
                free_remedy, code="port_taken")
         return entry
-    if root.on_host:
-        bound = try_bind(item.port)
+    if bound is not None:
         entry["bind"] = "ok" if bound.ok else shown(bound.message)
         if bound.ok:
             return entry

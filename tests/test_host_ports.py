@@ -39,6 +39,20 @@ print("ready", flush=True)
 time.sleep(120)
 """
 
+# A connection accepted by a listener that has since closed: its LOCAL port is the given one
+# too, but a server binding with SO_REUSEADDR (as servers do) gets the port all the same.
+ACCEPTED_ON = """
+import socket, sys, time
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen()
+client = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+accepted, _ = server.accept()
+server.close()
+print("ready", flush=True)
+time.sleep(120)
+"""
 
 @pytest.fixture
 def ns(needs_netns):
@@ -139,6 +153,23 @@ def test_a_connection_holding_the_port_fails(ns):
         holder.wait()
     assert item["status"] == "fail" and codes(item) == {"port_taken"}, item
     assert "ESTABLISHED" in item["summary"]
+
+
+def test_a_connection_a_server_can_bind_beside_is_not_a_holder(ns):
+    """The bind decides: the socket table holds an ESTABLISHED socket on 30000, yet the
+    server's bind succeeds, so nothing is in the way (the table is not even read)."""
+    holder = spawn_ready(ns, ACCEPTED_ON, "30000")
+    try:
+        table = subprocess.run([*ns.prefix, "cat", "/proc/net/tcp"], capture_output=True,
+                               text=True, timeout=30).stdout
+        code, item = cli(ns)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert ":7530 " in table  # 30000, the accepted connection's local port, is in the table
+    assert code == 0 and item["status"] == "ok", item
+    entry = item["details"]["ports"][0]
+    assert (entry["port"], entry["held_by"], entry["bind"]) == (30000, [], "ok"), entry
 
 
 def test_in_use_can_be_a_warning_for_monitoring(ns, tmp_path):
