@@ -1,12 +1,12 @@
 """Base URLs of the rustup mirrors (RUSTUP_DIST_SERVER, RUSTUP_UPDATE_ROOT).
 
 rustup only uses these when it installs or updates a toolchain, so a bad value never stops
-inference: it is a warning, and the URL is validated without being fetched.
+inference: it is a warning, and the URL is validated without being fetched. urllib.parse is
+imported when a URL is read: the catalogue imports this module for every run, and a node
+without the variables never needs it.
 """
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from sgdoctor.api import Text
 from sgdoctor.parse.verdict import Verdict, ok, shown, warn
@@ -16,6 +16,8 @@ __all__ = ["parse_base_url", "masked_url"]
 
 def masked_url(text: str) -> str:
     """The URL as it may be printed: a password in the userinfo becomes ``***``."""
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -29,6 +31,8 @@ def masked_url(text: str) -> str:
 
 def parse_base_url(text: str, *, default: str) -> Verdict:
     """An http(s) base URL that rustup appends its paths to."""
+    from urllib.parse import urlsplit
+
     remedy = Text("Set a full base URL such as {default}, or unset the variable for that "
                   "default", default=default)
     url = masked_url(text)
