@@ -330,6 +330,7 @@ def _child(write_fd: int, specs: Sequence[CheckSpec], run_share: RunShare,
         view = memoryview(data)
         while view:
             view = view[os.write(write_fd, view):]
+        os.close(write_fd)  # the end of the answer now, not once exit has freed this memory
     except BaseException:
         code = 1
     finally:
