@@ -5,7 +5,6 @@ side of it works: rank 0 can bind it, the others can reach it."""
 from __future__ import annotations
 
 import errno
-import ipaddress
 
 from sgdoctor.api import Context, Findings, Result, Text, check
 from sgdoctor.parse.ports import split_host_port
@@ -82,6 +81,8 @@ def launch_rendezvous(ctx: Context) -> Result:
                    "fix the name (DNS, /etc/hosts, the headless Service of rank 0), or use its "
                    "IP address", code="unresolvable")
         return found.result("", details=details, env=ENV)
+    import ipaddress  # only for a rendezvous that resolved: a run without one never needs it
+
     ips = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved.addresses]
     zero = [str(ip) for ip in ips if ip.version == 4 and str(ip).startswith("0.")]
     if zero:
