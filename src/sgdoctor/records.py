@@ -20,8 +20,8 @@ library's decorator.
 
 from __future__ import annotations
 
-import reprlib
 import sys
+from _thread import get_ident
 from collections.abc import Callable
 
 TYPE_CHECKING = False
@@ -64,16 +64,23 @@ def _field(*, default: Any = MISSING, default_factory: Any = MISSING, init: bool
     return Field(default, default_factory, init, repr, hash, compare, metadata)
 
 
-def _from_stdlib(value: Any) -> Field | None:
-    """A ``dataclasses.field()`` written in a class body, as our Field (None: not one)."""
-    std: Any = sys.modules.get("dataclasses")
-    kind = getattr(std, "Field", None)   # None too while another thread imports dataclasses
+def _stdlib_field() -> type | None:
+    """The standard library's Field class, if anything imported dataclasses (else no value
+    in a class body can be one); None too while another thread imports it."""
+    return getattr(sys.modules.get("dataclasses"), "Field", None)
+
+
+def _from_stdlib(value: Any, kind: type | None) -> Field | None:
+    """A ``dataclasses.field()`` written in a class body, as our Field (None: not one);
+    ``kind`` is _stdlib_field()."""
     if kind is None or not isinstance(value, kind):
         return None
+    std: Any = sys.modules["dataclasses"]
+    theirs: Any = value
     default, factory = (MISSING if x is std.MISSING else x
-                        for x in (value.default, value.default_factory))
-    return Field(default, factory, value.init, value.repr, value.hash, value.compare,
-                 value.metadata)
+                        for x in (theirs.default, theirs.default_factory))
+    return Field(default, factory, theirs.init, theirs.repr, theirs.hash, theirs.compare,
+                 theirs.metadata)
 
 
 def _to_stdlib(f: Field) -> Any:
@@ -90,6 +97,8 @@ def _to_stdlib(f: Field) -> Any:
 
 def _is_classvar(annotation: Any) -> bool:
     if isinstance(annotation, str):
+        if "ClassVar" not in annotation:
+            return False
         head = annotation.strip()
         for prefix in ("typing.ClassVar", "ClassVar"):
             if head.startswith(prefix) and head[len(prefix):len(prefix) + 1] in ("", "["):
@@ -115,11 +124,12 @@ def _collect(cls: type) -> list[Field] | None:
         for f in base.__dict__.get(_FIELDS, ()):
             fields[f.name] = f
     annotations = cls.__dict__.get("__annotations__", {})
+    std = _stdlib_field()
     for name, annotation in annotations.items():
         if _pseudo(annotation):
             return None
         value = cls.__dict__.get(name, MISSING)
-        f = value if isinstance(value, Field) else _from_stdlib(value)
+        f = value if isinstance(value, Field) else _from_stdlib(value, std)
         declared = f is not None
         if f is None:
             f = Field(default=value)
@@ -137,7 +147,7 @@ def _collect(cls: type) -> list[Field] | None:
             else:
                 setattr(cls, name, f.default)
     for name, value in cls.__dict__.items():
-        if (isinstance(value, Field) or _from_stdlib(value) is not None) and \
+        if (isinstance(value, Field) or _from_stdlib(value, std) is not None) and \
                 name not in annotations:
             raise TypeError(f"{name!r} is a field but has no type annotation")
     return list(fields.values())
@@ -153,6 +163,7 @@ def _init_of(cls: type, fields: list[Field]) -> Callable[..., None]:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
         seen_default = seen_default or has
     count = len(names)
+    known = frozenset(names)
     factories = tuple((f.name, f.default_factory) for f in params
                       if f.default_factory is not MISSING)
     later = tuple((f.name, f.default, f.default_factory) for f in fields
@@ -169,12 +180,17 @@ def _init_of(cls: type, fields: list[Field]) -> Callable[..., None]:
             raise TypeError(f"__init__() takes {takes} positional arguments but "
                             f"{len(args) + 1} were given")
         values = dict(zip(names, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in names:
-                raise TypeError(f"__init__() got an unexpected keyword argument {key!r}")
-            if key in values:
-                raise TypeError(f"__init__() got multiple values for argument {key!r}")
-            values[key] = value
+        if known.issuperset(kwargs) and values.keys().isdisjoint(kwargs):
+            values.update(kwargs)
+        else:   # say what is wrong, in the order the arguments came
+            for key, value in kwargs.items():
+                if key not in known:
+                    raise TypeError(f"__init__() got an unexpected keyword argument {key!r}")
+                if key in values:
+                    raise TypeError(f"__init__() got multiple values for argument {key!r}")
+                values[key] = value
+        if len(values) == count:
+            return values
         for name, factory in factories:
             if name not in values:
                 values[name] = factory()
@@ -202,9 +218,17 @@ def _init_of(cls: type, fields: list[Field]) -> Callable[..., None]:
 
 
 def _repr_of(names: tuple[str, ...]) -> Callable[[Any], str]:
-    @reprlib.recursive_repr()
+    running: set[tuple[int, int]] = set()
+
     def __repr__(self: Any) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        key = (id(self), get_ident())   # reprlib.recursive_repr's guard, without its wrapper
+        if key in running:
+            return "..."
+        running.add(key)
+        try:
+            shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        finally:
+            running.discard(key)
         return f"{self.__class__.__qualname__}({shown})"
 
     return __repr__

@@ -170,8 +170,15 @@ class Redactor:
         self._whole = sorted({f for v in raw for f in _escaped_forms(v)}, key=len, reverse=True)
         self._heads = sorted({f for f in self._whole if len(f) >= PREFIX_LEN},
                              key=len, reverse=True)
+        self._done: dict[str, str] = {}  # a report repeats its keys and words: each once
 
     def text(self, value: str) -> str:
+        done = self._done.get(value)
+        if done is None:
+            done = self._done[value] = self._text(value)
+        return done
+
+    def _text(self, value: str) -> str:
         # A report holds hundreds of short plain strings: each step is skipped where its
         # mark (a PEM dash run, a scheme, an odd character) is absent, with the same result.
         if "-----" in value:
