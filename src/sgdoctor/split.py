@@ -220,9 +220,9 @@ def _unrow(row: tuple[Any, ...]) -> Any:
     return "unpicklable"
 
 
-def _forkable() -> bool:
+def _forkable(allowed: list[int]) -> bool:
     return (ENABLED and hasattr(os, "fork") and threading.active_count() == 1
-            and len(_allowed_cpus()) > 1)
+            and len(allowed) > 1)
 
 
 def _allowed_cpus() -> list[int]:
@@ -264,14 +264,14 @@ def run_split(specs: Sequence[CheckSpec], run_share: RunShare, deadline: float,
     """Outcomes of ``specs`` in their order: ``run_share`` (the engine over some specs, all
     under ``deadline``) run here and, for about half of them, in a forked child.
     ``here_first`` runs in this process once the child is forked (or at once)."""
-    parts = partition(specs) if _forkable() else None
+    allowed = _allowed_cpus()
+    parts = partition(specs) if _forkable(allowed) else None
     if parts is None:
         if here_first is not None:
             here_first()
         return run_share(specs)
     mine, theirs = parts
 
-    allowed = _allowed_cpus()
     here = _cpu_now(allowed)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -313,13 +313,12 @@ def run_split(specs: Sequence[CheckSpec], run_share: RunShare, deadline: float,
 
 
 def _child(write_fd: int, specs: Sequence[CheckSpec], run_share: RunShare,
-           cpu: Callable[[], int] | None = None) -> None:
+           cpu: Callable[[], int]) -> None:
     """Run the child's share (on the CPU ``cpu`` names), send the outcomes, leave (running
     this process's own cleanup hooks, never the parent's: cleanup forgets those at fork)."""
     code = 0
     try:
-        if cpu is not None:
-            _keep_to({cpu()})
+        _keep_to({cpu()})
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         outcomes = run_share(specs)

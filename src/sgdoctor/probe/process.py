@@ -164,7 +164,7 @@ def _reaped(pid: int, until: float) -> int | None:
     while True:
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
+        except ChildProcessError:  # SIGCHLD ignored: the kernel reaped it (Popen says 0 too)
             return 0
         if done:
             return status
