@@ -8,7 +8,7 @@ codes.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -60,11 +60,13 @@ def _raw(data: str | bytes) -> bytes:
 
 
 def b64(data: str | bytes) -> str:
-    return base64.b64encode(_raw(data)).decode("ascii")
+    """base64.b64encode's text (binascii alone: base64 imports struct and its own tables)."""
+    return binascii.b2a_base64(_raw(data), newline=False).decode("ascii")
 
 
 def unb64(data: str | None) -> bytes:
-    return base64.b64decode(data or "")
+    """base64.b64decode's bytes (ValueError where it raises one: binascii.Error is one)."""
+    return binascii.a2b_base64(data or "")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Every read is bounded in time (the deadline) and in size.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import json
 import os
@@ -137,17 +137,22 @@ def _keypair(seed: bytes) -> Any:
     return nkeys.from_seed(bytearray(seed.strip()))
 
 
+def _b64(data: bytes) -> str:
+    """base64.b64encode's text (binascii alone: base64 imports struct and its own tables)."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
 def _auth_fields(kwargs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     """CONNECT's auth fields, in nats-py's precedence (a signature only with a nonce)."""
     nonce = info.get("nonce")
     if nonce and "nkeys_seed_str" in kwargs:
         pair = _keypair(kwargs["nkeys_seed_str"].encode())
-        return {"sig": base64.b64encode(pair.sign(nonce.encode())).decode(),
+        return {"sig": _b64(pair.sign(nonce.encode())),
                 "nkey": pair.public_key.decode()}
     if nonce and "user_credentials" in kwargs:
         jwt, seed = _read_creds(kwargs["user_credentials"])
         pair = _keypair(seed)
-        return {"sig": base64.b64encode(pair.sign(nonce.encode())).decode(),
+        return {"sig": _b64(pair.sign(nonce.encode())),
                 "jwt": jwt.decode()}
     if "user" in kwargs and "password" in kwargs:
         return {"user": kwargs["user"], "pass": kwargs["password"]}
